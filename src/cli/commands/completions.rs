@@ -1,0 +1,24 @@
+//! `jit completions SHELL`
+
+use clap::CommandFactory;
+use clap_complete::Shell;
+
+use super::{Cli, Ctx};
+use crate::cli::CliError;
+use crate::error::exit;
+
+/// Print a shell completion script
+#[derive(Debug, clap::Args)]
+#[command(
+    after_help = "Examples:\n  jit completions bash > ~/.local/share/bash-completion/completions/jit\n  jit completions zsh > \"${fpath[1]}/_jit\"\n  jit completions fish > ~/.config/fish/completions/jit.fish"
+)]
+pub struct Args {
+    /// The shell: bash, zsh or fish (also elvish, powershell)
+    pub shell: Shell,
+}
+
+pub fn run(ctx: &mut Ctx, args: Args) -> Result<u8, CliError> {
+    let mut cmd = Cli::command();
+    clap_complete::generate(args.shell, &mut cmd, "jit", ctx.out.writer());
+    Ok(exit::OK)
+}

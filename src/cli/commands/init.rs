@@ -1,0 +1,35 @@
+//! `jit init`
+
+use std::path::PathBuf;
+
+use super::Ctx;
+use crate::cli::CliError;
+use crate::error::{IoContext, exit};
+use crate::repo::Repo;
+
+/// Create a jit repository (.jit/) in the current directory or in --repo PATH
+///
+/// Running it again in an existing repository changes nothing and says so.
+#[derive(Debug, clap::Args)]
+#[command(after_help = "Examples:\n  jit init\n  jit init --repo ../other-project")]
+pub struct Args {}
+
+pub fn run(ctx: &mut Ctx, _args: Args) -> Result<u8, CliError> {
+    let cwd = std::env::current_dir().at(".")?;
+    let target: PathBuf = match &ctx.global.repo {
+        Some(p) => cwd.join(p),
+        None => cwd,
+    };
+    let report = Repo::init(&target)?;
+    if ctx.out.is_json() {
+        ctx.out.json(&report)?;
+    } else if report.created {
+        ctx.out.text(&format!("Initialized jit repository in {}\n", report.path.display()))?;
+    } else {
+        ctx.out.text(&format!(
+            "jit repository already exists in {}; nothing to do\n",
+            report.path.display()
+        ))?;
+    }
+    Ok(exit::OK)
+}

@@ -1,0 +1,82 @@
+//! `jit issue create`
+
+use std::io::Read;
+
+use super::Ctx;
+use super::issue::print_issue;
+use crate::cli::CliError;
+use crate::error::{Error, exit};
+use crate::model::{MAX_DESCRIPTION, NewIssue};
+
+/// Create an issue and print it
+#[derive(Debug, clap::Args)]
+#[command(after_help = "\
+Examples:
+  jit issue create \"Fix the login page\" -p high -l type:bug -l area:auth
+  jit issue create --title \"Write release notes\" --state ready --assignee agent:writer
+  git log -1 --format=%B | jit issue create \"Follow up on the last commit\" -d -")]
+pub struct Args {
+    /// The title (or use --title)
+    #[arg(value_name = "TITLE", required_unless_present = "title")]
+    pub title_pos: Option<String>,
+    /// The title
+    #[arg(long, conflicts_with = "title_pos")]
+    pub title: Option<String>,
+    /// The description; `-` reads it from stdin
+    #[arg(short, long, value_name = "TEXT", allow_hyphen_values = true)]
+    pub description: Option<String>,
+    /// low, normal (default), high or critical
+    #[arg(short, long)]
+    pub priority: Option<String>,
+    /// A `namespace:value` label; repeat for several
+    #[arg(short, long = "label", value_name = "LABEL")]
+    pub labels: Vec<String>,
+    /// The starting state (default: the config's default_state, normally backlog)
+    #[arg(long)]
+    pub state: Option<String>,
+    /// Who works on it
+    #[arg(long)]
+    pub assignee: Option<String>,
+}
+
+pub fn run(ctx: &mut Ctx, args: Args) -> Result<u8, CliError> {
+    let title = args.title_pos.or(args.title).unwrap_or_default();
+    let new = NewIssue {
+        title,
+        description: description_arg(args.description)?.unwrap_or_default(),
+        state: args.state.map(|s| s.parse()).transpose()?,
+        priority: args.priority.map(|s| s.parse()).transpose()?,
+        assignee: args.assignee,
+        labels: args.labels,
+    };
+    let repo = ctx.open_repo()?;
+    let issue = repo.create(new)?;
+    print_issue(ctx, &issue)?;
+    Ok(exit::OK)
+}
+
+/// `-d TEXT` as given, or `-d -`: stdin, refused past the size limit without reading it all.
+pub fn description_arg(arg: Option<String>) -> Result<Option<String>, CliError> {
+    match arg.as_deref() {
+        Some("-") => {
+            let mut buf = Vec::new();
+            std::io::stdin()
+                .take(MAX_DESCRIPTION as u64 + 1)
+                .read_to_end(&mut buf)
+                .map_err(|e| Error::Io { path: "<stdin>".into(), source: e })?;
+            if buf.len() > MAX_DESCRIPTION {
+                return Err(Error::TooLong {
+                    field: "description",
+                    len: buf.len(),
+                    max: MAX_DESCRIPTION,
+                }
+                .into());
+            }
+            let text = String::from_utf8(buf).map_err(|_| {
+                Error::InvalidArgument("the description on stdin is not valid UTF-8".into())
+            })?;
+            Ok(Some(text))
+        }
+        _ => Ok(arg),
+    }
+}

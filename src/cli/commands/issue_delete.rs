@@ -1,0 +1,74 @@
+//! `jit issue delete`
+
+use std::io::{BufRead, IsTerminal, Write};
+
+use super::Ctx;
+use crate::cli::CliError;
+use crate::error::{Error, exit};
+
+/// Delete an issue, and remove every reference to it from other issues
+///
+/// The deletion and the removal of the references are one all-or-nothing change. On a
+/// terminal it asks first (naming the issue and how many issues depend on it); elsewhere
+/// it needs --yes.
+#[derive(Debug, clap::Args)]
+#[command(
+    after_help = "Examples:\n  jit issue delete 01jx5k\n  jit issue delete 01jx5k --yes --json"
+)]
+pub struct Args {
+    /// Issue id or unique prefix
+    #[arg(value_name = "ID")]
+    pub id: String,
+    /// Do not ask for confirmation
+    #[arg(short, long)]
+    pub yes: bool,
+}
+
+pub fn run(ctx: &mut Ctx, args: Args) -> Result<u8, CliError> {
+    let repo = ctx.open_repo()?;
+    if !args.yes {
+        let plan = repo.delete_plan(&args.id)?;
+        let question = format!(
+            "Delete issue {} \"{}\"?{} [y/N] ",
+            plan.issue.id,
+            plan.issue.title,
+            match plan.referrers.len() {
+                0 => String::new(),
+                n => format!(
+                    " {n} issue(s) depend on it; that dependency will be removed from them."
+                ),
+            }
+        );
+        if !std::io::stdin().is_terminal() || !std::io::stderr().is_terminal() {
+            return Err(Error::ConfirmationRequired(format!(
+                "refusing to delete {} without confirmation (not a terminal)",
+                plan.issue.id
+            ))
+            .into());
+        }
+        let _ = write!(std::io::stderr(), "{question}");
+        let mut answer = String::new();
+        let _ = std::io::stdin().lock().read_line(&mut answer);
+        if !matches!(answer.trim(), "y" | "Y" | "yes") {
+            ctx.status("not deleted");
+            return Ok(exit::USER);
+        }
+    }
+    let done = repo.delete(&args.id)?;
+    if ctx.out.is_json() {
+        ctx.out.json(&serde_json::json!({
+            "deleted": done.issue.id,
+            "title": done.issue.title,
+            "references_removed": done.referrers,
+        }))?;
+    } else {
+        ctx.out.text(&format!("Deleted {} \"{}\"\n", done.issue.id, done.issue.title))?;
+        if !done.referrers.is_empty() {
+            ctx.out.text(&format!(
+                "Removed the dependency from {} issue(s)\n",
+                done.referrers.len()
+            ))?;
+        }
+    }
+    Ok(exit::OK)
+}

@@ -1,0 +1,124 @@
+//! The command tree and its dispatch. One file per command: its clap `Args` (whose doc
+//! comments are the help text) and the function that runs it.
+
+mod completions;
+mod init;
+mod issue;
+mod issue_create;
+mod issue_delete;
+mod issue_list;
+mod issue_show;
+mod issue_update;
+
+use std::io::Write;
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+use super::CliError;
+use super::output::Printer;
+use crate::clock::Clock;
+use crate::repo::{OpenOptions, Repo};
+
+/// jit — a repository-local issue tracker for teams of AI agents and the people who steer them.
+#[derive(Debug, Parser)]
+#[command(name = "jit", version, propagate_version = true, max_term_width = 100)]
+#[command(after_help = "\
+Examples:
+  jit init
+  jit issue create \"Fix the login page\" -p high -l type:bug
+  jit issue list
+  jit issue update 01jx --state ready --add-label area:auth
+
+Every command takes --json for machine-readable output; errors then arrive on stdout as
+{\"error\": {\"code\", \"message\", \"hint\", ...}} with a fixed exit code (see docs/errors.md).")]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Options every command takes.
+#[derive(Debug, clap::Args)]
+pub struct GlobalArgs {
+    /// Print machine-readable JSON (errors too, as an `error` object on stdout)
+    #[arg(long, global = true)]
+    pub json: bool,
+    /// Use the repository at PATH (a project or its .jit directory) instead of searching
+    /// upwards from the current directory
+    #[arg(long, global = true, env = "JIT_DIR", value_name = "PATH")]
+    pub repo: Option<PathBuf>,
+    /// How long a write waits for the repository lock, in milliseconds
+    #[arg(long, global = true, env = "JIT_LOCK_TIMEOUT_MS", value_name = "MS")]
+    pub timeout_ms: Option<u64>,
+    /// Say nothing on stderr except errors and warnings
+    #[arg(short, long, global = true)]
+    pub quiet: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    Init(init::Args),
+    #[command(subcommand)]
+    Issue(Box<issue::IssueCommand>),
+    Completions(completions::Args),
+}
+
+/// What a command gets: the global options and the printer.
+pub struct Ctx<'p, 'o> {
+    pub global: GlobalArgs,
+    pub out: &'p mut Printer<'o>,
+    command: String,
+}
+
+impl Ctx<'_, '_> {
+    /// Open the repository named by `--repo`/`JIT_DIR`, or the one above the current directory.
+    pub fn open_repo(&self) -> Result<Repo, CliError> {
+        let cwd = std::env::current_dir()
+            .map_err(|e| crate::Error::Io { path: ".".into(), source: e })?;
+        let durability = match std::env::var("JIT_DURABILITY") {
+            Ok(v) => Some(v.parse()?),
+            Err(_) => None,
+        };
+        let opts = OpenOptions {
+            repo: self.global.repo.clone(),
+            cwd,
+            lock_timeout_ms: self.global.timeout_ms,
+            durability,
+            command: self.command.clone(),
+        };
+        let mut repo = Repo::open(&opts, Clock::from_env()?)?;
+        if !self.global.quiet {
+            repo.set_wait_notice(|holder| {
+                let who = holder.map_or("another jit process".to_string(), |h| h.to_string());
+                let _ =
+                    writeln!(std::io::stderr(), "waiting for the repository lock, held by {who}");
+            });
+        }
+        Ok(repo)
+    }
+
+    /// A status line on stderr, unless `--quiet` or `--json`.
+    pub fn status(&self, msg: &str) {
+        if !self.global.quiet && !self.out.is_json() {
+            let _ = writeln!(std::io::stderr(), "{msg}");
+        }
+    }
+
+    /// A warning on stderr (not silenced by `--quiet`).
+    pub fn warn(&self, msg: &str) {
+        let _ = writeln!(std::io::stderr(), "warning: {msg}");
+    }
+}
+
+/// Run the parsed command; returns the exit code.
+pub fn dispatch(cli: Cli, out: &mut Printer) -> Result<u8, CliError> {
+    let command = std::env::args().skip(1).take(3).collect::<Vec<_>>().join(" ");
+    let mut ctx = Ctx { global: cli.global, out, command: format!("jit {command}") };
+    match cli.command {
+        Command::Init(a) => init::run(&mut ctx, a),
+        Command::Issue(c) => issue::run(&mut ctx, *c),
+        Command::Completions(a) => completions::run(&mut ctx, a),
+    }
+}

@@ -1,0 +1,123 @@
+//! The command-line layer: argument parsing, dispatch, and rendering of results and errors.
+//! It is the only part of jit that touches stdout, stderr and the exit code.
+
+mod commands;
+mod output;
+mod render;
+
+use std::ffi::OsString;
+use std::io::Write;
+use std::process::ExitCode;
+
+use clap::Parser;
+
+pub use commands::Cli;
+use output::Printer;
+
+use crate::error::{Error, exit};
+
+/// A failure as the CLI reports it.
+#[derive(Debug)]
+pub enum CliError {
+    /// A library error with its code and exit code.
+    Jit(Error),
+    /// Bad command-line usage (clap), exit 2.
+    Usage { code: &'static str, message: String },
+    /// stdout was closed (`jit issue list | head`): stop quietly.
+    BrokenPipe,
+}
+
+impl From<Error> for CliError {
+    fn from(e: Error) -> Self {
+        CliError::Jit(e)
+    }
+}
+
+impl From<std::io::Error> for CliError {
+    fn from(e: std::io::Error) -> Self {
+        if e.kind() == std::io::ErrorKind::BrokenPipe {
+            CliError::BrokenPipe
+        } else {
+            CliError::Jit(Error::Io { path: "<stdout>".into(), source: e })
+        }
+    }
+}
+
+/// Run jit with the process's arguments.
+pub fn run() -> ExitCode {
+    run_with(std::env::args_os().collect())
+}
+
+/// Run jit with the given arguments (the first is the program name).
+pub fn run_with(args: Vec<OsString>) -> ExitCode {
+    let json = args.iter().skip(1).take_while(|a| *a != "--").any(|a| a == "--json");
+    let mut printer = Printer::stdout(json);
+    let result = match Cli::try_parse_from(&args) {
+        Ok(cli) => commands::dispatch(cli, &mut printer),
+        Err(e) => clap_error(e, &mut printer),
+    };
+    let code = match result {
+        Ok(code) => code,
+        Err(CliError::BrokenPipe) => exit::OK,
+        Err(err) => report(&err, &mut printer),
+    };
+    match printer.flush() {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe && code == exit::OK => {
+            let _ = writeln!(std::io::stderr(), "error: cannot write output: {e}");
+            ExitCode::from(exit::IO)
+        }
+        _ => ExitCode::from(code),
+    }
+}
+
+fn clap_error(e: clap::Error, printer: &mut Printer) -> Result<u8, CliError> {
+    use clap::error::ErrorKind;
+    match e.kind() {
+        ErrorKind::DisplayHelp | ErrorKind::DisplayVersion => {
+            printer.text(&e.render().to_string())?;
+            Ok(exit::OK)
+        }
+        ErrorKind::InvalidUtf8 => Err(CliError::Usage {
+            code: "INVALID_UTF8",
+            message: "an argument is not valid UTF-8".into(),
+        }),
+        ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand if !printer.is_json() => {
+            let _ = write!(std::io::stderr(), "{}", e.render().ansi());
+            Ok(exit::USAGE)
+        }
+        _ if printer.is_json() => {
+            Err(CliError::Usage { code: "USAGE", message: e.render().to_string() })
+        }
+        _ => {
+            let _ = write!(std::io::stderr(), "{}", e.render().ansi());
+            Ok(exit::USAGE)
+        }
+    }
+}
+
+fn report(err: &CliError, printer: &mut Printer) -> u8 {
+    let (code, message, hint, details, exit_code) = match err {
+        CliError::Jit(e) => (e.code(), e.to_string(), e.hint(), e.details(), e.exit_code()),
+        CliError::Usage { code, message } => {
+            let msg = message.trim().trim_start_matches("error: ").to_string();
+            (*code, msg, Some("see `jit --help`".to_string()), Default::default(), exit::USAGE)
+        }
+        CliError::BrokenPipe => return exit::OK,
+    };
+    if printer.is_json() {
+        let mut obj = serde_json::Map::new();
+        obj.insert("code".into(), code.into());
+        obj.insert("message".into(), message.into());
+        obj.insert("hint".into(), hint.map(Into::into).unwrap_or(serde_json::Value::Null));
+        obj.extend(details);
+        let v = serde_json::json!({ "error": obj });
+        let _ = printer.json(&v);
+    } else {
+        let mut err_out = std::io::stderr().lock();
+        let _ = writeln!(err_out, "error: {message}");
+        if let Some(h) = hint {
+            let _ = writeln!(err_out, "hint: {h}");
+        }
+    }
+    exit_code
+}

@@ -1,0 +1,72 @@
+//! Where results go: JSON (pretty on a terminal, one line otherwise) or human text, written
+//! to any `Write` so tests can capture it.
+
+use std::io::{self, IsTerminal, Write};
+
+use serde::Serialize;
+
+/// Writes one command's output.
+pub struct Printer<'a> {
+    out: io::BufWriter<Box<dyn Write + 'a>>,
+    json: bool,
+    pretty: bool,
+}
+
+impl<'a> Printer<'a> {
+    /// `pretty` asks for indented JSON (used when stdout is a terminal).
+    pub fn new(out: Box<dyn Write + 'a>, json: bool, pretty: bool) -> Self {
+        Printer { out: io::BufWriter::with_capacity(1 << 16, out), json, pretty }
+    }
+
+    /// A printer on this process's stdout.
+    pub fn stdout(json: bool) -> Printer<'static> {
+        let stdout = io::stdout();
+        let pretty = stdout.is_terminal();
+        Printer::new(Box::new(stdout.lock()), json, pretty)
+    }
+
+    pub fn is_json(&self) -> bool {
+        self.json
+    }
+
+    /// One JSON document and a newline.
+    pub fn json<T: Serialize + ?Sized>(&mut self, value: &T) -> io::Result<()> {
+        if self.pretty {
+            serde_json::to_writer_pretty(&mut self.out, value)?;
+        } else {
+            serde_json::to_writer(&mut self.out, value)?;
+        }
+        self.out.write_all(b"\n")
+    }
+
+    /// A JSON array of documents that are already compact JSON text (from the index).
+    pub fn json_array<'s>(&mut self, items: impl Iterator<Item = &'s str>) -> io::Result<()> {
+        if self.pretty {
+            let values: Vec<serde_json::Value> = items
+                .map(|s| serde_json::from_str(s).map_err(io::Error::other))
+                .collect::<Result<_, _>>()?;
+            return self.json(&values);
+        }
+        self.out.write_all(b"[")?;
+        for (i, s) in items.enumerate() {
+            if i > 0 {
+                self.out.write_all(b",")?;
+            }
+            self.out.write_all(s.as_bytes())?;
+        }
+        self.out.write_all(b"]\n")
+    }
+
+    /// Human text, written as is.
+    pub fn text(&mut self, s: &str) -> io::Result<()> {
+        self.out.write_all(s.as_bytes())
+    }
+
+    pub fn writer(&mut self) -> &mut dyn Write {
+        &mut self.out
+    }
+
+    pub fn flush(&mut self) -> io::Result<()> {
+        self.out.flush()
+    }
+}

@@ -1,0 +1,134 @@
+//! Human renderings: the issue card and the issue table.
+
+use std::io::{self, Write};
+
+use unicode_width::{UnicodeWidthChar, UnicodeWidthStr};
+
+use crate::model::{Issue, IssueId, Priority, State};
+use crate::storage::index::Summary;
+
+/// Shortest prefix length (at least 8) that tells every id in `sorted` apart.
+pub fn unique_prefix_len(sorted: &[IssueId]) -> usize {
+    let strs: Vec<String> = sorted.iter().map(|i| i.to_string()).collect();
+    let mut len = 8;
+    for w in strs.windows(2) {
+        let common = w[0].bytes().zip(w[1].bytes()).take_while(|(a, b)| a == b).count();
+        len = len.max(common + 1);
+    }
+    len.min(26)
+}
+
+/// The card `issue show` prints.
+pub fn card(w: &mut dyn Write, issue: &Issue) -> io::Result<()> {
+    writeln!(w, "{}  {}", issue.id, issue.title)?;
+    writeln!(w, "  state     {}", issue.state)?;
+    writeln!(w, "  priority  {}", issue.priority)?;
+    writeln!(w, "  assignee  {}", issue.assignee.as_deref().unwrap_or("-"))?;
+    if !issue.labels.is_empty() {
+        writeln!(w, "  labels    {}", issue.labels.join(", "))?;
+    }
+    if !issue.dependencies.is_empty() {
+        let deps: Vec<String> = issue.dependencies.iter().map(|d| d.to_string()).collect();
+        writeln!(w, "  depends   {}", deps.join(", "))?;
+    }
+    for (name, g) in &issue.gates {
+        writeln!(w, "  gate      {name}: {}", g.status)?;
+    }
+    for (k, v) in &issue.context {
+        writeln!(w, "  context   {k} = {v}")?;
+    }
+    writeln!(w, "  version   {}", issue.version)?;
+    writeln!(w, "  created   {}", issue.created_at)?;
+    writeln!(w, "  updated   {}", issue.updated_at)?;
+    if let Some(c) = issue.closed_at {
+        writeln!(w, "  closed    {c}")?;
+    }
+    if !issue.description.is_empty() {
+        writeln!(w)?;
+        for line in issue.description.lines() {
+            writeln!(w, "  {line}")?;
+        }
+    }
+    Ok(())
+}
+
+/// One row of the issue table.
+pub struct Row<'a> {
+    pub id: IssueId,
+    pub summary: Summary<'a>,
+}
+
+/// The table `issue list` prints: id prefix, state, priority, assignee, title, labels.
+pub fn table(w: &mut dyn Write, rows: &[Row<'_>], id_len: usize) -> io::Result<()> {
+    let state = |r: &Row| State::from_u8(r.summary.state).map_or("?", State::as_str);
+    let prio = |r: &Row| Priority::from_u8(r.summary.priority).map_or("?", Priority::as_str);
+    let who = |r: &Row<'_>| r.summary.assignee.unwrap_or("-").to_string();
+    let sw = rows.iter().map(|r| state(r).len()).max().unwrap_or(0).max(5);
+    let pw = rows.iter().map(|r| prio(r).len()).max().unwrap_or(0).max(8);
+    let aw = rows.iter().map(|r| who(r).width()).max().unwrap_or(0).clamp(8, 24);
+    writeln!(
+        w,
+        "{:id_len$}  {:sw$}  {:pw$}  {:aw$}  TITLE",
+        "ID", "STATE", "PRIORITY", "ASSIGNEE"
+    )?;
+    for r in rows {
+        let id = r.id.to_string();
+        let mut line = format!(
+            "{}  {:sw$}  {:pw$}  {}  {}",
+            &id[..id_len],
+            state(r),
+            prio(r),
+            pad(&truncate(&who(r), aw), aw),
+            r.summary.title
+        );
+        if !r.summary.labels.is_empty() {
+            line.push_str("  [");
+            line.push_str(&r.summary.labels.join(", "));
+            line.push(']');
+        }
+        writeln!(w, "{line}")?;
+    }
+    Ok(())
+}
+
+fn truncate(s: &str, width: usize) -> String {
+    if s.width() <= width {
+        return s.to_string();
+    }
+    let mut out = String::new();
+    let mut used = 0;
+    for c in s.chars() {
+        let cw = c.width().unwrap_or(0);
+        if used + cw + 1 > width {
+            break;
+        }
+        used += cw;
+        out.push(c);
+    }
+    out.push('…');
+    out
+}
+
+fn pad(s: &str, width: usize) -> String {
+    format!("{s}{}", " ".repeat(width.saturating_sub(s.width())))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn prefix_len_grows_with_shared_prefixes() {
+        let a = IssueId::from_parts(1_000, 1);
+        let b = IssueId::from_parts(1_000, 2);
+        assert_eq!(unique_prefix_len(&[a]), 8);
+        assert!(unique_prefix_len(&[a, b]) > 16);
+    }
+
+    #[test]
+    fn truncation_respects_display_width() {
+        assert_eq!(truncate("agent:very-long-name", 8), "agent:v…");
+        assert_eq!(truncate("短い名前です", 5), "短い…");
+        assert_eq!(pad("ab", 4), "ab  ");
+    }
+}

@@ -1,0 +1,221 @@
+//! The one error type of the library: every failure has a stable machine code, a fixed exit
+//! code and, where it helps, a hint. The CLI renders it; the library never prints.
+
+use std::io;
+use std::path::{Path, PathBuf};
+
+use serde_json::{Map, Value, json};
+
+/// Result alias used across the library.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Exit codes fixed by the design (see `docs/errors.md`).
+pub mod exit {
+    pub const OK: u8 = 0;
+    pub const USER: u8 = 1;
+    pub const USAGE: u8 = 2;
+    pub const NOT_FOUND: u8 = 3;
+    pub const CONFLICT: u8 = 4;
+    pub const NO_ISSUE: u8 = 5;
+    pub const INVALID_REPO: u8 = 6;
+    pub const IO: u8 = 74;
+    pub const LOCK_TIMEOUT: u8 = 75;
+}
+
+/// Every way a jit operation can fail.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("no jit repository found in {searched} or any parent directory")]
+    RepoNotFound { searched: PathBuf },
+
+    #[error("no issue matches `{0}`")]
+    IssueNotFound(String),
+
+    #[error("`{prefix}` matches {} issues", candidates.len())]
+    AmbiguousId { prefix: String, candidates: Vec<String> },
+
+    #[error("`{0}` is not a valid issue id or prefix")]
+    InvalidId(String),
+
+    #[error("{0}")]
+    InvalidTitle(String),
+
+    #[error("invalid label `{label}`: {reason}")]
+    InvalidLabel { label: String, reason: String },
+
+    #[error("unknown {what} `{value}`")]
+    InvalidValue {
+        what: &'static str,
+        value: String,
+        allowed: Vec<String>,
+        suggestion: Option<String>,
+    },
+
+    #[error("{field} is too long: {len} bytes, the limit is {max}")]
+    TooLong { field: &'static str, len: usize, max: usize },
+
+    #[error("{0}")]
+    InvalidArgument(String),
+
+    #[error("cannot move issue {id} from {from} to {to}")]
+    TransitionRefused { id: String, from: String, to: String, allowed: Vec<String> },
+
+    #[error("issue {id} is at version {actual}, not {expected}")]
+    VersionConflict { id: String, expected: u64, actual: u64 },
+
+    #[error("{0}")]
+    ConfirmationRequired(String),
+
+    #[error(
+        "timed out after {waited_ms} ms waiting for the repository lock{}",
+        holder_suffix(holder)
+    )]
+    LockTimeout { waited_ms: u64, holder: Option<String> },
+
+    #[error("{path}: {message}")]
+    Corrupt { path: PathBuf, message: String },
+
+    #[error("invalid configuration in {path}: {message}")]
+    ConfigInvalid { path: PathBuf, message: String },
+
+    #[error("{path}: {source}")]
+    Io { path: PathBuf, source: io::Error },
+}
+
+fn holder_suffix(holder: &Option<String>) -> String {
+    holder.as_ref().map(|h| format!(" (held by {h})")).unwrap_or_default()
+}
+
+impl Error {
+    /// The stable machine code (`docs/errors.md`).
+    pub fn code(&self) -> &'static str {
+        match self {
+            Error::RepoNotFound { .. } => "REPO_NOT_FOUND",
+            Error::IssueNotFound(_) => "ISSUE_NOT_FOUND",
+            Error::AmbiguousId { .. } => "AMBIGUOUS_ID",
+            Error::InvalidId(_) => "INVALID_ID",
+            Error::InvalidTitle(_) => "INVALID_TITLE",
+            Error::InvalidLabel { .. } => "INVALID_LABEL",
+            Error::InvalidValue { what, .. } => match *what {
+                "state" => "INVALID_STATE",
+                "priority" => "INVALID_PRIORITY",
+                "durability" => "INVALID_DURABILITY",
+                _ => "INVALID_VALUE",
+            },
+            Error::TooLong { .. } => "TOO_LONG",
+            Error::InvalidArgument(_) => "INVALID_ARGUMENT",
+            Error::TransitionRefused { .. } => "TRANSITION_REFUSED",
+            Error::VersionConflict { .. } => "VERSION_CONFLICT",
+            Error::ConfirmationRequired(_) => "CONFIRMATION_REQUIRED",
+            Error::LockTimeout { .. } => "LOCK_TIMEOUT",
+            Error::Corrupt { .. } => "CORRUPT_FILE",
+            Error::ConfigInvalid { .. } => "CONFIG_INVALID",
+            Error::Io { source, .. } => match source.kind() {
+                io::ErrorKind::PermissionDenied | io::ErrorKind::ReadOnlyFilesystem => {
+                    "PERMISSION_DENIED"
+                }
+                io::ErrorKind::StorageFull | io::ErrorKind::QuotaExceeded => "DISK_FULL",
+                _ => "IO_ERROR",
+            },
+        }
+    }
+
+    /// The process exit code for this error.
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            Error::RepoNotFound { .. } | Error::IssueNotFound(_) => exit::NOT_FOUND,
+            Error::TransitionRefused { .. } | Error::VersionConflict { .. } => exit::CONFLICT,
+            Error::LockTimeout { .. } => exit::LOCK_TIMEOUT,
+            Error::Io { .. } | Error::Corrupt { .. } => exit::IO,
+            _ => exit::USER,
+        }
+    }
+
+    /// A short suggestion of what to do next, when there is one.
+    pub fn hint(&self) -> Option<String> {
+        match self {
+            Error::RepoNotFound { .. } => {
+                Some("run `jit init` to create one, or pass --repo PATH / set JIT_DIR".into())
+            }
+            Error::AmbiguousId { candidates, .. } => {
+                Some(format!("candidates: {}; type more characters", candidates.join(", ")))
+            }
+            Error::InvalidId(_) => {
+                Some("ids are 26 characters; any unique prefix of 4 or more works".into())
+            }
+            Error::InvalidLabel { .. } => {
+                Some("labels are `namespace:value`, e.g. `type:bug` or `epic:phase5.2`".into())
+            }
+            Error::InvalidValue { allowed, suggestion, .. } => Some(match suggestion {
+                Some(s) => format!("did you mean `{s}`? allowed: {}", allowed.join(", ")),
+                None => format!("allowed: {}", allowed.join(", ")),
+            }),
+            Error::TransitionRefused { from, allowed, .. } => Some(if allowed.is_empty() {
+                format!("no transition leaves {from}")
+            } else {
+                format!("from {from} an issue may move to: {}", allowed.join(", "))
+            }),
+            Error::VersionConflict { .. } => {
+                Some("someone else changed the issue; re-read it and retry".into())
+            }
+            Error::ConfirmationRequired(_) => Some("pass --yes to confirm".into()),
+            Error::LockTimeout { .. } => Some(
+                "another jit process holds the lock; raise --timeout-ms or JIT_LOCK_TIMEOUT_MS"
+                    .into(),
+            ),
+            Error::Corrupt { .. } => Some("run `jit validate` to inspect the repository".into()),
+            Error::Io { source, .. } => match source.kind() {
+                io::ErrorKind::PermissionDenied | io::ErrorKind::ReadOnlyFilesystem => {
+                    Some("check the permissions of the .jit directory".into())
+                }
+                io::ErrorKind::StorageFull | io::ErrorKind::QuotaExceeded => {
+                    Some("free some disk space and retry; nothing was changed".into())
+                }
+                _ => None,
+            },
+            _ => None,
+        }
+    }
+
+    /// Extra machine-readable fields for the JSON error object.
+    pub fn details(&self) -> Map<String, Value> {
+        let v = match self {
+            Error::AmbiguousId { prefix, candidates } => {
+                json!({"prefix": prefix, "candidates": candidates})
+            }
+            Error::IssueNotFound(id) => json!({"id": id}),
+            Error::InvalidValue { what, value, allowed, suggestion } => {
+                json!({"field": what, "value": value, "allowed": allowed, "suggestion": suggestion})
+            }
+            Error::TooLong { field, len, max } => json!({"field": field, "len": len, "max": max}),
+            Error::TransitionRefused { id, from, to, allowed } => {
+                json!({"id": id, "from": from, "to": to, "allowed": allowed})
+            }
+            Error::VersionConflict { id, expected, actual } => {
+                json!({"id": id, "expected": expected, "actual": actual})
+            }
+            Error::LockTimeout { waited_ms, holder } => {
+                json!({"waited_ms": waited_ms, "holder": holder})
+            }
+            Error::Corrupt { path, .. }
+            | Error::ConfigInvalid { path, .. }
+            | Error::Io { path, .. } => json!({"path": path}),
+            _ => json!({}),
+        };
+        match v {
+            Value::Object(m) => m,
+            _ => Map::new(),
+        }
+    }
+}
+
+/// Attach a path to an I/O error (`.at(path)`), the way every I/O failure is reported.
+pub trait IoContext<T> {
+    fn at(self, path: impl AsRef<Path>) -> Result<T>;
+}
+
+impl<T> IoContext<T> for io::Result<T> {
+    fn at(self, path: impl AsRef<Path>) -> Result<T> {
+        self.map_err(|source| Error::Io { path: path.as_ref().to_path_buf(), source })
+    }
+}

@@ -1,0 +1,134 @@
+//! Issue ids: random 128-bit, time-ordered ULIDs written in lowercase Crockford base32
+//! (26 characters), and the prefixes users type to name them.
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use ulid::Ulid;
+
+use crate::error::{Error, Result};
+
+/// Shortest prefix accepted on the command line.
+pub const MIN_PREFIX: usize = 4;
+const LEN: usize = 26;
+const ALPHABET: &str = "0123456789abcdefghjkmnpqrstvwxyz";
+
+/// A full issue id.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct IssueId(Ulid);
+
+impl IssueId {
+    /// An id from a millisecond timestamp and 80 random bits.
+    pub fn from_parts(ms: u64, random: u128) -> Self {
+        IssueId(Ulid::from_parts(ms, random))
+    }
+
+    pub fn as_u128(self) -> u128 {
+        self.0.0
+    }
+
+    pub fn from_u128(v: u128) -> Self {
+        IssueId(Ulid(v))
+    }
+
+    /// The file name this issue is stored under in `.jit/issues/`.
+    pub fn file_name(self) -> String {
+        format!("{self}.json")
+    }
+
+    /// Parse a file name of the form `<id>.json`.
+    pub fn from_file_name(name: &str) -> Option<Self> {
+        name.strip_suffix(".json").and_then(|s| s.parse().ok())
+    }
+}
+
+impl fmt::Display for IssueId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut buf = [0u8; LEN];
+        let s = self.0.array_to_str(&mut buf);
+        f.write_str(&s.to_ascii_lowercase())
+    }
+}
+
+impl FromStr for IssueId {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        if s.len() != LEN || !s.bytes().all(|b| ALPHABET.as_bytes().contains(&b)) {
+            return Err(Error::InvalidId(s.to_string()));
+        }
+        Ulid::from_string(s).map(IssueId).map_err(|_| Error::InvalidId(s.to_string()))
+    }
+}
+
+impl Serialize for IssueId {
+    fn serialize<S: Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for IssueId {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        let s = <std::borrow::Cow<'de, str>>::deserialize(d)?;
+        s.parse().map_err(|_| serde::de::Error::custom(format!("invalid issue id `{s}`")))
+    }
+}
+
+/// A validated, lowercased id or id prefix as typed by a user.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Prefix(String);
+
+impl Prefix {
+    pub fn parse(input: &str) -> Result<Self> {
+        let s = input.trim().to_ascii_lowercase();
+        if s.len() < MIN_PREFIX
+            || s.len() > LEN
+            || !s.bytes().all(|b| ALPHABET.as_bytes().contains(&b))
+        {
+            return Err(Error::InvalidId(input.to_string()));
+        }
+        Ok(Prefix(s))
+    }
+
+    /// The full id, when the prefix is a whole id.
+    pub fn as_full(&self) -> Option<IssueId> {
+        (self.0.len() == LEN).then(|| self.0.parse().ok()).flatten()
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    pub fn matches(&self, file_stem: &str) -> bool {
+        file_stem.starts_with(&self.0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn display_parse_round_trip_and_order() {
+        let a = IssueId::from_parts(1_700_000_000_000, 42);
+        let b = IssueId::from_parts(1_700_000_000_001, 1);
+        let s = a.to_string();
+        assert_eq!(s.len(), 26);
+        assert_eq!(s, s.to_ascii_lowercase());
+        assert_eq!(s.parse::<IssueId>().unwrap(), a);
+        assert!(a < b && a.to_string() < b.to_string(), "time order is string order");
+        assert_eq!(IssueId::from_file_name(&a.file_name()), Some(a));
+    }
+
+    #[test]
+    fn rejects_bad_ids_and_prefixes() {
+        assert!("01J".parse::<IssueId>().is_err());
+        assert!("0".repeat(25).parse::<IssueId>().is_err());
+        assert!("u".repeat(26).parse::<IssueId>().is_err(), "u is not Crockford");
+        assert!(Prefix::parse("01j").is_err());
+        assert!(Prefix::parse("01j!").is_err());
+        assert_eq!(Prefix::parse(" 01JX ").unwrap().as_str(), "01jx");
+        let id = IssueId::from_parts(5, 5);
+        assert_eq!(Prefix::parse(&id.to_string()).unwrap().as_full(), Some(id));
+    }
+}

@@ -1,0 +1,326 @@
+//! The issue record as stored in `.jit/issues/<id>.json`, and the changes commands make to it.
+
+use std::collections::BTreeMap;
+
+use jiff::Timestamp;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use super::{IssueId, Priority, State, validate_assignee, validate_label};
+use crate::error::{Error, Result};
+
+/// Longest title, in bytes.
+pub const MAX_TITLE: usize = 1024;
+/// Longest description, in bytes (1 MiB).
+pub const MAX_DESCRIPTION: usize = 1 << 20;
+const MAX_CONTEXT_KEY: usize = 128;
+
+/// One issue. Field order here is the key order on disk; fields this version does not know
+/// are kept in `extra` and written back unchanged.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Issue {
+    pub id: IssueId,
+    pub title: String,
+    #[serde(default)]
+    pub description: String,
+    pub state: State,
+    pub priority: Priority,
+    #[serde(default)]
+    pub assignee: Option<String>,
+    #[serde(default)]
+    pub labels: Vec<String>,
+    #[serde(default)]
+    pub dependencies: Vec<IssueId>,
+    #[serde(default)]
+    pub gates: BTreeMap<String, Gate>,
+    #[serde(default)]
+    pub context: Map<String, Value>,
+    #[serde(default)]
+    pub artifacts: Vec<Value>,
+    pub version: u64,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+    #[serde(default)]
+    pub closed_at: Option<Timestamp>,
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
+
+/// A gate attached to an issue: its status plus whatever the gate records keep.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Gate {
+    pub status: String,
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
+
+impl Issue {
+    /// The on-disk form: pretty-printed, stable key order, final newline.
+    pub fn to_file_bytes(&self) -> Vec<u8> {
+        let mut out = serde_json::to_vec_pretty(self).expect("issue serialises");
+        out.push(b'\n');
+        out
+    }
+
+    /// The compact one-line form used in `--json` output and in the index.
+    pub fn to_compact_json(&self) -> String {
+        serde_json::to_string(self).expect("issue serialises")
+    }
+
+    pub fn from_slice(bytes: &[u8]) -> std::result::Result<Issue, serde_json::Error> {
+        serde_json::from_slice(bytes)
+    }
+}
+
+/// What `issue create` asks for.
+#[derive(Clone, Debug, Default)]
+pub struct NewIssue {
+    pub title: String,
+    pub description: String,
+    pub state: Option<State>,
+    pub priority: Option<Priority>,
+    pub assignee: Option<String>,
+    pub labels: Vec<String>,
+}
+
+impl NewIssue {
+    /// Validate every field and build the issue (version 1).
+    pub fn build(self, id: IssueId, now: Timestamp, default_state: State) -> Result<Issue> {
+        let title = check_title(&self.title)?;
+        check_description(&self.description)?;
+        for l in &self.labels {
+            validate_label(l)?;
+        }
+        if let Some(a) = &self.assignee {
+            validate_assignee(a)?;
+        }
+        let state = self.state.unwrap_or(default_state);
+        let mut labels = self.labels;
+        labels.sort();
+        labels.dedup();
+        Ok(Issue {
+            id,
+            title,
+            description: self.description,
+            state,
+            priority: self.priority.unwrap_or(Priority::Normal),
+            assignee: self.assignee,
+            labels,
+            dependencies: Vec::new(),
+            gates: BTreeMap::new(),
+            context: Map::new(),
+            artifacts: Vec::new(),
+            version: 1,
+            created_at: now,
+            updated_at: now,
+            closed_at: state.is_closed().then_some(now),
+            extra: Map::new(),
+        })
+    }
+}
+
+fn check_title(title: &str) -> Result<String> {
+    let t = title.trim();
+    if t.is_empty() {
+        return Err(Error::InvalidTitle("the title is empty".into()));
+    }
+    if t.len() > MAX_TITLE {
+        return Err(Error::TooLong { field: "title", len: t.len(), max: MAX_TITLE });
+    }
+    if t.chars().any(char::is_control) {
+        return Err(Error::InvalidTitle(
+            "the title may not contain line breaks or control characters".into(),
+        ));
+    }
+    Ok(t.to_string())
+}
+
+fn check_description(d: &str) -> Result<()> {
+    if d.len() > MAX_DESCRIPTION {
+        return Err(Error::TooLong { field: "description", len: d.len(), max: MAX_DESCRIPTION });
+    }
+    Ok(())
+}
+
+/// A set of field changes (`issue update`, later bulk-update and batch). Every field is
+/// optional; applying an empty or already-satisfied change leaves the issue untouched.
+#[derive(Clone, Debug, Default)]
+pub struct IssueChanges {
+    pub title: Option<String>,
+    pub description: Option<String>,
+    pub state: Option<State>,
+    pub priority: Option<Priority>,
+    pub add_labels: Vec<String>,
+    pub remove_labels: Vec<String>,
+    /// `Some(None)` unassigns.
+    pub assignee: Option<Option<String>>,
+    pub context: Vec<(String, Value)>,
+}
+
+impl IssueChanges {
+    /// Check the values themselves, before any issue is read.
+    pub fn validate(&self) -> Result<()> {
+        if let Some(t) = &self.title {
+            check_title(t)?;
+        }
+        if let Some(d) = &self.description {
+            check_description(d)?;
+        }
+        for l in self.add_labels.iter().chain(&self.remove_labels) {
+            validate_label(l)?;
+        }
+        if let Some(Some(a)) = &self.assignee {
+            validate_assignee(a)?;
+        }
+        for (k, _) in &self.context {
+            if k.is_empty() || k.len() > MAX_CONTEXT_KEY || k.chars().any(char::is_control) {
+                return Err(Error::InvalidArgument(format!(
+                    "invalid context key `{k}`: 1 to {MAX_CONTEXT_KEY} bytes, no control characters"
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.title.is_none()
+            && self.description.is_none()
+            && self.state.is_none()
+            && self.priority.is_none()
+            && self.add_labels.is_empty()
+            && self.remove_labels.is_empty()
+            && self.assignee.is_none()
+            && self.context.is_empty()
+    }
+
+    /// Apply to `issue`. Returns whether anything changed; when it did, the version is bumped
+    /// and `updated_at` set. A refused state transition changes nothing.
+    pub fn apply(&self, target: &mut Issue, now: Timestamp) -> Result<bool> {
+        let mut next = target.clone();
+        let issue = &mut next;
+        if let Some(to) = self.state {
+            if !issue.state.can_move_to(to) {
+                return Err(Error::TransitionRefused {
+                    id: issue.id.to_string(),
+                    from: issue.state.to_string(),
+                    to: to.to_string(),
+                    allowed: issue.state.allowed_targets().iter().map(|s| s.to_string()).collect(),
+                });
+            }
+            if to != issue.state {
+                issue.closed_at = to.is_closed().then_some(now);
+                issue.state = to;
+            }
+        }
+        if let Some(t) = &self.title {
+            issue.title = check_title(t)?;
+        }
+        if let Some(d) = &self.description {
+            issue.description.clone_from(d);
+        }
+        if let Some(p) = self.priority {
+            issue.priority = p;
+        }
+        issue.labels.retain(|l| !self.remove_labels.contains(l));
+        issue.labels.extend(self.add_labels.iter().cloned());
+        issue.labels.sort();
+        issue.labels.dedup();
+        if let Some(a) = &self.assignee {
+            issue.assignee.clone_from(a);
+        }
+        for (k, v) in &self.context {
+            issue.context.insert(k.clone(), v.clone());
+        }
+        let changed = next != *target;
+        if changed {
+            next.version += 1;
+            next.updated_at = now;
+            *target = next;
+        }
+        Ok(changed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> Issue {
+        let now: Timestamp = "2026-01-02T03:04:05Z".parse().unwrap();
+        NewIssue {
+            title: "  Fix login  ".into(),
+            labels: vec!["type:bug".into(); 2],
+            ..Default::default()
+        }
+        .build(IssueId::from_parts(1, 2), now, State::Backlog)
+        .unwrap()
+    }
+
+    #[test]
+    fn build_trims_and_dedups() {
+        let i = sample();
+        assert_eq!(i.title, "Fix login");
+        assert_eq!(i.labels, vec!["type:bug"]);
+        assert_eq!(i.version, 1);
+        assert!(i.closed_at.is_none());
+    }
+
+    #[test]
+    fn rejects_bad_titles_and_sizes() {
+        let now = Timestamp::UNIX_EPOCH;
+        let id = IssueId::from_parts(1, 2);
+        for t in ["", "   ", "a\nb"] {
+            let n = NewIssue { title: t.into(), ..Default::default() };
+            assert!(n.build(id, now, State::Backlog).is_err(), "{t:?}");
+        }
+        let n = NewIssue {
+            title: "x".into(),
+            description: "d".repeat(MAX_DESCRIPTION + 1),
+            ..Default::default()
+        };
+        assert!(matches!(n.build(id, now, State::Backlog), Err(Error::TooLong { .. })));
+    }
+
+    #[test]
+    fn unknown_fields_survive_a_round_trip() {
+        let mut v: Value = serde_json::from_slice(&sample().to_file_bytes()).unwrap();
+        v["x_future"] = serde_json::json!({"a": [1, 2]});
+        let issue: Issue = serde_json::from_value(v.clone()).unwrap();
+        let back: Value = serde_json::from_slice(&issue.to_file_bytes()).unwrap();
+        assert_eq!(back, v);
+    }
+
+    #[test]
+    fn apply_changes_bumps_version_only_on_change() {
+        let mut i = sample();
+        let later: Timestamp = "2026-02-01T00:00:00Z".parse().unwrap();
+        let same = IssueChanges { state: Some(State::Backlog), ..Default::default() };
+        assert!(!same.apply(&mut i, later).unwrap());
+        assert_eq!(i.version, 1);
+        let ch = IssueChanges {
+            state: Some(State::Ready),
+            add_labels: vec!["area:ui".into()],
+            remove_labels: vec!["type:bug".into()],
+            ..Default::default()
+        };
+        assert!(ch.apply(&mut i, later).unwrap());
+        assert_eq!((i.version, i.state, i.updated_at), (2, State::Ready, later));
+        assert_eq!(i.labels, vec!["area:ui"]);
+        let bad = IssueChanges { state: Some(State::Done), ..Default::default() };
+        let before = i.clone();
+        assert!(matches!(bad.apply(&mut i, later), Err(Error::TransitionRefused { .. })));
+        assert_eq!(i, before, "a refused transition changes nothing");
+    }
+
+    #[test]
+    fn closing_sets_and_reopening_clears_closed_at() {
+        let mut i = sample();
+        let t: Timestamp = "2026-03-01T00:00:00Z".parse().unwrap();
+        for s in [State::InProgress, State::Done] {
+            IssueChanges { state: Some(s), ..Default::default() }.apply(&mut i, t).unwrap();
+        }
+        assert_eq!(i.closed_at, Some(t));
+        IssueChanges { state: Some(State::Ready), ..Default::default() }.apply(&mut i, t).unwrap();
+        assert_eq!(i.closed_at, None);
+    }
+}

@@ -1,0 +1,23 @@
+//! The issue model: ids, states and priorities, labels, and the issue record itself.
+
+mod id;
+mod issue;
+mod label;
+mod state;
+
+pub use id::{IssueId, MIN_PREFIX, Prefix};
+pub use issue::{Gate, Issue, IssueChanges, MAX_DESCRIPTION, MAX_TITLE, NewIssue};
+pub use label::{validate_assignee, validate_label};
+pub use state::{Priority, State};
+
+/// The closest candidate to `input` by edit distance, if it is close enough to be a useful
+/// "did you mean" suggestion.
+pub fn suggest<'a>(input: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<String> {
+    let input = input.to_lowercase();
+    candidates
+        .into_iter()
+        .map(|c| (strsim::damerau_levenshtein(&input, c), c))
+        .filter(|(d, c)| *d <= 2.max(c.len() / 3) && *d < c.len().max(input.len()))
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, c)| c.to_string())
+}

@@ -1,0 +1,307 @@
+//! A repository and the operations on it: every command goes through here. Writes take the
+//! writers' lock, roll forward any journal left by a crash, and keep the read index current.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use crate::clock::Clock;
+use crate::error::{Error, IoContext, Result};
+use crate::model::{Issue, IssueChanges, IssueId, NewIssue, Prefix};
+use crate::storage::config::Config;
+use crate::storage::index::{self, Snapshot};
+use crate::storage::journal::{self, Op};
+use crate::storage::lock::{HolderInfo, RepoLock};
+use crate::storage::{Durability, Layout, atomic};
+
+/// How a command wants the repository opened.
+#[derive(Clone, Debug, Default)]
+pub struct OpenOptions {
+    /// `--repo` or `JIT_DIR`: the project or its `.jit` directory. Otherwise discovered.
+    pub repo: Option<PathBuf>,
+    /// Where discovery starts.
+    pub cwd: PathBuf,
+    /// `--timeout-ms` / `JIT_LOCK_TIMEOUT_MS`; otherwise the config's value.
+    pub lock_timeout_ms: Option<u64>,
+    /// `JIT_DURABILITY`; otherwise the config's value.
+    pub durability: Option<Durability>,
+    /// What is running, for `lock.info`.
+    pub command: String,
+}
+
+type WaitNotice = Box<dyn Fn(Option<&HolderInfo>)>;
+
+/// An open repository.
+pub struct Repo {
+    layout: Layout,
+    config: Config,
+    durability: Durability,
+    lock_timeout: Duration,
+    clock: Clock,
+    command: String,
+    on_wait: WaitNotice,
+}
+
+/// What `init` did.
+#[derive(Debug, serde::Serialize)]
+pub struct InitReport {
+    pub path: PathBuf,
+    pub created: bool,
+}
+
+/// What deleting an issue touches.
+#[derive(Debug, serde::Serialize)]
+pub struct DeletePlan {
+    pub issue: Issue,
+    /// Issues that depend on it; the dependency is removed from each in the same commit.
+    pub referrers: Vec<IssueId>,
+}
+
+const GITIGNORE: &str = "\
+# jit: local, derived or in-flight files; never commit these
+/lock
+/lock.info
+/journal/
+/index/
+.tmp.*
+";
+
+impl Repo {
+    /// Create `.jit/` in `project` (or repair missing pieces of one). Never touches issues.
+    pub fn init(project: &Path) -> Result<InitReport> {
+        let layout = Layout::for_new(project);
+        let config = layout.config_path();
+        let created = !config.exists();
+        for dir in [layout.root().to_path_buf(), layout.issues_dir()] {
+            fs::create_dir_all(&dir).at(&dir)?;
+        }
+        if created {
+            atomic::write(&config, &Config::default().to_bytes(), Durability::Full)?;
+        }
+        let gi = layout.root().join(".gitignore");
+        if !gi.exists() {
+            atomic::write(&gi, GITIGNORE.as_bytes(), Durability::Full)?;
+        }
+        Ok(InitReport { path: layout.root().to_path_buf(), created })
+    }
+
+    /// Find and open the repository.
+    pub fn open(opts: &OpenOptions, clock: Clock) -> Result<Repo> {
+        let layout = match &opts.repo {
+            Some(p) => Layout::at(&opts.cwd.join(p))?,
+            None => Layout::discover(&opts.cwd)?,
+        };
+        let config = Config::load(&layout.config_path())?;
+        Ok(Repo {
+            durability: opts.durability.unwrap_or(config.durability),
+            lock_timeout: Duration::from_millis(
+                opts.lock_timeout_ms.unwrap_or(config.lock_timeout_ms),
+            ),
+            layout,
+            config,
+            clock,
+            command: opts.command.clone(),
+            on_wait: Box::new(|_| {}),
+        })
+    }
+
+    /// Called once when a write has waited long for the lock (the CLI prints who holds it).
+    pub fn set_wait_notice(&mut self, f: impl Fn(Option<&HolderInfo>) + 'static) {
+        self.on_wait = Box::new(f);
+    }
+
+    pub fn layout(&self) -> &Layout {
+        &self.layout
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    pub fn clock(&self) -> &Clock {
+        &self.clock
+    }
+
+    /// Take the writers' lock and finish any change a crash interrupted.
+    pub fn lock(&self) -> Result<RepoLock> {
+        let lock = RepoLock::acquire(&self.layout, self.lock_timeout, &self.command, &mut |h| {
+            (self.on_wait)(h)
+        })?;
+        journal::recover(&self.layout, self.durability)?;
+        Ok(lock)
+    }
+
+    /// Turn a full id or a unique prefix (4+ characters) into an id.
+    pub fn resolve(&self, input: &str) -> Result<IssueId> {
+        let prefix = Prefix::parse(input)?;
+        if let Some(id) = prefix.as_full() {
+            return match fs::symlink_metadata(self.layout.issue_path(id)) {
+                Ok(_) => Ok(id),
+                Err(_) => Err(Error::IssueNotFound(input.to_string())),
+            };
+        }
+        let dir = self.layout.issues_dir();
+        let mut found = Vec::new();
+        for e in fs::read_dir(&dir).at(&dir)? {
+            let name = e.at(&dir)?.file_name();
+            if let Some(id) = name.to_str().and_then(IssueId::from_file_name) {
+                if prefix.matches(name.to_str().unwrap_or_default()) {
+                    found.push(id);
+                }
+            }
+        }
+        found.sort();
+        match found.len() {
+            0 => Err(Error::IssueNotFound(input.to_string())),
+            1 => Ok(found[0]),
+            _ => Err(Error::AmbiguousId {
+                prefix: input.to_string(),
+                candidates: found.iter().map(|i| i.to_string()).collect(),
+            }),
+        }
+    }
+
+    /// Read one issue from its file (the source of truth).
+    pub fn load(&self, id: IssueId) -> Result<Issue> {
+        let path = self.layout.issue_path(id);
+        let bytes = match fs::read(&path) {
+            Ok(b) => b,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Err(Error::IssueNotFound(id.to_string()));
+            }
+            Err(e) => return Err(e).at(&path),
+        };
+        let issue = Issue::from_slice(&bytes).map_err(|e| Error::Corrupt {
+            path: path.clone(),
+            message: format!("not a valid issue: {e}"),
+        })?;
+        if issue.id != id {
+            return Err(Error::Corrupt {
+                path,
+                message: format!("the issue inside is {}, not {id}", issue.id),
+            });
+        }
+        Ok(issue)
+    }
+
+    /// Resolve and read.
+    pub fn show(&self, input: &str) -> Result<Issue> {
+        self.load(self.resolve(input)?)
+    }
+
+    /// Every issue, through the index. Waits for and finishes an interrupted multi-file change
+    /// first, so the snapshot is never half of one.
+    pub fn snapshot(&self) -> Result<Snapshot> {
+        if journal::pending(&self.layout) {
+            drop(self.lock()?);
+        }
+        index::snapshot(&self.layout)
+    }
+
+    fn check_labels<'a>(&self, labels: impl IntoIterator<Item = &'a String>) -> Result<()> {
+        labels.into_iter().try_for_each(|l| self.config.check_label_namespace(l))
+    }
+
+    /// Create an issue. The file is written and fsynced before the lock is taken; under the
+    /// lock it is only renamed into place.
+    pub fn create(&self, new: NewIssue) -> Result<Issue> {
+        self.check_labels(&new.labels)?;
+        let now = self.clock.now();
+        let mut rng = self.clock.rng();
+        let ms = now.as_millisecond().max(0) as u64;
+        let template = new;
+        loop {
+            let id = IssueId::from_parts(ms, rng.next_u128() >> 48);
+            let issue = template.clone().build(id, now, self.config.default_state)?;
+            let path = self.layout.issue_path(id);
+            let tmp = atomic::prepare(&path, &issue.to_file_bytes(), self.durability)?;
+            let lock = match self.lock() {
+                Ok(l) => l,
+                Err(e) => {
+                    let _ = fs::remove_file(&tmp);
+                    return Err(e);
+                }
+            };
+            if path.exists() {
+                // Only reachable with a fixed clock and seed (tests): draw another id.
+                let _ = fs::remove_file(&tmp);
+                continue;
+            }
+            atomic::install(&tmp, &path, self.durability)?;
+            let _ = index::record_written(&self.layout, &[&issue]);
+            drop(lock);
+            return Ok(issue);
+        }
+    }
+
+    /// Apply `changes` to one issue. Returns the issue and whether it changed (a change that
+    /// is already satisfied writes nothing and keeps the version).
+    pub fn update(
+        &self,
+        input: &str,
+        changes: &IssueChanges,
+        if_version: Option<u64>,
+    ) -> Result<(Issue, bool)> {
+        changes.validate()?;
+        self.check_labels(&changes.add_labels)?;
+        let id = self.resolve(input)?;
+        let _lock = self.lock()?;
+        let mut issue = self.load(id)?;
+        if let Some(expected) = if_version {
+            if expected != issue.version {
+                return Err(Error::VersionConflict {
+                    id: id.to_string(),
+                    expected,
+                    actual: issue.version,
+                });
+            }
+        }
+        let changed = changes.apply(&mut issue, self.clock.now())?;
+        if changed {
+            let path = self.layout.issue_path(id);
+            atomic::write(&path, &issue.to_file_bytes(), self.durability)?;
+            let _ = index::record_written(&self.layout, &[&issue]);
+        }
+        Ok((issue, changed))
+    }
+
+    /// What deleting `input` would do (read-only; used to ask before deleting).
+    pub fn delete_plan(&self, input: &str) -> Result<DeletePlan> {
+        let issue = self.show(input)?;
+        let referrers = self.referrers(issue.id)?;
+        Ok(DeletePlan { issue, referrers })
+    }
+
+    fn referrers(&self, id: IssueId) -> Result<Vec<IssueId>> {
+        let snap = index::snapshot(&self.layout)?;
+        let key = id.as_u128();
+        Ok(snap.iter().filter(|e| e.summary().dependencies.contains(&key)).map(|e| e.id).collect())
+    }
+
+    /// Delete an issue and, in the same journal commit, every reference to it from other
+    /// issues, so no dangling reference is ever left.
+    pub fn delete(&self, input: &str) -> Result<DeletePlan> {
+        let id = self.resolve(input)?;
+        let _lock = self.lock()?;
+        let issue = self.load(id)?;
+        let now = self.clock.now();
+        let mut ops = Vec::new();
+        let mut updated = Vec::new();
+        let referrers = self.referrers(id)?;
+        for r in &referrers {
+            let mut other = self.load(*r)?;
+            other.dependencies.retain(|d| *d != id);
+            other.version += 1;
+            other.updated_at = now;
+            ops.push(Op::Write {
+                path: format!("issues/{}", r.file_name()),
+                content: String::from_utf8(other.to_file_bytes()).expect("JSON is UTF-8"),
+            });
+            updated.push(other);
+        }
+        ops.push(Op::Remove { path: format!("issues/{}", id.file_name()) });
+        journal::commit(&self.layout, &ops, self.durability)?;
+        let _ = index::record_written(&self.layout, &updated.iter().collect::<Vec<_>>());
+        Ok(DeletePlan { issue, referrers })
+    }
+}

@@ -1,0 +1,127 @@
+//! Single-file atomic writes: temp file in the same directory (create_new) → write → fsync →
+//! rename → fsync the directory. A reader sees the old file or the new one, never a mix.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, SystemTime};
+
+use super::Durability;
+use crate::error::{IoContext, Result};
+
+/// Prefix of every temp file jit creates; `validate` reports leftovers by it.
+pub const TEMP_PREFIX: &str = ".tmp.";
+
+/// How far in the past jit dates the mtime of every file it writes, so that the read index
+/// can trust the stamp of a file jit wrote at once (see `storage::index`).
+pub const BACKDATE: Duration = Duration::from_secs(3);
+
+static COUNTER: AtomicU64 = AtomicU64::new(0);
+
+/// Write `bytes` to `path` atomically and, with full durability, durably (file and directory
+/// fsynced) before returning.
+pub fn write(path: &Path, bytes: &[u8], durability: Durability) -> Result<()> {
+    write_no_dir_sync(path, bytes, durability)?;
+    sync_parent(path, durability)
+}
+
+/// Like [`write`] but leaves the directory fsync to the caller, so a change of many files in
+/// one directory pays for it once.
+pub fn write_no_dir_sync(path: &Path, bytes: &[u8], durability: Durability) -> Result<()> {
+    let tmp = temp_path(path);
+    let result = write_temp(&tmp, bytes, durability).and_then(|()| fs::rename(&tmp, path).at(path));
+    if result.is_err() {
+        let _ = fs::remove_file(&tmp);
+    }
+    result
+}
+
+/// Create and fill a temp file for `path`, returning its name; the caller renames it.
+pub fn prepare(path: &Path, bytes: &[u8], durability: Durability) -> Result<PathBuf> {
+    let tmp = temp_path(path);
+    match write_temp(&tmp, bytes, durability) {
+        Ok(()) => Ok(tmp),
+        Err(e) => {
+            let _ = fs::remove_file(&tmp);
+            Err(e)
+        }
+    }
+}
+
+/// Move a file made by [`prepare`] into place and make the rename durable.
+pub fn install(tmp: &Path, path: &Path, durability: Durability) -> Result<()> {
+    if let Err(e) = fs::rename(tmp, path) {
+        let _ = fs::remove_file(tmp);
+        return Err(e).at(path);
+    }
+    sync_parent(path, durability)
+}
+
+fn temp_path(path: &Path) -> PathBuf {
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    path.with_file_name(format!("{TEMP_PREFIX}{}.{n}.{name}", std::process::id()))
+}
+
+fn write_temp(tmp: &Path, bytes: &[u8], durability: Durability) -> Result<()> {
+    let mut f = OpenOptions::new().write(true).create_new(true).open(tmp).at(tmp)?;
+    if fault_injected() {
+        f.write_all(&bytes[..bytes.len() / 2]).at(tmp)?;
+        return Err(io::Error::from(io::ErrorKind::StorageFull)).at(tmp);
+    }
+    f.write_all(bytes).at(tmp)?;
+    f.set_modified(SystemTime::now() - BACKDATE).at(tmp)?;
+    if durability == Durability::Full {
+        f.sync_all().at(tmp)?;
+    }
+    Ok(())
+}
+
+/// fsync the directory holding `path` (full durability only).
+pub fn sync_parent(path: &Path, durability: Durability) -> Result<()> {
+    match path.parent() {
+        Some(dir) => sync_dir(dir, durability),
+        None => Ok(()),
+    }
+}
+
+/// fsync a directory so that renames and removals in it are durable.
+pub fn sync_dir(dir: &Path, durability: Durability) -> Result<()> {
+    if durability == Durability::Full {
+        File::open(dir).and_then(|d| d.sync_all()).at(dir)?;
+    }
+    Ok(())
+}
+
+/// Test hook: `JIT_TEST_FAULT=enospc` makes every temp-file write fail half-way with "no space
+/// left on device", to prove that a failed write leaves the store as it was.
+fn fault_injected() -> bool {
+    static FAULT: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *FAULT.get_or_init(|| std::env::var("JIT_TEST_FAULT").is_ok_and(|v| v == "enospc"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn writes_replace_and_leave_no_temp_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("a.json");
+        write(&p, b"one", Durability::Full).unwrap();
+        write(&p, b"two", Durability::Relaxed).unwrap();
+        assert_eq!(fs::read(&p).unwrap(), b"two");
+        let names: Vec<_> =
+            fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+        assert_eq!(names, vec![std::ffi::OsString::from("a.json")]);
+    }
+
+    #[test]
+    fn failure_leaves_no_temp_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("missing-dir").join("a.json");
+        assert!(write(&p, b"x", Durability::Full).is_err());
+        assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 0);
+    }
+}

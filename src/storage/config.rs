@@ -1,0 +1,96 @@
+//! `.jit/config.json`: repository settings. Unknown keys are kept on rewrite.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use super::Durability;
+use crate::error::{Error, IoContext, Result};
+use crate::model::State;
+
+/// Current config schema.
+pub const SCHEMA: u32 = 1;
+
+/// Repository settings.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Config {
+    pub schema: u32,
+    /// `full` (default) or `relaxed`.
+    #[serde(default)]
+    pub durability: Durability,
+    /// State of a new issue when `--state` is not given.
+    #[serde(default = "default_state")]
+    pub default_state: State,
+    /// Declared label namespaces (name → description). Empty: any namespace is allowed.
+    #[serde(default)]
+    pub label_namespaces: BTreeMap<String, String>,
+    /// A bulk change matching more issues than this needs `--yes`.
+    #[serde(default = "default_bulk_confirm")]
+    pub bulk_confirm: u64,
+    /// Default lock wait in milliseconds.
+    #[serde(default = "default_lock_timeout")]
+    pub lock_timeout_ms: u64,
+    /// The gate registry.
+    #[serde(default)]
+    pub gates: BTreeMap<String, Value>,
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
+
+fn default_state() -> State {
+    State::Backlog
+}
+
+fn default_bulk_confirm() -> u64 {
+    100
+}
+
+fn default_lock_timeout() -> u64 {
+    10_000
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            schema: SCHEMA,
+            durability: Durability::Full,
+            default_state: default_state(),
+            label_namespaces: BTreeMap::new(),
+            bulk_confirm: default_bulk_confirm(),
+            lock_timeout_ms: default_lock_timeout(),
+            gates: BTreeMap::new(),
+            extra: Map::new(),
+        }
+    }
+}
+
+impl Config {
+    pub fn load(path: &Path) -> Result<Config> {
+        let bytes = std::fs::read(path).at(path)?;
+        serde_json::from_slice(&bytes)
+            .map_err(|e| Error::ConfigInvalid { path: path.to_path_buf(), message: e.to_string() })
+    }
+
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut v = serde_json::to_vec_pretty(self).expect("config serialises");
+        v.push(b'\n');
+        v
+    }
+
+    /// Check a label's namespace against the declared ones.
+    pub fn check_label_namespace(&self, label: &str) -> Result<()> {
+        let ns = label.split(':').next().unwrap_or_default();
+        if self.label_namespaces.is_empty() || self.label_namespaces.contains_key(ns) {
+            return Ok(());
+        }
+        Err(Error::InvalidLabel {
+            label: label.to_string(),
+            reason: format!(
+                "namespace `{ns}` is not declared in config.json (declared: {})",
+                self.label_namespaces.keys().cloned().collect::<Vec<_>>().join(", ")
+            ),
+        })
+    }
+}

@@ -1,0 +1,5 @@
+//! Integration tests: they drive the real `jit` binary in temporary repositories.
+
+mod common;
+
+mod cli_basics;
