@@ -78,6 +78,12 @@ pub enum Error {
     #[error("invalid configuration in {path}: {message}")]
     ConfigInvalid { path: PathBuf, message: String },
 
+    #[error("invalid filter: {0}")]
+    Filter(Box<crate::query::FilterError>),
+
+    #[error("{0}")]
+    BulkConfirmRequired(String, u64),
+
     #[error("{path}: {source}")]
     Io { path: PathBuf, source: io::Error },
 }
@@ -110,6 +116,8 @@ impl Error {
             Error::LockTimeout { .. } => "LOCK_TIMEOUT",
             Error::Corrupt { .. } => "CORRUPT_FILE",
             Error::ConfigInvalid { .. } => "CONFIG_INVALID",
+            Error::Filter(f) => f.code(),
+            Error::BulkConfirmRequired(..) => "BULK_CONFIRM_REQUIRED",
             Error::Io { source, .. } => match source.kind() {
                 io::ErrorKind::PermissionDenied | io::ErrorKind::ReadOnlyFilesystem => {
                     "PERMISSION_DENIED"
@@ -159,6 +167,18 @@ impl Error {
                 Some("someone else changed the issue; re-read it and retry".into())
             }
             Error::ConfirmationRequired(_) => Some("pass --yes to confirm".into()),
+            Error::BulkConfirmRequired(..) => Some(
+                "check the filter with --dry-run, then pass --yes (the threshold is the \
+                 config's bulk_confirm)"
+                    .into(),
+            ),
+            Error::Filter(f) => match &f.suggestion {
+                Some(s) => Some(format!("did you mean `{s}`?")),
+                None if f.kind == crate::query::FilterErrorKind::Syntax => {
+                    Some("see docs/query-language.md for the syntax".into())
+                }
+                None => None,
+            },
             Error::LockTimeout { .. } => Some(
                 "another jit process holds the lock; raise --timeout-ms or JIT_LOCK_TIMEOUT_MS"
                     .into(),
@@ -173,6 +193,14 @@ impl Error {
                 }
                 _ => None,
             },
+            _ => None,
+        }
+    }
+
+    /// A multi-line excerpt of the input with a caret under the problem, when there is one.
+    pub fn snippet(&self) -> Option<String> {
+        match self {
+            Error::Filter(f) => Some(f.snippet()),
             _ => None,
         }
     }
@@ -194,12 +222,21 @@ impl Error {
             Error::VersionConflict { id, expected, actual } => {
                 json!({"id": id, "expected": expected, "actual": actual})
             }
+            Error::Filter(f) => json!({
+                "position": {"line": f.line, "column": f.column, "offset": f.start,
+                             "length": f.end - f.start},
+                "input": f.input,
+                "expected": f.expected,
+                "suggestion": f.suggestion,
+            }),
+            Error::BulkConfirmRequired(_, matched) => json!({"matched": matched}),
             Error::LockTimeout { waited_ms, holder } => {
                 json!({"waited_ms": waited_ms, "holder": holder})
             }
+            // Lossy: a path need not be UTF-8, and a JSON error must never fail to print.
             Error::Corrupt { path, .. }
             | Error::ConfigInvalid { path, .. }
-            | Error::Io { path, .. } => json!({"path": path}),
+            | Error::Io { path, .. } => json!({"path": path.to_string_lossy()}),
             _ => json!({}),
         };
         match v {
@@ -217,5 +254,11 @@ pub trait IoContext<T> {
 impl<T> IoContext<T> for io::Result<T> {
     fn at(self, path: impl AsRef<Path>) -> Result<T> {
         self.map_err(|source| Error::Io { path: path.as_ref().to_path_buf(), source })
+    }
+}
+
+impl From<Box<crate::query::FilterError>> for Error {
+    fn from(e: Box<crate::query::FilterError>) -> Self {
+        Error::Filter(e)
     }
 }

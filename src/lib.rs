@@ -8,6 +8,7 @@ pub mod cli;
 pub mod clock;
 pub mod error;
 pub mod model;
+pub mod query;
 pub mod repo;
 pub mod storage;
 

@@ -8,6 +8,7 @@ use std::time::Duration;
 use crate::clock::Clock;
 use crate::error::{Error, IoContext, Result};
 use crate::model::{Issue, IssueChanges, IssueId, NewIssue, Prefix};
+use crate::query::{EvalCtx, Expr};
 use crate::storage::config::Config;
 use crate::storage::index::{self, Snapshot};
 use crate::storage::journal::{self, Op};
@@ -45,8 +46,38 @@ pub struct Repo {
 /// What `init` did.
 #[derive(Debug, serde::Serialize)]
 pub struct InitReport {
+    #[serde(serialize_with = "lossy_path")]
     pub path: PathBuf,
     pub created: bool,
+}
+
+/// A path as JSON text even when it is not UTF-8 (serde refuses such paths outright).
+fn lossy_path<S: serde::Serializer>(path: &Path, s: S) -> std::result::Result<S::Ok, S::Error> {
+    s.serialize_str(&path.to_string_lossy())
+}
+
+/// One issue a bulk change could not change.
+#[derive(Debug, serde::Serialize)]
+pub struct BulkFailure {
+    pub id: IssueId,
+    pub code: &'static str,
+    pub message: String,
+}
+
+/// The outcome of a bulk update (or what it would be, with `dry_run`).
+#[derive(Debug, serde::Serialize)]
+pub struct BulkReport {
+    pub operation: &'static str,
+    pub filter: String,
+    pub changes: serde_json::Value,
+    pub dry_run: bool,
+    pub matched: usize,
+    pub modified: usize,
+    /// Matched issues already in the target shape.
+    pub skipped: usize,
+    pub errors: Vec<BulkFailure>,
+    /// The issues modified (or, with `dry_run`, that would be).
+    pub issue_ids: Vec<IssueId>,
 }
 
 /// What deleting an issue touches.
@@ -303,5 +334,79 @@ impl Repo {
         journal::commit(&self.layout, &ops, self.durability)?;
         let _ = index::record_written(&self.layout, &updated.iter().collect::<Vec<_>>());
         Ok(DeletePlan { issue, referrers })
+    }
+
+    /// Apply `changes` to every issue `filter` matches, as ONE journal commit: after a crash
+    /// either all of them changed or none did. Issues the change cannot apply to (a refused
+    /// transition) are reported in `errors` and left alone. More matches than the config's
+    /// `bulk_confirm` need `confirmed`, unless it is a dry run.
+    pub fn bulk_update(
+        &self,
+        filter: &Expr,
+        changes: &IssueChanges,
+        dry_run: bool,
+        confirmed: bool,
+    ) -> Result<BulkReport> {
+        changes.validate()?;
+        self.check_labels(&changes.add_labels)?;
+        let _lock = self.lock()?;
+        let snap = index::snapshot(&self.layout)?;
+        let now = self.clock.now();
+        let ctx = EvalCtx { now };
+        let matched: Vec<IssueId> = snap
+            .iter()
+            .filter(|e| filter.matches(e.id, &e.summary(), &ctx))
+            .map(|e| e.id)
+            .collect();
+        drop(snap);
+        if !dry_run && !confirmed && matched.len() as u64 > self.config.bulk_confirm {
+            return Err(Error::BulkConfirmRequired(
+                format!(
+                    "the filter matches {} issues, more than bulk_confirm ({}); nothing was changed",
+                    matched.len(),
+                    self.config.bulk_confirm
+                ),
+                matched.len() as u64,
+            ));
+        }
+        let mut report = BulkReport {
+            operation: "bulk-update",
+            filter: filter.to_string(),
+            changes: changes.to_json(),
+            dry_run,
+            matched: matched.len(),
+            modified: 0,
+            skipped: 0,
+            errors: Vec::new(),
+            issue_ids: Vec::new(),
+        };
+        let mut updated = Vec::new();
+        for id in matched {
+            let mut issue = self.load(id)?;
+            match changes.apply(&mut issue, now) {
+                Ok(true) => {
+                    report.issue_ids.push(id);
+                    updated.push(issue);
+                }
+                Ok(false) => report.skipped += 1,
+                Err(e) => {
+                    report.errors.push(BulkFailure { id, code: e.code(), message: e.to_string() })
+                }
+            }
+        }
+        report.modified = updated.len();
+        if dry_run || updated.is_empty() {
+            return Ok(report);
+        }
+        let ops: Vec<Op> = updated
+            .iter()
+            .map(|i| Op::Write {
+                path: format!("issues/{}", i.id.file_name()),
+                content: String::from_utf8(i.to_file_bytes()).expect("JSON is UTF-8"),
+            })
+            .collect();
+        journal::commit(&self.layout, &ops, self.durability)?;
+        let _ = index::record_written(&self.layout, &updated.iter().collect::<Vec<_>>());
+        Ok(report)
     }
 }

@@ -115,6 +115,11 @@ fn report(err: &CliError, printer: &mut Printer) -> u8 {
     } else {
         let mut err_out = std::io::stderr().lock();
         let _ = writeln!(err_out, "error: {message}");
+        if let CliError::Jit(e) = err {
+            if let Some(snippet) = e.snippet() {
+                let _ = writeln!(err_out, "{snippet}");
+            }
+        }
         if let Some(h) = hint {
             let _ = writeln!(err_out, "hint: {h}");
         }

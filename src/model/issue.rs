@@ -182,6 +182,36 @@ impl IssueChanges {
         Ok(())
     }
 
+    /// The change as JSON (only the fields it sets), for reports.
+    pub fn to_json(&self) -> Value {
+        let mut m = Map::new();
+        if let Some(t) = &self.title {
+            m.insert("title".into(), t.clone().into());
+        }
+        if let Some(d) = &self.description {
+            m.insert("description".into(), d.clone().into());
+        }
+        if let Some(s) = self.state {
+            m.insert("state".into(), s.as_str().into());
+        }
+        if let Some(p) = self.priority {
+            m.insert("priority".into(), p.as_str().into());
+        }
+        if !self.add_labels.is_empty() {
+            m.insert("add_labels".into(), self.add_labels.clone().into());
+        }
+        if !self.remove_labels.is_empty() {
+            m.insert("remove_labels".into(), self.remove_labels.clone().into());
+        }
+        if let Some(a) = &self.assignee {
+            m.insert("assignee".into(), a.clone().map_or(Value::Null, Value::from));
+        }
+        for (k, v) in &self.context {
+            m.insert(format!("context.{k}"), v.clone());
+        }
+        Value::Object(m)
+    }
+
     pub fn is_empty(&self) -> bool {
         self.title.is_none()
             && self.description.is_none()

@@ -2,7 +2,9 @@
 
 use clap::Subcommand;
 
-use super::{Ctx, issue_create, issue_delete, issue_list, issue_show, issue_update};
+use super::{
+    Ctx, issue_bulk_update, issue_create, issue_delete, issue_list, issue_show, issue_update,
+};
 use crate::cli::CliError;
 
 /// Create, show, list, update and delete issues
@@ -13,6 +15,7 @@ pub enum IssueCommand {
     List(issue_list::Args),
     Update(issue_update::Args),
     Delete(issue_delete::Args),
+    BulkUpdate(issue_bulk_update::Args),
 }
 
 pub fn run(ctx: &mut Ctx, cmd: IssueCommand) -> Result<u8, CliError> {
@@ -22,6 +25,7 @@ pub fn run(ctx: &mut Ctx, cmd: IssueCommand) -> Result<u8, CliError> {
         IssueCommand::List(a) => issue_list::run(ctx, a),
         IssueCommand::Update(a) => issue_update::run(ctx, a),
         IssueCommand::Delete(a) => issue_delete::run(ctx, a),
+        IssueCommand::BulkUpdate(a) => issue_bulk_update::run(ctx, a),
     }
 }
 

@@ -1,36 +1,32 @@
 //! `jit issue list`
 
 use super::Ctx;
+use super::select_args::{SelectArgs, print_selection};
 use crate::cli::CliError;
-use crate::cli::render::{Row, table, unique_prefix_len};
 use crate::error::exit;
 
-/// List issues, newest first
+/// List issues, newest first, optionally filtered
 ///
 /// Reads through the index in .jit/index/, so it does not open issue files that have not
-/// changed since they were indexed.
+/// changed since they were indexed. --filter takes the language of `jit query`.
 #[derive(Debug, clap::Args)]
-#[command(after_help = "Examples:\n  jit issue list\n  jit issue list --json | jq '.[].title'")]
-pub struct Args {}
+#[command(after_help = "\
+Examples:
+  jit issue list
+  jit issue list --filter 'state:ready AND label:area:*' --sort priority:desc
+  jit issue list --json --fields id,title,state | jq -r '.[].title'")]
+pub struct Args {
+    /// Only issues matching this filter (see `jit query --help`)
+    #[arg(long, value_name = "EXPR")]
+    pub filter: Option<String>,
+    #[command(flatten)]
+    pub select: SelectArgs,
+}
 
-pub fn run(ctx: &mut Ctx, _args: Args) -> Result<u8, CliError> {
+pub fn run(ctx: &mut Ctx, args: Args) -> Result<u8, CliError> {
+    let filter =
+        args.filter.as_deref().map(crate::query::parse).transpose().map_err(crate::Error::from)?;
     let repo = ctx.open_repo()?;
-    let snap = repo.snapshot()?;
-    for p in &snap.problems {
-        ctx.warn(&format!("skipped {}: {} (run `jit validate`)", p.path.display(), p.message));
-    }
-    if ctx.out.is_json() {
-        ctx.out.json_array(snap.iter().rev().map(|e| e.json))?;
-        return Ok(exit::OK);
-    }
-    let ids: Vec<_> = snap.iter().map(|e| e.id).collect();
-    let id_len = unique_prefix_len(&ids);
-    let rows: Vec<Row> =
-        snap.iter().rev().map(|e| Row { id: e.id, summary: e.summary() }).collect();
-    if rows.is_empty() {
-        ctx.status("no issues yet; create one with `jit issue create TITLE`");
-        return Ok(exit::OK);
-    }
-    table(ctx.out.writer(), &rows, id_len)?;
+    print_selection(ctx, &repo, filter.as_ref(), &args.select)?;
     Ok(exit::OK)
 }

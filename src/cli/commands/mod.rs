@@ -4,11 +4,14 @@
 mod completions;
 mod init;
 mod issue;
+mod issue_bulk_update;
 mod issue_create;
 mod issue_delete;
 mod issue_list;
 mod issue_show;
 mod issue_update;
+mod query;
+mod select_args;
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -62,6 +65,7 @@ pub enum Command {
     Init(init::Args),
     #[command(subcommand)]
     Issue(Box<issue::IssueCommand>),
+    Query(query::Args),
     Completions(completions::Args),
 }
 
@@ -119,6 +123,7 @@ pub fn dispatch(cli: Cli, out: &mut Printer) -> Result<u8, CliError> {
     match cli.command {
         Command::Init(a) => init::run(&mut ctx, a),
         Command::Issue(c) => issue::run(&mut ctx, *c),
+        Command::Query(a) => query::run(&mut ctx, a),
         Command::Completions(a) => completions::run(&mut ctx, a),
     }
 }

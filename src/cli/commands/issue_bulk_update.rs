@@ -1,0 +1,86 @@
+//! `jit issue bulk-update`
+
+use super::Ctx;
+use crate::cli::CliError;
+use crate::error::{Error, exit};
+use crate::model::IssueChanges;
+
+/// Change every issue a filter matches, all or nothing
+///
+/// The issues that can change are written as ONE journal commit: a crash leaves either all of
+/// them changed or none. Issues already in the target shape are skipped; issues the change
+/// cannot apply to (a refused state transition) are listed as errors and exit is 1.
+/// A change matching more issues than the config's bulk_confirm (default 100) needs --yes.
+#[derive(Debug, clap::Args)]
+#[command(after_help = "\
+Examples:
+  jit issue bulk-update --filter 'state:backlog AND label:epic:login' --state ready
+  jit issue bulk-update --filter 'assignee:agent:old' --assignee agent:new --dry-run --json
+  jit issue bulk-update --filter 'label:triage:*' --remove-label triage:new --yes")]
+pub struct Args {
+    /// Which issues (see `jit query --help`)
+    #[arg(long, value_name = "EXPR")]
+    pub filter: String,
+    /// New state
+    #[arg(long)]
+    pub state: Option<String>,
+    /// New priority
+    #[arg(short, long)]
+    pub priority: Option<String>,
+    /// Add a label; repeat for several
+    #[arg(long = "add-label", value_name = "LABEL")]
+    pub add_labels: Vec<String>,
+    /// Remove a label; repeat for several
+    #[arg(long = "remove-label", value_name = "LABEL")]
+    pub remove_labels: Vec<String>,
+    /// Assign to someone
+    #[arg(long, conflicts_with = "unassign")]
+    pub assignee: Option<String>,
+    /// Remove the assignee
+    #[arg(long)]
+    pub unassign: bool,
+    /// Report what would change and write nothing
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Allow a change of more issues than bulk_confirm
+    #[arg(short, long)]
+    pub yes: bool,
+}
+
+pub fn run(ctx: &mut Ctx, args: Args) -> Result<u8, CliError> {
+    let filter = crate::query::parse(&args.filter).map_err(Error::from)?;
+    let changes = IssueChanges {
+        state: args.state.map(|s| s.parse()).transpose()?,
+        priority: args.priority.map(|s| s.parse()).transpose()?,
+        add_labels: args.add_labels,
+        remove_labels: args.remove_labels,
+        assignee: if args.unassign { Some(None) } else { args.assignee.map(Some) },
+        ..Default::default()
+    };
+    if changes.is_empty() {
+        return Err(Error::InvalidArgument(
+            "nothing to change: give at least one of --state, --priority, --add-label, \
+             --remove-label, --assignee, --unassign"
+                .into(),
+        )
+        .into());
+    }
+    let repo = ctx.open_repo()?;
+    let report = repo.bulk_update(&filter, &changes, args.dry_run, args.yes)?;
+    if ctx.out.is_json() {
+        ctx.out.json(&report)?;
+    } else {
+        let verb = if report.dry_run { "would modify" } else { "modified" };
+        ctx.out.text(&format!(
+            "matched {}, {verb} {}, skipped {} (already so), failed {}\n",
+            report.matched,
+            report.modified,
+            report.skipped,
+            report.errors.len()
+        ))?;
+        for e in &report.errors {
+            ctx.out.text(&format!("  {} {}: {}\n", e.id, e.code, e.message))?;
+        }
+    }
+    Ok(if report.errors.is_empty() { exit::OK } else { exit::USER })
+}

@@ -1,0 +1,182 @@
+//! The options `query` and `issue list` share, and how they print a selection.
+
+use std::io::Write;
+
+use serde::ser::{SerializeMap, Serializer};
+use serde_json::Value;
+
+use super::Ctx;
+use crate::cli::CliError;
+use crate::cli::render::{Row, table, unique_prefix_len};
+use crate::error::Error;
+use crate::query::select::{Sort, select};
+use crate::query::{EvalCtx, Expr};
+use crate::repo::Repo;
+
+/// Fields `--fields` may name.
+const FIELDS: &[&str] = &[
+    "id",
+    "title",
+    "description",
+    "state",
+    "priority",
+    "assignee",
+    "labels",
+    "dependencies",
+    "gates",
+    "context",
+    "artifacts",
+    "version",
+    "created_at",
+    "updated_at",
+    "closed_at",
+];
+
+#[derive(Debug, clap::Args)]
+pub struct SelectArgs {
+    /// Print only how many issues match
+    #[arg(long)]
+    pub count: bool,
+    /// Order by FIELD (id, created, updated, closed, priority, state, title), ascending, or
+    /// FIELD:desc; default newest first
+    #[arg(long, value_name = "FIELD[:desc]")]
+    pub sort: Option<String>,
+    /// Print at most N issues
+    #[arg(long, value_name = "N")]
+    pub limit: Option<usize>,
+    /// Only these fields, comma-separated (JSON objects keep this order; tables show these
+    /// columns)
+    #[arg(long, value_name = "a,b,...", value_delimiter = ',')]
+    pub fields: Vec<String>,
+}
+
+/// Run `filter` over the repository and print the result as these options ask.
+pub fn print_selection(
+    ctx: &mut Ctx,
+    repo: &Repo,
+    filter: Option<&Expr>,
+    args: &SelectArgs,
+) -> Result<(), CliError> {
+    let sort: Sort = args.sort.as_deref().map(str::parse).transpose()?.unwrap_or_default();
+    for f in &args.fields {
+        if !FIELDS.contains(&f.as_str()) {
+            return Err(Error::InvalidValue {
+                what: "field",
+                value: f.clone(),
+                allowed: FIELDS.iter().map(|s| s.to_string()).collect(),
+                suggestion: crate::model::suggest(f, FIELDS.iter().copied()),
+            }
+            .into());
+        }
+    }
+    let snap = repo.snapshot()?;
+    for p in &snap.problems {
+        ctx.warn(&format!("skipped {}: {} (run `jit validate`)", p.path.display(), p.message));
+    }
+    let eval = EvalCtx { now: repo.clock().now() };
+    let limit = if args.count { None } else { args.limit };
+    let entries = select(&snap, filter, &eval, sort, limit);
+    if args.count {
+        if ctx.out.is_json() {
+            ctx.out.json(&serde_json::json!({ "count": entries.len() }))?;
+        } else {
+            ctx.out.text(&format!("{}\n", entries.len()))?;
+        }
+        return Ok(());
+    }
+    if ctx.out.is_json() {
+        if args.fields.is_empty() {
+            ctx.out.json_array(entries.iter().map(|e| e.json))?;
+        } else {
+            let projected: Vec<Projected> =
+                entries.iter().map(|e| Projected::new(e.json, &args.fields)).collect();
+            ctx.out.json(&projected)?;
+        }
+        return Ok(());
+    }
+    if entries.is_empty() {
+        ctx.status("no matching issues");
+        return Ok(());
+    }
+    if !args.fields.is_empty() {
+        return field_table(ctx.out.writer(), &entries, &args.fields);
+    }
+    let ids: Vec<_> = snap.iter().map(|e| e.id).collect();
+    let rows: Vec<Row> = entries.iter().map(|e| Row { id: e.id, summary: e.summary() }).collect();
+    table(ctx.out.writer(), &rows, unique_prefix_len(&ids))?;
+    Ok(())
+}
+
+/// An issue reduced to some fields, serialised in the order asked for.
+struct Projected<'f> {
+    values: Vec<(&'f str, Value)>,
+}
+
+impl<'f> Projected<'f> {
+    fn new(json: &str, fields: &'f [String]) -> Self {
+        let mut obj: serde_json::Map<String, Value> =
+            serde_json::from_str(json).expect("index JSON is valid");
+        let values = fields
+            .iter()
+            .map(|f| (f.as_str(), obj.remove(f.as_str()).unwrap_or(Value::Null)))
+            .collect();
+        Projected { values }
+    }
+}
+
+impl serde::Serialize for Projected<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut m = s.serialize_map(Some(self.values.len()))?;
+        for (k, v) in &self.values {
+            m.serialize_entry(k, v)?;
+        }
+        m.end()
+    }
+}
+
+fn field_table(
+    w: &mut dyn Write,
+    entries: &[crate::storage::index::Entry],
+    fields: &[String],
+) -> Result<(), CliError> {
+    let cell = |v: &Value| match v {
+        Value::Null => "-".to_string(),
+        Value::String(s) => s.clone(),
+        Value::Array(xs) => xs
+            .iter()
+            .map(|x| x.as_str().map_or(x.to_string(), str::to_string))
+            .collect::<Vec<_>>()
+            .join(", "),
+        other => other.to_string(),
+    };
+    let rows: Vec<Vec<String>> = entries
+        .iter()
+        .map(|e| Projected::new(e.json, fields).values.iter().map(|(_, v)| cell(v)).collect())
+        .collect();
+    let widths: Vec<usize> = (0..fields.len())
+        .map(|i| {
+            rows.iter()
+                .map(|r| unicode_width::UnicodeWidthStr::width(r[i].as_str()))
+                .chain([fields[i].len()])
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+    let line = |w: &mut dyn Write, cells: Vec<String>| -> std::io::Result<()> {
+        let last = cells.len() - 1;
+        let mut out = String::new();
+        for (i, c) in cells.into_iter().enumerate() {
+            out.push_str(&c);
+            if i < last {
+                let pad = widths[i] - unicode_width::UnicodeWidthStr::width(c.as_str());
+                out.push_str(&" ".repeat(pad + 2));
+            }
+        }
+        writeln!(w, "{out}")
+    };
+    line(w, fields.iter().map(|f| f.to_uppercase()).collect())?;
+    for r in rows {
+        line(w, r)?;
+    }
+    Ok(())
+}

@@ -1,0 +1,116 @@
+//! Evaluation of a checked filter against an issue's index summary.
+
+use jiff::Timestamp;
+
+use super::ast::{CmpOp, DateValue, Expr, IsPred, TermKind};
+use crate::model::{IssueId, Priority, State};
+use crate::storage::index::Summary;
+
+/// What evaluation needs beyond the issue itself.
+#[derive(Clone, Debug)]
+pub struct EvalCtx {
+    /// "Now", for ages like `updated<24h` (the command's clock, so tests can fix it).
+    pub now: Timestamp,
+}
+
+const US_PER_DAY: i64 = 86_400_000_000;
+
+impl Expr {
+    /// Does the issue `id` with summary `s` match?
+    pub fn matches(&self, id: IssueId, s: &Summary<'_>, ctx: &EvalCtx) -> bool {
+        match self {
+            Expr::Or(xs) => xs.iter().any(|x| x.matches(id, s, ctx)),
+            Expr::And(xs) => xs.iter().all(|x| x.matches(id, s, ctx)),
+            Expr::Not(x) => !x.matches(id, s, ctx),
+            Expr::Term(t) => t.kind.matches(id, s, ctx),
+        }
+    }
+}
+
+impl TermKind {
+    fn matches(&self, id: IssueId, s: &Summary<'_>, ctx: &EvalCtx) -> bool {
+        match self {
+            TermKind::Text(p) | TermKind::AnyText(p) => {
+                p.matches_within(s.title) || p.matches_within(s.description)
+            }
+            TermKind::Title(p) => p.matches_within(s.title),
+            TermKind::Description(p) => p.matches_within(s.description),
+            TermKind::Id(p) => p.matches_prefix(&id.to_string()),
+            TermKind::State(p) => {
+                State::from_u8(s.state).is_some_and(|st| p.matches_whole(st.as_str()))
+            }
+            TermKind::Priority(op, want) => {
+                Priority::from_u8(s.priority).is_some_and(|have| compare(*op, have.cmp(want)))
+            }
+            TermKind::Assignee(None) => s.assignee.is_none(),
+            TermKind::Assignee(Some(p)) => s.assignee.is_some_and(|a| p.matches_whole(a)),
+            // Without a `:`, the pattern is matched against the value in any namespace.
+            TermKind::Label(p) if !p.as_str().contains(':') => {
+                s.labels.iter().any(|l| p.matches_whole(l.split_once(':').map_or(*l, |(_, v)| v)))
+            }
+            TermKind::Label(p) => s.labels.iter().any(|l| p.matches_whole(l)),
+            TermKind::Date(field, op, v) => {
+                let t = match field {
+                    super::DateField::Created => Some(s.created_us),
+                    super::DateField::Updated => Some(s.updated_us),
+                    super::DateField::Closed => s.closed_us,
+                };
+                t.is_some_and(|t| date_matches(t, *op, v, ctx))
+            }
+            TermKind::Is(pred) => {
+                let closed = State::from_u8(s.state).is_some_and(State::is_closed);
+                match pred {
+                    IsPred::Open => !closed,
+                    IsPred::Closed => closed,
+                    IsPred::Assigned => s.assignee.is_some(),
+                    IsPred::Unassigned => s.assignee.is_none(),
+                }
+            }
+        }
+    }
+}
+
+fn compare(op: CmpOp, ord: std::cmp::Ordering) -> bool {
+    use std::cmp::Ordering::*;
+    match op {
+        CmpOp::Eq => ord == Equal,
+        CmpOp::Gt => ord == Greater,
+        CmpOp::Ge => ord != Less,
+        CmpOp::Lt => ord == Less,
+        CmpOp::Le => ord != Greater,
+    }
+}
+
+fn date_matches(t_us: i64, op: CmpOp, v: &DateValue, ctx: &EvalCtx) -> bool {
+    match v {
+        DateValue::Day(d) => {
+            let start = d
+                .to_zoned(jiff::tz::TimeZone::UTC)
+                .map(|z| z.timestamp().as_microsecond())
+                .unwrap_or(i64::MIN);
+            let end = start.saturating_add(US_PER_DAY);
+            match op {
+                CmpOp::Eq => start <= t_us && t_us < end,
+                CmpOp::Gt => t_us >= end,
+                CmpOp::Ge => t_us >= start,
+                CmpOp::Lt => t_us < start,
+                CmpOp::Le => t_us < end,
+            }
+        }
+        DateValue::Instant(i) => compare(op, t_us.cmp(&i.as_microsecond())),
+        DateValue::Age { amount, unit } => {
+            let per = match unit {
+                's' => 1_000_000,
+                'm' => 60_000_000,
+                'h' => 3_600_000_000,
+                'd' => US_PER_DAY,
+                _ => 7 * US_PER_DAY,
+            };
+            let age = ctx.now.as_microsecond().saturating_sub(t_us);
+            let limit = amount.saturating_mul(per);
+            // `updated:24h` reads as "within the last 24 hours".
+            let op = if op == CmpOp::Eq { CmpOp::Le } else { op };
+            compare(op, age.cmp(&limit))
+        }
+    }
+}

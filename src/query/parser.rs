@@ -1,0 +1,337 @@
+//! From text to a checked AST: limits first (length, nesting), then the pest grammar, then
+//! each `field op value` is resolved into a typed term.
+
+use jiff::Timestamp;
+use jiff::civil::Date;
+use pest::Parser as _;
+use pest::iterators::Pair;
+
+use super::ast::{CmpOp, DateField, DateValue, Expr, FIELDS, IsPred, Span, Term, TermKind};
+use super::error::{FilterError, FilterErrorKind};
+use super::pattern::Pattern;
+use crate::model::{Priority, State, suggest};
+
+/// Longest filter accepted, in bytes.
+pub const MAX_LEN: usize = 4096;
+/// Deepest nesting of parentheses and NOTs accepted.
+pub const MAX_DEPTH: usize = 64;
+
+#[derive(pest_derive::Parser)]
+#[grammar = "../grammar/filter.pest"]
+struct FilterParser;
+
+/// Parse and check a filter.
+pub fn parse(input: &str) -> Result<Expr, Box<FilterError>> {
+    if input.len() > MAX_LEN {
+        return Err(invalid(
+            input,
+            MAX_LEN,
+            input.len(),
+            format!("the filter is {} bytes long; the limit is {MAX_LEN}", input.len()),
+        ));
+    }
+    check_paren_depth(input)?;
+    let mut pairs = FilterParser::parse(Rule::query, input).map_err(|e| syntax(input, e))?;
+    let query = pairs.next().expect("query rule");
+    let or_expr = query.into_inner().next().expect("or_expr");
+    build_or(or_expr, input, 0)
+}
+
+fn invalid(input: &str, start: usize, end: usize, message: String) -> Box<FilterError> {
+    Box::new(FilterError::new(FilterErrorKind::Invalid, input, start, end, message))
+}
+
+/// Refuse deep parentheses before the (recursive) parser sees them.
+fn check_paren_depth(input: &str) -> Result<(), Box<FilterError>> {
+    let (mut depth, mut in_quotes, mut escaped) = (0usize, false, false);
+    for (i, c) in input.char_indices() {
+        match c {
+            _ if escaped => escaped = false,
+            '\\' if in_quotes => escaped = true,
+            '"' => in_quotes = !in_quotes,
+            '(' if !in_quotes => {
+                depth += 1;
+                if depth > MAX_DEPTH {
+                    return Err(invalid(input, i, i + 1, too_deep()));
+                }
+            }
+            ')' if !in_quotes => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+fn too_deep() -> String {
+    format!("the filter nests deeper than {MAX_DEPTH} levels")
+}
+
+fn rule_words(r: &Rule) -> &'static str {
+    match r {
+        Rule::or_op => "`OR`",
+        Rule::and_op => "`AND`",
+        Rule::not_op => "`NOT`",
+        Rule::lparen => "`(`",
+        Rule::rparen => "`)`",
+        Rule::EOI => "end of input",
+        Rule::value | Rule::bare | Rule::quoted => "a value",
+        Rule::cmp_op => "an operator (`:`, `=`, `>`, `>=`, `<`, `<=`)",
+        Rule::inner | Rule::escape => "a closing `\"`",
+        _ => "a term",
+    }
+}
+
+fn syntax(input: &str, e: pest::error::Error<Rule>) -> Box<FilterError> {
+    use pest::error::{ErrorVariant, InputLocation};
+    let pos = match e.location {
+        InputLocation::Pos(p) => p,
+        InputLocation::Span((s, _)) => s,
+    };
+    let mut expected: Vec<String> = match &e.variant {
+        ErrorVariant::ParsingError { positives, .. } => {
+            positives.iter().map(|r| rule_words(r).to_string()).collect()
+        }
+        ErrorVariant::CustomError { .. } => vec![],
+    };
+    expected.sort();
+    expected.dedup();
+    let found = match input[pos..].chars().next() {
+        None => "end of input".to_string(),
+        Some('"') if input[pos..].matches('"').count() % 2 == 1 => {
+            "an unterminated quoted string".to_string()
+        }
+        Some(c) => {
+            let tok: String = input[pos..]
+                .chars()
+                .take_while(|c| !c.is_whitespace() && *c != '(' && *c != ')')
+                .collect();
+            format!("`{}`", if tok.is_empty() { c.to_string() } else { tok })
+        }
+    };
+    let message = match expected.len() {
+        0 => format!("unexpected {found}"),
+        1 => format!("unexpected {found}; expected {}", expected[0]),
+        n => format!(
+            "unexpected {found}; expected {} or {}",
+            expected[..n - 1].join(", "),
+            expected[n - 1]
+        ),
+    };
+    let end = if pos < input.len() {
+        pos + input[pos..].chars().next().map_or(1, char::len_utf8)
+    } else {
+        pos
+    };
+    let mut err = FilterError::new(FilterErrorKind::Syntax, input, pos, end, message);
+    err.expected = expected;
+    Box::new(err)
+}
+
+fn build_or(pair: Pair<Rule>, input: &str, depth: usize) -> Result<Expr, Box<FilterError>> {
+    let mut xs = pair
+        .into_inner()
+        .filter(|p| p.as_rule() == Rule::and_expr)
+        .map(|p| build_and(p, input, depth))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(if xs.len() == 1 { xs.pop().expect("one") } else { Expr::Or(xs) })
+}
+
+fn build_and(pair: Pair<Rule>, input: &str, depth: usize) -> Result<Expr, Box<FilterError>> {
+    let mut xs = pair
+        .into_inner()
+        .filter(|p| p.as_rule() == Rule::unary)
+        .map(|p| build_unary(p, input, depth))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(if xs.len() == 1 { xs.pop().expect("one") } else { Expr::And(xs) })
+}
+
+fn build_unary(pair: Pair<Rule>, input: &str, depth: usize) -> Result<Expr, Box<FilterError>> {
+    let mut nots = 0;
+    let mut primary = None;
+    for p in pair.into_inner() {
+        match p.as_rule() {
+            Rule::not_op => {
+                nots += 1;
+                if depth + nots > MAX_DEPTH {
+                    let s = p.as_span();
+                    return Err(invalid(input, s.start(), s.end(), too_deep()));
+                }
+            }
+            _ => primary = Some(p),
+        }
+    }
+    let mut expr = build_primary(primary.expect("unary has a primary"), input, depth + nots)?;
+    for _ in 0..nots {
+        expr = Expr::Not(Box::new(expr));
+    }
+    Ok(expr)
+}
+
+fn build_primary(pair: Pair<Rule>, input: &str, depth: usize) -> Result<Expr, Box<FilterError>> {
+    let mut inner = pair.into_inner();
+    let first = inner.next().expect("primary has content");
+    match first.as_rule() {
+        Rule::lparen => build_or(inner.next().expect("group body"), input, depth + 1),
+        _ => build_term(first, input).map(Expr::Term),
+    }
+}
+
+fn unescape(quoted_inner: &str) -> String {
+    let mut out = String::with_capacity(quoted_inner.len());
+    let mut chars = quoted_inner.chars();
+    while let Some(c) = chars.next() {
+        if c == '\\' {
+            if let Some(n) = chars.next() {
+                out.push(n);
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+fn value_text(pair: Pair<Rule>) -> String {
+    let v = pair.into_inner().next().expect("value has content");
+    match v.as_rule() {
+        Rule::quoted => unescape(v.into_inner().next().map_or("", |i| i.as_str())),
+        _ => v.as_str().to_string(),
+    }
+}
+
+fn build_term(pair: Pair<Rule>, input: &str) -> Result<Term, Box<FilterError>> {
+    let span = Span { start: pair.as_span().start(), end: pair.as_span().end() };
+    let inner = pair.into_inner().next().expect("term has content");
+    let kind = match inner.as_rule() {
+        Rule::quoted => TermKind::Text(Pattern::new(&unescape(
+            inner.into_inner().next().map_or("", |i| i.as_str()),
+        ))),
+        Rule::word => TermKind::Text(Pattern::new(inner.as_str())),
+        _ => {
+            let mut parts = inner.into_inner();
+            let field = parts.next().expect("field");
+            let op = parts.next().expect("op");
+            let value = parts.next().expect("value");
+            let vspan = (value.as_span().start(), value.as_span().end());
+            let fspan = (field.as_span().start(), field.as_span().end());
+            let op = match op.as_str() {
+                ">" => CmpOp::Gt,
+                ">=" => CmpOp::Ge,
+                "<" => CmpOp::Lt,
+                "<=" => CmpOp::Le,
+                _ => CmpOp::Eq,
+            };
+            let ctx = TermCtx { input, fspan, vspan };
+            resolve(&ctx, &field.as_str().to_ascii_lowercase(), op, &value_text(value))?
+        }
+    };
+    Ok(Term { kind, span })
+}
+
+struct TermCtx<'a> {
+    input: &'a str,
+    fspan: (usize, usize),
+    vspan: (usize, usize),
+}
+
+impl TermCtx<'_> {
+    fn bad_value(&self, msg: String) -> Box<FilterError> {
+        invalid(self.input, self.vspan.0, self.vspan.1, msg)
+    }
+
+    fn bad_field(&self, msg: String) -> Box<FilterError> {
+        invalid(self.input, self.fspan.0, self.fspan.1, msg)
+    }
+}
+
+/// Turn `field op value` into a typed term, or say precisely what is wrong with it.
+fn resolve(
+    ctx: &TermCtx,
+    field: &str,
+    op: CmpOp,
+    value: &str,
+) -> Result<TermKind, Box<FilterError>> {
+    let ordered = matches!(field, "priority" | "created" | "updated" | "closed");
+    if !FIELDS.contains(&field) {
+        let s = suggest(field, FIELDS.iter().copied());
+        return Err(ctx.bad_field(format!("unknown field `{field}`")).with_suggestion(s));
+    }
+    if op != CmpOp::Eq && !ordered {
+        return Err(ctx.bad_field(format!(
+            "`{}` compares only priority, created, updated and closed; use `{field}:VALUE`",
+            op.as_str()
+        )));
+    }
+    Ok(match field {
+        "id" => TermKind::Id(Pattern::new(value)),
+        "title" => TermKind::Title(Pattern::new(value)),
+        "description" => TermKind::Description(Pattern::new(value)),
+        "text" => TermKind::AnyText(Pattern::new(value)),
+        "label" => TermKind::Label(Pattern::new(value)),
+        "assignee" if value.eq_ignore_ascii_case("none") => TermKind::Assignee(None),
+        "assignee" => TermKind::Assignee(Some(Pattern::new(value))),
+        "state" if value.contains('*') => TermKind::State(Pattern::new(value)),
+        "state" => match value.parse::<State>() {
+            Ok(s) => TermKind::State(Pattern::new(s.as_str())),
+            Err(_) => return Err(enum_error(ctx, "state", value, &State::ALL.map(State::as_str))),
+        },
+        "priority" => match value.parse::<Priority>() {
+            Ok(p) => TermKind::Priority(op, p),
+            Err(_) => {
+                return Err(enum_error(
+                    ctx,
+                    "priority",
+                    value,
+                    &Priority::ALL.map(Priority::as_str),
+                ));
+            }
+        },
+        "is" => match IsPred::ALL.iter().find(|p| p.as_str() == value.to_ascii_lowercase()) {
+            Some(p) => TermKind::Is(*p),
+            None => return Err(enum_error(ctx, "is", value, &IsPred::ALL.map(IsPred::as_str))),
+        },
+        _ => {
+            let d = match field {
+                "created" => DateField::Created,
+                "updated" => DateField::Updated,
+                _ => DateField::Closed,
+            };
+            TermKind::Date(d, op, date_value(ctx, value)?)
+        }
+    })
+}
+
+fn enum_error(ctx: &TermCtx, what: &str, value: &str, allowed: &[&str]) -> Box<FilterError> {
+    let s = suggest(&value.replace('-', "_"), allowed.iter().copied());
+    ctx.bad_value(format!("`{value}` is not a {what}; one of: {}", allowed.join(", ")))
+        .with_suggestion(s)
+}
+
+fn date_value(ctx: &TermCtx, v: &str) -> Result<DateValue, Box<FilterError>> {
+    if let Some(age) = parse_age(v) {
+        return Ok(age);
+    }
+    if v.len() == 10 {
+        if let Ok(d) = v.parse::<Date>() {
+            return Ok(DateValue::Day(d));
+        }
+    }
+    if let Ok(t) = v.parse::<Timestamp>() {
+        return Ok(DateValue::Instant(t));
+    }
+    Err(ctx.bad_value(format!(
+        "`{v}` is not a date: use YYYY-MM-DD, an RFC 3339 timestamp, or an age like 24h or 7d"
+    )))
+}
+
+fn parse_age(v: &str) -> Option<DateValue> {
+    let unit = v.chars().last()?;
+    if !matches!(unit, 's' | 'm' | 'h' | 'd' | 'w') {
+        return None;
+    }
+    let digits = &v[..v.len() - 1];
+    if digits.is_empty() || digits.len() > 9 || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    Some(DateValue::Age { amount: digits.parse().ok()?, unit })
+}
