@@ -84,8 +84,38 @@ pub enum Error {
     #[error("{0}")]
     BulkConfirmRequired(String, u64),
 
+    /// A dependency that may not be added (`DEP_SELF`, `DEP_MISSING`, `DEP_CYCLE`).
+    #[error("{message}")]
+    Dependency { code: &'static str, message: String, cycle: Vec<String> },
+
+    #[error("issue {id} cannot move to {to}: {} not passed", gate_list(gates))]
+    GatesNotPassed {
+        id: String,
+        to: String,
+        gates: Vec<(String, String)>,
+        moved_to: Option<String>,
+    },
+
+    /// A gate registry or attachment problem, with its own code and exit code.
+    #[error("{message}")]
+    Gate { code: &'static str, exit: u8, message: String, suggestion: Option<String> },
+
+    #[error("issue {id} is blocked by {}: work cannot start before they are done", blockers.join(", "))]
+    Blocked { id: String, blockers: Vec<String> },
+
+    #[error("the dependency graph has a cycle: {}", cycle.join(" → "))]
+    GraphCycle { cycle: Vec<String> },
+
+    #[error("no dependency path leads from {from} to {to}")]
+    NoPath { from: String, to: String },
+
     #[error("{path}: {source}")]
     Io { path: PathBuf, source: io::Error },
+}
+
+fn gate_list(gates: &[(String, String)]) -> String {
+    let names: Vec<String> = gates.iter().map(|(n, s)| format!("{n} ({s})")).collect();
+    format!("gate{} {}", if names.len() == 1 { "" } else { "s" }, names.join(", "))
 }
 
 fn holder_suffix(holder: &Option<String>) -> String {
@@ -117,6 +147,11 @@ impl Error {
             Error::Corrupt { .. } => "CORRUPT_FILE",
             Error::ConfigInvalid { .. } => "CONFIG_INVALID",
             Error::Filter(f) => f.code(),
+            Error::Dependency { code, .. } | Error::Gate { code, .. } => code,
+            Error::GatesNotPassed { .. } => "GATES_NOT_PASSED",
+            Error::GraphCycle { .. } => "GRAPH_CYCLE",
+            Error::Blocked { .. } => "ISSUE_BLOCKED",
+            Error::NoPath { .. } => "PATH_NOT_FOUND",
             Error::BulkConfirmRequired(..) => "BULK_CONFIRM_REQUIRED",
             Error::Io { source, .. } => match source.kind() {
                 io::ErrorKind::PermissionDenied | io::ErrorKind::ReadOnlyFilesystem => {
@@ -131,8 +166,16 @@ impl Error {
     /// The process exit code for this error.
     pub fn exit_code(&self) -> u8 {
         match self {
-            Error::RepoNotFound { .. } | Error::IssueNotFound(_) => exit::NOT_FOUND,
-            Error::TransitionRefused { .. } | Error::VersionConflict { .. } => exit::CONFLICT,
+            Error::RepoNotFound { .. } | Error::IssueNotFound(_) | Error::NoPath { .. } => {
+                exit::NOT_FOUND
+            }
+            Error::TransitionRefused { .. }
+            | Error::VersionConflict { .. }
+            | Error::Dependency { .. }
+            | Error::GatesNotPassed { .. }
+            | Error::Blocked { .. } => exit::CONFLICT,
+            Error::Gate { exit, .. } => *exit,
+            Error::GraphCycle { .. } => exit::INVALID_REPO,
             Error::LockTimeout { .. } => exit::LOCK_TIMEOUT,
             Error::Io { .. } | Error::Corrupt { .. } => exit::IO,
             _ => exit::USER,
@@ -171,6 +214,22 @@ impl Error {
                 "check the filter with --dry-run, then pass --yes (the threshold is the \
                  config's bulk_confirm)"
                     .into(),
+            ),
+            Error::Dependency { code: "DEP_CYCLE", .. } => {
+                Some("remove one edge of the cycle first, or depend the other way".into())
+            }
+            Error::GatesNotPassed { moved_to: Some(s), .. } => Some(format!(
+                "the issue is now {s}; pass the gates (`jit gate pass` / `jit gate run`) and retry"
+            )),
+            Error::GatesNotPassed { .. } => {
+                Some("pass the gates (`jit gate pass` / `jit gate run`) and retry".into())
+            }
+            Error::Blocked { .. } => {
+                Some("finish the blocking issues first (`jit blocked` lists them)".into())
+            }
+            Error::Gate { suggestion: Some(s), .. } => Some(format!("did you mean `{s}`?")),
+            Error::GraphCycle { .. } => Some(
+                "a cycle came in by hand editing or a merge; `jit dep rm` one of its edges".into(),
             ),
             Error::Filter(f) => match &f.suggestion {
                 Some(s) => Some(format!("did you mean `{s}`?")),
@@ -230,6 +289,15 @@ impl Error {
                 "suggestion": f.suggestion,
             }),
             Error::BulkConfirmRequired(_, matched) => json!({"matched": matched}),
+            Error::Dependency { cycle, .. } if !cycle.is_empty() => json!({"cycle": cycle}),
+            Error::GatesNotPassed { id, to, gates, moved_to } => json!({
+                "id": id, "to": to, "state": moved_to,
+                "gates": gates.iter().map(|(n, s)| json!({"name": n, "status": s})).collect::<Vec<_>>(),
+            }),
+            Error::Gate { suggestion, .. } => json!({"suggestion": suggestion}),
+            Error::GraphCycle { cycle } => json!({"cycle": cycle}),
+            Error::Blocked { id, blockers } => json!({"id": id, "blockers": blockers}),
+            Error::NoPath { from, to } => json!({"from": from, "to": to}),
             Error::LockTimeout { waited_ms, holder } => {
                 json!({"waited_ms": waited_ms, "holder": holder})
             }

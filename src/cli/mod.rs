@@ -53,7 +53,11 @@ pub fn run_with(args: Vec<OsString>) -> ExitCode {
     let json = args.iter().skip(1).take_while(|a| *a != "--").any(|a| a == "--json");
     let mut printer = Printer::stdout(json);
     let result = match Cli::try_parse_from(&args) {
-        Ok(cli) => commands::dispatch(cli, &mut printer),
+        Ok(cli) => {
+            let words: Vec<String> =
+                args.iter().skip(1).take(3).map(|a| a.to_string_lossy().into_owned()).collect();
+            commands::dispatch(cli, &mut printer, format!("jit {}", words.join(" ")))
+        }
         Err(e) => clap_error(e, &mut printer),
     };
     let code = match result {
@@ -82,17 +86,28 @@ fn clap_error(e: clap::Error, printer: &mut Printer) -> Result<u8, CliError> {
             message: "an argument is not valid UTF-8".into(),
         }),
         ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand if !printer.is_json() => {
-            let _ = write!(std::io::stderr(), "{}", e.render().ansi());
+            print_clap(&e);
             Ok(exit::USAGE)
         }
         _ if printer.is_json() => {
             Err(CliError::Usage { code: "USAGE", message: e.render().to_string() })
         }
         _ => {
-            let _ = write!(std::io::stderr(), "{}", e.render().ansi());
+            print_clap(&e);
             Ok(exit::USAGE)
         }
     }
+}
+
+/// A clap message on stderr, coloured only for a terminal.
+fn print_clap(e: &clap::Error) {
+    use std::io::IsTerminal;
+    let mut err = std::io::stderr();
+    let _ = if err.is_terminal() {
+        write!(err, "{}", e.render().ansi())
+    } else {
+        write!(err, "{}", e.render())
+    };
 }
 
 fn report(err: &CliError, printer: &mut Printer) -> u8 {

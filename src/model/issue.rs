@@ -6,7 +6,7 @@ use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use super::{IssueId, Priority, State, validate_assignee, validate_label};
+use super::{Gate, IssueId, Priority, State, validate_assignee, validate_label};
 use crate::error::{Error, Result};
 
 /// Longest title, in bytes.
@@ -46,14 +46,6 @@ pub struct Issue {
     pub extra: Map<String, Value>,
 }
 
-/// A gate attached to an issue: its status plus whatever the gate records keep.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct Gate {
-    pub status: String,
-    #[serde(flatten)]
-    pub extra: Map<String, Value>,
-}
-
 impl Issue {
     /// The on-disk form: pretty-printed, stable key order, final newline.
     pub fn to_file_bytes(&self) -> Vec<u8> {
@@ -81,6 +73,8 @@ pub struct NewIssue {
     pub priority: Option<Priority>,
     pub assignee: Option<String>,
     pub labels: Vec<String>,
+    /// Issues it depends on (checked to exist by the repository).
+    pub dependencies: Vec<IssueId>,
 }
 
 impl NewIssue {
@@ -106,7 +100,7 @@ impl NewIssue {
             priority: self.priority.unwrap_or(Priority::Normal),
             assignee: self.assignee,
             labels,
-            dependencies: Vec::new(),
+            dependencies: self.dependencies,
             gates: BTreeMap::new(),
             context: Map::new(),
             artifacts: Vec::new(),

@@ -1,12 +1,14 @@
 //! The issue model: ids, states and priorities, labels, and the issue record itself.
 
+mod gate;
 mod id;
 mod issue;
 mod label;
 mod state;
 
+pub use gate::{Gate, GateDef, GateRun, GateStatus, MAX_RUNS, Mode, Stage, validate_gate_name};
 pub use id::{IssueId, MIN_PREFIX, Prefix};
-pub use issue::{Gate, Issue, IssueChanges, MAX_DESCRIPTION, MAX_TITLE, NewIssue};
+pub use issue::{Issue, IssueChanges, MAX_DESCRIPTION, MAX_TITLE, NewIssue};
 pub use label::{validate_assignee, validate_label};
 pub use state::{Priority, State};
 

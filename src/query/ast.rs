@@ -105,11 +105,21 @@ pub enum IsPred {
     Closed,
     Assigned,
     Unassigned,
+    /// State ready, every dependency done, no precheck pending or failed.
+    Ready,
+    /// Open with some dependency not done.
+    Blocked,
 }
 
 impl IsPred {
-    pub const ALL: [IsPred; 4] =
-        [IsPred::Open, IsPred::Closed, IsPred::Assigned, IsPred::Unassigned];
+    pub const ALL: [IsPred; 6] = [
+        IsPred::Open,
+        IsPred::Closed,
+        IsPred::Assigned,
+        IsPred::Unassigned,
+        IsPred::Ready,
+        IsPred::Blocked,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -117,6 +127,28 @@ impl IsPred {
             IsPred::Closed => "closed",
             IsPred::Assigned => "assigned",
             IsPred::Unassigned => "unassigned",
+            IsPred::Ready => "ready",
+            IsPred::Blocked => "blocked",
+        }
+    }
+}
+
+/// `has:` predicates.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum HasWhat {
+    Deps,
+    Gates,
+    Labels,
+}
+
+impl HasWhat {
+    pub const ALL: [HasWhat; 3] = [HasWhat::Deps, HasWhat::Gates, HasWhat::Labels];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            HasWhat::Deps => "deps",
+            HasWhat::Gates => "gates",
+            HasWhat::Labels => "labels",
         }
     }
 }
@@ -139,6 +171,13 @@ pub enum TermKind {
     Label(Pattern),
     Date(DateField, CmpOp, DateValue),
     Is(IsPred),
+    Has(HasWhat),
+    /// `depends-on:ID` — some dependency's id starts with the prefix.
+    DependsOn(Pattern),
+    /// `blocks:ID` — the issue with that id (prefix) depends on this one.
+    Blocks(Pattern),
+    /// `gate:NAME` or `gate:NAME:STATUS`.
+    Gate(Pattern, Option<crate::model::GateStatus>),
 }
 
 /// The fields a filter may name (for errors and suggestions).
@@ -155,6 +194,10 @@ pub const FIELDS: &[&str] = &[
     "updated",
     "closed",
     "is",
+    "has",
+    "depends-on",
+    "blocks",
+    "gate",
 ];
 
 /// Quote `s` unless it can stand bare. `as_text` also quotes what would read as a field term
@@ -198,6 +241,14 @@ impl fmt::Display for TermKind {
             TermKind::Label(p) => field(f, "label", p),
             TermKind::Date(d, op, v) => write!(f, "{}{}{v}", d.as_str(), op.as_str()),
             TermKind::Is(p) => write!(f, "is:{}", p.as_str()),
+            TermKind::Has(h) => write!(f, "has:{}", h.as_str()),
+            TermKind::DependsOn(p) => field(f, "depends-on", p),
+            TermKind::Blocks(p) => field(f, "blocks", p),
+            TermKind::Gate(p, None) => field(f, "gate", p),
+            TermKind::Gate(p, Some(st)) => {
+                f.write_str("gate:")?;
+                write_value(f, &format!("{p}:{st}"), false)
+            }
         }
     }
 }

@@ -35,8 +35,10 @@ impl FilterError {
         end: usize,
         message: String,
     ) -> Self {
-        let start = start.min(input.len());
-        let end = end.clamp(start, input.len());
+        // Offsets may come from byte limits (MAX_LEN) that fall inside a character: move them
+        // back to a character boundary so slicing below cannot panic.
+        let start = floor_boundary(input, start);
+        let end = floor_boundary(input, end.max(start));
         let before = &input[..start];
         let line = before.matches('\n').count() + 1;
         let column = before.rsplit('\n').next().unwrap_or("").chars().count() + 1;
@@ -81,6 +83,15 @@ impl FilterError {
             "^".repeat(width)
         )
     }
+}
+
+/// The largest character boundary of `s` at or before `i` (clamped to `s.len()`).
+fn floor_boundary(s: &str, i: usize) -> usize {
+    let mut i = i.min(s.len());
+    while !s.is_char_boundary(i) {
+        i -= 1;
+    }
+    i
 }
 
 impl fmt::Display for FilterError {

@@ -1,16 +1,58 @@
 //! Evaluation of a checked filter against an issue's index summary.
 
+use std::cell::RefCell;
+use std::collections::{HashMap, HashSet};
+use std::rc::Rc;
+
 use jiff::Timestamp;
+
+use super::Pattern;
+use super::ast::HasWhat;
+use crate::graph::GraphView;
+use crate::model::{GateStatus, Stage};
 
 use super::ast::{CmpOp, DateValue, Expr, IsPred, TermKind};
 use crate::model::{IssueId, Priority, State};
 use crate::storage::index::Summary;
 
 /// What evaluation needs beyond the issue itself.
-#[derive(Clone, Debug)]
-pub struct EvalCtx {
+pub struct EvalCtx<'a> {
     /// "Now", for ages like `updated<24h` (the command's clock, so tests can fix it).
     pub now: Timestamp,
+    /// The other issues, for `is:ready`, `is:blocked` and `blocks:`. Without it every
+    /// dependency counts as missing (not done).
+    pub graph: Option<&'a GraphView<'a>>,
+    /// `blocks:PREFIX` → the dependencies of the issues with that prefix (computed once).
+    blocked_by: RefCell<HashMap<String, Rc<HashSet<u128>>>>,
+}
+
+impl<'a> EvalCtx<'a> {
+    pub fn new(now: Timestamp, graph: Option<&'a GraphView<'a>>) -> Self {
+        EvalCtx { now, graph, blocked_by: RefCell::new(HashMap::new()) }
+    }
+
+    fn deps_of_prefix(&self, p: &Pattern) -> Rc<HashSet<u128>> {
+        if let Some(s) = self.blocked_by.borrow().get(p.as_str()) {
+            return Rc::clone(s);
+        }
+        let set: HashSet<u128> = self
+            .graph
+            .map(|g| {
+                g.snap
+                    .iter()
+                    .filter(|e| p.matches_prefix(&e.id.to_string()))
+                    .flat_map(|e| e.summary().dependencies)
+                    .collect()
+            })
+            .unwrap_or_default();
+        let set = Rc::new(set);
+        self.blocked_by.borrow_mut().insert(p.as_str().to_string(), Rc::clone(&set));
+        set
+    }
+
+    fn dep_done(&self, d: u128) -> bool {
+        self.graph.is_some_and(|g| g.state(d) == Some(State::Done))
+    }
 }
 
 const US_PER_DAY: i64 = 86_400_000_000;
@@ -64,8 +106,30 @@ impl TermKind {
                     IsPred::Closed => closed,
                     IsPred::Assigned => s.assignee.is_some(),
                     IsPred::Unassigned => s.assignee.is_none(),
+                    IsPred::Blocked => !closed && !s.dependencies.iter().all(|d| ctx.dep_done(*d)),
+                    IsPred::Ready => {
+                        s.state == State::Ready.to_u8()
+                            && s.dependencies.iter().all(|d| ctx.dep_done(*d))
+                            && s.gates.iter().all(|(name, status)| {
+                                *status == GateStatus::Passed.as_str()
+                                    || ctx
+                                        .graph
+                                        .and_then(|g| g.gates.get(*name))
+                                        .is_some_and(|d| d.stage == Stage::Postcheck)
+                            })
+                    }
                 }
             }
+            TermKind::Has(HasWhat::Deps) => !s.dependencies.is_empty(),
+            TermKind::Has(HasWhat::Gates) => !s.gates.is_empty(),
+            TermKind::Has(HasWhat::Labels) => !s.labels.is_empty(),
+            TermKind::DependsOn(p) => {
+                s.dependencies.iter().any(|d| p.matches_prefix(&IssueId::from_u128(*d).to_string()))
+            }
+            TermKind::Blocks(p) => ctx.deps_of_prefix(p).contains(&id.as_u128()),
+            TermKind::Gate(p, status) => s.gates.iter().any(|(name, st)| {
+                p.matches_whole(name) && status.is_none_or(|want| want.as_str() == *st)
+            }),
         }
     }
 }

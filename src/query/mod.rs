@@ -9,7 +9,7 @@ mod parser;
 mod pattern;
 pub mod select;
 
-pub use ast::{CmpOp, DateField, DateValue, Expr, IsPred, Term, TermKind};
+pub use ast::{CmpOp, DateField, DateValue, Expr, HasWhat, IsPred, Term, TermKind};
 pub use error::{FilterError, FilterErrorKind};
 pub use eval::EvalCtx;
 pub use parser::{MAX_DEPTH, MAX_LEN, parse};

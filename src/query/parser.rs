@@ -6,9 +6,12 @@ use jiff::civil::Date;
 use pest::Parser as _;
 use pest::iterators::Pair;
 
-use super::ast::{CmpOp, DateField, DateValue, Expr, FIELDS, IsPred, Span, Term, TermKind};
+use super::ast::{
+    CmpOp, DateField, DateValue, Expr, FIELDS, HasWhat, IsPred, Span, Term, TermKind,
+};
 use super::error::{FilterError, FilterErrorKind};
 use super::pattern::Pattern;
+use crate::model::GateStatus;
 use crate::model::{Priority, State, suggest};
 
 /// Longest filter accepted, in bytes.
@@ -96,26 +99,22 @@ fn syntax(input: &str, e: pest::error::Error<Rule>) -> Box<FilterError> {
     expected.sort();
     expected.dedup();
     let found = match input[pos..].chars().next() {
-        None => "end of input".to_string(),
+        None => "unexpected end of input".to_string(),
         Some('"') if input[pos..].matches('"').count() % 2 == 1 => {
-            "an unterminated quoted string".to_string()
+            "unterminated quoted string".to_string()
         }
         Some(c) => {
             let tok: String = input[pos..]
                 .chars()
                 .take_while(|c| !c.is_whitespace() && *c != '(' && *c != ')')
                 .collect();
-            format!("`{}`", if tok.is_empty() { c.to_string() } else { tok })
+            format!("unexpected `{}`", if tok.is_empty() { c.to_string() } else { tok })
         }
     };
     let message = match expected.len() {
-        0 => format!("unexpected {found}"),
-        1 => format!("unexpected {found}; expected {}", expected[0]),
-        n => format!(
-            "unexpected {found}; expected {} or {}",
-            expected[..n - 1].join(", "),
-            expected[n - 1]
-        ),
+        0 => found,
+        1 => format!("{found}; expected {}", expected[0]),
+        n => format!("{found}; expected {} or {}", expected[..n - 1].join(", "), expected[n - 1]),
     };
     let end = if pos < input.len() {
         pos + input[pos..].chars().next().map_or(1, char::len_utf8)
@@ -289,6 +288,28 @@ fn resolve(
         "is" => match IsPred::ALL.iter().find(|p| p.as_str() == value.to_ascii_lowercase()) {
             Some(p) => TermKind::Is(*p),
             None => return Err(enum_error(ctx, "is", value, &IsPred::ALL.map(IsPred::as_str))),
+        },
+        "has" => match HasWhat::ALL.iter().find(|p| p.as_str() == value.to_ascii_lowercase()) {
+            Some(p) => TermKind::Has(*p),
+            None => return Err(enum_error(ctx, "has", value, &HasWhat::ALL.map(HasWhat::as_str))),
+        },
+        "depends-on" => TermKind::DependsOn(Pattern::new(value)),
+        "blocks" => TermKind::Blocks(Pattern::new(value)),
+        "gate" => match value.rsplit_once(':') {
+            None => TermKind::Gate(Pattern::new(value), None),
+            Some((name, st)) => {
+                match GateStatus::ALL.iter().find(|g| g.as_str() == st.to_ascii_lowercase()) {
+                    Some(g) => TermKind::Gate(Pattern::new(name), Some(*g)),
+                    None => {
+                        return Err(enum_error(
+                            ctx,
+                            "gate status",
+                            st,
+                            &GateStatus::ALL.map(GateStatus::as_str),
+                        ));
+                    }
+                }
+            }
         },
         _ => {
             let d = match field {

@@ -84,7 +84,7 @@ pub fn select<'a>(
             snap.iter().filter(keep).take(limit).collect()
         };
     }
-    let mut rows: Vec<(Entry<'a>, SortVal<'a>)> = snap
+    let mut rows: Vec<(Entry<'a>, SortVal)> = snap
         .iter()
         .filter_map(|e| {
             let s = e.summary();
@@ -97,7 +97,7 @@ pub fn select<'a>(
                 SortKey::Closed => SortVal::Int(s.closed_us.unwrap_or(i64::MIN)),
                 SortKey::Priority => SortVal::Int(s.priority as i64),
                 SortKey::State => SortVal::Int(s.state as i64),
-                SortKey::Title => SortVal::Text(s.title),
+                SortKey::Title => SortVal::Text(s.title.to_lowercase()),
                 SortKey::Id => unreachable!("handled above"),
             };
             Some((e, v))
@@ -112,8 +112,9 @@ pub fn select<'a>(
     rows.into_iter().take(limit).map(|(e, _)| e).collect()
 }
 
+/// Titles sort without regard to case.
 #[derive(PartialEq, Eq, PartialOrd, Ord)]
-enum SortVal<'a> {
+enum SortVal {
     Int(i64),
-    Text(&'a str),
+    Text(String),
 }

@@ -4,7 +4,7 @@
 use proptest::prelude::*;
 
 use super::*;
-use crate::model::{Issue, IssueId, NewIssue, Priority, State};
+use crate::model::{GateStatus, Issue, IssueId, NewIssue, Priority, State};
 use crate::storage::index::Summary;
 
 fn norm(q: &str) -> String {
@@ -55,6 +55,9 @@ fn every_construct_parses_to_normal_form() {
         ("\"a:b\"", "\"a:b\""),
         ("title:日本語 \"naïve café\"", "title:日本語 AND \"naïve café\""),
         ("state:*", "state:*"),
+        ("is:ready is:blocked has:deps", "is:ready AND is:blocked AND has:deps"),
+        ("depends-on:01M8 blocks:01m9*", "depends-on:01m8 AND blocks:01m9*"),
+        ("gate:tests:FAILED gate:lint", "gate:tests:failed AND gate:lint"),
     ];
     for (q, want) in cases {
         assert_eq!(norm(q), want, "{q}");
@@ -102,6 +105,9 @@ fn invalid_terms_suggest_the_nearest_field_or_value() {
         ("priority:hihg", "is not a priority", Some("high")),
         ("is:opne", "is not a is", Some("open")),
         ("lable:x:y", "unknown field", Some("label")),
+        ("gate:tests:broken", "is not a gate status", None),
+        ("has:dpes", "is not a has", Some("deps")),
+        ("depend-on:x", "unknown field", Some("depends-on")),
         ("title>x", "compares only priority", None),
         ("created>yesterday", "is not a date", None),
     ];
@@ -163,8 +169,8 @@ fn issue_with(
     i
 }
 
-fn ctx() -> EvalCtx {
-    EvalCtx { now: "2026-01-11T00:00:00Z".parse().unwrap() }
+fn ctx() -> EvalCtx<'static> {
+    EvalCtx::new("2026-01-11T00:00:00Z".parse().unwrap(), None)
 }
 
 fn m(q: &str, i: &Issue) -> bool {
@@ -281,6 +287,11 @@ fn arb_term() -> impl Strategy<Value = TermKind> {
         "[a-z]{1,4}:[a-z0-9.*]{1,5}".prop_map(|s| TermKind::Label(Pattern::new(&s))),
         (field, ops, dates).prop_map(|(f, o, d)| TermKind::Date(f, o, d)),
         prop::sample::select(IsPred::ALL.to_vec()).prop_map(TermKind::Is),
+        prop::sample::select(HasWhat::ALL.to_vec()).prop_map(TermKind::Has),
+        "[0-9a-z]{1,5}\\*?".prop_map(|s| TermKind::DependsOn(Pattern::new(&s))),
+        "[0-9a-z]{1,5}".prop_map(|s| TermKind::Blocks(Pattern::new(&s))),
+        ("[a-z*]{1,5}", prop::option::of(prop::sample::select(GateStatus::ALL.to_vec())))
+            .prop_map(|(n, st)| TermKind::Gate(Pattern::new(&n), st)),
     ]
 }
 
@@ -342,6 +353,25 @@ fn reference(e: &Expr, i: &Issue, now: jiff::Timestamp) -> bool {
             TermKind::Is(IsPred::Closed) => matches!(i.state, State::Done | State::Rejected),
             TermKind::Is(IsPred::Assigned) => i.assignee.is_some(),
             TermKind::Is(IsPred::Unassigned) => i.assignee.is_none(),
+            // Without a graph every dependency counts as missing, so not done.
+            TermKind::Is(IsPred::Blocked) => {
+                !matches!(i.state, State::Done | State::Rejected) && !i.dependencies.is_empty()
+            }
+            TermKind::Is(IsPred::Ready) => {
+                i.state == State::Ready
+                    && i.dependencies.is_empty()
+                    && i.gates.values().all(|g| g.status == GateStatus::Passed)
+            }
+            TermKind::Has(HasWhat::Deps) => !i.dependencies.is_empty(),
+            TermKind::Has(HasWhat::Gates) => !i.gates.is_empty(),
+            TermKind::Has(HasWhat::Labels) => !i.labels.is_empty(),
+            TermKind::DependsOn(p) => {
+                i.dependencies.iter().any(|d| simple_glob(&format!("{p}*"), &d.to_string(), true))
+            }
+            TermKind::Blocks(_) => false,
+            TermKind::Gate(p, st) => i.gates.iter().any(|(n, g)| {
+                simple_glob(&p.to_string(), n, true) && st.is_none_or(|s| s == g.status)
+            }),
             TermKind::Date(f, op, v) => {
                 let t = match f {
                     DateField::Created => Some(i.created_at),
@@ -415,24 +445,43 @@ fn arb_issue() -> impl Strategy<Value = Issue> {
         prop::option::of("[a-z]{1,3}(:[a-z]{1,2})?"),
         (1_700_000_000i64..1_800_000_000, 0i64..10_000_000, prop::option::of(0i64..10_000_000)),
         0u128..1_000_000,
+        (
+            prop::collection::vec(0u128..4, 0..3),
+            prop::collection::btree_map(
+                "[a-c]{1,2}",
+                prop::sample::select(GateStatus::ALL.to_vec()),
+                0..3,
+            ),
+        ),
     )
-        .prop_map(|(title, desc, state, priority, labels, assignee, (c, u, cl), r)| {
-            let created = jiff::Timestamp::from_second(c).unwrap();
-            let mut i = NewIssue {
-                title,
-                description: desc,
-                priority: Some(priority),
-                labels,
-                assignee,
-                ..Default::default()
-            }
-            .build(IssueId::from_parts(c as u64 * 1000, r), created, State::Backlog)
-            .unwrap();
-            i.state = state;
-            i.updated_at = jiff::Timestamp::from_second(c + u).unwrap();
-            i.closed_at = cl.map(|x| jiff::Timestamp::from_second(c + x).unwrap());
-            i
-        })
+        .prop_map(
+            |(title, desc, state, priority, labels, assignee, (c, u, cl), r, (deps, gates))| {
+                let created = jiff::Timestamp::from_second(c).unwrap();
+                let mut i = NewIssue {
+                    title,
+                    description: desc,
+                    priority: Some(priority),
+                    labels,
+                    assignee,
+                    ..Default::default()
+                }
+                .build(IssueId::from_parts(c as u64 * 1000, r), created, State::Backlog)
+                .unwrap();
+                i.state = state;
+                i.updated_at = jiff::Timestamp::from_second(c + u).unwrap();
+                i.closed_at = cl.map(|x| jiff::Timestamp::from_second(c + x).unwrap());
+                i.dependencies = deps
+                    .into_iter()
+                    .map(|d| IssueId::from_parts(1_700_000_000_000 + d as u64, d))
+                    .collect();
+                for (n, st) in gates {
+                    let mut g = crate::model::Gate::pending();
+                    g.status = st;
+                    i.gates.insert(n, g);
+                }
+                i
+            },
+        )
 }
 
 proptest! {
@@ -449,7 +498,7 @@ proptest! {
     #[test]
     fn evaluator_agrees_with_reference(e in arb_expr(), issues in prop::collection::vec(arb_issue(), 1..6)) {
         let now: jiff::Timestamp = "2027-01-01T00:00:00Z".parse().unwrap();
-        let ctx = EvalCtx { now };
+        let ctx = EvalCtx::new(now, None);
         for i in &issues {
             prop_assert_eq!(e.matches(i.id, &Summary::of(i), &ctx), reference(&e, i, now), "{} on {:?}", e, i);
         }

@@ -29,8 +29,8 @@ pub fn write(path: &Path, bytes: &[u8], durability: Durability) -> Result<()> {
 /// Like [`write`] but leaves the directory fsync to the caller, so a change of many files in
 /// one directory pays for it once.
 pub fn write_no_dir_sync(path: &Path, bytes: &[u8], durability: Durability) -> Result<()> {
-    let tmp = temp_path(path);
-    let result = write_temp(&tmp, bytes, durability).and_then(|()| fs::rename(&tmp, path).at(path));
+    let tmp = prepare(path, bytes, durability)?;
+    let result = fs::rename(&tmp, path).at(path);
     if result.is_err() {
         let _ = fs::remove_file(&tmp);
     }
@@ -39,8 +39,8 @@ pub fn write_no_dir_sync(path: &Path, bytes: &[u8], durability: Durability) -> R
 
 /// Create and fill a temp file for `path`, returning its name; the caller renames it.
 pub fn prepare(path: &Path, bytes: &[u8], durability: Durability) -> Result<PathBuf> {
-    let tmp = temp_path(path);
-    match write_temp(&tmp, bytes, durability) {
+    let (tmp, file) = create_temp(path)?;
+    match write_temp(&tmp, file, bytes, durability) {
         Ok(()) => Ok(tmp),
         Err(e) => {
             let _ = fs::remove_file(&tmp);
@@ -64,8 +64,24 @@ fn temp_path(path: &Path) -> PathBuf {
     path.with_file_name(format!("{TEMP_PREFIX}{}.{n}.{name}", std::process::id()))
 }
 
-fn write_temp(tmp: &Path, bytes: &[u8], durability: Durability) -> Result<()> {
-    let mut f = OpenOptions::new().write(true).create_new(true).open(tmp).at(tmp)?;
+/// Create a new, empty temp file for `path`. A name already taken is skipped rather than
+/// fatal: it is a file left by a killed process whose pid has come round again (pid_max is
+/// often only 32768), and it is not ours to remove.
+fn create_temp(path: &Path) -> Result<(PathBuf, File)> {
+    let mut attempts = 0;
+    loop {
+        let tmp = temp_path(path);
+        match OpenOptions::new().write(true).create_new(true).open(&tmp) {
+            Ok(f) => return Ok((tmp, f)),
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists && attempts < 1000 => {
+                attempts += 1;
+            }
+            Err(e) => return Err(e).at(&tmp),
+        }
+    }
+}
+
+fn write_temp(tmp: &Path, mut f: File, bytes: &[u8], durability: Durability) -> Result<()> {
     if fault_injected() {
         f.write_all(&bytes[..bytes.len() / 2]).at(tmp)?;
         return Err(io::Error::from(io::ErrorKind::StorageFull)).at(tmp);
@@ -115,6 +131,21 @@ mod tests {
         let names: Vec<_> =
             fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
         assert_eq!(names, vec![std::ffi::OsString::from("a.json")]);
+    }
+
+    #[test]
+    fn temp_names_left_by_a_dead_process_with_our_pid_are_skipped() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("a.json");
+        let next = COUNTER.load(Ordering::Relaxed);
+        let pid = std::process::id();
+        for n in next..next + 100 {
+            fs::write(dir.path().join(format!("{TEMP_PREFIX}{pid}.{n}.a.json")), "torn").unwrap();
+        }
+        write(&p, b"new", Durability::Full).unwrap();
+        assert_eq!(fs::read(&p).unwrap(), b"new");
+        let left = fs::read_dir(dir.path()).unwrap().count();
+        assert_eq!(left, 101, "the dead process's files are left alone");
     }
 
     #[test]

@@ -8,7 +8,7 @@ use serde_json::{Map, Value};
 
 use super::Durability;
 use crate::error::{Error, IoContext, Result};
-use crate::model::State;
+use crate::model::{GateDef, State};
 
 /// Current config schema.
 pub const SCHEMA: u32 = 1;
@@ -34,7 +34,7 @@ pub struct Config {
     pub lock_timeout_ms: u64,
     /// The gate registry.
     #[serde(default)]
-    pub gates: BTreeMap<String, Value>,
+    pub gates: BTreeMap<String, GateDef>,
     #[serde(flatten)]
     pub extra: Map<String, Value>,
 }

@@ -16,6 +16,7 @@
 
 use std::collections::HashMap;
 use std::fs::{self, File, OpenOptions};
+use std::hash::{BuildHasherDefault, Hasher};
 use std::io::{Read, Write};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
@@ -173,16 +174,23 @@ impl Snapshot {
     }
 }
 
-/// A decoded record payload.
+/// A decoded record payload (the stamp fields are read by [`RecordRef::stamp`]).
 struct RecordRef<'a> {
-    stamp: FileStamp,
-    recorded_ns: i64,
     json: &'a str,
     summary: &'a [u8],
 }
 
 impl<'a> RecordRef<'a> {
     fn parse(p: &'a [u8]) -> Option<RecordRef<'a>> {
+        Self::stamp(p)?; // checks the length of the fixed part
+        let json_len = u32::from_le_bytes(p[56..60].try_into().unwrap()) as usize;
+        let json = std::str::from_utf8(p.get(FIXED..FIXED + json_len)?).ok()?;
+        Some(RecordRef { json, summary: &p[FIXED + json_len..] })
+    }
+
+    /// Only the file stamp and when it was taken: what the freshness check needs, without
+    /// the UTF-8 check of the JSON that [`RecordRef::parse`] makes.
+    fn stamp(p: &[u8]) -> Option<(FileStamp, i64)> {
         if p.len() < FIXED {
             return None;
         }
@@ -193,12 +201,34 @@ impl<'a> RecordRef<'a> {
             ctime_ns: u64_at(32) as i64,
             ino: u64_at(40),
         };
-        let recorded_ns = u64_at(48) as i64;
-        let json_len = u32::from_le_bytes(p[56..60].try_into().unwrap()) as usize;
-        let json = std::str::from_utf8(p.get(FIXED..FIXED + json_len)?).ok()?;
-        Some(RecordRef { stamp, recorded_ns, json, summary: &p[FIXED + json_len..] })
+        Some((stamp, u64_at(48) as i64))
     }
 }
+
+/// Hasher for the id → record map: ids are ULIDs whose low 80 bits are random, so a multiply
+/// of the folded halves spreads them well, at a fraction of SipHash's cost (the map is built
+/// and probed once per issue on every listing).
+#[derive(Default)]
+struct IdHasher(u64);
+
+impl Hasher for IdHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0.rotate_left(5) ^ u64::from(b)).wrapping_mul(0x517c_c1b7_2722_0a95);
+        }
+    }
+
+    fn write_u128(&mut self, v: u128) {
+        let folded = (v as u64) ^ ((v >> 64) as u64).rotate_left(32);
+        self.0 = (self.0 ^ folded).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    }
+}
+
+type IdMap<V> = HashMap<u128, V, BuildHasherDefault<IdHasher>>;
 
 fn encode(out: &mut Vec<u8>, issue: &Issue, stamp: FileStamp, recorded_ns: i64) -> (u32, u32) {
     let json = issue.to_compact_json();
@@ -268,19 +298,30 @@ pub fn snapshot(layout: &Layout) -> Result<Snapshot> {
     let base_gen = generation_of(&base);
     let log_usable = base_gen.is_some() && generation_of(&log) == base_gen;
     let mut bufs = vec![base, if log_usable { log } else { Vec::new() }, Vec::new()];
-    let mut known: HashMap<u128, Slot> = HashMap::new();
+    let mut known: IdMap<Slot> = IdMap::default();
     let mut base_records = 0usize;
     let mut log_records = 0usize;
+    // Whether bytes follow the last readable record: damage, or a log append torn by a killed
+    // writer. Records appended after such a tail can never be read, so it must be compacted.
+    let mut tail_damaged = [false; 2];
     for (b, buf) in bufs.iter().enumerate().take(2) {
         if generation_of(buf).is_none() {
             continue;
         }
+        let mut valid_end = HEADER;
         for (start, end) in records(buf) {
             let id = u128::from_le_bytes(buf[start..start + 16].try_into().unwrap());
             known.insert(id, Slot { id, buf: b as u32, start: start as u32, end: end as u32 });
-            if b == 0 { base_records += 1 } else { log_records += 1 }
+            if b == 0 {
+                base_records += 1
+            } else {
+                log_records += 1
+            }
+            valid_end = end;
         }
+        tail_damaged[b] = valid_end != buf.len();
     }
+    let log_len = bufs[1].len() as u64;
 
     let recorded_ns = now_ns();
     let issues_dir = layout.issues_dir();
@@ -288,21 +329,17 @@ pub fn snapshot(layout: &Layout) -> Result<Snapshot> {
     let mut fresh_trusted = Vec::new();
     let mut problems = Vec::new();
     let mut live_known = 0usize;
-    let read_dir = fs::read_dir(&issues_dir).at(&issues_dir)?;
-    for dirent in read_dir {
-        let dirent = dirent.at(&issues_dir)?;
-        let name = dirent.file_name();
-        let Some(id) = name.to_str().and_then(IssueId::from_file_name) else { continue };
-        let Ok(meta) = dirent.metadata() else { continue }; // vanished since listed
-        if !meta.is_file() {
-            continue;
-        }
-        let stamp = FileStamp::of(&meta);
+    let mut dirents = Vec::new();
+    for dirent in fs::read_dir(&issues_dir).at(&issues_dir)? {
+        dirents.push(dirent.at(&issues_dir)?);
+    }
+    for (dirent, stat) in dirents.iter().zip(stat_all(&dirents)) {
+        let Some((id, stamp)) = stat else { continue };
         if let Some(slot) = known.get(&id.as_u128()) {
             live_known += 1;
             let p = &bufs[slot.buf as usize][slot.start as usize..slot.end as usize];
-            let rec = RecordRef::parse(p).expect("checked by records()");
-            if rec.stamp == stamp && !racy(rec.stamp.mtime_ns, rec.recorded_ns) {
+            let (rec_stamp, rec_ns) = RecordRef::stamp(p).expect("checked by records()");
+            if rec_stamp == stamp && !racy(rec_stamp.mtime_ns, rec_ns) {
                 slots.push(*slot);
                 continue;
             }
@@ -336,12 +373,17 @@ pub fn snapshot(layout: &Layout) -> Result<Snapshot> {
     let snap = Snapshot { bufs, slots, problems };
 
     let dead = known.len() - live_known;
-    let needs_compaction = base_gen.is_none()
+    let mut needs_compaction = base_gen.is_none()
+        || tail_damaged[0]
         || log_records > 1024.max(base_records / 2)
         || dead > 256.max(base_records / 4);
-    if needs_compaction || !fresh_trusted.is_empty() {
+    if needs_compaction || tail_damaged[1] || !fresh_trusted.is_empty() {
         // Upkeep is best effort: a busy lock or a failed write only costs speed next time.
         if let Ok(Some(_lock)) = RepoLock::try_acquire(layout, "index upkeep") {
+            // A log tail that did not parse may only have been an append in flight while we
+            // read; under the lock, the log still ending where we stopped reading says torn.
+            needs_compaction |=
+                tail_damaged[1] && fs::metadata(dir.join(LOG)).is_ok_and(|m| m.len() == log_len);
             let _ = if needs_compaction {
                 compact(layout, &snap)
             } else {
@@ -350,6 +392,46 @@ pub fn snapshot(layout: &Layout) -> Result<Snapshot> {
         }
     }
     Ok(snap)
+}
+
+/// Below this many files, statting them on one thread is as fast as spreading the work.
+const PARALLEL_STAT_MIN: usize = 2048;
+
+/// The id and stamp of each directory entry that names an issue and is a regular file; None
+/// for other entries and for files that vanished since they were listed. One stat per file
+/// is most of the cost of a listing, so on several cores it is spread over scoped threads
+/// (falling back to this thread if one cannot be started). The order is the input order.
+fn stat_all(dirents: &[fs::DirEntry]) -> Vec<Option<(IssueId, FileStamp)>> {
+    let one = |d: &fs::DirEntry| {
+        let id = d.file_name().to_str().and_then(IssueId::from_file_name)?;
+        let meta = d.metadata().ok().filter(fs::Metadata::is_file)?;
+        Some((id, FileStamp::of(&meta)))
+    };
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(8);
+    if threads < 2 || dirents.len() < PARALLEL_STAT_MIN {
+        return dirents.iter().map(one).collect();
+    }
+    let chunk = dirents.len().div_ceil(threads);
+    std::thread::scope(|s| {
+        let mut workers = Vec::new();
+        let mut out = Vec::with_capacity(dirents.len());
+        for c in dirents.chunks(chunk).skip(1) {
+            match std::thread::Builder::new()
+                .spawn_scoped(s, move || c.iter().map(one).collect::<Vec<_>>())
+            {
+                Ok(w) => workers.push(Ok(w)),
+                Err(_) => workers.push(Err(c)),
+            }
+        }
+        out.extend(dirents[..chunk.min(dirents.len())].iter().map(one));
+        for w in workers {
+            match w {
+                Ok(w) => out.extend(w.join().unwrap_or_else(|e| std::panic::resume_unwind(e))),
+                Err(c) => out.extend(c.iter().map(one)),
+            }
+        }
+        out
+    })
 }
 
 /// Rewrite the base from `snap` (only trusted records) and start an empty log.
@@ -361,8 +443,8 @@ fn compact(layout: &Layout, snap: &Snapshot) -> Result<()> {
     out.extend_from_slice(&header(generation));
     for s in &snap.slots {
         let p = &snap.bufs[s.buf as usize][s.start as usize..s.end as usize];
-        let rec = RecordRef::parse(p).expect("checked");
-        if racy(rec.stamp.mtime_ns, rec.recorded_ns) {
+        let (stamp, recorded_ns) = RecordRef::stamp(p).expect("checked");
+        if racy(stamp.mtime_ns, recorded_ns) {
             continue; // will be re-read anyway; recording it would only cost space
         }
         out.extend_from_slice(&(p.len() as u32).to_le_bytes());
@@ -423,4 +505,46 @@ fn append_raw(layout: &Layout, records: &[u8]) -> Result<()> {
         log.write_all(&header(generation)).at(&log_path)?;
     }
     log.write_all(records).at(&log_path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stat_all_matches_one_by_one_in_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let n = PARALLEL_STAT_MIN + 500; // enough to take the threaded path
+        for i in 0..n as u64 {
+            let id = IssueId::from_parts(1_700_000_000_000 + i, u128::from(i));
+            fs::write(dir.path().join(id.file_name()), vec![b'x'; (i % 7) as usize]).unwrap();
+        }
+        fs::write(dir.path().join("notes.txt"), "not an issue").unwrap();
+        fs::create_dir(dir.path().join(IssueId::from_parts(5, 5).file_name())).unwrap();
+        let dirents: Vec<_> = fs::read_dir(dir.path()).unwrap().map(|d| d.unwrap()).collect();
+        let got = stat_all(&dirents);
+        assert_eq!(got.len(), dirents.len());
+        for (d, stat) in dirents.iter().zip(&got) {
+            let name = d.file_name().into_string().unwrap();
+            match (IssueId::from_file_name(&name), stat) {
+                (Some(id), Some((got_id, stamp))) => {
+                    assert_eq!(id, *got_id);
+                    assert_eq!(*stamp, FileStamp::of(&d.metadata().unwrap()));
+                }
+                (_, None) => assert!(name == "notes.txt" || d.path().is_dir(), "{name}"),
+                (None, Some(_)) => panic!("{name} is not an issue file"),
+            }
+        }
+        assert_eq!(got.iter().flatten().count(), n);
+    }
+
+    #[test]
+    fn id_map_keeps_distinct_ids_apart() {
+        let mut m: IdMap<u32> = IdMap::default();
+        for i in 0..10_000u32 {
+            m.insert(IssueId::from_parts(u64::from(i / 7), u128::from(i)).as_u128(), i);
+        }
+        assert_eq!(m.len(), 10_000);
+        assert_eq!(m[&IssueId::from_parts(1, 9).as_u128()], 9);
+    }
 }

@@ -3,3 +3,13 @@
 mod common;
 
 mod cli_basics;
+mod disk;
+mod errors;
+
+mod concurrency;
+mod crash;
+mod index;
+mod query;
+
+mod gates;
+mod graph;

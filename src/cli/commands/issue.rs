@@ -9,6 +9,9 @@ use crate::cli::CliError;
 
 /// Create, show, list, update and delete issues
 #[derive(Debug, Subcommand)]
+#[command(
+    after_help = "Examples:\n  jit issue create \"Fix the login page\" -p high\n  jit issue list --filter 'state:ready'\n  jit issue update 01jx5k --state in_progress"
+)]
 pub enum IssueCommand {
     Create(issue_create::Args),
     Show(issue_show::Args),

@@ -79,7 +79,7 @@ pub fn run(ctx: &mut Ctx, args: Args) -> Result<u8, CliError> {
             report.errors.len()
         ))?;
         for e in &report.errors {
-            ctx.out.text(&format!("  {} {}: {}\n", e.id, e.code, e.message))?;
+            ctx.out.text(&format!("  {}: {}\n", e.code, e.message))?;
         }
     }
     Ok(if report.errors.is_empty() { exit::OK } else { exit::USER })

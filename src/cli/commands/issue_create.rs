@@ -37,6 +37,9 @@ pub struct Args {
     /// Who works on it
     #[arg(long)]
     pub assignee: Option<String>,
+    /// Issues this one depends on (ids or unique prefixes); repeat or give several
+    #[arg(long = "depends-on", value_name = "ID", num_args = 1..)]
+    pub depends_on: Vec<String>,
 }
 
 pub fn run(ctx: &mut Ctx, args: Args) -> Result<u8, CliError> {
@@ -48,9 +51,10 @@ pub fn run(ctx: &mut Ctx, args: Args) -> Result<u8, CliError> {
         priority: args.priority.map(|s| s.parse()).transpose()?,
         assignee: args.assignee,
         labels: args.labels,
+        dependencies: Vec::new(),
     };
     let repo = ctx.open_repo()?;
-    let issue = repo.create(new)?;
+    let issue = repo.create(new, &args.depends_on)?;
     print_issue(ctx, &issue)?;
     Ok(exit::OK)
 }

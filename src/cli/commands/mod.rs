@@ -2,6 +2,9 @@
 //! comments are the help text) and the function that runs it.
 
 mod completions;
+mod dep;
+mod gate;
+mod graph;
 mod init;
 mod issue;
 mod issue_bulk_update;
@@ -11,6 +14,7 @@ mod issue_list;
 mod issue_show;
 mod issue_update;
 mod query;
+mod ready;
 mod select_args;
 
 use std::io::Write;
@@ -66,6 +70,14 @@ pub enum Command {
     #[command(subcommand)]
     Issue(Box<issue::IssueCommand>),
     Query(query::Args),
+    #[command(subcommand)]
+    Dep(dep::DepCommand),
+    Ready(ready::ReadyArgs),
+    Blocked(ready::BlockedArgs),
+    #[command(subcommand)]
+    Graph(graph::GraphCommand),
+    #[command(subcommand)]
+    Gate(Box<gate::GateCommand>),
     Completions(completions::Args),
 }
 
@@ -117,13 +129,17 @@ impl Ctx<'_, '_> {
 }
 
 /// Run the parsed command; returns the exit code.
-pub fn dispatch(cli: Cli, out: &mut Printer) -> Result<u8, CliError> {
-    let command = std::env::args().skip(1).take(3).collect::<Vec<_>>().join(" ");
-    let mut ctx = Ctx { global: cli.global, out, command: format!("jit {command}") };
+pub fn dispatch(cli: Cli, out: &mut Printer, command: String) -> Result<u8, CliError> {
+    let mut ctx = Ctx { global: cli.global, out, command };
     match cli.command {
         Command::Init(a) => init::run(&mut ctx, a),
         Command::Issue(c) => issue::run(&mut ctx, *c),
         Command::Query(a) => query::run(&mut ctx, a),
+        Command::Dep(c) => dep::run(&mut ctx, c),
+        Command::Ready(a) => ready::run_ready(&mut ctx, a),
+        Command::Blocked(a) => ready::run_blocked(&mut ctx, a),
+        Command::Graph(c) => graph::run(&mut ctx, c),
+        Command::Gate(c) => gate::run(&mut ctx, *c),
         Command::Completions(a) => completions::run(&mut ctx, a),
     }
 }

@@ -9,6 +9,7 @@ use super::Ctx;
 use crate::cli::CliError;
 use crate::cli::render::{Row, table, unique_prefix_len};
 use crate::error::Error;
+use crate::graph::GraphView;
 use crate::query::select::{Sort, select};
 use crate::query::{EvalCtx, Expr};
 use crate::repo::Repo;
@@ -58,6 +59,8 @@ pub fn print_selection(
     args: &SelectArgs,
 ) -> Result<(), CliError> {
     let sort: Sort = args.sort.as_deref().map(str::parse).transpose()?.unwrap_or_default();
+    // A field named twice is shown once: a JSON object cannot hold the same key twice.
+    let mut fields: Vec<String> = Vec::with_capacity(args.fields.len());
     for f in &args.fields {
         if !FIELDS.contains(&f.as_str()) {
             return Err(Error::InvalidValue {
@@ -68,12 +71,16 @@ pub fn print_selection(
             }
             .into());
         }
+        if !fields.contains(f) {
+            fields.push(f.clone());
+        }
     }
     let snap = repo.snapshot()?;
     for p in &snap.problems {
         ctx.warn(&format!("skipped {}: {} (run `jit validate`)", p.path.display(), p.message));
     }
-    let eval = EvalCtx { now: repo.clock().now() };
+    let view = GraphView { snap: &snap, gates: &repo.config().gates };
+    let eval = EvalCtx::new(repo.clock().now(), Some(&view));
     let limit = if args.count { None } else { args.limit };
     let entries = select(&snap, filter, &eval, sort, limit);
     if args.count {
@@ -85,11 +92,11 @@ pub fn print_selection(
         return Ok(());
     }
     if ctx.out.is_json() {
-        if args.fields.is_empty() {
+        if fields.is_empty() {
             ctx.out.json_array(entries.iter().map(|e| e.json))?;
         } else {
             let projected: Vec<Projected> =
-                entries.iter().map(|e| Projected::new(e.json, &args.fields)).collect();
+                entries.iter().map(|e| Projected::new(e.json, &fields)).collect();
             ctx.out.json(&projected)?;
         }
         return Ok(());
@@ -98,8 +105,8 @@ pub fn print_selection(
         ctx.status("no matching issues");
         return Ok(());
     }
-    if !args.fields.is_empty() {
-        return field_table(ctx.out.writer(), &entries, &args.fields);
+    if !fields.is_empty() {
+        return field_table(ctx.out.writer(), &entries, &fields);
     }
     let ids: Vec<_> = snap.iter().map(|e| e.id).collect();
     let rows: Vec<Row> = entries.iter().map(|e| Row { id: e.id, summary: e.summary() }).collect();

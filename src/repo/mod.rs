@@ -1,13 +1,16 @@
 //! A repository and the operations on it: every command goes through here. Writes take the
 //! writers' lock, roll forward any journal left by a crash, and keep the read index current.
 
+mod deps;
+mod gates;
+
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::clock::Clock;
 use crate::error::{Error, IoContext, Result};
-use crate::model::{Issue, IssueChanges, IssueId, NewIssue, Prefix};
+use crate::model::{Issue, IssueChanges, IssueId, NewIssue, Prefix, State};
 use crate::query::{EvalCtx, Expr};
 use crate::storage::config::Config;
 use crate::storage::index::{self, Snapshot};
@@ -215,17 +218,32 @@ impl Repo {
         Ok(issue)
     }
 
-    /// Resolve and read.
+    /// Write one issue atomically and record it in the index. Call with the lock held.
+    fn write_issue(&self, issue: &Issue) -> Result<()> {
+        atomic::write(&self.layout.issue_path(issue.id), &issue.to_file_bytes(), self.durability)?;
+        let _ = index::record_written(&self.layout, &[issue]);
+        Ok(())
+    }
+
+    /// Resolve and read. Like [`Repo::snapshot`], first finishes a multi-file change a
+    /// crash interrupted, so it never shows half of one.
     pub fn show(&self, input: &str) -> Result<Issue> {
+        self.finish_interrupted()?;
         self.load(self.resolve(input)?)
+    }
+
+    /// If a journal record is pending, take the lock (which rolls it forward or discards it).
+    fn finish_interrupted(&self) -> Result<()> {
+        if journal::pending(&self.layout) {
+            drop(self.lock()?);
+        }
+        Ok(())
     }
 
     /// Every issue, through the index. Waits for and finishes an interrupted multi-file change
     /// first, so the snapshot is never half of one.
     pub fn snapshot(&self) -> Result<Snapshot> {
-        if journal::pending(&self.layout) {
-            drop(self.lock()?);
-        }
+        self.finish_interrupted()?;
         index::snapshot(&self.layout)
     }
 
@@ -235,8 +253,9 @@ impl Repo {
 
     /// Create an issue. The file is written and fsynced before the lock is taken; under the
     /// lock it is only renamed into place.
-    pub fn create(&self, new: NewIssue) -> Result<Issue> {
+    pub fn create(&self, mut new: NewIssue, depends_on: &[String]) -> Result<Issue> {
         self.check_labels(&new.labels)?;
+        new.dependencies = self.resolve_deps(depends_on)?;
         let now = self.clock.now();
         let mut rng = self.clock.rng();
         let ms = now.as_millisecond().max(0) as u64;
@@ -258,6 +277,16 @@ impl Repo {
                 let _ = fs::remove_file(&tmp);
                 continue;
             }
+            if let Some(gone) =
+                issue.dependencies.iter().find(|d| !self.layout.issue_path(**d).exists())
+            {
+                let _ = fs::remove_file(&tmp);
+                return Err(Error::Dependency {
+                    code: "DEP_MISSING",
+                    message: format!("cannot depend on {gone}: it was deleted meanwhile"),
+                    cycle: vec![],
+                });
+            }
             atomic::install(&tmp, &path, self.durability)?;
             let _ = index::record_written(&self.layout, &[&issue]);
             drop(lock);
@@ -276,6 +305,10 @@ impl Repo {
         changes.validate()?;
         self.check_labels(&changes.add_labels)?;
         let id = self.resolve(input)?;
+        if changes.state == Some(State::InProgress) {
+            self.check_unblocked(&self.load(id)?)?; // before running any precheck
+        }
+        let if_version = self.prepare_gates(id, changes, if_version)?;
         let _lock = self.lock()?;
         let mut issue = self.load(id)?;
         if let Some(expected) = if_version {
@@ -287,13 +320,37 @@ impl Repo {
                 });
             }
         }
+        if changes.state.is_some_and(|to| issue.state.can_move_to(to)) {
+            if changes.state == Some(State::InProgress) {
+                self.check_unblocked(&issue)?;
+            }
+            self.check_gates(&mut issue, changes)?;
+        }
         let changed = changes.apply(&mut issue, self.clock.now())?;
         if changed {
-            let path = self.layout.issue_path(id);
-            atomic::write(&path, &issue.to_file_bytes(), self.durability)?;
-            let _ = index::record_written(&self.layout, &[&issue]);
+            self.write_issue(&issue)?;
         }
         Ok((issue, changed))
+    }
+
+    /// Work may not start on a blocked issue: refuse a move to in_progress while any
+    /// dependency is not done (a missing one counts as not done). Reads only its dependencies.
+    fn check_unblocked(&self, issue: &Issue) -> Result<()> {
+        if issue.state == State::InProgress {
+            return Ok(());
+        }
+        let mut blockers = Vec::new();
+        for d in &issue.dependencies {
+            match self.load(*d) {
+                Ok(dep) if dep.state == State::Done => {}
+                Ok(_) | Err(Error::IssueNotFound(_)) => blockers.push(d.to_string()),
+                Err(e) => return Err(e),
+            }
+        }
+        if blockers.is_empty() {
+            return Ok(());
+        }
+        Err(Error::Blocked { id: issue.id.to_string(), blockers })
     }
 
     /// What deleting `input` would do (read-only; used to ask before deleting).
@@ -352,12 +409,14 @@ impl Repo {
         let _lock = self.lock()?;
         let snap = index::snapshot(&self.layout)?;
         let now = self.clock.now();
-        let ctx = EvalCtx { now };
+        let view = crate::graph::GraphView { snap: &snap, gates: &self.config.gates };
+        let ctx = EvalCtx::new(now, Some(&view));
         let matched: Vec<IssueId> = snap
             .iter()
             .filter(|e| filter.matches(e.id, &e.summary(), &ctx))
             .map(|e| e.id)
             .collect();
+        drop(ctx);
         drop(snap);
         if !dry_run && !confirmed && matched.len() as u64 > self.config.bulk_confirm {
             return Err(Error::BulkConfirmRequired(
@@ -381,8 +440,28 @@ impl Repo {
             issue_ids: Vec::new(),
         };
         let mut updated = Vec::new();
+        let stage = changes.state.and_then(gates::guarding_stage);
         for id in matched {
             let mut issue = self.load(id)?;
+            if changes.state == Some(State::InProgress) && issue.state != State::InProgress {
+                if let Err(e) = self.check_unblocked(&issue) {
+                    report.errors.push(BulkFailure { id, code: e.code(), message: e.to_string() });
+                    continue;
+                }
+            }
+            if let (Some(stage), Some(to)) = (stage, changes.state) {
+                let blocking = gates::unpassed(&issue, stage, &self.config);
+                if issue.state != to && issue.state.can_move_to(to) && !blocking.is_empty() {
+                    let e = Error::GatesNotPassed {
+                        id: id.to_string(),
+                        to: to.to_string(),
+                        gates: blocking,
+                        moved_to: None,
+                    };
+                    report.errors.push(BulkFailure { id, code: e.code(), message: e.to_string() });
+                    continue;
+                }
+            }
             match changes.apply(&mut issue, now) {
                 Ok(true) => {
                     report.issue_ids.push(id);

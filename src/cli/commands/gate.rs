@@ -1,0 +1,280 @@
+//! `jit gate …`
+
+use clap::Subcommand;
+use serde_json::json;
+
+use super::Ctx;
+use crate::cli::CliError;
+use crate::error::exit;
+use crate::model::{GateDef, GateStatus, Issue};
+
+/// Define gates and pass, fail or run them on issues
+///
+/// A precheck must pass before an issue moves to in_progress; a postcheck before it is done.
+/// A manual gate is passed or failed by a person or agent; an auto gate runs a command (exit 0
+/// = passed). Moving an issue to done runs its pending auto postchecks first; if any gate is
+/// still not passed, the issue becomes `gated` and the command fails naming the gates.
+#[derive(Debug, Subcommand)]
+#[command(
+    after_help = "Examples:\n  jit gate define tests --stage postcheck --mode auto -- cargo test\n  jit gate add 01jx5k tests\n  jit gate run 01jx5k"
+)]
+pub enum GateCommand {
+    /// Add a gate to the registry in .jit/config.json
+    #[command(after_help = "\
+Examples:
+  jit gate define review --stage postcheck --mode manual --description 'Code review'
+  jit gate define tests --stage postcheck --mode auto --timeout-s 600 -- cargo test
+  jit gate define lint --stage precheck --mode auto --shell -- 'cargo fmt --check && cargo clippy'")]
+    Define {
+        /// Gate name (a-z, 0-9, `_`, `-`)
+        name: String,
+        /// precheck (before in_progress) or postcheck (before done)
+        #[arg(long)]
+        stage: String,
+        /// manual or auto
+        #[arg(long)]
+        mode: String,
+        /// Kill an auto gate's command after this many seconds (at least 1)
+        #[arg(long, default_value_t = 600, value_parser = clap::value_parser!(u64).range(1..))]
+        timeout_s: u64,
+        /// Run the command through `sh -c` (the words after -- joined by spaces)
+        #[arg(long)]
+        shell: bool,
+        /// What the gate checks
+        #[arg(long, default_value = "")]
+        description: String,
+        /// Replace an existing definition
+        #[arg(long)]
+        replace: bool,
+        /// The command and its arguments (after --), for auto gates
+        #[arg(last = true, value_name = "COMMAND")]
+        command: Vec<String>,
+    },
+    /// List the registry
+    #[command(after_help = "Examples:\n  jit gate list\n  jit gate list --json")]
+    List,
+    /// Show one gate definition
+    #[command(after_help = "Examples:\n  jit gate show tests")]
+    Show { name: String },
+    /// Remove a gate from the registry (--force also detaches it from every issue)
+    #[command(after_help = "Examples:\n  jit gate remove lint\n  jit gate remove lint --force")]
+    Remove {
+        name: String,
+        #[arg(long)]
+        force: bool,
+    },
+    /// Attach gates to an issue (status pending)
+    #[command(after_help = "Examples:\n  jit gate add 01jx5k tests review")]
+    Add {
+        #[arg(value_name = "ID")]
+        id: String,
+        #[arg(value_name = "NAME", required = true)]
+        names: Vec<String>,
+    },
+    /// Detach gates from an issue
+    #[command(after_help = "Examples:\n  jit gate rm 01jx5k review")]
+    Rm {
+        #[arg(value_name = "ID")]
+        id: String,
+        #[arg(value_name = "NAME", required = true)]
+        names: Vec<String>,
+    },
+    /// Record that a gate passed
+    #[command(after_help = "Examples:\n  jit gate pass 01jx5k review --by alice --note 'LGTM'")]
+    Pass(Decision),
+    /// Record that a gate failed
+    #[command(
+        after_help = "Examples:\n  jit gate fail 01jx5k review --by alice --note 'needs tests'"
+    )]
+    Fail(Decision),
+    /// Run an issue's auto gates (all of them, or the named ones) and record the results;
+    /// exit 1 if any failed
+    #[command(after_help = "Examples:\n  jit gate run 01jx5k\n  jit gate run 01jx5k tests --json")]
+    Run {
+        #[arg(value_name = "ID")]
+        id: String,
+        #[arg(value_name = "NAME")]
+        names: Vec<String>,
+    },
+    /// Every recorded decision and run of an issue's gates
+    #[command(
+        after_help = "Examples:\n  jit gate history 01jx5k\n  jit gate history 01jx5k --json"
+    )]
+    History {
+        #[arg(value_name = "ID")]
+        id: String,
+    },
+}
+
+#[derive(Debug, clap::Args)]
+pub struct Decision {
+    #[arg(value_name = "ID")]
+    id: String,
+    #[arg(value_name = "NAME")]
+    name: String,
+    /// Who decided
+    #[arg(long)]
+    by: Option<String>,
+    /// Why
+    #[arg(long)]
+    note: Option<String>,
+}
+
+pub fn run(ctx: &mut Ctx, cmd: GateCommand) -> Result<u8, CliError> {
+    let repo = ctx.open_repo()?;
+    match cmd {
+        GateCommand::Define {
+            name,
+            stage,
+            mode,
+            timeout_s,
+            shell,
+            description,
+            replace,
+            command,
+        } => {
+            let def = GateDef {
+                stage: stage.parse()?,
+                mode: mode.parse()?,
+                description,
+                command,
+                shell,
+                timeout_s,
+                extra: Default::default(),
+            };
+            let def = repo.gate_define(&name, def, replace)?;
+            print_def(ctx, &name, &def)?;
+        }
+        GateCommand::List => {
+            let config = repo.gate_registry()?;
+            if ctx.out.is_json() {
+                ctx.out.json(&config.gates)?;
+            } else if config.gates.is_empty() {
+                ctx.status("no gates defined; add one with `jit gate define`");
+            } else {
+                for (name, d) in &config.gates {
+                    ctx.out.text(&format!(
+                        "{name:<16} {:<9} {:<6} {}\n",
+                        d.stage,
+                        d.mode,
+                        describe(d)
+                    ))?;
+                }
+            }
+        }
+        GateCommand::Show { name } => {
+            let config = repo.gate_registry()?;
+            let def = config.gates.get(&name).ok_or_else(|| crate::Error::Gate {
+                code: "GATE_UNKNOWN",
+                exit: exit::NOT_FOUND,
+                message: format!("no gate named `{name}` in the registry"),
+                suggestion: crate::model::suggest(&name, config.gates.keys().map(String::as_str)),
+            })?;
+            print_def(ctx, &name, def)?;
+        }
+        GateCommand::Remove { name, force } => {
+            let detached = repo.gate_remove(&name, force)?;
+            if ctx.out.is_json() {
+                ctx.out.json(&json!({ "removed": name, "detached_from": detached }))?;
+            } else {
+                ctx.out.text(&format!(
+                    "removed gate {name}; detached from {} issue(s)\n",
+                    detached.len()
+                ))?;
+            }
+        }
+        GateCommand::Add { id, names } => print_gates(ctx, &repo.gate_add(&id, &names)?)?,
+        GateCommand::Rm { id, names } => print_gates(ctx, &repo.gate_rm(&id, &names)?)?,
+        GateCommand::Pass(d) => {
+            print_gates(ctx, &repo.gate_decide(&d.id, &d.name, GateStatus::Passed, d.by, d.note)?)?
+        }
+        GateCommand::Fail(d) => {
+            print_gates(ctx, &repo.gate_decide(&d.id, &d.name, GateStatus::Failed, d.by, d.note)?)?
+        }
+        GateCommand::Run { id, names } => {
+            let (issue, outcomes) = repo.gate_run(&id, &names)?;
+            let failed = outcomes.iter().any(|o| o.status != GateStatus::Passed);
+            if ctx.out.is_json() {
+                ctx.out.json(
+                    &json!({ "id": issue.id, "version": issue.version, "results": outcomes }),
+                )?;
+            } else if outcomes.is_empty() {
+                ctx.status("no auto gates to run on this issue");
+            } else {
+                for o in &outcomes {
+                    let code =
+                        o.exit_code.map_or("no exit code".to_string(), |c| format!("exit {c}"));
+                    let extra =
+                        if o.recorded { "" } else { " (not recorded: the gate changed meanwhile)" };
+                    ctx.out.text(&format!(
+                        "{}: {} ({code}, {} ms){extra}\n",
+                        o.gate, o.status, o.duration_ms
+                    ))?;
+                    if o.status != GateStatus::Passed && !o.output.is_empty() {
+                        for line in o.output.lines() {
+                            ctx.out.text(&format!("    {line}\n"))?;
+                        }
+                    }
+                }
+            }
+            return Ok(if failed { exit::USER } else { exit::OK });
+        }
+        GateCommand::History { id } => {
+            let issue = repo.show(&id)?;
+            if ctx.out.is_json() {
+                let h: serde_json::Map<String, serde_json::Value> = issue
+                    .gates
+                    .iter()
+                    .map(|(n, g)| (n.clone(), json!({ "status": g.status, "runs": g.runs })))
+                    .collect();
+                ctx.out.json(&json!({ "id": issue.id, "gates": h }))?;
+            } else {
+                for (n, g) in &issue.gates {
+                    ctx.out.text(&format!("{n}: {}\n", g.status))?;
+                    for r in &g.runs {
+                        let by = r.by.as_deref().map(|b| format!(" by {b}")).unwrap_or_default();
+                        let note = r.note.as_deref().map(|b| format!(": {b}")).unwrap_or_default();
+                        let code = r.exit_code.map(|c| format!(" exit {c}")).unwrap_or_default();
+                        ctx.out.text(&format!("  {} {}{by}{code}{note}\n", r.at, r.status))?;
+                    }
+                }
+            }
+        }
+    }
+    Ok(exit::OK)
+}
+
+fn describe(d: &GateDef) -> String {
+    if d.command.is_empty() {
+        d.description.clone()
+    } else {
+        format!("{}{}", if d.shell { "sh -c " } else { "" }, d.command.join(" "))
+    }
+}
+
+fn print_def(ctx: &mut Ctx, name: &str, def: &GateDef) -> Result<(), CliError> {
+    if ctx.out.is_json() {
+        let mut v = serde_json::to_value(def).expect("gate serialises");
+        v["name"] = name.into();
+        ctx.out.json(&v)?;
+    } else {
+        ctx.out
+            .text(&format!("{name}: {} {} (timeout {} s)\n", def.stage, def.mode, def.timeout_s))?;
+        let what = describe(def);
+        if !what.is_empty() {
+            ctx.out.text(&format!("  {what}\n"))?;
+        }
+    }
+    Ok(())
+}
+
+fn print_gates(ctx: &mut Ctx, issue: &Issue) -> Result<(), CliError> {
+    if ctx.out.is_json() {
+        ctx.out.json(issue)?;
+    } else {
+        for (n, g) in &issue.gates {
+            ctx.out.text(&format!("{n}: {}\n", g.status))?;
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,249 @@
+//! `jit graph …`
+
+use std::collections::BTreeMap;
+
+use clap::Subcommand;
+use serde_json::Value;
+
+use super::Ctx;
+use super::ready::node_json;
+use crate::cli::CliError;
+use crate::error::{Error, exit};
+use crate::graph::export::{self, ExportNode};
+use crate::graph::{self, GraphView, Node};
+use crate::model::{IssueId, State};
+use crate::query::EvalCtx;
+
+/// Explore the dependency graph (an edge A → B means A depends on B)
+#[derive(Debug, Subcommand)]
+#[command(after_help = "Examples:\n  jit graph deps 01jx5k\n  jit graph export --format mermaid")]
+pub enum GraphCommand {
+    /// What ID depends on, directly and transitively
+    #[command(
+        after_help = "Examples:\n  jit graph deps 01jx5k\n  jit graph deps 01jx5k --depth 1 --json"
+    )]
+    Deps {
+        #[arg(value_name = "ID")]
+        id: String,
+        /// How many levels (0 = the whole closure)
+        #[arg(long, default_value_t = 0)]
+        depth: usize,
+    },
+    /// What depends on ID, directly and transitively
+    #[command(after_help = "Examples:\n  jit graph rdeps 01jx5k --depth 2")]
+    Rdeps {
+        #[arg(value_name = "ID")]
+        id: String,
+        /// How many levels (0 = the whole closure)
+        #[arg(long, default_value_t = 0)]
+        depth: usize,
+    },
+    /// Issues that depend on nothing
+    #[command(
+        after_help = "Examples:\n  jit graph roots\n  jit graph roots --json | jq -r '.[].id'"
+    )]
+    Roots,
+    /// Issues nothing depends on
+    #[command(after_help = "Examples:\n  jit graph leaves\n  jit graph leaves --json")]
+    Leaves,
+    /// Every issue, dependencies before dependents (a cycle is reported as an error)
+    #[command(
+        after_help = "Examples:\n  jit graph order\n  jit graph order --json | jq -r '.[].title'"
+    )]
+    Order,
+    /// The shortest chain of dependencies from A to B
+    #[command(after_help = "Examples:\n  jit graph path 01jx5k 01jx9p")]
+    Path {
+        #[arg(value_name = "A")]
+        from: String,
+        #[arg(value_name = "B")]
+        to: String,
+    },
+    /// The graph as Graphviz DOT, a Mermaid flowchart, or JSON
+    #[command(
+        after_help = "Examples:\n  jit graph export --format dot | dot -Tsvg > deps.svg\n  jit graph export --format mermaid --filter 'label:epic:login'"
+    )]
+    Export {
+        /// dot, mermaid or json
+        #[arg(long, default_value = "dot")]
+        format: String,
+        /// Only issues matching this filter (edges between them)
+        #[arg(long, value_name = "EXPR")]
+        filter: Option<String>,
+    },
+}
+
+pub fn run(ctx: &mut Ctx, cmd: GraphCommand) -> Result<u8, CliError> {
+    let filter = match &cmd {
+        GraphCommand::Export { filter: Some(f), .. } => {
+            Some(crate::query::parse(f).map_err(Error::from)?)
+        }
+        _ => None,
+    };
+    let repo = ctx.open_repo()?;
+    let snap = repo.snapshot()?;
+    let view = GraphView { snap: &snap, gates: &repo.config().gates };
+    let name = |n: Node| IssueId::from_u128(n).to_string();
+    match cmd {
+        GraphCommand::Deps { id, depth } => {
+            let start = repo.resolve(&id)?.as_u128();
+            let found = graph::closure(start, depth, |n| view.deps(n));
+            warn_cycle_through(ctx, start, &found, |n| view.deps(n));
+            print_closure(ctx, &view, &found)?;
+        }
+        GraphCommand::Rdeps { id, depth } => {
+            let start = repo.resolve(&id)?.as_u128();
+            let rev = view.dependents();
+            let next = |n: Node| rev.get(&n).cloned().unwrap_or_default();
+            let found = graph::closure(start, depth, next);
+            warn_cycle_through(ctx, start, &found, next);
+            print_closure(ctx, &view, &found)?;
+        }
+        GraphCommand::Roots | GraphCommand::Leaves => {
+            let adj = view.adjacency();
+            warn_any_cycle(ctx, &adj, name);
+            let nodes: Vec<Node> = if matches!(cmd, GraphCommand::Roots) {
+                adj.iter().rev().filter(|(_, ds)| ds.is_empty()).map(|(n, _)| *n).collect()
+            } else {
+                let rev = view.dependents();
+                adj.keys().rev().filter(|n| !rev.contains_key(n)).copied().collect()
+            };
+            print_nodes(ctx, &view, &nodes)?;
+        }
+        GraphCommand::Order => {
+            let adj = view.adjacency();
+            match graph::topo_order(&adj) {
+                Ok(order) => print_nodes(ctx, &view, &order)?,
+                Err(cycle) => {
+                    return Err(Error::GraphCycle {
+                        cycle: cycle.iter().map(|n| name(*n)).collect(),
+                    }
+                    .into());
+                }
+            }
+        }
+        GraphCommand::Path { from, to } => {
+            let (a, b) = (repo.resolve(&from)?, repo.resolve(&to)?);
+            let p = graph::path(a.as_u128(), b.as_u128(), |n| view.deps(n))
+                .ok_or_else(|| Error::NoPath { from: a.to_string(), to: b.to_string() })?;
+            if ctx.out.is_json() {
+                let nodes: Vec<Value> = p.iter().map(|n| node_json(&view, *n)).collect();
+                ctx.out.json(&serde_json::json!({ "path": nodes }))?;
+            } else {
+                for (i, n) in p.iter().enumerate() {
+                    let v = node_json(&view, *n);
+                    let arrow = if i == 0 { "  " } else { "→ " };
+                    ctx.out.text(&format!(
+                        "{arrow}{} {}\n",
+                        name(*n),
+                        v["title"].as_str().unwrap_or("")
+                    ))?;
+                }
+            }
+        }
+        GraphCommand::Export { format, .. } => {
+            let eval = EvalCtx::new(repo.clock().now(), Some(&view));
+            let chosen: Vec<_> = snap
+                .iter()
+                .filter(|e| filter.as_ref().is_none_or(|f| f.matches(e.id, &e.summary(), &eval)))
+                .collect();
+            let keep: std::collections::HashSet<IssueId> = chosen.iter().map(|e| e.id).collect();
+            let mut nodes = Vec::with_capacity(chosen.len());
+            let mut edges = Vec::new();
+            for e in &chosen {
+                let s = e.summary();
+                for d in &s.dependencies {
+                    let d = IssueId::from_u128(*d);
+                    if keep.contains(&d) {
+                        edges.push((e.id, d));
+                    }
+                }
+                let state = State::from_u8(s.state).unwrap_or(State::Backlog);
+                nodes.push(ExportNode { id: e.id, title: s.title.to_string(), state });
+            }
+            warn_any_cycle(ctx, &view.adjacency(), name);
+            match format.as_str() {
+                "dot" => ctx.out.text(&export::dot(&nodes, &edges))?,
+                "mermaid" => ctx.out.text(&export::mermaid(&nodes, &edges))?,
+                "json" => ctx.out.json(&export::json(&nodes, &edges))?,
+                other => {
+                    return Err(Error::InvalidValue {
+                        what: "format",
+                        value: other.to_string(),
+                        allowed: vec!["dot".into(), "mermaid".into(), "json".into()],
+                        suggestion: crate::model::suggest(other, ["dot", "mermaid", "json"]),
+                    }
+                    .into());
+                }
+            }
+        }
+    }
+    Ok(exit::OK)
+}
+
+fn warn_any_cycle(ctx: &Ctx, adj: &BTreeMap<Node, Vec<Node>>, name: impl Fn(Node) -> String) {
+    if let Some(c) = graph::find_cycle(adj) {
+        ctx.warn(&format!(
+            "the dependency graph has a cycle: {} (run `jit validate`)",
+            graph::describe_cycle(&c, name)
+        ));
+    }
+}
+
+fn warn_cycle_through(
+    ctx: &Ctx,
+    start: Node,
+    found: &[(Node, usize)],
+    next: impl Fn(Node) -> Vec<Node>,
+) {
+    if next(start).contains(&start) || found.iter().any(|(n, _)| next(*n).contains(&start)) {
+        ctx.warn(&format!(
+            "{} lies on a dependency cycle (run `jit validate`)",
+            IssueId::from_u128(start)
+        ));
+    }
+}
+
+fn print_closure(ctx: &mut Ctx, view: &GraphView, found: &[(Node, usize)]) -> Result<(), CliError> {
+    if ctx.out.is_json() {
+        let out: Vec<Value> = found
+            .iter()
+            .map(|(n, d)| {
+                let mut v = node_json(view, *n);
+                v["depth"] = (*d).into();
+                v
+            })
+            .collect();
+        ctx.out.json(&out)?;
+        return Ok(());
+    }
+    for (n, d) in found {
+        let v = node_json(view, *n);
+        ctx.out.text(&format!(
+            "{}{} [{}] {}\n",
+            "  ".repeat(d - 1),
+            IssueId::from_u128(*n),
+            v["state"].as_str().unwrap_or("missing"),
+            v["title"].as_str().unwrap_or("(no such issue)")
+        ))?;
+    }
+    Ok(())
+}
+
+fn print_nodes(ctx: &mut Ctx, view: &GraphView, nodes: &[Node]) -> Result<(), CliError> {
+    if ctx.out.is_json() {
+        let out: Vec<Value> = nodes.iter().map(|n| node_json(view, *n)).collect();
+        ctx.out.json(&out)?;
+        return Ok(());
+    }
+    for n in nodes {
+        let v = node_json(view, *n);
+        ctx.out.text(&format!(
+            "{} [{}] {}\n",
+            IssueId::from_u128(*n),
+            v["state"].as_str().unwrap_or("missing"),
+            v["title"].as_str().unwrap_or("")
+        ))?;
+    }
+    Ok(())
+}

@@ -1,0 +1,105 @@
+//! `jit ready` and `jit blocked`
+
+use serde_json::{Value, json};
+
+use super::Ctx;
+use crate::cli::CliError;
+use crate::cli::render::{Row, table, unique_prefix_len};
+use crate::error::exit;
+use crate::graph::GraphView;
+use crate::model::{IssueId, Priority, State};
+use crate::storage::index::Entry;
+
+/// List the issues ready to work on: state ready, every dependency done, no precheck
+/// pending or failed; highest priority first, then oldest
+#[derive(Debug, clap::Args)]
+#[command(after_help = "Examples:\n  jit ready\n  jit ready --json --limit 1")]
+pub struct ReadyArgs {
+    /// Print at most N issues
+    #[arg(long, value_name = "N")]
+    pub limit: Option<usize>,
+}
+
+/// List open issues blocked by dependencies that are not done, with what blocks them
+#[derive(Debug, clap::Args)]
+#[command(after_help = "Examples:\n  jit blocked\n  jit blocked --json")]
+pub struct BlockedArgs {}
+
+pub fn run_ready(ctx: &mut Ctx, args: ReadyArgs) -> Result<u8, CliError> {
+    let repo = ctx.open_repo()?;
+    let snap = repo.snapshot()?;
+    let view = GraphView { snap: &snap, gates: &repo.config().gates };
+    let mut ready: Vec<Entry> = snap.iter().filter(|e| view.is_ready(&e.summary())).collect();
+    // Claim order: priority (highest first), then age (oldest first).
+    ready.sort_by_key(|e| (std::cmp::Reverse(e.summary().priority), e.id));
+    ready.truncate(args.limit.unwrap_or(usize::MAX));
+    if ctx.out.is_json() {
+        ctx.out.json_array(ready.iter().map(|e| e.json))?;
+    } else if ready.is_empty() {
+        ctx.status("nothing is ready");
+    } else {
+        let ids: Vec<IssueId> = snap.iter().map(|e| e.id).collect();
+        let rows: Vec<Row> = ready.iter().map(|e| Row { id: e.id, summary: e.summary() }).collect();
+        table(ctx.out.writer(), &rows, unique_prefix_len(&ids))?;
+    }
+    Ok(exit::OK)
+}
+
+/// `{id, title, state, priority}` of an issue, or `{id, missing: true}`.
+pub fn node_json(view: &GraphView, id: u128) -> Value {
+    let iid = IssueId::from_u128(id);
+    match view.snap.get(iid) {
+        Some(e) => {
+            let s = e.summary();
+            json!({
+                "id": iid,
+                "title": s.title,
+                "state": State::from_u8(s.state).map(State::as_str),
+                "priority": Priority::from_u8(s.priority).map(Priority::as_str),
+            })
+        }
+        None => json!({ "id": iid, "missing": true }),
+    }
+}
+
+pub fn run_blocked(ctx: &mut Ctx, _args: BlockedArgs) -> Result<u8, CliError> {
+    let repo = ctx.open_repo()?;
+    let snap = repo.snapshot()?;
+    let view = GraphView { snap: &snap, gates: &repo.config().gates };
+    let blocked: Vec<(Entry, Vec<u128>)> = snap
+        .iter()
+        .rev()
+        .filter_map(|e| {
+            let s = e.summary();
+            view.is_blocked(&s).then(|| (e, view.blockers(&s)))
+        })
+        .collect();
+    if ctx.out.is_json() {
+        let out: Vec<Value> = blocked
+            .iter()
+            .map(|(e, by)| {
+                let mut v = node_json(&view, e.id.as_u128());
+                v["blocked_by"] = by.iter().map(|b| node_json(&view, *b)).collect();
+                v
+            })
+            .collect();
+        ctx.out.json(&out)?;
+    } else if blocked.is_empty() {
+        ctx.status("nothing is blocked");
+    } else {
+        for (e, by) in &blocked {
+            let s = e.summary();
+            ctx.out.text(&format!("{}  {}\n", e.id, s.title))?;
+            for b in by {
+                let d = node_json(&view, *b);
+                let state = d["state"].as_str().unwrap_or("missing");
+                let title = d["title"].as_str().unwrap_or("(no such issue)");
+                ctx.out.text(&format!(
+                    "    blocked by {} [{state}] {title}\n",
+                    IssueId::from_u128(*b)
+                ))?;
+            }
+        }
+    }
+    Ok(exit::OK)
+}

@@ -1,0 +1,129 @@
+//! Running an automated gate: the argument vector without a shell (a shell only when the
+//! gate says so), in the project root, stdin closed, `JIT_ISSUE_ID`, `JIT_GATE` and
+//! `JIT_STAGE` set, in its own process group. On timeout the whole group is killed; after the
+//! command ends, whatever it left running in its group is killed too, so no grandchild
+//! outlives the gate. The last bytes of its output are kept.
+
+use std::io::Read;
+use std::os::unix::process::CommandExt;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use crate::model::{GateDef, GateStatus};
+
+/// Bytes of output kept from a run.
+pub const OUTPUT_TAIL: usize = 4096;
+
+/// What one run produced.
+#[derive(Clone, Debug)]
+pub struct RunResult {
+    pub status: GateStatus,
+    pub exit_code: Option<i32>,
+    pub duration_ms: u64,
+    pub timed_out: bool,
+    pub output: String,
+}
+
+/// Run `def`'s command for `issue_id`. Never fails: a command that cannot start is a failed
+/// gate whose output says why.
+pub fn run(def: &GateDef, gate: &str, issue_id: &str, project: &Path) -> RunResult {
+    let start = Instant::now();
+    let cannot_start = |output: String| RunResult {
+        status: GateStatus::Failed,
+        exit_code: None,
+        duration_ms: start.elapsed().as_millis() as u64,
+        timed_out: false,
+        output,
+    };
+    // `gate define` refuses this, but config.json can be edited by hand.
+    if def.command.is_empty() {
+        return cannot_start(format!("gate `{gate}` has no command in the registry"));
+    }
+    let mut cmd = if def.shell {
+        let mut c = Command::new("sh");
+        c.arg("-c").arg(def.command.join(" "));
+        c
+    } else {
+        let mut c = Command::new(&def.command[0]);
+        c.args(&def.command[1..]);
+        c
+    };
+    cmd.current_dir(project)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .env("JIT_ISSUE_ID", issue_id)
+        .env("JIT_GATE", gate)
+        .env("JIT_STAGE", def.stage.as_str())
+        .process_group(0);
+    let mut child = match cmd.spawn() {
+        Ok(c) => c,
+        Err(e) => return cannot_start(format!("cannot start `{}`: {e}", def.command[0])),
+    };
+    let tail = Arc::new(Mutex::new(Vec::<u8>::new()));
+    let readers: Vec<_> = [
+        child.stdout.take().map(|s| Box::new(s) as Box<dyn Read + Send>),
+        child.stderr.take().map(|s| Box::new(s) as Box<dyn Read + Send>),
+    ]
+    .into_iter()
+    .flatten()
+    .map(|mut r| {
+        let tail = Arc::clone(&tail);
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 8192];
+            while let Ok(n) = r.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                let mut t = tail.lock().expect("tail lock");
+                t.extend_from_slice(&buf[..n]);
+                if t.len() > 2 * OUTPUT_TAIL {
+                    let cut = t.len() - OUTPUT_TAIL;
+                    t.drain(..cut);
+                }
+            }
+        })
+    })
+    .collect();
+    let pgid = rustix::process::Pid::from_child(&child);
+    // A timeout too large to add to the clock means no timeout (not a panic).
+    let deadline = start.checked_add(Duration::from_secs(def.timeout_s.max(1)));
+    let mut timed_out = false;
+    let status = loop {
+        match child.try_wait() {
+            Ok(Some(s)) => break Some(s),
+            Ok(None) if deadline.is_some_and(|d| Instant::now() >= d) => {
+                timed_out = true;
+                let _ = rustix::process::kill_process_group(pgid, rustix::process::Signal::KILL);
+                break child.wait().ok();
+            }
+            Ok(None) => std::thread::sleep(Duration::from_millis(5)),
+            Err(_) => break None,
+        }
+    };
+    // Whatever the command started and left behind dies with it.
+    let _ = rustix::process::kill_process_group(pgid, rustix::process::Signal::KILL);
+    for r in readers {
+        let _ = r.join();
+    }
+    let bytes = std::mem::take(&mut *tail.lock().expect("tail lock"));
+    let keep = &bytes[bytes.len().saturating_sub(OUTPUT_TAIL)..];
+    let mut output = String::from_utf8_lossy(keep).into_owned();
+    if timed_out {
+        output.push_str(&format!("\n[jit: killed after the {} s timeout]", def.timeout_s));
+    }
+    let exit_code = status.and_then(|s| s.code());
+    RunResult {
+        status: if !timed_out && exit_code == Some(0) {
+            GateStatus::Passed
+        } else {
+            GateStatus::Failed
+        },
+        exit_code,
+        duration_ms: start.elapsed().as_millis() as u64,
+        timed_out,
+        output,
+    }
+}
