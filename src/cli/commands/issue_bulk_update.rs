@@ -1,9 +1,9 @@
 //! `jit issue bulk-update`
 
 use super::Ctx;
+use super::change_args::FieldChanges;
 use crate::cli::CliError;
 use crate::error::{Error, exit};
-use crate::model::IssueChanges;
 
 /// Change every issue a filter matches, all or nothing
 ///
@@ -21,24 +21,8 @@ pub struct Args {
     /// Which issues (see `jit query --help`)
     #[arg(long, value_name = "EXPR")]
     pub filter: String,
-    /// New state
-    #[arg(long)]
-    pub state: Option<String>,
-    /// New priority
-    #[arg(short, long)]
-    pub priority: Option<String>,
-    /// Add a label; repeat for several
-    #[arg(long = "add-label", value_name = "LABEL")]
-    pub add_labels: Vec<String>,
-    /// Remove a label; repeat for several
-    #[arg(long = "remove-label", value_name = "LABEL")]
-    pub remove_labels: Vec<String>,
-    /// Assign to someone
-    #[arg(long, conflicts_with = "unassign")]
-    pub assignee: Option<String>,
-    /// Remove the assignee
-    #[arg(long)]
-    pub unassign: bool,
+    #[command(flatten)]
+    pub fields: FieldChanges,
     /// Report what would change and write nothing
     #[arg(long)]
     pub dry_run: bool,
@@ -49,14 +33,7 @@ pub struct Args {
 
 pub fn run(ctx: &mut Ctx, args: Args) -> Result<u8, CliError> {
     let filter = crate::query::parse(&args.filter).map_err(Error::from)?;
-    let changes = IssueChanges {
-        state: args.state.map(|s| s.parse()).transpose()?,
-        priority: args.priority.map(|s| s.parse()).transpose()?,
-        add_labels: args.add_labels,
-        remove_labels: args.remove_labels,
-        assignee: if args.unassign { Some(None) } else { args.assignee.map(Some) },
-        ..Default::default()
-    };
+    let changes = args.fields.into_changes()?;
     if changes.is_empty() {
         return Err(Error::InvalidArgument(
             "nothing to change: give at least one of --state, --priority, --add-label, \

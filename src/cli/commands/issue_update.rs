@@ -1,6 +1,7 @@
 //! `jit issue update`
 
 use super::Ctx;
+use super::change_args::FieldChanges;
 use super::issue::print_issue;
 use super::issue_create::description_arg;
 use crate::cli::CliError;
@@ -28,24 +29,8 @@ pub struct Args {
     /// New description; `-` reads it from stdin
     #[arg(short, long, value_name = "TEXT", allow_hyphen_values = true)]
     pub description: Option<String>,
-    /// New state: backlog, ready, in_progress, gated, done, rejected
-    #[arg(long)]
-    pub state: Option<String>,
-    /// New priority: low, normal, high, critical
-    #[arg(short, long)]
-    pub priority: Option<String>,
-    /// Add a `namespace:value` label; repeat for several
-    #[arg(long = "add-label", value_name = "LABEL")]
-    pub add_labels: Vec<String>,
-    /// Remove a label; repeat for several
-    #[arg(long = "remove-label", value_name = "LABEL")]
-    pub remove_labels: Vec<String>,
-    /// Assign to someone
-    #[arg(long, conflicts_with = "unassign")]
-    pub assignee: Option<String>,
-    /// Remove the assignee
-    #[arg(long)]
-    pub unassign: bool,
+    #[command(flatten)]
+    pub fields: FieldChanges,
     /// Set a context key to a JSON value (KEY=JSON); repeat for several
     #[arg(long = "context", value_name = "KEY=JSON")]
     pub context: Vec<String>,
@@ -59,12 +44,8 @@ pub fn run(ctx: &mut Ctx, args: Args) -> Result<u8, CliError> {
     let changes = IssueChanges {
         title: args.title,
         description: description_arg(args.description)?,
-        state: args.state.map(|s| s.parse()).transpose()?,
-        priority: args.priority.map(|s| s.parse()).transpose()?,
-        add_labels: args.add_labels,
-        remove_labels: args.remove_labels,
-        assignee: if args.unassign { Some(None) } else { args.assignee.map(Some) },
         context,
+        ..args.fields.into_changes()?
     };
     if changes.is_empty() {
         return Err(Error::InvalidArgument(

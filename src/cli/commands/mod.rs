@@ -1,6 +1,7 @@
 //! The command tree and its dispatch. One file per command: its clap `Args` (whose doc
 //! comments are the help text) and the function that runs it.
 
+mod change_args;
 mod completions;
 mod dep;
 mod gate;
@@ -48,6 +49,7 @@ pub struct Cli {
 
 /// Options every command takes.
 #[derive(Debug, clap::Args)]
+#[command(next_help_heading = "Global options")]
 pub struct GlobalArgs {
     /// Print machine-readable JSON (errors too, as an `error` object on stdout)
     #[arg(long, global = true)]
