@@ -177,7 +177,7 @@ impl Error {
             Error::Gate { exit, .. } => *exit,
             Error::GraphCycle { .. } => exit::INVALID_REPO,
             Error::LockTimeout { .. } => exit::LOCK_TIMEOUT,
-            Error::Io { .. } | Error::Corrupt { .. } => exit::IO,
+            Error::Io { .. } | Error::Corrupt { .. } | Error::ConfigInvalid { .. } => exit::IO,
             _ => exit::USER,
         }
     }
@@ -242,7 +242,9 @@ impl Error {
                 "another jit process holds the lock; raise --timeout-ms or JIT_LOCK_TIMEOUT_MS"
                     .into(),
             ),
-            Error::Corrupt { .. } => Some("run `jit validate` to inspect the repository".into()),
+            Error::Corrupt { .. } => Some(
+                "fix or restore the file (e.g. `git checkout -- PATH`); nothing was changed".into(),
+            ),
             Error::Io { source, .. } => match source.kind() {
                 io::ErrorKind::PermissionDenied | io::ErrorKind::ReadOnlyFilesystem => {
                     Some("check the permissions of the .jit directory".into())

@@ -4,19 +4,9 @@ use std::io::{self, Write};
 
 use unicode_width::{UnicodeWidthChar, UnicodeWidthStr};
 
+pub use crate::model::unique_prefix_len;
 use crate::model::{Issue, IssueId, Priority, State};
 use crate::storage::index::Summary;
-
-/// Shortest prefix length (at least 8) that tells every id in `sorted` apart.
-pub fn unique_prefix_len(sorted: &[IssueId]) -> usize {
-    let strs: Vec<String> = sorted.iter().map(|i| i.to_string()).collect();
-    let mut len = 8;
-    for w in strs.windows(2) {
-        let common = w[0].bytes().zip(w[1].bytes()).take_while(|(a, b)| a == b).count();
-        len = len.max(common + 1);
-    }
-    len.min(26)
-}
 
 /// The card `issue show` prints.
 pub fn card(w: &mut dyn Write, issue: &Issue) -> io::Result<()> {

@@ -12,19 +12,16 @@ pub struct ExportNode {
     pub state: State,
 }
 
-fn short(id: IssueId) -> String {
-    id.to_string()[..10].to_string()
-}
-
 /// Graphviz DOT; accepted by `dot`.
-pub fn dot(nodes: &[ExportNode], edges: &[(IssueId, IssueId)]) -> String {
+/// Labels show the first `id_len` characters of each id.
+pub fn dot(nodes: &[ExportNode], edges: &[(IssueId, IssueId)], id_len: usize) -> String {
     let esc = |s: &str| s.replace('\\', "\\\\").replace('"', "\\\"");
     let mut out = String::from("digraph jit {\n  rankdir=LR;\n  node [shape=box];\n");
     for n in nodes {
         out.push_str(&format!(
             "  \"{}\" [label=\"{}\\n{}\\n({})\"];\n",
             n.id,
-            short(n.id),
+            &n.id.to_string()[..id_len.min(26)],
             esc(&n.title),
             n.state
         ));
@@ -37,7 +34,7 @@ pub fn dot(nodes: &[ExportNode], edges: &[(IssueId, IssueId)]) -> String {
 }
 
 /// A Mermaid flowchart.
-pub fn mermaid(nodes: &[ExportNode], edges: &[(IssueId, IssueId)]) -> String {
+pub fn mermaid(nodes: &[ExportNode], edges: &[(IssueId, IssueId)], id_len: usize) -> String {
     let esc = |s: &str| {
         s.chars()
             .map(|c| match c {
@@ -56,7 +53,7 @@ pub fn mermaid(nodes: &[ExportNode], edges: &[(IssueId, IssueId)]) -> String {
         out.push_str(&format!(
             "  n{}[\"{}: {} ({})\"]\n",
             n.id,
-            short(n.id),
+            &n.id.to_string()[..id_len.min(26)],
             esc(&n.title),
             n.state
         ));
@@ -87,10 +84,10 @@ mod tests {
             ExportNode { id: a, title: "say \"hi\" \\ now".into(), state: State::Ready },
             ExportNode { id: b, title: "<b>#1</b>".into(), state: State::Done },
         ];
-        let d = dot(&nodes, &[(a, b)]);
+        let d = dot(&nodes, &[(a, b)], 10);
         assert!(d.contains(r#"say \"hi\" \\ now"#), "{d}");
         assert!(d.contains(&format!("\"{a}\" -> \"{b}\";")));
-        let m = mermaid(&nodes, &[(a, b)]);
+        let m = mermaid(&nodes, &[(a, b)], 10);
         assert!(m.contains("#lt;b#gt;#35;1#lt;/b#gt;") && m.contains("#quot;hi#quot;"), "{m}");
         assert!(m.starts_with("flowchart LR\n") && m.contains(&format!("n{a} --> n{b}")));
         let j = json(&nodes, &[(a, b)]);

@@ -74,6 +74,17 @@ impl<'de> Deserialize<'de> for IssueId {
     }
 }
 
+/// Shortest prefix length (at least 8) that tells every id in `sorted` apart.
+pub fn unique_prefix_len(sorted: &[IssueId]) -> usize {
+    let strs: Vec<String> = sorted.iter().map(|i| i.to_string()).collect();
+    let mut len = 8;
+    for w in strs.windows(2) {
+        let common = w[0].bytes().zip(w[1].bytes()).take_while(|(a, b)| a == b).count();
+        len = len.max(common + 1);
+    }
+    len.min(26)
+}
+
 /// A validated, lowercased id or id prefix as typed by a user.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Prefix(String);

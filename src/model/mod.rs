@@ -7,7 +7,7 @@ mod label;
 mod state;
 
 pub use gate::{Gate, GateDef, GateRun, GateStatus, MAX_RUNS, Mode, Stage, validate_gate_name};
-pub use id::{IssueId, MIN_PREFIX, Prefix};
+pub use id::{IssueId, MIN_PREFIX, Prefix, unique_prefix_len};
 pub use issue::{Issue, IssueChanges, MAX_DESCRIPTION, MAX_TITLE, NewIssue};
 pub use label::{validate_assignee, validate_label};
 pub use state::{Priority, State};
@@ -16,6 +16,13 @@ pub use state::{Priority, State};
 /// "did you mean" suggestion.
 pub fn suggest<'a>(input: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<String> {
     let input = input.to_lowercase();
+    let candidates: Vec<&str> = candidates.into_iter().collect();
+    if input.len() >= 3 {
+        if let Some(c) = candidates.iter().find(|c| c.starts_with(&input) && c.len() > input.len())
+        {
+            return Some(c.to_string());
+        }
+    }
     candidates
         .into_iter()
         .map(|c| (strsim::damerau_levenshtein(&input, c), c))

@@ -205,7 +205,20 @@ fn build_term(pair: Pair<Rule>, input: &str) -> Result<Term, Box<FilterError>> {
         Rule::quoted => TermKind::Text(Pattern::new(&unescape(
             inner.into_inner().next().map_or("", |i| i.as_str()),
         ))),
-        Rule::word => TermKind::Text(Pattern::new(inner.as_str())),
+        Rule::word => {
+            let w = inner.as_str();
+            let field = w.trim_end_matches([':', '=', '<', '>']);
+            if field.len() < w.len() && FIELDS.contains(&field.to_ascii_lowercase().as_str()) {
+                let s = inner.as_span();
+                return Err(invalid(
+                    input,
+                    s.start(),
+                    s.end(),
+                    format!("`{w}` needs a value after it"),
+                ));
+            }
+            TermKind::Text(Pattern::new(w))
+        }
         _ => {
             let mut parts = inner.into_inner();
             let field = parts.next().expect("field");
@@ -287,11 +300,25 @@ fn resolve(
         },
         "is" => match IsPred::ALL.iter().find(|p| p.as_str() == value.to_ascii_lowercase()) {
             Some(p) => TermKind::Is(*p),
-            None => return Err(enum_error(ctx, "is", value, &IsPred::ALL.map(IsPred::as_str))),
+            None => {
+                return Err(enum_error(
+                    ctx,
+                    "known `is:` value",
+                    value,
+                    &IsPred::ALL.map(IsPred::as_str),
+                ));
+            }
         },
         "has" => match HasWhat::ALL.iter().find(|p| p.as_str() == value.to_ascii_lowercase()) {
             Some(p) => TermKind::Has(*p),
-            None => return Err(enum_error(ctx, "has", value, &HasWhat::ALL.map(HasWhat::as_str))),
+            None => {
+                return Err(enum_error(
+                    ctx,
+                    "known `has:` value",
+                    value,
+                    &HasWhat::ALL.map(HasWhat::as_str),
+                ));
+            }
         },
         "depends-on" => TermKind::DependsOn(Pattern::new(value)),
         "blocks" => TermKind::Blocks(Pattern::new(value)),

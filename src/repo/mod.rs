@@ -52,6 +52,8 @@ pub struct InitReport {
     #[serde(serialize_with = "lossy_path")]
     pub path: PathBuf,
     pub created: bool,
+    /// In an existing repository: the missing pieces `init` put back.
+    pub repaired: Vec<String>,
 }
 
 /// A path as JSON text even when it is not UTF-8 (serde refuses such paths outright).
@@ -106,8 +108,12 @@ impl Repo {
         let layout = Layout::for_new(project);
         let config = layout.config_path();
         let created = !config.exists();
-        for dir in [layout.root().to_path_buf(), layout.issues_dir()] {
-            fs::create_dir_all(&dir).at(&dir)?;
+        let mut repaired = Vec::new();
+        fs::create_dir_all(layout.root()).at(layout.root())?;
+        let issues = layout.issues_dir();
+        if !issues.is_dir() {
+            fs::create_dir_all(&issues).at(&issues)?;
+            repaired.push("issues/".to_string());
         }
         if created {
             atomic::write(&config, &Config::default().to_bytes(), Durability::Full)?;
@@ -115,8 +121,12 @@ impl Repo {
         let gi = layout.root().join(".gitignore");
         if !gi.exists() {
             atomic::write(&gi, GITIGNORE.as_bytes(), Durability::Full)?;
+            repaired.push(".gitignore".to_string());
         }
-        Ok(InitReport { path: layout.root().to_path_buf(), created })
+        if created {
+            repaired.clear(); // all new, nothing repaired
+        }
+        Ok(InitReport { path: layout.root().to_path_buf(), created, repaired })
     }
 
     /// Find and open the repository.
@@ -248,7 +258,10 @@ impl Repo {
     }
 
     fn check_labels<'a>(&self, labels: impl IntoIterator<Item = &'a String>) -> Result<()> {
-        labels.into_iter().try_for_each(|l| self.config.check_label_namespace(l))
+        labels.into_iter().try_for_each(|l| {
+            crate::model::validate_label(l)?;
+            self.config.check_label_namespace(l)
+        })
     }
 
     /// Create an issue. The file is written and fsynced before the lock is taken; under the
@@ -257,6 +270,10 @@ impl Repo {
         self.check_labels(&new.labels)?;
         new.dependencies = self.resolve_deps(depends_on)?;
         let now = self.clock.now();
+        if new.state == Some(State::InProgress) {
+            let deps = new.dependencies.clone();
+            self.check_unblocked_deps("the new issue", &deps)?;
+        }
         let mut rng = self.clock.rng();
         let ms = now.as_millisecond().max(0) as u64;
         let template = new;
@@ -306,7 +323,10 @@ impl Repo {
         self.check_labels(&changes.add_labels)?;
         let id = self.resolve(input)?;
         if changes.state == Some(State::InProgress) {
-            self.check_unblocked(&self.load(id)?)?; // before running any precheck
+            let issue = self.load(id)?;
+            if issue.state.can_move_to(State::InProgress) {
+                self.check_unblocked(&issue)?; // before running any precheck
+            }
         }
         let if_version = self.prepare_gates(id, changes, if_version)?;
         let _lock = self.lock()?;
@@ -339,8 +359,12 @@ impl Repo {
         if issue.state == State::InProgress {
             return Ok(());
         }
+        self.check_unblocked_deps(&issue.id.to_string(), &issue.dependencies)
+    }
+
+    fn check_unblocked_deps(&self, what: &str, deps: &[IssueId]) -> Result<()> {
         let mut blockers = Vec::new();
-        for d in &issue.dependencies {
+        for d in deps {
             match self.load(*d) {
                 Ok(dep) if dep.state == State::Done => {}
                 Ok(_) | Err(Error::IssueNotFound(_)) => blockers.push(d.to_string()),
@@ -350,7 +374,7 @@ impl Repo {
         if blockers.is_empty() {
             return Ok(());
         }
-        Err(Error::Blocked { id: issue.id.to_string(), blockers })
+        Err(Error::Blocked { id: what.to_string(), blockers })
     }
 
     /// What deleting `input` would do (read-only; used to ask before deleting).

@@ -126,7 +126,7 @@ pub fn recover(layout: &Layout, durability: Durability) -> Result<Recovery> {
             report.discarded += 1;
             continue;
         }
-        match read_record(&path)? {
+        match read_record(layout, &path)? {
             Some(ops) => {
                 apply(layout, &ops, durability)?;
                 fs::remove_file(&path).at(&path)?;
@@ -150,10 +150,14 @@ pub fn pending(layout: &Layout) -> bool {
     fs::read_dir(layout.journal_dir()).is_ok_and(|mut d| d.next().is_some())
 }
 
-fn read_record(path: &Path) -> Result<Option<Vec<Op>>> {
+/// A record's operations, or `None` when it is damaged or names a path outside `.jit/`.
+fn read_record(layout: &Layout, path: &Path) -> Result<Option<Vec<Op>>> {
     let bytes = fs::read(path).at(path)?;
     let Ok(rec) = serde_json::from_slice::<Record>(&bytes) else { return Ok(None) };
-    Ok((rec.format == FORMAT && rec.checksum == checksum(&rec.ops)).then_some(rec.ops))
+    let sound = rec.format == FORMAT
+        && rec.checksum == checksum(&rec.ops)
+        && rec.ops.iter().all(|op| resolve(layout, op.path()).is_ok());
+    Ok(sound.then_some(rec.ops))
 }
 
 #[cfg(test)]
@@ -197,6 +201,21 @@ mod tests {
         assert_eq!(fs::read_to_string(layout.issues_dir().join("a.json")).unwrap(), "rolled");
         assert!(!pending(&layout));
         assert!(layout.quarantine_dir().join("journal-3.json").exists());
+    }
+
+    #[test]
+    fn a_record_naming_a_path_outside_the_store_is_quarantined_not_applied() {
+        let (_d, layout) = setup();
+        let jdir = layout.journal_dir();
+        fs::create_dir_all(&jdir).unwrap();
+        let ops = vec![Op::Write { path: "../escaped.json".into(), content: "x".into() }];
+        let rec = Record { format: FORMAT, checksum: checksum(&ops), ops };
+        fs::write(jdir.join("1.json"), serde_json::to_vec(&rec).unwrap()).unwrap();
+        let r = recover(&layout, Durability::Relaxed).unwrap();
+        assert_eq!(r, Recovery { rolled_forward: 0, discarded: 1 });
+        assert!(!layout.root().parent().unwrap().join("escaped.json").exists());
+        assert!(layout.quarantine_dir().join("journal-1.json").exists());
+        assert!(!pending(&layout));
     }
 
     #[test]

@@ -25,6 +25,18 @@ pub struct HolderInfo {
     pub since: jiff::Timestamp,
 }
 
+impl HolderInfo {
+    /// The holder as a phrase, saying so when the recorded process is known to be gone (then
+    /// something else, not jit, holds the lock).
+    pub fn describe(&self) -> String {
+        let here = gethostname::gethostname().to_string_lossy() == self.host.as_str();
+        if here && !std::path::Path::new(&format!("/proc/{}", self.pid)).exists() {
+            return format!("another program (the last jit holder, pid {}, has exited)", self.pid);
+        }
+        self.to_string()
+    }
+}
+
 impl std::fmt::Display for HolderInfo {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
@@ -65,7 +77,7 @@ impl RepoLock {
             if waited >= timeout {
                 return Err(Error::LockTimeout {
                     waited_ms: waited.as_millis() as u64,
-                    holder: read_holder(layout).map(|h| h.to_string()),
+                    holder: read_holder(layout).map(|h| h.describe()),
                 });
             }
             if !notified && waited >= NOTIFY_AFTER {

@@ -284,3 +284,31 @@ fn version_help_and_completions() {
         assert!(script.contains("issue") && script.len() > 500, "{shell}");
     }
 }
+
+#[test]
+fn init_puts_back_missing_pieces_and_says_so() {
+    let env = TestEnv::new();
+    std::fs::remove_file(env.jit_dir().join(".gitignore")).unwrap();
+    let out = env.ok(&["init"]);
+    assert!(out.contains("re-created the missing .gitignore"), "{out}");
+    assert!(env.jit_dir().join(".gitignore").exists());
+    let v = env.json(&["init"]);
+    assert_eq!((v["created"].clone(), v["repaired"].clone()), (json!(false), json!([])));
+}
+
+#[test]
+fn completions_into_a_closed_pipe_exit_quietly() {
+    use std::io::Read;
+    let env = TestEnv::bare();
+    let mut child = env
+        .cmd(&["completions", "bash"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = [0u8; 8];
+    child.stdout.take().unwrap().read_exact(&mut first).unwrap(); // then the pipe closes
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
+    assert!(out.stderr.is_empty(), "{}", describe(&out));
+}

@@ -19,6 +19,9 @@ pub struct Args {
 
 pub fn run(ctx: &mut Ctx, args: Args) -> Result<u8, CliError> {
     let mut cmd = Cli::command();
-    clap_complete::generate(args.shell, &mut cmd, "jit", ctx.out.writer());
+    // Generate into memory: clap_complete panics on a closed pipe, the printer does not.
+    let mut script = Vec::new();
+    clap_complete::generate(args.shell, &mut cmd, "jit", &mut script);
+    ctx.out.writer().write_all(&script)?;
     Ok(exit::OK)
 }

@@ -162,9 +162,11 @@ pub fn run(ctx: &mut Ctx, cmd: GraphCommand) -> Result<u8, CliError> {
                 nodes.push(ExportNode { id: e.id, title: s.title.to_string(), state });
             }
             warn_any_cycle(ctx, &view.adjacency(), name);
+            let all: Vec<IssueId> = snap.iter().map(|e| e.id).collect();
+            let id_len = crate::model::unique_prefix_len(&all);
             match format.as_str() {
-                "dot" => ctx.out.text(&export::dot(&nodes, &edges))?,
-                "mermaid" => ctx.out.text(&export::mermaid(&nodes, &edges))?,
+                "dot" => ctx.out.text(&export::dot(&nodes, &edges, id_len))?,
+                "mermaid" => ctx.out.text(&export::mermaid(&nodes, &edges, id_len))?,
                 "json" => ctx.out.json(&export::json(&nodes, &edges))?,
                 other => {
                     return Err(Error::InvalidValue {
@@ -184,7 +186,7 @@ pub fn run(ctx: &mut Ctx, cmd: GraphCommand) -> Result<u8, CliError> {
 fn warn_any_cycle(ctx: &Ctx, adj: &BTreeMap<Node, Vec<Node>>, name: impl Fn(Node) -> String) {
     if let Some(c) = graph::find_cycle(adj) {
         ctx.warn(&format!(
-            "the dependency graph has a cycle: {} (run `jit validate`)",
+            "the dependency graph has a cycle: {} (`jit dep rm` one of its edges)",
             graph::describe_cycle(&c, name)
         ));
     }
@@ -198,7 +200,7 @@ fn warn_cycle_through(
 ) {
     if next(start).contains(&start) || found.iter().any(|(n, _)| next(*n).contains(&start)) {
         ctx.warn(&format!(
-            "{} lies on a dependency cycle (run `jit validate`)",
+            "{} lies on a dependency cycle (`jit dep rm` one of its edges)",
             IssueId::from_u128(start)
         ));
     }

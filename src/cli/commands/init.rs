@@ -25,10 +25,16 @@ pub fn run(ctx: &mut Ctx, _args: Args) -> Result<u8, CliError> {
         ctx.out.json(&report)?;
     } else if report.created {
         ctx.out.text(&format!("Initialized jit repository in {}\n", report.path.display()))?;
-    } else {
+    } else if report.repaired.is_empty() {
         ctx.out.text(&format!(
             "jit repository already exists in {}; nothing to do\n",
             report.path.display()
+        ))?;
+    } else {
+        ctx.out.text(&format!(
+            "jit repository already exists in {}; re-created the missing {}\n",
+            report.path.display(),
+            report.repaired.join(", ")
         ))?;
     }
     Ok(exit::OK)

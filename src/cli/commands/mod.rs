@@ -109,7 +109,7 @@ impl Ctx<'_, '_> {
         let mut repo = Repo::open(&opts, Clock::from_env()?)?;
         if !self.global.quiet {
             repo.set_wait_notice(|holder| {
-                let who = holder.map_or("another jit process".to_string(), |h| h.to_string());
+                let who = holder.map_or("another process".to_string(), |h| h.describe());
                 let _ =
                     writeln!(std::io::stderr(), "waiting for the repository lock, held by {who}");
             });

@@ -77,7 +77,11 @@ pub fn print_selection(
     }
     let snap = repo.snapshot()?;
     for p in &snap.problems {
-        ctx.warn(&format!("skipped {}: {} (run `jit validate`)", p.path.display(), p.message));
+        ctx.warn(&format!(
+            "skipped {}: {} (fix or restore the file, e.g. with git)",
+            p.path.display(),
+            p.message
+        ));
     }
     let view = GraphView { snap: &snap, gates: &repo.config().gates };
     let eval = EvalCtx::new(repo.clock().now(), Some(&view));
