@@ -184,17 +184,7 @@ impl Repo {
                 Err(_) => Err(Error::IssueNotFound(input.to_string())),
             };
         }
-        let dir = self.layout.issues_dir();
-        let mut found = Vec::new();
-        for e in fs::read_dir(&dir).at(&dir)? {
-            let name = e.at(&dir)?.file_name();
-            if let Some(id) = name.to_str().and_then(IssueId::from_file_name) {
-                if prefix.matches(name.to_str().unwrap_or_default()) {
-                    found.push(id);
-                }
-            }
-        }
-        found.sort();
+        let found = crate::storage::ids::lookup(&self.layout, &prefix)?;
         match found.len() {
             0 => Err(Error::IssueNotFound(input.to_string())),
             1 => Ok(found[0]),

@@ -58,7 +58,8 @@ impl FileStamp {
     }
 }
 
-fn racy(mtime_ns: i64, recorded_ns: i64) -> bool {
+/// Is a stamp with this mtime, taken at `recorded_ns`, too recent to trust?
+pub fn racy(mtime_ns: i64, recorded_ns: i64) -> bool {
     let window = if mtime_ns % 1_000_000_000 == 0 { RACY_WINDOW_COARSE_NS } else { RACY_WINDOW_NS };
     recorded_ns - mtime_ns <= window
 }

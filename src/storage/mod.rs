@@ -3,6 +3,7 @@
 
 pub mod atomic;
 pub mod config;
+pub mod ids;
 pub mod index;
 pub mod journal;
 pub mod lock;

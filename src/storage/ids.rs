@@ -1,0 +1,168 @@
+//! Prefix lookup without listing the issues directory: `.jit/index/ids` keeps the sorted ids
+//! and the stamp (mtime, inode) of `issues/` they were read under. Adding, removing or
+//! renaming a file in a directory changes its mtime, so while the stamp matches, the set of
+//! ids is known and a prefix is a binary search. The stamp is trusted only when the
+//! directory's mtime is older than the moment it was taken by more than the racy window (as
+//! for the read index); otherwise the directory is listed and the file rewritten.
+
+use std::fs;
+use std::os::unix::fs::MetadataExt;
+
+use super::{Durability, Layout, atomic, index};
+use crate::error::{IoContext, Result};
+use crate::model::{IssueId, Prefix};
+
+const MAGIC: &[u8; 8] = b"JITIDS\x00\x01";
+const HEADER: usize = 8 + 8 + 8 + 8;
+const FILE: &str = "ids";
+
+fn dir_stamp(m: &fs::Metadata) -> (i64, u64) {
+    (m.mtime() * 1_000_000_000 + m.mtime_nsec(), m.ino())
+}
+
+/// The ids whose text starts with `prefix`, sorted.
+pub fn lookup(layout: &Layout, prefix: &Prefix) -> Result<Vec<IssueId>> {
+    let dir = layout.issues_dir();
+    let recorded_ns = index::now_ns();
+    let stamp = dir_stamp(&fs::metadata(&dir).at(&dir)?);
+    let path = layout.index_dir().join(FILE);
+    if let Some(found) = lookup_cached(&path, stamp, prefix) {
+        return Ok(found);
+    }
+    let mut ids = Vec::new();
+    for e in fs::read_dir(&dir).at(&dir)? {
+        let name = e.at(&dir)?.file_name();
+        if let Some(id) = name.to_str().and_then(IssueId::from_file_name) {
+            ids.push(id.as_u128());
+        }
+    }
+    ids.sort_unstable();
+    if !index::racy(stamp.0, recorded_ns) {
+        // Best effort: the file is a cache, and a listing that raced a change is caught by the
+        // stamp next time.
+        let mut out = Vec::with_capacity(HEADER + ids.len() * 16);
+        out.extend_from_slice(MAGIC);
+        out.extend_from_slice(&stamp.0.to_le_bytes());
+        out.extend_from_slice(&stamp.1.to_le_bytes());
+        out.extend_from_slice(&recorded_ns.to_le_bytes());
+        for id in &ids {
+            out.extend_from_slice(&id.to_be_bytes());
+        }
+        let _ = fs::create_dir_all(layout.index_dir());
+        let _ = atomic::write(&path, &out, Durability::Relaxed);
+    }
+    Ok(in_range(&ids, prefix))
+}
+
+/// With a trusted cache, the matching ids, found by binary search with positioned reads (a
+/// few small reads, whatever the number of issues); `None` when the cache cannot be trusted.
+fn lookup_cached(
+    path: &std::path::Path,
+    stamp: (i64, u64),
+    prefix: &Prefix,
+) -> Option<Vec<IssueId>> {
+    use std::os::unix::fs::FileExt;
+    let file = fs::File::open(path).ok()?;
+    let len = file.metadata().ok()?.len() as usize;
+    let mut head = [0u8; HEADER];
+    file.read_exact_at(&mut head, 0).ok()?;
+    if len < HEADER || &head[..8] != MAGIC || (len - HEADER) % 16 != 0 {
+        return None;
+    }
+    let at = |o: usize| i64::from_le_bytes(head[o..o + 8].try_into().expect("8 bytes"));
+    let (mtime, ino, recorded) = (at(8), at(16) as u64, at(24));
+    if (mtime, ino) != stamp || index::racy(mtime, recorded) {
+        return None;
+    }
+    let count = (len - HEADER) / 16;
+    let id_at = |i: usize| -> Option<u128> {
+        let mut b = [0u8; 16];
+        file.read_exact_at(&mut b, (HEADER + i * 16) as u64).ok()?;
+        Some(u128::from_be_bytes(b))
+    };
+    // First index whose id is not below `bound` (or above it, with `inclusive`).
+    let partition = |bound: u128, inclusive: bool| -> Option<usize> {
+        let (mut lo, mut hi) = (0, count);
+        while lo < hi {
+            let mid = (lo + hi) / 2;
+            let v = id_at(mid)?;
+            if v < bound || (inclusive && v == bound) { lo = mid + 1 } else { hi = mid }
+        }
+        Some(lo)
+    };
+    let Some((lo, hi)) = bounds(prefix) else { return Some(Vec::new()) };
+    let (start, end) = (partition(lo, false)?, partition(hi, true)?);
+    (start..end).map(|i| id_at(i).map(IssueId::from_u128)).collect()
+}
+
+/// The smallest and largest id that start with `prefix`; `None` beyond the id space.
+fn bounds(prefix: &Prefix) -> Option<(u128, u128)> {
+    let p = prefix.as_str();
+    let lo = format!("{p}{}", "0".repeat(26 - p.len())).parse::<IssueId>().ok()?;
+    let hi = format!("{p}{}", "z".repeat(26 - p.len())).parse::<IssueId>().ok()?;
+    Some((lo.as_u128(), hi.as_u128()))
+}
+
+/// The ids in `sorted` whose 26-character text starts with `prefix`.
+fn in_range(sorted: &[u128], prefix: &Prefix) -> Vec<IssueId> {
+    let Some((lo, hi)) = bounds(prefix) else { return Vec::new() };
+    let start = sorted.partition_point(|x| *x < lo);
+    let end = sorted.partition_point(|x| *x <= hi);
+    sorted[start..end].iter().map(|x| IssueId::from_u128(*x)).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn setup() -> (tempfile::TempDir, Layout) {
+        let d = tempfile::tempdir().unwrap();
+        let layout = Layout::for_new(d.path());
+        fs::create_dir_all(layout.issues_dir()).unwrap();
+        (d, layout)
+    }
+
+    fn touch(layout: &Layout, id: IssueId) {
+        fs::write(layout.issue_path(id), "{}").unwrap();
+    }
+
+    #[test]
+    fn finds_by_prefix_and_notices_files_added_behind_its_back() {
+        let (_d, layout) = setup();
+        let a = IssueId::from_parts(1_700_000_000_000, 1);
+        let b = IssueId::from_parts(1_700_000_000_000, 2);
+        touch(&layout, a);
+        touch(&layout, b);
+        let p = |s: &str| Prefix::parse(s).unwrap();
+        let common = &a.to_string()[..12];
+        assert_eq!(lookup(&layout, &p(common)).unwrap(), vec![a, b]);
+        assert_eq!(lookup(&layout, &p(&a.to_string())).unwrap(), vec![a]);
+        assert_eq!(lookup(&layout, &p("zzzz")).unwrap(), vec![], "beyond the id space");
+        // Make the directory's stamp old enough to trust, then cache it.
+        let old = std::time::SystemTime::now() - std::time::Duration::from_secs(10);
+        fs::File::open(layout.issues_dir()).unwrap().set_modified(old).unwrap();
+        assert_eq!(lookup(&layout, &p(common)).unwrap(), vec![a, b]);
+        assert!(layout.index_dir().join(FILE).exists(), "a trusted stamp is cached");
+        let stamp = dir_stamp(&fs::metadata(layout.issues_dir()).unwrap());
+        let cached = lookup_cached(&layout.index_dir().join(FILE), stamp, &p(common));
+        assert_eq!(cached, Some(vec![a, b]), "answered from the cache");
+        assert_eq!(lookup_cached(&layout.index_dir().join(FILE), stamp, &p("zzzz")), Some(vec![]));
+        // A file copied in behind the cache's back changes the directory's mtime.
+        let c = IssueId::from_parts(1_700_000_000_000, 3);
+        touch(&layout, c);
+        assert_eq!(lookup(&layout, &p(common)).unwrap(), vec![a, b, c]);
+        fs::remove_file(layout.issue_path(a)).unwrap();
+        assert_eq!(lookup(&layout, &p(common)).unwrap(), vec![b, c]);
+    }
+
+    #[test]
+    fn a_damaged_cache_is_ignored() {
+        let (_d, layout) = setup();
+        let a = IssueId::from_parts(1_700_000_000_000, 1);
+        touch(&layout, a);
+        fs::create_dir_all(layout.index_dir()).unwrap();
+        fs::write(layout.index_dir().join(FILE), b"JITIDS\x00\x01garbage").unwrap();
+        let p = Prefix::parse(&a.to_string()[..8]).unwrap();
+        assert_eq!(lookup(&layout, &p).unwrap(), vec![a]);
+    }
+}
