@@ -109,10 +109,6 @@ impl Prefix {
     pub fn as_str(&self) -> &str {
         &self.0
     }
-
-    pub fn matches(&self, file_stem: &str) -> bool {
-        file_stem.starts_with(&self.0)
-    }
 }
 
 #[cfg(test)]
