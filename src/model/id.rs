@@ -12,7 +12,10 @@ use crate::error::{Error, Result};
 /// Shortest prefix accepted on the command line.
 pub const MIN_PREFIX: usize = 4;
 const LEN: usize = 26;
-const ALPHABET: &str = "0123456789abcdefghjkmnpqrstvwxyz";
+/// Lowercase Crockford base32: digits and letters without i, l, o, u.
+fn is_id_char(b: u8) -> bool {
+    matches!(b, b'0'..=b'9' | b'a'..=b'h' | b'j' | b'k' | b'm' | b'n' | b'p'..=b't' | b'v'..=b'z')
+}
 
 /// A full issue id.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -54,7 +57,7 @@ impl fmt::Display for IssueId {
 impl FromStr for IssueId {
     type Err = Error;
     fn from_str(s: &str) -> Result<Self> {
-        if s.len() != LEN || !s.bytes().all(|b| ALPHABET.as_bytes().contains(&b)) {
+        if s.len() != LEN || !s.bytes().all(is_id_char) {
             return Err(Error::InvalidId(s.to_string()));
         }
         Ulid::from_string(s).map(IssueId).map_err(|_| Error::InvalidId(s.to_string()))
@@ -92,10 +95,7 @@ pub struct Prefix(String);
 impl Prefix {
     pub fn parse(input: &str) -> Result<Self> {
         let s = input.trim().to_ascii_lowercase();
-        if s.len() < MIN_PREFIX
-            || s.len() > LEN
-            || !s.bytes().all(|b| ALPHABET.as_bytes().contains(&b))
-        {
+        if s.len() < MIN_PREFIX || s.len() > LEN || !s.bytes().all(is_id_char) {
             return Err(Error::InvalidId(input.to_string()));
         }
         Ok(Prefix(s))

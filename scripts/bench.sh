@@ -1,0 +1,244 @@
+#!/usr/bin/env bash
+# Performance harness for jit: builds the release binary, makes repositories of 1k, 10k and
+# 100k synthetic issues (scripts/gen_repo.py writes the files directly, as jit would), times
+# the common commands with hyperfine, and prints a markdown table (also written to
+# target/bench-results.md). See docs/performance.md for what the figures mean.
+#
+# Usage: scripts/bench.sh [SCALE ...]          e.g. scripts/bench.sh 1000 10000
+#
+# Environment:
+#   BENCH_DIR          scratch directory for repositories and raw results
+#                      (default: target/bench-repos)
+#   BENCH_OUT          where the markdown goes (default: target/bench-results.md)
+#   BENCH_RUNS         minimum hyperfine runs of each read command (default: 30)
+#   BENCH_CREATE_RUNS  hyperfine runs of `issue create` per durability (default: 50)
+#   BENCH_CONC_ROUNDS  timed rounds of the 8 x 100 concurrent creates (default: 5)
+#
+# Read commands run against the generated repository, which they do not change. Every write
+# (single and concurrent creates) goes to a fresh copy of it, `repo-N-write`, which grows by
+# about (3 + BENCH_CREATE_RUNS) x 2 + 800 x (BENCH_CONC_ROUNDS + 1) x 2 issues over the run
+# (the single creates run first, while the copy is within ~100 issues of its nominal size);
+# the copies are deleted at the end of the run. Caches are warm throughout (hyperfine
+# --warmup 3): these are hot-cache figures.
+set -euo pipefail
+
+PROCS=8
+PER_PROC=100
+
+# Internal: one round of the concurrent test (run by hyperfine): PROCS processes, each
+# creating PER_PROC issues one after another. Fails if any create fails.
+if [ "${1:-}" = "--concurrent-round" ]; then
+  jit=$2 repo=$3
+  pids=()
+  for p in $(seq 1 "$PROCS"); do
+    (
+      for i in $(seq 1 "$PER_PROC"); do
+        "$jit" --repo "$repo" --quiet issue create "Concurrent issue $p.$i" -l type:bench \
+          >/dev/null || exit 1
+      done
+    ) &
+    pids+=($!)
+  done
+  status=0
+  for pid in "${pids[@]}"; do wait "$pid" || status=1; done
+  exit "$status"
+fi
+
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+load_start=$(cut -d' ' -f1-3 /proc/loadavg)
+scales=("$@")
+[ ${#scales[@]} -gt 0 ] || scales=(1000 10000 100000)
+bench_dir=${BENCH_DIR:-target/bench-repos}
+out=${BENCH_OUT:-target/bench-results.md}
+runs=${BENCH_RUNS:-30}
+create_runs=${BENCH_CREATE_RUNS:-50}
+conc_rounds=${BENCH_CONC_ROUNDS:-5}
+unset JIT_DIR JIT_NOW JIT_SEED JIT_DURABILITY JIT_TEST_FAULT
+
+log() { printf '\n== %s\n' "$*" >&2; }
+
+# --- tools -------------------------------------------------------------------------------
+if ! command -v hyperfine >/dev/null; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    log "installing hyperfine"
+    apt-get update -qq && apt-get install -y -qq hyperfine >&2
+  else
+    echo "bench.sh: hyperfine is missing; install it (Debian/Ubuntu: sudo apt-get install" \
+      "hyperfine; elsewhere: cargo install hyperfine) and run again" >&2
+    exit 1
+  fi
+fi
+command -v python3 >/dev/null || { echo "bench.sh: python3 is required" >&2; exit 1; }
+
+# --- binary ------------------------------------------------------------------------------
+log "building the release binary"
+cargo build --release --quiet --bin jit
+target_dir=$(cargo metadata --format-version 1 --no-deps |
+  python3 -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')
+mkdir -p "$bench_dir" "$(dirname "$out")"
+bench_dir=$(cd "$bench_dir" && pwd)
+# A private copy, so that a rebuild by someone else during the run changes nothing.
+jit="$bench_dir/jit"
+cp "$target_dir/release/jit" "$jit"
+results="$bench_dir/results"
+rm -rf "$results" "$bench_dir"/repo-*-write # the latter only after an interrupted run
+mkdir -p "$results"
+
+# hyperfine with the common options; $1 = result name, then hyperfine arguments.
+hf() {
+  local name=$1
+  shift
+  hyperfine --export-json "$results/$name.json" "$@" >&2
+}
+
+# --- repositories --------------------------------------------------------------------------
+gen_stamp=$(cksum <scripts/gen_repo.py | cut -d' ' -f1)
+make_repo() {
+  local n=$1 repo=$2
+  if [ "$(cat "$repo.stamp" 2>/dev/null)" = "$n $gen_stamp" ]; then
+    log "reusing $repo ($n issues)"
+  else
+    log "generating $repo ($n issues)"
+    rm -rf "$repo" "$repo.stamp"
+    mkdir -p "$repo"
+    "$jit" --repo "$repo" --quiet init >/dev/null
+    python3 scripts/gen_repo.py "$repo" "$n"
+    echo "$n $gen_stamp" >"$repo.stamp"
+    sync
+  fi
+  # Build (or refresh) the index. The second pass, a second later, finds every stamp
+  # trusted (no file is within the racy window any more) and so measures nothing new.
+  "$jit" --repo "$repo" issue list --json >/dev/null
+  sleep 1
+  "$jit" --repo "$repo" issue list --json >/dev/null
+  local count
+  count=$(find "$repo/.jit/issues" -name '*.json' | wc -l)
+  [ "$count" -eq "$n" ] || { echo "bench.sh: $repo has $count issues, not $n" >&2; exit 1; }
+}
+
+# Check once that jit reads a generated file and writes back the same document.
+check_format() {
+  local repo=$1 f id
+  for f in $(find "$repo/.jit/issues" -name '*.json' | head -n 5); do
+    id=$(basename "$f" .json)
+    "$jit" --repo "$repo" issue show "$id" --json | python3 -c '
+import json, sys
+sys.stdout.write(json.dumps(json.load(sys.stdin), indent=2, ensure_ascii=False) + "\n")' |
+      cmp -s - "$f" || { echo "bench.sh: $f is not in the format jit writes" >&2; exit 1; }
+  done
+}
+
+# An id prefix of $2 characters (or longer, if needed) naming exactly one issue.
+unique_prefix() {
+  local repo=$1 id=$2 len=8
+  while [ "$(find "$repo/.jit/issues" -name "${id:0:len}*.json" | wc -l)" -ne 1 ]; do
+    len=$((len + 1))
+  done
+  echo "${id:0:len}"
+}
+
+for n in "${scales[@]}"; do
+  repo="$bench_dir/repo-$n"
+  make_repo "$n" "$repo"
+  check_format "$repo"
+  id=$(find "$repo/.jit/issues" -name '*.json' -printf '%f\n' | sort | sed -n "$((n / 2 + 1))p")
+  id=${id%.json}
+  prefix=$(unique_prefix "$repo" "$id")
+
+  log "$n issues: reads"
+  hf "$n-version" -N --warmup 3 --min-runs "$runs" "$jit --version"
+  hf "$n-show-id" -N --warmup 3 --min-runs "$runs" "$jit --repo $repo issue show $id --json"
+  hf "$n-show-prefix" -N --warmup 3 --min-runs "$runs" \
+    "$jit --repo $repo issue show $prefix --json"
+  hf "$n-list" -N --warmup 3 --min-runs "$runs" "$jit --repo $repo issue list --json"
+  hf "$n-cat" --warmup 3 --min-runs "$runs" \
+    "find $repo/.jit/issues -name '*.json' -print0 | xargs -0 cat >/dev/null"
+
+  log "$n issues: writes (in a copy)"
+  write="$repo-write"
+  cp -a "$repo" "$write"
+  sync # or the copy's writeback competes with, and inflates, the figures below
+  for d in full relaxed; do
+    JIT_DURABILITY=$d hf "$n-create-$d" -N --warmup 3 --runs "$create_runs" \
+      "$jit --repo $write issue create 'Benchmark issue' -l type:bench --json"
+  done
+  for d in full relaxed; do
+    JIT_DURABILITY=$d hf "$n-conc-$d" --warmup 1 --runs "$conc_rounds" \
+      "bash scripts/bench.sh --concurrent-round $jit $write"
+  done
+  expect=$((n + 2 * (3 + create_runs) + 2 * (1 + conc_rounds) * PROCS * PER_PROC))
+  count=$(find "$write/.jit/issues" -name '*.json' | wc -l)
+  [ "$count" -eq "$expect" ] || {
+    echo "bench.sh: $write has $count issues after the writes, expected $expect" >&2
+    exit 1
+  }
+done
+# Deleted only now: ext4 avoids reusing just-freed inodes by scanning past them, which would
+# slow the creates of the next scale if a copy were deleted before them.
+rm -rf "$bench_dir"/repo-*-write
+
+# --- report ------------------------------------------------------------------------------
+cpu=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//')
+mem=$(free -h | awk '/^Mem:/ {print $2}')
+fs=$(df -T "$bench_dir" | awk 'NR == 2 {print $2}')
+commit=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
+load_end=$(cut -d' ' -f1-3 /proc/loadavg)
+git diff --quiet HEAD 2>/dev/null || commit="$commit (with uncommitted changes)"
+
+python3 - "$results" "$PROCS" "$PER_PROC" "${scales[@]}" >"$out.tmp" <<EOF
+import json, os, sys
+
+results, procs, per = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+scales = sys.argv[4:]
+print("## jit benchmark results\n")
+print("- jit: commit $commit, release build")
+print("- machine: $(nproc) cores, ${cpu}, ${mem} memory, ${fs} filesystem")
+print("- date: $(date -u +%Y-%m-%dT%H:%MZ); hot cache; hyperfine mean ± σ")
+print("- load average (1, 5, 15 min) at start: ${load_start}; at end: ${load_end}")
+print()
+
+def load(name):
+    path = os.path.join(results, name + ".json")
+    if not os.path.exists(path):
+        return None
+    r = json.load(open(path))["results"][0]
+    return r["mean"], r["stddev"] or 0.0, len(r["times"])
+
+def ms(name):
+    r = load(name)
+    return "–" if r is None else f"{r[0] * 1e3:.2f} ± {r[1] * 1e3:.2f} ms"
+
+def rate(name):
+    r = load(name)
+    if r is None:
+        return "–"
+    mean, sd, _ = r
+    n = procs * per
+    return f"{n / mean:.0f} ± {n * sd / mean ** 2:.0f} /s"
+
+def ratio(a, b):
+    ra, rb = load(a), load(b)
+    return "–" if ra is None or rb is None else f"{ra[0] / rb[0]:.2f}"
+
+label = lambda n: f"{int(n) // 1000}k" if int(n) % 1000 == 0 else n
+rows = [
+    ("\`jit --version\` (process start, floor)", "version", ms),
+    ("\`issue show <full id> --json\`", "show-id", ms),
+    ("\`issue show <8-char prefix> --json\`", "show-prefix", ms),
+    ("\`issue list --json\`", "list", ms),
+    ("\`cat\` every issue file (reference)", "cat", ms),
+    ("\`issue create\`, JIT_DURABILITY=full", "create-full", ms),
+    ("\`issue create\`, JIT_DURABILITY=relaxed", "create-relaxed", ms),
+    (f"{procs} × {per} concurrent creates, full", "conc-full", rate),
+    (f"{procs} × {per} concurrent creates, relaxed", "conc-relaxed", rate),
+]
+print("| command | " + " | ".join(label(n) for n in scales) + " |")
+print("|---|" + "---:|" * len(scales))
+for title, key, fmt in rows:
+    print(f"| {title} | " + " | ".join(fmt(f"{n}-{key}") for n in scales) + " |")
+print("| list ÷ cat | " + " | ".join(ratio(f"{n}-list", f"{n}-cat") for n in scales) + " |")
+EOF
+mv "$out.tmp" "$out"
+cat "$out"
+log "raw hyperfine results: $results; table: $out"

@@ -1,0 +1,171 @@
+#!/usr/bin/env python3
+"""Fill a jit repository with N synthetic issues, fast, for benchmarks.
+
+Writes `.jit/issues/<id>.json` files directly, byte for byte as jit writes them: the keys in
+the order of `model::Issue`, pretty-printed with a 2-space indent and a final newline,
+timestamps in RFC 3339 UTC with microseconds and trailing zeros dropped (as jiff prints them),
+ids as lowercase Crockford-base32 ULIDs whose time part is the creation millisecond.
+
+Usage: gen_repo.py PROJECT COUNT [--seed N]
+
+PROJECT must already hold a `.jit/` made by `jit init`; its issues directory must be empty.
+The same seed gives the same repository. Nothing here replaces jit's own write path: the
+files are plain writes without fsync, which is what a benchmark fixture needs.
+"""
+
+import argparse
+import json
+import os
+import random
+import sys
+
+CROCKFORD = "0123456789abcdefghjkmnpqrstvwxyz"
+STATES = ["backlog", "ready", "in_progress", "gated", "done", "rejected"]
+STATE_WEIGHTS = [30, 20, 10, 5, 30, 5]
+PRIORITIES = ["low", "normal", "high", "critical"]
+PRIORITY_WEIGHTS = [20, 55, 20, 5]
+# 2025-01-01T00:00:00Z in microseconds; issues are spread over the following ~18 months.
+START_US = 1_735_689_600_000_000
+
+VERBS = ["Fix", "Add", "Remove", "Refactor", "Document", "Speed up", "Investigate", "Test",
+         "Rename", "Split", "Cache", "Validate", "Migrate", "Retry", "Log"]
+OBJECTS = ["the login page", "session expiry", "the CSV export", "the search index",
+           "dark mode colours", "the retry policy", "flaky upload test", "the config loader",
+           "rate limiting", "the billing webhook", "error messages", "the release script",
+           "keyboard shortcuts", "the audit log", "password reset emails", "the sync worker",
+           "pagination on /issues", "the merge driver", "timezone handling", "the CLI help"]
+TAILS = ["", "", "", " on Safari", " for large repositories", " after the last refactor",
+         " in the nightly build", " when offline", " for agents", " behind the feature flag"]
+SENTENCES = [
+    "Users report that it fails intermittently, roughly once in twenty attempts.",
+    "Steps to reproduce: open the page, wait for the spinner, then press Enter twice.",
+    "The stack trace points at the connection pool being exhausted under load.",
+    "We should add a regression test before touching the implementation.",
+    "This blocks the next release; see the discussion in the planning notes.",
+    "Expected: the request succeeds. Actual: a 500 with an empty body.",
+    "A quick profile shows most of the time spent parsing JSON on every request.",
+    "Agents picking this up should run the full test suite, not only the unit tests.",
+    "The old behaviour was documented, so changing it needs a note in the changelog.",
+    "Possibly related to the clock skew we saw on the CI machines last week.",
+    "Acceptance: the command finishes in under a second on a 100k-issue repository.",
+    "Nobody owns this area right now; ask in the channel before a large change.",
+]
+NAMESPACES = {
+    "type": ["bug", "feature", "chore", "docs", "perf"],
+    "area": ["ui", "api", "cli", "storage", "auth", "ci"],
+    "epic": [f"e{i}" for i in range(1, 40)],
+    "component": ["parser", "index", "lock", "journal", "web/login"],
+}
+AGENTS = ["agent:claude-1", "agent:claude-2", "agent:reviewer", "alice", "bob", "agent:ci"]
+
+
+def ulid(ms, rand80):
+    """Lowercase Crockford base32 of the 128-bit ULID (48-bit ms, 80 random bits)."""
+    v = (ms << 80) | rand80
+    return "".join(CROCKFORD[(v >> (5 * (25 - i))) & 31] for i in range(26))
+
+
+def timestamp(us):
+    """RFC 3339 in UTC the way jiff prints a Timestamp: fraction trimmed of trailing zeros."""
+    secs, frac = divmod(us, 1_000_000)
+    days, rem = divmod(secs, 86_400)
+    y, m, d = civil_from_days(days)
+    hh, rem = divmod(rem, 3600)
+    mm, ss = divmod(rem, 60)
+    out = f"{y:04d}-{m:02d}-{d:02d}T{hh:02d}:{mm:02d}:{ss:02d}"
+    if frac:
+        out += "." + f"{frac:06d}".rstrip("0")
+    return out + "Z"
+
+
+def civil_from_days(z):
+    """Days since 1970-01-01 to (year, month, day), proleptic Gregorian (H. Hinnant)."""
+    z += 719_468
+    era = z // 146_097
+    doe = z - era * 146_097
+    yoe = (doe - doe // 1460 + doe // 36_524 - doe // 146_096) // 365
+    y = yoe + era * 400
+    doy = doe - (365 * yoe + yoe // 4 - yoe // 100)
+    mp = (5 * doy + 2) // 153
+    d = doy - (153 * mp + 2) // 5 + 1
+    m = mp + 3 if mp < 10 else mp - 9
+    return (y + (m <= 2), m, d)
+
+
+def text(rng, lo, hi):
+    """Sentences until the length is in [lo, hi]."""
+    out = ""
+    while len(out) < lo:
+        s = rng.choice(SENTENCES)
+        if len(out) + len(s) + 1 > hi:
+            break
+        out = f"{out} {s}" if out else s
+    return out if len(out) >= lo else (out + " " + "x" * (lo - len(out) - 1)).strip()
+
+
+def labels(rng):
+    chosen = set()
+    for _ in range(rng.choice([0, 1, 1, 2, 2, 3])):
+        ns = rng.choice(list(NAMESPACES))
+        chosen.add(f"{ns}:{rng.choice(NAMESPACES[ns])}")
+    return sorted(chosen)
+
+
+def issue(rng, created_us, earlier):
+    ms = created_us // 1000
+    iid = ulid(ms, rng.getrandbits(80))
+    state = rng.choices(STATES, STATE_WEIGHTS)[0]
+    edits = rng.choice([0, 0, 1, 1, 2, 3, 5, 8])
+    updated_us = created_us + (rng.randint(1, 30 * 86_400) * 1_000_000
+                               + rng.randint(0, 999_999) if edits else 0)
+    deps = sorted(rng.sample(earlier, min(len(earlier), rng.choice([1, 1, 2]))))
+    if rng.random() >= 0.1:
+        deps = []
+    title = f"{rng.choice(VERBS)} {rng.choice(OBJECTS)}{rng.choice(TAILS)}"
+    return iid, {
+        "id": iid,
+        "title": title,
+        "description": text(rng, rng.randint(50, 360), 400),
+        "state": state,
+        "priority": rng.choices(PRIORITIES, PRIORITY_WEIGHTS)[0],
+        "assignee": rng.choice(AGENTS) if state in ("in_progress", "gated") else None,
+        "labels": labels(rng),
+        "dependencies": deps,
+        "gates": {},
+        "context": {},
+        "artifacts": [],
+        "version": 1 + edits,
+        "created_at": timestamp(created_us),
+        "updated_at": timestamp(updated_us),
+        "closed_at": timestamp(updated_us) if state in ("done", "rejected") else None,
+    }
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("project", help="a directory holding .jit/ (from `jit init`)")
+    ap.add_argument("count", type=int)
+    ap.add_argument("--seed", type=int, default=1)
+    args = ap.parse_args()
+
+    issues_dir = os.path.join(args.project, ".jit", "issues")
+    if not os.path.isdir(issues_dir):
+        sys.exit(f"gen_repo.py: {issues_dir} does not exist; run `jit init` first")
+    if os.listdir(issues_dir):
+        sys.exit(f"gen_repo.py: {issues_dir} is not empty")
+
+    rng = random.Random(args.seed)
+    # Mean gap ~4 minutes with bursts: realistic, and keeps ids strictly time-ordered.
+    created = START_US
+    recent = []
+    for _ in range(args.count):
+        created += rng.choice([rng.randint(1_000, 5_000_000), rng.randint(1, 480) * 1_000_000])
+        iid, doc = issue(rng, created, recent)
+        recent = (recent + [iid])[-50:]
+        body = json.dumps(doc, indent=2, ensure_ascii=False) + "\n"
+        with open(os.path.join(issues_dir, iid + ".json"), "w", encoding="utf-8") as f:
+            f.write(body)
+
+
+if __name__ == "__main__":
+    main()
