@@ -52,10 +52,10 @@ impl<'a> Printer<'a> {
     }
 
     /// A JSON array of documents that are already compact JSON text (from the index).
-    pub fn json_array<'s>(&mut self, items: impl Iterator<Item = &'s str>) -> io::Result<()> {
+    pub fn json_array<'s>(&mut self, items: impl Iterator<Item = &'s [u8]>) -> io::Result<()> {
         if self.pretty {
             let values: Vec<serde_json::Value> = items
-                .map(|s| serde_json::from_str(s).map_err(io::Error::other))
+                .map(|s| serde_json::from_slice(s).map_err(io::Error::other))
                 .collect::<Result<_, _>>()?;
             return self.json(&values);
         }
@@ -64,7 +64,7 @@ impl<'a> Printer<'a> {
             if i > 0 {
                 self.out.write_all(b",")?;
             }
-            self.out.write_all(s.as_bytes())?;
+            self.out.write_all(s)?;
         }
         self.out.write_all(b"]\n")
     }

@@ -5,7 +5,6 @@ use std::fmt;
 use std::str::FromStr;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
-use ulid::Ulid;
 
 use crate::error::{Error, Result};
 
@@ -17,22 +16,55 @@ fn is_id_char(b: u8) -> bool {
     matches!(b, b'0'..=b'9' | b'a'..=b'h' | b'j' | b'k' | b'm' | b'n' | b'p'..=b't' | b'v'..=b'z')
 }
 
-/// A full issue id.
+const ALPHABET: &[u8; 32] = b"0123456789abcdefghjkmnpqrstvwxyz";
+
+/// A full issue id: a ULID (48-bit millisecond timestamp, then 80 random bits).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct IssueId(Ulid);
+pub struct IssueId(u128);
 
 impl IssueId {
     /// An id from a millisecond timestamp and 80 random bits.
     pub fn from_parts(ms: u64, random: u128) -> Self {
-        IssueId(Ulid::from_parts(ms, random))
+        let ms = u128::from(ms) & ((1 << 48) - 1);
+        IssueId((ms << 80) | (random & ((1 << 80) - 1)))
     }
 
     pub fn as_u128(self) -> u128 {
-        self.0.0
+        self.0
     }
 
     pub fn from_u128(v: u128) -> Self {
-        IssueId(Ulid(v))
+        IssueId(v)
+    }
+
+    /// The 26 characters of the id.
+    pub fn to_bytes(self) -> [u8; LEN] {
+        let mut out = [0u8; LEN];
+        for (i, c) in out.iter_mut().enumerate() {
+            *c = ALPHABET[((self.0 >> (125 - 5 * i)) & 31) as usize];
+        }
+        out
+    }
+
+    /// Decode 26 characters of lowercase Crockford base32; `None` if not an id.
+    pub fn from_bytes(s: &[u8]) -> Option<Self> {
+        if s.len() != LEN || s[0] > b'7' {
+            return None;
+        }
+        let mut v: u128 = 0;
+        for &b in s {
+            let d = match b {
+                b'0'..=b'9' => b - b'0',
+                b'a'..=b'h' => b - b'a' + 10,
+                b'j' | b'k' => b - b'j' + 18,
+                b'm' | b'n' => b - b'm' + 20,
+                b'p'..=b't' => b - b'p' + 22,
+                b'v'..=b'z' => b - b'v' + 27,
+                _ => return None,
+            };
+            v = (v << 5) | u128::from(d);
+        }
+        Some(IssueId(v))
     }
 
     /// The file name this issue is stored under in `.jit/issues/`.
@@ -42,25 +74,21 @@ impl IssueId {
 
     /// Parse a file name of the form `<id>.json`.
     pub fn from_file_name(name: &str) -> Option<Self> {
-        name.strip_suffix(".json").and_then(|s| s.parse().ok())
+        name.strip_suffix(".json").and_then(|s| Self::from_bytes(s.as_bytes()))
     }
 }
 
 impl fmt::Display for IssueId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let mut buf = [0u8; LEN];
-        let s = self.0.array_to_str(&mut buf);
-        f.write_str(&s.to_ascii_lowercase())
+        let b = self.to_bytes();
+        f.write_str(std::str::from_utf8(&b).expect("the alphabet is ASCII"))
     }
 }
 
 impl FromStr for IssueId {
     type Err = Error;
     fn from_str(s: &str) -> Result<Self> {
-        if s.len() != LEN || !s.bytes().all(is_id_char) {
-            return Err(Error::InvalidId(s.to_string()));
-        }
-        Ulid::from_string(s).map(IssueId).map_err(|_| Error::InvalidId(s.to_string()))
+        Self::from_bytes(s.as_bytes()).ok_or_else(|| Error::InvalidId(s.to_string()))
     }
 }
 
@@ -125,6 +153,18 @@ mod tests {
         assert_eq!(s.parse::<IssueId>().unwrap(), a);
         assert!(a < b && a.to_string() < b.to_string(), "time order is string order");
         assert_eq!(IssueId::from_file_name(&a.file_name()), Some(a));
+    }
+
+    #[test]
+    fn matches_the_ulid_spec_encoding() {
+        // The example of the ULID specification: 1469922850259 ms encodes as 01ARZ3NDEK.
+        let id = IssueId::from_parts(1_469_922_850_259, 0);
+        assert_eq!(&id.to_string()[..10], "01arz3ndek");
+        assert_eq!(IssueId::from_parts(0, u128::MAX).to_string(), "0000000000zzzzzzzzzzzzzzzz");
+        let max = IssueId::from_u128(u128::MAX);
+        assert_eq!(max.to_string(), "7zzzzzzzzzzzzzzzzzzzzzzzzz");
+        assert_eq!(IssueId::from_bytes(b"7zzzzzzzzzzzzzzzzzzzzzzzzz"), Some(max));
+        assert_eq!(IssueId::from_bytes(b"8zzzzzzzzzzzzzzzzzzzzzzzzz"), None, "overflows 128 bits");
     }
 
     #[test]

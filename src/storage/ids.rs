@@ -29,6 +29,42 @@ pub fn lookup(layout: &Layout, prefix: &Prefix) -> Result<Vec<IssueId>> {
     if let Some(found) = lookup_cached(&path, stamp, prefix) {
         return Ok(found);
     }
+    Ok(in_range(&list(layout, stamp, recorded_ns)?, prefix))
+}
+
+/// Every issue id in `issues/`, sorted: from the cache when its stamp can be trusted, else by
+/// listing the directory (and refreshing the cache).
+pub fn all(layout: &Layout) -> Result<Vec<u128>> {
+    let dir = layout.issues_dir();
+    let recorded_ns = index::now_ns();
+    let stamp = dir_stamp(&fs::metadata(&dir).at(&dir)?);
+    if let Some(ids) = read_all_cached(&layout.index_dir().join(FILE), stamp) {
+        return Ok(ids);
+    }
+    list(layout, stamp, recorded_ns)
+}
+
+fn read_all_cached(path: &std::path::Path, stamp: (i64, u64)) -> Option<Vec<u128>> {
+    let buf = fs::read(path).ok()?;
+    if buf.len() < HEADER || &buf[..8] != MAGIC || (buf.len() - HEADER) % 16 != 0 {
+        return None;
+    }
+    let at = |o: usize| i64::from_le_bytes(buf[o..o + 8].try_into().expect("8 bytes"));
+    if (at(8), at(16) as u64) != stamp || index::racy(at(8), at(24)) {
+        return None;
+    }
+    Some(
+        buf[HEADER..]
+            .chunks_exact(16)
+            .map(|c| u128::from_be_bytes(c.try_into().expect("16")))
+            .collect(),
+    )
+}
+
+/// List `issues/` (the stamp was taken before) and cache the result when it can be trusted.
+fn list(layout: &Layout, stamp: (i64, u64), recorded_ns: i64) -> Result<Vec<u128>> {
+    let dir = layout.issues_dir();
+    let path = layout.index_dir().join(FILE);
     let mut ids = Vec::new();
     for e in fs::read_dir(&dir).at(&dir)? {
         let name = e.at(&dir)?.file_name();
@@ -51,7 +87,7 @@ pub fn lookup(layout: &Layout, prefix: &Prefix) -> Result<Vec<IssueId>> {
         let _ = fs::create_dir_all(layout.index_dir());
         let _ = atomic::write(&path, &out, Durability::Relaxed);
     }
-    Ok(in_range(&ids, prefix))
+    Ok(ids)
 }
 
 /// With a trusted cache, the matching ids, found by binary search with positioned reads (a

@@ -28,7 +28,7 @@ use super::{Durability, Layout, atomic, lock::RepoLock};
 use crate::error::{IoContext, Result};
 use crate::model::{Issue, IssueId};
 
-const MAGIC: &[u8; 8] = b"JITIDX\x00\x01"; // the last byte is the format version
+const MAGIC: &[u8; 8] = b"JITIDX\x00\x02"; // the last byte is the format version
 const HEADER: usize = 16;
 const FIXED: usize = 16 + 8 * 5 + 4;
 /// Minimum age of an mtime, at the moment its stamp is taken, for the stamp to be trusted.
@@ -73,7 +73,10 @@ pub fn now_ns() -> i64 {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Summary<'a> {
     pub title: &'a str,
-    pub description: &'a str,
+    /// Raw UTF-8, checked only when a text search reads it (descriptions are the bulk of the
+    /// summary, and most queries never look at them).
+    #[serde(borrow, with = "serde_bytes")]
+    pub description: &'a [u8],
     pub state: u8,
     pub priority: u8,
     pub assignee: Option<&'a str>,
@@ -92,7 +95,7 @@ impl<'a> Summary<'a> {
     pub fn of(issue: &'a Issue) -> Summary<'a> {
         Summary {
             title: &issue.title,
-            description: &issue.description,
+            description: issue.description.as_bytes(),
             state: issue.state.to_u8(),
             priority: issue.priority.to_u8(),
             assignee: issue.assignee.as_deref(),
@@ -111,8 +114,9 @@ impl<'a> Summary<'a> {
 #[derive(Clone, Copy, Debug)]
 pub struct Entry<'a> {
     pub id: IssueId,
-    /// The issue as compact JSON, exactly as `--json` prints it.
-    pub json: &'a str,
+    /// The issue as compact JSON, exactly as `--json` prints it. (UTF-8, guarded by the
+    /// record's CRC; not re-validated on every read.)
+    pub json: &'a [u8],
     summary: &'a [u8],
 }
 
@@ -123,7 +127,7 @@ impl<'a> Entry<'a> {
 
     /// The full issue, parsed from its JSON.
     pub fn issue(&self) -> Issue {
-        serde_json::from_str(self.json).expect("index JSON checked when the snapshot was built")
+        serde_json::from_slice(self.json).expect("index JSON checked when the snapshot was built")
     }
 }
 
@@ -177,7 +181,7 @@ impl Snapshot {
 
 /// A decoded record payload (the stamp fields are read by [`RecordRef::stamp`]).
 struct RecordRef<'a> {
-    json: &'a str,
+    json: &'a [u8],
     summary: &'a [u8],
 }
 
@@ -185,7 +189,7 @@ impl<'a> RecordRef<'a> {
     fn parse(p: &'a [u8]) -> Option<RecordRef<'a>> {
         Self::stamp(p)?; // checks the length of the fixed part
         let json_len = u32::from_le_bytes(p[56..60].try_into().unwrap()) as usize;
-        let json = std::str::from_utf8(p.get(FIXED..FIXED + json_len)?).ok()?;
+        let json = p.get(FIXED..FIXED + json_len)?;
         Some(RecordRef { json, summary: &p[FIXED + json_len..] })
     }
 
@@ -330,12 +334,11 @@ pub fn snapshot(layout: &Layout) -> Result<Snapshot> {
     let mut fresh_trusted = Vec::new();
     let mut problems = Vec::new();
     let mut live_known = 0usize;
-    let mut dirents = Vec::new();
-    for dirent in fs::read_dir(&issues_dir).at(&issues_dir)? {
-        dirents.push(dirent.at(&issues_dir)?);
-    }
-    for (dirent, stat) in dirents.iter().zip(stat_all(&dirents)) {
-        let Some((id, stamp)) = stat else { continue };
+    let ids = super::ids::all(layout)?;
+    let dir_fd = File::open(&issues_dir).at(&issues_dir)?;
+    for (&raw, stat) in ids.iter().zip(stat_all(&dir_fd, &ids)) {
+        let Some(stamp) = stat else { continue }; // vanished, or not a regular file
+        let id = IssueId::from_u128(raw);
         if let Some(slot) = known.get(&id.as_u128()) {
             live_known += 1;
             let p = &bufs[slot.buf as usize][slot.start as usize..slot.end as usize];
@@ -345,7 +348,7 @@ pub fn snapshot(layout: &Layout) -> Result<Snapshot> {
                 continue;
             }
         }
-        let path = dirent.path();
+        let path = issues_dir.join(id.file_name());
         let bytes = match fs::read(&path) {
             Ok(b) => b,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
@@ -398,25 +401,33 @@ pub fn snapshot(layout: &Layout) -> Result<Snapshot> {
 /// Below this many files, statting them on one thread is as fast as spreading the work.
 const PARALLEL_STAT_MIN: usize = 2048;
 
-/// The id and stamp of each directory entry that names an issue and is a regular file; None
-/// for other entries and for files that vanished since they were listed. One stat per file
-/// is most of the cost of a listing, so on several cores it is spread over scoped threads
-/// (falling back to this thread if one cannot be started). The order is the input order.
-fn stat_all(dirents: &[fs::DirEntry]) -> Vec<Option<(IssueId, FileStamp)>> {
-    let one = |d: &fs::DirEntry| {
-        let id = d.file_name().to_str().and_then(IssueId::from_file_name)?;
-        let meta = d.metadata().ok().filter(fs::Metadata::is_file)?;
-        Some((id, FileStamp::of(&meta)))
+/// The stamp of each issue file (`None`: gone, or not a regular file), by `statat` relative
+/// to the open directory. From [`PARALLEL_STAT_MIN`] files up the work is spread over scoped
+/// threads (one per core, at most 8); a thread that cannot start leaves its share to this one.
+fn stat_all(dir: &File, ids: &[u128]) -> Vec<Option<FileStamp>> {
+    use rustix::fs::{AtFlags, FileType, statat};
+    let one = |raw: &u128| {
+        let mut name = [0u8; 32];
+        name[..26].copy_from_slice(&IssueId::from_u128(*raw).to_bytes());
+        name[26..31].copy_from_slice(b".json");
+        let name = std::ffi::CStr::from_bytes_until_nul(&name).expect("NUL-terminated");
+        let st = statat(dir, name, AtFlags::SYMLINK_NOFOLLOW).ok()?;
+        (FileType::from_raw_mode(st.st_mode as _) == FileType::RegularFile).then(|| FileStamp {
+            size: st.st_size as u64,
+            mtime_ns: st.st_mtime as i64 * 1_000_000_000 + st.st_mtime_nsec as i64,
+            ctime_ns: st.st_ctime as i64 * 1_000_000_000 + st.st_ctime_nsec as i64,
+            ino: st.st_ino as u64,
+        })
     };
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(8);
-    if threads < 2 || dirents.len() < PARALLEL_STAT_MIN {
-        return dirents.iter().map(one).collect();
+    if threads < 2 || ids.len() < PARALLEL_STAT_MIN {
+        return ids.iter().map(one).collect();
     }
-    let chunk = dirents.len().div_ceil(threads);
+    let chunk = ids.len().div_ceil(threads);
     std::thread::scope(|s| {
         let mut workers = Vec::new();
-        let mut out = Vec::with_capacity(dirents.len());
-        for c in dirents.chunks(chunk).skip(1) {
+        let mut out = Vec::with_capacity(ids.len());
+        for c in ids.chunks(chunk).skip(1) {
             match std::thread::Builder::new()
                 .spawn_scoped(s, move || c.iter().map(one).collect::<Vec<_>>())
             {
@@ -424,7 +435,7 @@ fn stat_all(dirents: &[fs::DirEntry]) -> Vec<Option<(IssueId, FileStamp)>> {
                 Err(_) => workers.push(Err(c)),
             }
         }
-        out.extend(dirents[..chunk.min(dirents.len())].iter().map(one));
+        out.extend(ids[..chunk.min(ids.len())].iter().map(one));
         for w in workers {
             match w {
                 Ok(w) => out.extend(w.join().unwrap_or_else(|e| std::panic::resume_unwind(e))),
@@ -516,27 +527,27 @@ mod tests {
     fn stat_all_matches_one_by_one_in_order() {
         let dir = tempfile::tempdir().unwrap();
         let n = PARALLEL_STAT_MIN + 500; // enough to take the threaded path
+        let mut ids = Vec::new();
         for i in 0..n as u64 {
             let id = IssueId::from_parts(1_700_000_000_000 + i, u128::from(i));
             fs::write(dir.path().join(id.file_name()), vec![b'x'; (i % 7) as usize]).unwrap();
+            ids.push(id.as_u128());
         }
-        fs::write(dir.path().join("notes.txt"), "not an issue").unwrap();
-        fs::create_dir(dir.path().join(IssueId::from_parts(5, 5).file_name())).unwrap();
-        let dirents: Vec<_> = fs::read_dir(dir.path()).unwrap().map(|d| d.unwrap()).collect();
-        let got = stat_all(&dirents);
-        assert_eq!(got.len(), dirents.len());
-        for (d, stat) in dirents.iter().zip(&got) {
-            let name = d.file_name().into_string().unwrap();
-            match (IssueId::from_file_name(&name), stat) {
-                (Some(id), Some((got_id, stamp))) => {
-                    assert_eq!(id, *got_id);
-                    assert_eq!(*stamp, FileStamp::of(&d.metadata().unwrap()));
-                }
-                (_, None) => assert!(name == "notes.txt" || d.path().is_dir(), "{name}"),
-                (None, Some(_)) => panic!("{name} is not an issue file"),
+        let as_dir = IssueId::from_parts(5, 5);
+        fs::create_dir(dir.path().join(as_dir.file_name())).unwrap();
+        let gone = IssueId::from_parts(6, 6);
+        ids.extend([as_dir.as_u128(), gone.as_u128()]);
+        let got = stat_all(&File::open(dir.path()).unwrap(), &ids);
+        assert_eq!(got.len(), ids.len());
+        for (raw, stat) in ids.iter().zip(&got) {
+            let id = IssueId::from_u128(*raw);
+            if id == as_dir || id == gone {
+                assert_eq!(*stat, None, "{id}: not a regular file, or missing");
+            } else {
+                let meta = fs::symlink_metadata(dir.path().join(id.file_name())).unwrap();
+                assert_eq!(*stat, Some(FileStamp::of(&meta)));
             }
         }
-        assert_eq!(got.iter().flatten().count(), n);
     }
 
     #[test]

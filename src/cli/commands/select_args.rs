@@ -124,9 +124,9 @@ struct Projected<'f> {
 }
 
 impl<'f> Projected<'f> {
-    fn new(json: &str, fields: &'f [String]) -> Self {
+    fn new(json: &[u8], fields: &'f [String]) -> Self {
         let mut obj: serde_json::Map<String, Value> =
-            serde_json::from_str(json).expect("index JSON is valid");
+            serde_json::from_slice(json).expect("index JSON is valid");
         let values = fields
             .iter()
             .map(|f| (f.as_str(), obj.remove(f.as_str()).unwrap_or(Value::Null)))
