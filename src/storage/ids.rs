@@ -44,13 +44,20 @@ pub fn all(layout: &Layout) -> Result<Vec<u128>> {
     list(layout, stamp, recorded_ns)
 }
 
+/// Is a cache file of `len` bytes with this header well-formed, and its stamp that of the
+/// directory now, and old enough to trust?
+fn trusted(head: &[u8], len: usize, stamp: (i64, u64)) -> bool {
+    let at = |o: usize| i64::from_le_bytes(head[o..o + 8].try_into().expect("8 bytes"));
+    len >= HEADER
+        && &head[..8] == MAGIC
+        && (len - HEADER) % 16 == 0
+        && (at(8), at(16) as u64) == stamp
+        && !index::racy(at(8), at(24))
+}
+
 fn read_all_cached(path: &std::path::Path, stamp: (i64, u64)) -> Option<Vec<u128>> {
     let buf = fs::read(path).ok()?;
-    if buf.len() < HEADER || &buf[..8] != MAGIC || (buf.len() - HEADER) % 16 != 0 {
-        return None;
-    }
-    let at = |o: usize| i64::from_le_bytes(buf[o..o + 8].try_into().expect("8 bytes"));
-    if (at(8), at(16) as u64) != stamp || index::racy(at(8), at(24)) {
+    if buf.len() < HEADER || !trusted(&buf[..HEADER], buf.len(), stamp) {
         return None;
     }
     Some(
@@ -102,12 +109,7 @@ fn lookup_cached(
     let len = file.metadata().ok()?.len() as usize;
     let mut head = [0u8; HEADER];
     file.read_exact_at(&mut head, 0).ok()?;
-    if len < HEADER || &head[..8] != MAGIC || (len - HEADER) % 16 != 0 {
-        return None;
-    }
-    let at = |o: usize| i64::from_le_bytes(head[o..o + 8].try_into().expect("8 bytes"));
-    let (mtime, ino, recorded) = (at(8), at(16) as u64, at(24));
-    if (mtime, ino) != stamp || index::racy(mtime, recorded) {
+    if !trusted(&head, len, stamp) {
         return None;
     }
     let count = (len - HEADER) / 16;
