@@ -294,20 +294,28 @@ fn read_opt(path: &Path) -> Result<Vec<u8>> {
     }
 }
 
-/// Read every issue through the index, re-reading files whose stamps do not match, and keep
-/// the index up to date when the writers' lock is free.
-pub fn snapshot(layout: &Layout) -> Result<Snapshot> {
-    let dir = layout.index_dir();
+/// The index files as read: their bytes and where each id's latest record is.
+struct Loaded {
+    bufs: Vec<Vec<u8>>,
+    known: IdMap<Slot>,
+    base_gen: Option<u64>,
+    base_records: usize,
+    log_records: usize,
+    /// Whether bytes follow the last readable record of the base / the log: damage, or a log
+    /// append torn by a killed writer. Records after such a tail can never be read, so the
+    /// index must be compacted.
+    tail_damaged: [bool; 2],
+    log_len: u64,
+}
+
+fn load(dir: &Path) -> Result<Loaded> {
     let base = read_opt(&dir.join(BASE))?;
     let log = read_opt(&dir.join(LOG))?;
     let base_gen = generation_of(&base);
     let log_usable = base_gen.is_some() && generation_of(&log) == base_gen;
-    let mut bufs = vec![base, if log_usable { log } else { Vec::new() }, Vec::new()];
+    let bufs = vec![base, if log_usable { log } else { Vec::new() }, Vec::new()];
     let mut known: IdMap<Slot> = IdMap::default();
-    let mut base_records = 0usize;
-    let mut log_records = 0usize;
-    // Whether bytes follow the last readable record: damage, or a log append torn by a killed
-    // writer. Records appended after such a tail can never be read, so it must be compacted.
+    let mut counts = [0usize; 2];
     let mut tail_damaged = [false; 2];
     for (b, buf) in bufs.iter().enumerate().take(2) {
         if generation_of(buf).is_none() {
@@ -317,26 +325,48 @@ pub fn snapshot(layout: &Layout) -> Result<Snapshot> {
         for (start, end) in records(buf) {
             let id = u128::from_le_bytes(buf[start..start + 16].try_into().unwrap());
             known.insert(id, Slot { id, buf: b as u32, start: start as u32, end: end as u32 });
-            if b == 0 {
-                base_records += 1
-            } else {
-                log_records += 1
-            }
+            counts[b] += 1;
             valid_end = end;
         }
         tail_damaged[b] = valid_end != buf.len();
     }
     let log_len = bufs[1].len() as u64;
+    Ok(Loaded {
+        bufs,
+        known,
+        base_gen,
+        base_records: counts[0],
+        log_records: counts[1],
+        tail_damaged,
+        log_len,
+    })
+}
 
+/// Read every issue through the index, re-reading files whose stamps do not match, and keep
+/// the index up to date when the writers' lock is free. The index is read on this thread
+/// while the files are statted on others: both are most of the cost of a listing.
+pub fn snapshot(layout: &Layout) -> Result<Snapshot> {
+    let dir = layout.index_dir();
     let recorded_ns = now_ns();
     let issues_dir = layout.issues_dir();
+    let ids = super::ids::all(layout)?;
+    let dir_fd = File::open(&issues_dir).at(&issues_dir)?;
+    let (loaded, stats) = std::thread::scope(|s| {
+        let worker = std::thread::Builder::new().spawn_scoped(s, || stat_all(&dir_fd, &ids));
+        let loaded = load(&dir);
+        let stats = match worker {
+            Ok(w) => w.join().unwrap_or_else(|e| std::panic::resume_unwind(e)),
+            Err(_) => stat_all(&dir_fd, &ids),
+        };
+        (loaded, stats)
+    });
+    let Loaded { mut bufs, known, base_gen, base_records, log_records, tail_damaged, log_len } =
+        loaded?;
     let mut slots = Vec::with_capacity(known.len());
     let mut fresh_trusted = Vec::new();
     let mut problems = Vec::new();
     let mut live_known = 0usize;
-    let ids = super::ids::all(layout)?;
-    let dir_fd = File::open(&issues_dir).at(&issues_dir)?;
-    for (&raw, stat) in ids.iter().zip(stat_all(&dir_fd, &ids)) {
+    for (&raw, stat) in ids.iter().zip(stats) {
         let Some(stamp) = stat else { continue }; // vanished, or not a regular file
         let id = IssueId::from_u128(raw);
         if let Some(slot) = known.get(&id.as_u128()) {
