@@ -91,18 +91,25 @@ pub fn run(def: &GateDef, gate: &str, issue_id: &str, project: &Path) -> RunResu
     // A timeout too large to add to the clock means no timeout (not a panic).
     let deadline = start.checked_add(Duration::from_secs(def.timeout_s.max(1)));
     let mut timed_out = false;
-    let status = loop {
-        match child.try_wait() {
-            Ok(Some(s)) => break Some(s),
-            Ok(None) if deadline.is_some_and(|d| Instant::now() >= d) => {
+    // Wait on a thread, so the end of the command is seen at once (no polling delay) and the
+    // timeout is a plain receive with a deadline.
+    let (tx, rx) = std::sync::mpsc::channel();
+    let waiter = std::thread::spawn(move || {
+        let _ = tx.send(child.wait());
+    });
+    let status = match deadline {
+        Some(d) => match rx.recv_timeout(d.saturating_duration_since(Instant::now())) {
+            Ok(r) => r.ok(),
+            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
                 timed_out = true;
                 let _ = rustix::process::kill_process_group(pgid, rustix::process::Signal::KILL);
-                break child.wait().ok();
+                rx.recv().ok().and_then(|r| r.ok())
             }
-            Ok(None) => std::thread::sleep(Duration::from_millis(5)),
-            Err(_) => break None,
-        }
+            Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => None,
+        },
+        None => rx.recv().ok().and_then(|r| r.ok()),
     };
+    let _ = waiter.join();
     // Whatever the command started and left behind dies with it.
     let _ = rustix::process::kill_process_group(pgid, rustix::process::Signal::KILL);
     for r in readers {
