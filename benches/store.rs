@@ -1,7 +1,7 @@
 //! Criterion benchmarks of the store, through the library (no process start, no CLI): create
 //! one issue (full and relaxed durability), load one issue by id, resolve an id prefix,
 //! snapshot the whole repository through the read index (the `issue list` path), and
-//! serialise / parse one issue.
+//! serialise / parse one issue; parse a ~1 KiB filter and evaluate filters over a snapshot.
 //!
 //! Scales: 1k and 10k issues; 100k too with `JIT_BENCH_LARGE=1`. Under `cargo test
 //! --all-targets` (criterion's test mode, no `--bench` argument) every benchmark runs once on
@@ -14,7 +14,10 @@ use std::time::{Duration, Instant};
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 use jiff::Timestamp;
 use jit::clock::Clock;
-use jit::model::{Issue, IssueId, NewIssue, Priority, State};
+use jit::graph::GraphView;
+use jit::model::{GateDef, Issue, IssueId, NewIssue, Priority, State};
+use jit::query::select::{Sort, select};
+use jit::query::{EvalCtx, parse};
 use jit::repo::{OpenOptions, Repo};
 use jit::storage::{Durability, Layout, atomic, index};
 use tempfile::TempDir;
@@ -194,11 +197,65 @@ fn serde(c: &mut Criterion) {
     g.finish();
 }
 
+/// A realistic filter of about 1 KiB: an OR of groups, each an AND of varied terms (fields,
+/// wildcards, comparisons, NOT, quoted free text).
+fn big_filter() -> String {
+    const GROUPS: [&str; 6] = [
+        "(state:ready AND label:epic:e{i} AND priority>=high AND NOT assignee:agent:*)",
+        "(label:area:ui AND \"login page\" AND NOT label:type:docs AND created>2025-0{m}-01)",
+        "(state:in_progress AND assignee:agent:claude-{m} AND label:component:* AND is:blocked)",
+        "(title:\"retry policy\" AND (priority:critical OR priority:high) AND updated<30d)",
+        "(label:type:bug AND label:area:api AND state:backlog AND NOT is:ready)",
+        "(id:01j{m}* AND state:gated AND gate:tests:failed AND label:epic:e{i})",
+    ];
+    let mut out = String::new();
+    let mut i = 0;
+    while out.len() < 1_000 {
+        let g = GROUPS[i % GROUPS.len()]
+            .replace("{i}", &(i % 39 + 1).to_string())
+            .replace("{m}", &(i % 9 + 1).to_string());
+        if !out.is_empty() {
+            out.push_str(" OR ");
+        }
+        out.push_str(&g);
+        i += 1;
+    }
+    out
+}
+
+fn query(c: &mut Criterion, fixtures: &[(usize, Fixture)]) {
+    let big = big_filter();
+    let mut g = c.benchmark_group("query");
+    g.bench_function(format!("parse_{}_bytes", big.len()), |b| {
+        b.iter(|| parse(black_box(&big)).expect("parse"))
+    });
+    let small = parse("priority:critical AND label:type:bug AND state:ready").expect("parse");
+    let big = parse(&big).expect("parse");
+    g.sample_size(20);
+    for (n, fx) in fixtures {
+        let layout = Layout::at(&fx.path).expect("layout");
+        let snap = index::snapshot(&layout).expect("snapshot");
+        let gates = std::collections::BTreeMap::<String, GateDef>::new();
+        let view = GraphView { snap: &snap, gates: &gates };
+        let now = Timestamp::from_millisecond(1_767_225_600_000).expect("time"); // 2026-01-01
+        for (name, f) in [("eval_small", &small), ("eval_1KiB", &big)] {
+            g.bench_with_input(BenchmarkId::new(name, n), f, |b, f| {
+                b.iter(|| {
+                    let ctx = EvalCtx::new(now, Some(&view));
+                    select(&snap, Some(f), &ctx, Sort::default(), None).len()
+                })
+            });
+        }
+    }
+    g.finish();
+}
+
 fn store(c: &mut Criterion) {
     serde(c);
     let fixtures: Vec<(usize, Fixture)> =
         scales().into_iter().map(|n| (n, Fixture::new(n))).collect();
     reads(c, &fixtures);
+    query(c, &fixtures);
     creates(c, &fixtures);
 }
 

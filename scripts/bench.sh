@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Performance harness for jit: builds the release binary, makes repositories of 1k, 10k and
-# 100k synthetic issues (scripts/gen_repo.py writes the files directly, as jit would), times
-# the common commands with hyperfine, and prints a markdown table (also written to
+# 100k synthetic issues (scripts/gen_repo.py writes the files directly, as jit would, with
+# ~1.5 dependencies per issue and 100 issues labelled bench:hundred), times the common
+# commands, queries, bulk updates, graph commands and gate runs with hyperfine, and prints a markdown table (also written to
 # target/bench-results.md). See docs/performance.md for what the figures mean.
 #
 # Usage: scripts/bench.sh [SCALE ...]          e.g. scripts/bench.sh 1000 10000
@@ -13,9 +14,12 @@
 #   BENCH_RUNS         minimum hyperfine runs of each read command (default: 30)
 #   BENCH_CREATE_RUNS  hyperfine runs of `issue create` per durability (default: 50)
 #   BENCH_CONC_ROUNDS  timed rounds of the 8 x 100 concurrent creates (default: 5)
+#   BENCH_SLOW_RUNS    minimum runs of the slower commands (graph export and rdeps, ready,
+#                      bulk-update, which take up to seconds at 100k) (default: 10)
 #
 # Read commands run against the generated repository, which they do not change. Every write
-# (single and concurrent creates) goes to a fresh copy of it, `repo-N-write`, which grows by
+# (bulk-update, dep add, marking done, gate run, then single and concurrent creates) goes to
+# a fresh copy of it, `repo-N-write`, which grows by
 # about (3 + BENCH_CREATE_RUNS) x 2 + 800 x (BENCH_CONC_ROUNDS + 1) x 2 issues over the run
 # (the single creates run first, while the copy is within ~100 issues of its nominal size);
 # the copies are deleted at the end of the run. Caches are warm throughout (hyperfine
@@ -54,6 +58,7 @@ out=${BENCH_OUT:-target/bench-results.md}
 runs=${BENCH_RUNS:-30}
 create_runs=${BENCH_CREATE_RUNS:-50}
 conc_rounds=${BENCH_CONC_ROUNDS:-5}
+slow_runs=${BENCH_SLOW_RUNS:-10}
 unset JIT_DIR JIT_NOW JIT_SEED JIT_DURABILITY JIT_TEST_FAULT
 
 log() { printf '\n== %s\n' "$*" >&2; }
@@ -94,6 +99,16 @@ hf() {
 
 # --- repositories --------------------------------------------------------------------------
 gen_stamp=$(cksum <scripts/gen_repo.py | cut -d' ' -f1)
+# Build (or refresh) the index. The second pass, a second later, finds every stamp trusted
+# (no file is within the racy window any more) and so measures nothing new. Needed after
+# `cp -a` too: a copy has new inode numbers, so every stamp is stale, and only a reader saves
+# the rebuilt index (a writer's snapshot re-reads every file, every time, until one does).
+refresh_index() {
+  "$jit" --repo "$1" issue list --json >/dev/null
+  sleep 1
+  "$jit" --repo "$1" issue list --json >/dev/null
+}
+
 make_repo() {
   local n=$1 repo=$2
   if [ "$(cat "$repo.stamp" 2>/dev/null)" = "$n $gen_stamp" ]; then
@@ -103,15 +118,11 @@ make_repo() {
     rm -rf "$repo" "$repo.stamp"
     mkdir -p "$repo"
     "$jit" --repo "$repo" --quiet init >/dev/null
-    python3 scripts/gen_repo.py "$repo" "$n"
+    python3 scripts/gen_repo.py "$repo" "$n" --deps 1.5 --marked 100
     echo "$n $gen_stamp" >"$repo.stamp"
     sync
   fi
-  # Build (or refresh) the index. The second pass, a second later, finds every stamp
-  # trusted (no file is within the racy window any more) and so measures nothing new.
-  "$jit" --repo "$repo" issue list --json >/dev/null
-  sleep 1
-  "$jit" --repo "$repo" issue list --json >/dev/null
+  refresh_index "$repo"
   local count
   count=$(find "$repo/.jit/issues" -name '*.json' | wc -l)
   [ "$count" -eq "$n" ] || { echo "bench.sh: $repo has $count issues, not $n" >&2; exit 1; }
@@ -138,6 +149,36 @@ unique_prefix() {
   echo "${id:0:len}"
 }
 
+# The filters timed at every scale: a small result, and one with a free-text term.
+Q_SMALL='priority:critical AND label:type:bug AND state:ready'
+Q_TEXT='"clock skew" AND priority:critical'
+Q_HUNDRED='label:bench:hundred'
+
+# Issues for the graph and write benchmarks, chosen from `issue list --json` on stdin:
+# HUB (most direct dependents), DEP_A DEP_B (A is in the middle; B is older, not yet a
+# dependency of A), DONE (no dependencies, at least one dependent, no gates, in a state that
+# may move to in_progress), GATE (another
+# issue without dependencies), then the number of dependency edges.
+pick_issues() {
+  python3 -c '
+import collections, json, sys
+issues = sorted(json.load(sys.stdin), key=lambda i: i["id"])
+rdeps = collections.Counter(d for i in issues for d in i["dependencies"])
+hub = max(issues, key=lambda i: (rdeps[i["id"]], i["id"]))["id"]
+mid = len(issues) // 2
+a = issues[mid]
+b = next(i["id"] for i in reversed(issues[:mid - 100])
+         if i["id"] not in a["dependencies"])
+free = [i for i in issues[mid:] if not i["dependencies"] and not i["gates"]]
+done = next(i for i in free if rdeps[i["id"]] > 0
+            and i["state"] in ("ready", "in_progress", "done"))["id"]
+gate = next(i for i in free if i["id"] != done)["id"]
+print(hub, a["id"], b, done, gate, sum(rdeps.values()))'
+}
+
+# How many issues a JSON array on stdin holds.
+count_json() { python3 -c 'import json, sys; print(len(json.load(sys.stdin)))'; }
+
 for n in "${scales[@]}"; do
   repo="$bench_dir/repo-$n"
   make_repo "$n" "$repo"
@@ -155,10 +196,57 @@ for n in "${scales[@]}"; do
   hf "$n-cat" --warmup 3 --min-runs "$runs" \
     "find $repo/.jit/issues -name '*.json' -print0 | xargs -0 cat >/dev/null"
 
+  log "$n issues: queries and graph reads"
+  read -r hub dep_a dep_b done_id gate_id edges < <("$jit" --repo "$repo" issue list --json |
+    pick_issues)
+  {
+    echo "edges $edges"
+    echo "query-small $("$jit" --repo "$repo" query "$Q_SMALL" --json | count_json)"
+    echo "query-text $("$jit" --repo "$repo" query "$Q_TEXT" --json | count_json)"
+    echo "hundred $("$jit" --repo "$repo" query "$Q_HUNDRED" --json | count_json)"
+    echo "ready $("$jit" --repo "$repo" ready --json | count_json)"
+    echo "rdeps-direct $("$jit" --repo "$repo" issue list --json | python3 -c '
+import json, sys
+print(sum(sys.argv[1] in i["dependencies"] for i in json.load(sys.stdin)))' "$hub")"
+    echo "rdeps-lines $("$jit" --repo "$repo" graph rdeps "$hub" | wc -l)"
+  } >"$results/$n-counts.txt"
+  grep -q '^hundred 100$' "$results/$n-counts.txt" ||
+    { echo "bench.sh: $Q_HUNDRED does not match exactly 100 issues" >&2; exit 1; }
+  hf "$n-query-small" -N --warmup 3 --min-runs "$runs" \
+    "$jit --repo $repo query '$Q_SMALL' --json"
+  hf "$n-query-text" -N --warmup 3 --min-runs "$runs" \
+    "$jit --repo $repo query '$Q_TEXT' --json"
+  hf "$n-ready" -N --warmup 3 --min-runs "$slow_runs" "$jit --repo $repo ready --json"
+  hf "$n-export" -N --warmup 2 --min-runs "$slow_runs" \
+    "$jit --repo $repo graph export --format dot"
+  hf "$n-rdeps" -N --warmup 2 --min-runs "$slow_runs" "$jit --repo $repo graph rdeps $hub"
+
   log "$n issues: writes (in a copy)"
   write="$repo-write"
   cp -a "$repo" "$write"
   sync # or the copy's writeback competes with, and inflates, the figures below
+  refresh_index "$write"
+  # Each timed run changes exactly 100 issues: the prepare step takes the label off again.
+  JIT_DURABILITY=full hf "$n-bulk" -N --warmup 2 --min-runs "$slow_runs" \
+    --prepare "$jit --repo $write --quiet issue bulk-update --filter $Q_HUNDRED \
+--remove-label bench:r --yes" \
+    "$jit --repo $write issue bulk-update --filter $Q_HUNDRED --add-label bench:r --yes --json"
+  # Each timed run adds the edge A -> B (with the cycle check); the prepare step removes it.
+  JIT_DURABILITY=full hf "$n-dep-add" -N --warmup 3 --min-runs "$runs" \
+    --prepare "$jit --repo $write --quiet dep rm $dep_a $dep_b" \
+    "$jit --repo $write dep add $dep_a $dep_b"
+  # Each timed run moves an issue from in_progress to done.
+  JIT_DURABILITY=full hf "$n-done" -N --warmup 3 --min-runs "$runs" \
+    --prepare "$jit --repo $write --quiet issue update $done_id --state in_progress" \
+    "$jit --repo $write issue update $done_id --state done --json"
+  # The gate framework: an auto gate whose command is `true`, run through jit, against
+  # `true` alone.
+  "$jit" --repo "$write" --quiet gate define noop --stage postcheck --mode auto -- true \
+    >/dev/null
+  "$jit" --repo "$write" --quiet gate add "$gate_id" noop >/dev/null
+  JIT_DURABILITY=full hf "$n-gate-run" -N --warmup 3 --min-runs "$runs" \
+    "$jit --repo $write gate run $gate_id --json"
+  hf "$n-true" -N --warmup 3 --min-runs "$runs" "true"
   for d in full relaxed; do
     JIT_DURABILITY=$d hf "$n-create-$d" -N --warmup 3 --runs "$create_runs" \
       "$jit --repo $write issue create 'Benchmark issue' -l type:bench --json"
@@ -186,7 +274,8 @@ commit=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
 load_end=$(cut -d' ' -f1-3 /proc/loadavg)
 git diff --quiet HEAD 2>/dev/null || commit="$commit (with uncommitted changes)"
 
-python3 - "$results" "$PROCS" "$PER_PROC" "${scales[@]}" >"$out.tmp" <<EOF
+Q_SMALL=$Q_SMALL Q_TEXT=$Q_TEXT \
+  python3 - "$results" "$PROCS" "$PER_PROC" "${scales[@]}" >"$out.tmp" <<EOF
 import json, os, sys
 
 results, procs, per = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
@@ -238,6 +327,43 @@ print("|---|" + "---:|" * len(scales))
 for title, key, fmt in rows:
     print(f"| {title} | " + " | ".join(fmt(f"{n}-{key}") for n in scales) + " |")
 print("| list ÷ cat | " + " | ".join(ratio(f"{n}-list", f"{n}-cat") for n in scales) + " |")
+
+def counts(n):
+    path = os.path.join(results, f"{n}-counts.txt")
+    if not os.path.exists(path):
+        return {}
+    return dict(line.split() for line in open(path) if line.strip())
+
+def with_count(key, what):
+    return lambda n: f"{ms(f'{n}-{key}')} ({counts(n).get(what, '?')})"
+
+def overhead(n):
+    a, b = load(f"{n}-gate-run"), load(f"{n}-true")
+    if a is None or b is None:
+        return "–"
+    return f"{(a[0] - b[0]) * 1e3:.2f} ± {(a[1] ** 2 + b[1] ** 2) ** 0.5 * 1e3:.2f} ms"
+
+print()
+print("Queries, bulk updates, the dependency graph and gates; (N) = issues in the result:\n")
+print("| command | " + " | ".join(label(n) for n in scales) + " |")
+print("|---|" + "---:|" * len(scales))
+print("| dependency edges | " + " | ".join(counts(n).get("edges", "?") for n in scales) + " |")
+rows = [
+    (f"\`query '{os.environ['Q_SMALL']}' --json\`", with_count("query-small", "query-small")),
+    (f"\`query '{os.environ['Q_TEXT']}' --json\`", with_count("query-text", "query-text")),
+    ("\`issue bulk-update --filter $Q_HUNDRED --add-label … --yes --json\` (100 issues), full",
+     lambda n: ms(f"{n}-bulk")),
+    ("\`ready --json\`", with_count("ready", "ready")),
+    ("\`graph export --format dot\`", lambda n: ms(f"{n}-export")),
+    ("\`graph rdeps <hub>\` (direct dependents)", with_count("rdeps", "rdeps-direct")),
+    ("\`dep add A B\`, full", lambda n: ms(f"{n}-dep-add")),
+    ("\`issue update ID --state done\` (from in_progress), full", lambda n: ms(f"{n}-done")),
+    ("\`gate run ID\` (one auto gate: \`true\`), full", lambda n: ms(f"{n}-gate-run")),
+    ("\`true\` alone", lambda n: ms(f"{n}-true")),
+    ("gate framework overhead (gate run − true)", overhead),
+]
+for title, fmt in rows:
+    print(f"| {title} | " + " | ".join(fmt(n) for n in scales) + " |")
 EOF
 mv "$out.tmp" "$out"
 cat "$out"

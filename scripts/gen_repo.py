@@ -6,7 +6,16 @@ the order of `model::Issue`, pretty-printed with a 2-space indent and a final ne
 timestamps in RFC 3339 UTC with microseconds and trailing zeros dropped (as jiff prints them),
 ids as lowercase Crockford-base32 ULIDs whose time part is the creation millisecond.
 
-Usage: gen_repo.py PROJECT COUNT [--seed N]
+Usage: gen_repo.py PROJECT COUNT [--seed N] [--deps MEAN] [--marked N]
+
+Without --deps, about 10 % of the issues depend on one or two of the 50 issues made just
+before them (~0.13 edges per issue). With --deps MEAN, the dependencies are drawn instead
+(from a second random stream, so every other field stays as without the option): MEAN edges
+per issue on average (0 to 6 per issue, most with none or one), each to an OLDER issue, so
+the graph is acyclic; about 80 % of the edges go to one of the ~30 issues made just before
+(chains of related work), the rest to any older issue (old issues collect many dependents).
+With --marked N, N issues spread evenly over the repository also get the label
+`bench:hundred` (for a bulk-update that changes exactly N issues).
 
 PROJECT must already hold a `.jit/` made by `jit init`; its issues directory must be empty.
 The same seed gives the same repository. Nothing here replaces jit's own write path: the
@@ -141,11 +150,45 @@ def issue(rng, created_us, earlier):
     }
 
 
+# Number of dependencies of one issue with --deps: weights for 0, 1, 2, 3, 4, 6 edges; the
+# mean of this distribution is DEPS_BASE_MEAN, scaled to the requested mean.
+DEPS_COUNTS = [0, 1, 2, 3, 4, 6]
+DEPS_WEIGHTS = [35, 27, 15, 10, 8, 5]
+DEPS_BASE_MEAN = sum(c * w for c, w in zip(DEPS_COUNTS, DEPS_WEIGHTS)) / sum(DEPS_WEIGHTS)
+
+
+def graph_deps(rng, ids, mean):
+    """Dependencies for the next issue, given the ids of all the older ones (oldest first)."""
+    n = len(ids)
+    if n == 0:
+        return []
+    k = rng.choices(DEPS_COUNTS, DEPS_WEIGHTS)[0]
+    # Scale the count to the requested mean without changing the shape much.
+    scaled = k * mean / DEPS_BASE_MEAN
+    k = int(scaled) + (rng.random() < scaled - int(scaled))
+    chosen = set()
+    for _ in range(min(k, n)):
+        for _attempt in range(20):
+            if rng.random() < 0.8:
+                back = 1 + min(int(rng.expovariate(1 / 8)), 29)
+                j = n - min(back, n)
+            else:
+                j = rng.randrange(n)
+            if j not in chosen:
+                chosen.add(j)
+                break
+    return sorted(ids[j] for j in chosen)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("project", help="a directory holding .jit/ (from `jit init`)")
     ap.add_argument("count", type=int)
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--deps", type=float, metavar="MEAN",
+                    help="draw MEAN dependencies per issue on average, each to an older issue")
+    ap.add_argument("--marked", type=int, default=0, metavar="N",
+                    help="label N issues, spread evenly, `bench:hundred`")
     args = ap.parse_args()
 
     issues_dir = os.path.join(args.project, ".jit", "issues")
@@ -158,10 +201,23 @@ def main():
     # Mean gap ~4 minutes with bursts: realistic, and keeps ids strictly time-ordered.
     created = START_US
     recent = []
-    for _ in range(args.count):
+    # Separate streams, so that the options change only the fields they are about.
+    dep_rng = random.Random(args.seed * 1_000_003 + 1)
+    all_ids = []
+    marked = set()
+    if args.marked:
+        if args.marked > args.count:
+            sys.exit("gen_repo.py: --marked is larger than COUNT")
+        marked = {i * args.count // args.marked for i in range(args.marked)}
+    for i in range(args.count):
         created += rng.choice([rng.randint(1_000, 5_000_000), rng.randint(1, 480) * 1_000_000])
         iid, doc = issue(rng, created, recent)
         recent = (recent + [iid])[-50:]
+        if args.deps is not None:
+            doc["dependencies"] = graph_deps(dep_rng, all_ids, args.deps)
+            all_ids.append(iid)
+        if i in marked:
+            doc["labels"] = sorted(set(doc["labels"]) | {"bench:hundred"})
         body = json.dumps(doc, indent=2, ensure_ascii=False) + "\n"
         with open(os.path.join(issues_dir, iid + ".json"), "w", encoding="utf-8") as f:
             f.write(body)

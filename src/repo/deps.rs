@@ -4,7 +4,7 @@
 
 use super::Repo;
 use crate::error::{Error, Result};
-use crate::graph::{self, GraphView};
+use crate::graph;
 use crate::model::{Issue, IssueId};
 use crate::storage::index;
 
@@ -41,8 +41,9 @@ impl Repo {
         let mut issue = self.load(id)?;
         let mut added = Vec::new();
         let wanted = self.resolve_deps(deps)?;
-        let snap = index::snapshot(&self.layout)?;
-        let view = GraphView { snap: &snap, gates: &self.config.gates };
+        // The cycle check visits only what the new dependencies lead to: read through the
+        // index, each visited issue checked against its own file.
+        let records = index::Records::open(&self.layout)?;
         for dep in wanted {
             if dep == id {
                 return Err(Error::Dependency {
@@ -55,8 +56,9 @@ impl Repo {
                 continue;
             }
             let own = issue.dependencies.iter().map(|d| d.as_u128()).collect::<Vec<_>>();
-            let deps_of =
-                |n: graph::Node| if n == id.as_u128() { own.clone() } else { view.deps(n) };
+            let deps_of = |n: graph::Node| {
+                if n == id.as_u128() { own.clone() } else { records.deps(n).unwrap_or_default() }
+            };
             if let Some(cycle) = graph::cycle_if_added(id.as_u128(), dep.as_u128(), deps_of) {
                 let names: Vec<String> =
                     cycle.iter().map(|n| IssueId::from_u128(*n).to_string()).collect();

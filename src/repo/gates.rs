@@ -108,12 +108,12 @@ impl Repo {
     /// Remove a gate from the registry. If issues carry it, refuse unless `force`, which also
     /// detaches it from them, in the same journal commit.
     pub fn gate_remove(&self, name: &str, force: bool) -> Result<Vec<crate::model::IssueId>> {
-        let _lock = self.lock()?;
+        let lock = self.lock()?;
         let mut config = self.reload_config()?;
         if config.gates.remove(name).is_none() {
             return Err(unknown_gate(name, &config));
         }
-        let snap = index::snapshot(&self.layout)?;
+        let snap = index::snapshot_locked(&self.layout, &lock)?;
         let users: Vec<_> = snap
             .iter()
             .filter(|e| e.summary().gates.iter().any(|(g, _)| *g == name))

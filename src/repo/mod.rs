@@ -370,12 +370,15 @@ impl Repo {
     /// What deleting `input` would do (read-only; used to ask before deleting).
     pub fn delete_plan(&self, input: &str) -> Result<DeletePlan> {
         let issue = self.show(input)?;
-        let referrers = self.referrers(issue.id)?;
+        let referrers = self.referrers(issue.id, None)?;
         Ok(DeletePlan { issue, referrers })
     }
 
-    fn referrers(&self, id: IssueId) -> Result<Vec<IssueId>> {
-        let snap = index::snapshot(&self.layout)?;
+    fn referrers(&self, id: IssueId, held: Option<&RepoLock>) -> Result<Vec<IssueId>> {
+        let snap = match held {
+            Some(lock) => index::snapshot_locked(&self.layout, lock)?,
+            None => index::snapshot(&self.layout)?,
+        };
         let key = id.as_u128();
         Ok(snap.iter().filter(|e| e.summary().dependencies.contains(&key)).map(|e| e.id).collect())
     }
@@ -384,12 +387,12 @@ impl Repo {
     /// issues, so no dangling reference is ever left.
     pub fn delete(&self, input: &str) -> Result<DeletePlan> {
         let id = self.resolve(input)?;
-        let _lock = self.lock()?;
+        let lock = self.lock()?;
         let issue = self.load(id)?;
         let now = self.clock.now();
         let mut ops = Vec::new();
         let mut updated = Vec::new();
-        let referrers = self.referrers(id)?;
+        let referrers = self.referrers(id, Some(&lock))?;
         for r in &referrers {
             let mut other = self.load(*r)?;
             other.dependencies.retain(|d| *d != id);
@@ -420,8 +423,8 @@ impl Repo {
     ) -> Result<BulkReport> {
         changes.validate()?;
         self.check_labels(&changes.add_labels)?;
-        let _lock = self.lock()?;
-        let snap = index::snapshot(&self.layout)?;
+        let lock = self.lock()?;
+        let snap = index::snapshot_locked(&self.layout, &lock)?;
         let now = self.clock.now();
         let view = crate::graph::GraphView { snap: &snap, gates: &self.config.gates };
         let ctx = EvalCtx::new(now, Some(&view));

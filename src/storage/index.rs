@@ -294,6 +294,48 @@ fn read_opt(path: &Path) -> Result<Vec<u8>> {
     }
 }
 
+/// The index without the full check of every file: for walks that visit a few issues (the
+/// cycle check of `dep add`). Each visited issue's file is statted and its record used only if
+/// the stamp matches and is not racy; otherwise the file itself is read. A missing file is a
+/// missing issue. Cost: reading the index plus a stat per visited issue.
+pub struct Records {
+    loaded: Loaded,
+    dir: File,
+}
+
+impl Records {
+    pub fn open(layout: &Layout) -> Result<Records> {
+        let issues = layout.issues_dir();
+        let dir = File::open(&issues).at(&issues)?;
+        Ok(Records { loaded: load(&layout.index_dir())?, dir })
+    }
+
+    /// The dependencies of `id`, or `None` if there is no such issue (or it cannot be read).
+    pub fn deps(&self, id: u128) -> Option<Vec<u128>> {
+        let stamp = stat_one(&self.dir, id)?;
+        if let Some(slot) = self.loaded.known.get(&id) {
+            let p = &self.loaded.bufs[slot.buf as usize][slot.start as usize..slot.end as usize];
+            let (rec_stamp, rec_ns) = RecordRef::stamp(p)?;
+            if rec_stamp == stamp && !racy(rec_stamp.mtime_ns, rec_ns) {
+                let rec = RecordRef::parse(p)?;
+                let summary: Summary = postcard::from_bytes(rec.summary).ok()?;
+                return Some(summary.dependencies);
+            }
+        }
+        let name = IssueId::from_u128(id).file_name();
+        let bytes =
+            rustix::fs::openat(&self.dir, name.as_str(), rustix::fs::OFlags::RDONLY, 0.into())
+                .ok()
+                .and_then(|fd| {
+                    let mut f = File::from(fd);
+                    let mut b = Vec::new();
+                    f.read_to_end(&mut b).ok().map(|_| b)
+                })?;
+        let issue = Issue::from_slice(&bytes).ok().filter(|i| i.id.as_u128() == id)?;
+        Some(issue.dependencies.iter().map(|d| d.as_u128()).collect())
+    }
+}
+
 /// The index files as read: their bytes and where each id's latest record is.
 struct Loaded {
     bufs: Vec<Vec<u8>>,
@@ -346,6 +388,16 @@ fn load(dir: &Path) -> Result<Loaded> {
 /// the index up to date when the writers' lock is free. The index is read on this thread
 /// while the files are statted on others: both are most of the cost of a listing.
 pub fn snapshot(layout: &Layout) -> Result<Snapshot> {
+    snapshot_inner(layout, None)
+}
+
+/// [`snapshot`] for a caller that holds the writers' lock (the `RepoLock` is the proof): the
+/// index upkeep is done under that lock instead of being skipped.
+pub fn snapshot_locked(layout: &Layout, held: &RepoLock) -> Result<Snapshot> {
+    snapshot_inner(layout, Some(held))
+}
+
+fn snapshot_inner(layout: &Layout, held: Option<&RepoLock>) -> Result<Snapshot> {
     let dir = layout.index_dir();
     let recorded_ns = now_ns();
     let issues_dir = layout.issues_dir();
@@ -413,7 +465,11 @@ pub fn snapshot(layout: &Layout) -> Result<Snapshot> {
         || dead > 256.max(base_records / 4);
     if needs_compaction || tail_damaged[1] || !fresh_trusted.is_empty() {
         // Upkeep is best effort: a busy lock or a failed write only costs speed next time.
-        if let Ok(Some(_lock)) = RepoLock::try_acquire(layout, "index upkeep") {
+        let taken = match held {
+            Some(_) => None,
+            None => RepoLock::try_acquire(layout, "index upkeep").ok().flatten(),
+        };
+        if held.is_some() || taken.is_some() {
             // A log tail that did not parse may only have been an append in flight while we
             // read; under the lock, the log still ending where we stopped reading says torn.
             needs_compaction |=
@@ -435,20 +491,7 @@ const PARALLEL_STAT_MIN: usize = 2048;
 /// to the open directory. From [`PARALLEL_STAT_MIN`] files up the work is spread over scoped
 /// threads (one per core, at most 8); a thread that cannot start leaves its share to this one.
 fn stat_all(dir: &File, ids: &[u128]) -> Vec<Option<FileStamp>> {
-    use rustix::fs::{AtFlags, FileType, statat};
-    let one = |raw: &u128| {
-        let mut name = [0u8; 32];
-        name[..26].copy_from_slice(&IssueId::from_u128(*raw).to_bytes());
-        name[26..31].copy_from_slice(b".json");
-        let name = std::ffi::CStr::from_bytes_until_nul(&name).expect("NUL-terminated");
-        let st = statat(dir, name, AtFlags::SYMLINK_NOFOLLOW).ok()?;
-        (FileType::from_raw_mode(st.st_mode as _) == FileType::RegularFile).then(|| FileStamp {
-            size: st.st_size as u64,
-            mtime_ns: st.st_mtime as i64 * 1_000_000_000 + st.st_mtime_nsec as i64,
-            ctime_ns: st.st_ctime as i64 * 1_000_000_000 + st.st_ctime_nsec as i64,
-            ino: st.st_ino as u64,
-        })
-    };
+    let one = |raw: &u128| stat_one(dir, *raw);
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(8);
     if threads < 2 || ids.len() < PARALLEL_STAT_MIN {
         return ids.iter().map(one).collect();
@@ -473,6 +516,23 @@ fn stat_all(dir: &File, ids: &[u128]) -> Vec<Option<FileStamp>> {
             }
         }
         out
+    })
+}
+
+/// The stamp of one issue file, by `statat` relative to the open directory; `None` if it is
+/// missing or not a regular file.
+fn stat_one(dir: &File, raw: u128) -> Option<FileStamp> {
+    use rustix::fs::{AtFlags, FileType, statat};
+    let mut name = [0u8; 32];
+    name[..26].copy_from_slice(&IssueId::from_u128(raw).to_bytes());
+    name[26..31].copy_from_slice(b".json");
+    let name = std::ffi::CStr::from_bytes_until_nul(&name).expect("NUL-terminated");
+    let st = statat(dir, name, AtFlags::SYMLINK_NOFOLLOW).ok()?;
+    (FileType::from_raw_mode(st.st_mode as _) == FileType::RegularFile).then(|| FileStamp {
+        size: st.st_size as u64,
+        mtime_ns: st.st_mtime as i64 * 1_000_000_000 + st.st_mtime_nsec as i64,
+        ctime_ns: st.st_ctime as i64 * 1_000_000_000 + st.st_ctime_nsec as i64,
+        ino: st.st_ino as u64,
     })
 }
 
