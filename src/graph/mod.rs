@@ -173,11 +173,11 @@ pub struct GraphView<'a> {
 
 impl<'a> GraphView<'a> {
     pub fn deps(&self, n: Node) -> Vec<Node> {
-        self.snap.get(IssueId::from_u128(n)).map(|e| e.summary().dependencies).unwrap_or_default()
+        self.snap.get(IssueId::from_u128(n)).map(|e| e.head().dependencies).unwrap_or_default()
     }
 
     pub fn state(&self, n: Node) -> Option<State> {
-        self.snap.get(IssueId::from_u128(n)).and_then(|e| State::from_u8(e.summary().state))
+        self.snap.get(IssueId::from_u128(n)).and_then(|e| State::from_u8(e.head().state))
     }
 
     /// The dependencies of `s` that are not done (a missing issue counts as not done).
@@ -213,7 +213,7 @@ impl<'a> GraphView<'a> {
     pub fn dependents(&self) -> HashMap<Node, Vec<Node>> {
         let mut r: HashMap<Node, Vec<Node>> = HashMap::new();
         for e in self.snap.iter() {
-            for d in e.summary().dependencies {
+            for d in e.head().dependencies {
                 r.entry(d).or_default().push(e.id.as_u128());
             }
         }
@@ -222,7 +222,7 @@ impl<'a> GraphView<'a> {
 
     /// Forward adjacency over the whole snapshot.
     pub fn adjacency(&self) -> BTreeMap<Node, Vec<Node>> {
-        self.snap.iter().map(|e| (e.id.as_u128(), e.summary().dependencies)).collect()
+        self.snap.iter().map(|e| (e.id.as_u128(), e.head().dependencies)).collect()
     }
 }
 

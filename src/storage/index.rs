@@ -28,7 +28,7 @@ use super::{Durability, Layout, atomic, lock::RepoLock};
 use crate::error::{IoContext, Result};
 use crate::model::{Issue, IssueId};
 
-const MAGIC: &[u8; 8] = b"JITIDX\x00\x02"; // the last byte is the format version
+const MAGIC: &[u8; 8] = b"JITIDX\x00\x03"; // the last byte is the format version
 const HEADER: usize = 16;
 const FIXED: usize = 16 + 8 * 5 + 4;
 /// Minimum age of an mtime, at the moment its stamp is taken, for the stamp to be trusted.
@@ -72,23 +72,31 @@ pub fn now_ns() -> i64 {
 /// The fields queries and tables use, stored in binary beside the JSON.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Summary<'a> {
+    // The graph fields come first, so that graph walks decode only them (see [`Head`]).
+    pub dependencies: Vec<u128>,
+    pub state: u8,
+    pub priority: u8,
+    pub version: u64,
+    pub created_us: i64,
+    pub updated_us: i64,
+    pub closed_us: Option<i64>,
+    pub assignee: Option<&'a str>,
+    #[serde(borrow)]
+    pub labels: Vec<&'a str>,
+    #[serde(borrow)]
+    pub gates: Vec<(&'a str, &'a str)>,
     pub title: &'a str,
     /// Raw UTF-8, checked only when a text search reads it (descriptions are the bulk of the
     /// summary, and most queries never look at them).
     #[serde(borrow, with = "serde_bytes")]
     pub description: &'a [u8],
-    pub state: u8,
-    pub priority: u8,
-    pub assignee: Option<&'a str>,
-    #[serde(borrow)]
-    pub labels: Vec<&'a str>,
+}
+
+/// The leading fields of a [`Summary`]: what graph walks need, decoded without the rest.
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+pub struct Head {
     pub dependencies: Vec<u128>,
-    #[serde(borrow)]
-    pub gates: Vec<(&'a str, &'a str)>,
-    pub version: u64,
-    pub created_us: i64,
-    pub updated_us: i64,
-    pub closed_us: Option<i64>,
+    pub state: u8,
 }
 
 impl<'a> Summary<'a> {
@@ -121,6 +129,11 @@ pub struct Entry<'a> {
 }
 
 impl<'a> Entry<'a> {
+    /// Dependencies and state only (cheaper than [`Entry::summary`]).
+    pub fn head(&self) -> Head {
+        postcard::from_bytes(self.summary).expect("summary checked when the snapshot was built")
+    }
+
     pub fn summary(&self) -> Summary<'a> {
         postcard::from_bytes(self.summary).expect("summary checked when the snapshot was built")
     }
@@ -318,8 +331,8 @@ impl Records {
             let (rec_stamp, rec_ns) = RecordRef::stamp(p)?;
             if rec_stamp == stamp && !racy(rec_stamp.mtime_ns, rec_ns) {
                 let rec = RecordRef::parse(p)?;
-                let summary: Summary = postcard::from_bytes(rec.summary).ok()?;
-                return Some(summary.dependencies);
+                let head: Head = postcard::from_bytes(rec.summary).ok()?;
+                return Some(head.dependencies);
             }
         }
         let name = IssueId::from_u128(id).file_name();

@@ -29,7 +29,10 @@ pub fn run_ready(ctx: &mut Ctx, args: ReadyArgs) -> Result<u8, CliError> {
     let repo = ctx.open_repo()?;
     let snap = repo.snapshot()?;
     let view = GraphView { snap: &snap, gates: &repo.config().gates };
-    let mut ready: Vec<Entry> = snap.iter().filter(|e| view.is_ready(&e.summary())).collect();
+    let mut ready: Vec<Entry> = snap
+        .iter()
+        .filter(|e| e.head().state == State::Ready.to_u8() && view.is_ready(&e.summary()))
+        .collect();
     // Claim order: priority (highest first), then age (oldest first).
     ready.sort_by_key(|e| (std::cmp::Reverse(e.summary().priority), e.id));
     ready.truncate(args.limit.unwrap_or(usize::MAX));
