@@ -18,11 +18,17 @@ use std::collections::HashMap;
 use std::fs::{self, File, OpenOptions};
 use std::hash::{BuildHasherDefault, Hasher};
 use std::io::{Read, Write};
-use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
+
+mod stat;
+
+pub use stat::FileStamp;
+#[cfg(test)]
+use stat::PARALLEL_STAT_MIN;
+use stat::{stat_all, stat_one};
 
 use super::{Durability, Layout, atomic, lock::RepoLock};
 use crate::error::{IoContext, Result};
@@ -37,26 +43,6 @@ pub const RACY_WINDOW_NS: i64 = 100_000_000;
 const RACY_WINDOW_COARSE_NS: i64 = 2_000_000_000;
 const BASE: &str = "issues.idx";
 const LOG: &str = "issues.log";
-
-/// What identifies one version of a file without reading it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct FileStamp {
-    pub size: u64,
-    pub mtime_ns: i64,
-    pub ctime_ns: i64,
-    pub ino: u64,
-}
-
-impl FileStamp {
-    pub fn of(m: &fs::Metadata) -> FileStamp {
-        FileStamp {
-            size: m.size(),
-            mtime_ns: m.mtime() * 1_000_000_000 + m.mtime_nsec(),
-            ctime_ns: m.ctime() * 1_000_000_000 + m.ctime_nsec(),
-            ino: m.ino(),
-        }
-    }
-}
 
 /// Is a stamp with this mtime, taken at `recorded_ns`, too recent to trust?
 pub fn racy(mtime_ns: i64, recorded_ns: i64) -> bool {
@@ -497,58 +483,6 @@ fn snapshot_inner(layout: &Layout, held: Option<&RepoLock>) -> Result<Snapshot> 
     Ok(snap)
 }
 
-/// Below this many files, statting them on one thread is as fast as spreading the work.
-const PARALLEL_STAT_MIN: usize = 2048;
-
-/// The stamp of each issue file (`None`: gone, or not a regular file), by `statat` relative
-/// to the open directory. From [`PARALLEL_STAT_MIN`] files up the work is spread over scoped
-/// threads (one per core, at most 8); a thread that cannot start leaves its share to this one.
-fn stat_all(dir: &File, ids: &[u128]) -> Vec<Option<FileStamp>> {
-    let one = |raw: &u128| stat_one(dir, *raw);
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(8);
-    if threads < 2 || ids.len() < PARALLEL_STAT_MIN {
-        return ids.iter().map(one).collect();
-    }
-    let chunk = ids.len().div_ceil(threads);
-    std::thread::scope(|s| {
-        let mut workers = Vec::new();
-        let mut out = Vec::with_capacity(ids.len());
-        for c in ids.chunks(chunk).skip(1) {
-            match std::thread::Builder::new()
-                .spawn_scoped(s, move || c.iter().map(one).collect::<Vec<_>>())
-            {
-                Ok(w) => workers.push(Ok(w)),
-                Err(_) => workers.push(Err(c)),
-            }
-        }
-        out.extend(ids[..chunk.min(ids.len())].iter().map(one));
-        for w in workers {
-            match w {
-                Ok(w) => out.extend(w.join().unwrap_or_else(|e| std::panic::resume_unwind(e))),
-                Err(c) => out.extend(c.iter().map(one)),
-            }
-        }
-        out
-    })
-}
-
-/// The stamp of one issue file, by `statat` relative to the open directory; `None` if it is
-/// missing or not a regular file.
-fn stat_one(dir: &File, raw: u128) -> Option<FileStamp> {
-    use rustix::fs::{AtFlags, FileType, statat};
-    let mut name = [0u8; 32];
-    name[..26].copy_from_slice(&IssueId::from_u128(raw).to_bytes());
-    name[26..31].copy_from_slice(b".json");
-    let name = std::ffi::CStr::from_bytes_until_nul(&name).expect("NUL-terminated");
-    let st = statat(dir, name, AtFlags::SYMLINK_NOFOLLOW).ok()?;
-    (FileType::from_raw_mode(st.st_mode as _) == FileType::RegularFile).then(|| FileStamp {
-        size: st.st_size as u64,
-        mtime_ns: st.st_mtime as i64 * 1_000_000_000 + st.st_mtime_nsec as i64,
-        ctime_ns: st.st_ctime as i64 * 1_000_000_000 + st.st_ctime_nsec as i64,
-        ino: st.st_ino as u64,
-    })
-}
-
 /// Rewrite the base from `snap` (only trusted records) and start an empty log.
 fn compact(layout: &Layout, snap: &Snapshot) -> Result<()> {
     let dir = layout.index_dir();
@@ -623,43 +557,4 @@ fn append_raw(layout: &Layout, records: &[u8]) -> Result<()> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn stat_all_matches_one_by_one_in_order() {
-        let dir = tempfile::tempdir().unwrap();
-        let n = PARALLEL_STAT_MIN + 500; // enough to take the threaded path
-        let mut ids = Vec::new();
-        for i in 0..n as u64 {
-            let id = IssueId::from_parts(1_700_000_000_000 + i, u128::from(i));
-            fs::write(dir.path().join(id.file_name()), vec![b'x'; (i % 7) as usize]).unwrap();
-            ids.push(id.as_u128());
-        }
-        let as_dir = IssueId::from_parts(5, 5);
-        fs::create_dir(dir.path().join(as_dir.file_name())).unwrap();
-        let gone = IssueId::from_parts(6, 6);
-        ids.extend([as_dir.as_u128(), gone.as_u128()]);
-        let got = stat_all(&File::open(dir.path()).unwrap(), &ids);
-        assert_eq!(got.len(), ids.len());
-        for (raw, stat) in ids.iter().zip(&got) {
-            let id = IssueId::from_u128(*raw);
-            if id == as_dir || id == gone {
-                assert_eq!(*stat, None, "{id}: not a regular file, or missing");
-            } else {
-                let meta = fs::symlink_metadata(dir.path().join(id.file_name())).unwrap();
-                assert_eq!(*stat, Some(FileStamp::of(&meta)));
-            }
-        }
-    }
-
-    #[test]
-    fn id_map_keeps_distinct_ids_apart() {
-        let mut m: IdMap<u32> = IdMap::default();
-        for i in 0..10_000u32 {
-            m.insert(IssueId::from_parts(u64::from(i / 7), u128::from(i)).as_u128(), i);
-        }
-        assert_eq!(m.len(), 10_000);
-        assert_eq!(m[&IssueId::from_parts(1, 9).as_u128()], 9);
-    }
-}
+mod tests;
