@@ -60,16 +60,7 @@ impl TestEnv {
     pub fn cmd<S: AsRef<OsStr>>(&self, args: &[S]) -> Command {
         let mut c = Command::new(jit_bin());
         c.args(args).current_dir(self.path()).stdin(Stdio::null());
-        for v in [
-            "JIT_DIR",
-            "JIT_NOW",
-            "JIT_SEED",
-            "JIT_LOCK_TIMEOUT_MS",
-            "JIT_DURABILITY",
-            "JIT_TEST_FAULT",
-        ] {
-            c.env_remove(v);
-        }
+        crate::disk::without_jit_env(&mut c);
         if self.fixed_clock {
             let s = self.seed.get();
             self.seed.set(s + 1);
