@@ -220,14 +220,8 @@ fn print_closure(ctx: &mut Ctx, view: &GraphView, found: &[(Node, usize)]) -> Re
         return Ok(());
     }
     for (n, d) in found {
-        let v = node_json(view, *n);
-        ctx.out.text(&format!(
-            "{}{} [{}] {}\n",
-            "  ".repeat(d - 1),
-            IssueId::from_u128(*n),
-            v["state"].as_str().unwrap_or("missing"),
-            v["title"].as_str().unwrap_or("(no such issue)")
-        ))?;
+        ctx.out.text(&"  ".repeat(d - 1))?;
+        node_line(ctx, view, *n)?;
     }
     Ok(())
 }
@@ -239,13 +233,22 @@ fn print_nodes(ctx: &mut Ctx, view: &GraphView, nodes: &[Node]) -> Result<(), Cl
         return Ok(());
     }
     for n in nodes {
-        let v = node_json(view, *n);
-        ctx.out.text(&format!(
-            "{} [{}] {}\n",
-            IssueId::from_u128(*n),
-            v["state"].as_str().unwrap_or("missing"),
-            v["title"].as_str().unwrap_or("")
-        ))?;
+        node_line(ctx, view, *n)?;
     }
+    Ok(())
+}
+
+/// `ID [state] title` on one line (no JSON in between: closures can be thousands of lines).
+fn node_line(ctx: &mut Ctx, view: &GraphView, n: Node) -> Result<(), CliError> {
+    let id = IssueId::from_u128(n);
+    let line = match view.snap.get(id) {
+        Some(e) => {
+            let s = e.summary();
+            let state = State::from_u8(s.state).map_or("?", State::as_str);
+            format!("{id} [{state}] {}\n", s.title)
+        }
+        None => format!("{id} [missing] (no such issue)\n"),
+    };
+    ctx.out.text(&line)?;
     Ok(())
 }

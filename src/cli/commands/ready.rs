@@ -34,7 +34,7 @@ pub fn run_ready(ctx: &mut Ctx, args: ReadyArgs) -> Result<u8, CliError> {
         .filter(|e| e.head().state == State::Ready.to_u8() && view.is_ready(&e.summary()))
         .collect();
     // Claim order: priority (highest first), then age (oldest first).
-    ready.sort_by_key(|e| (std::cmp::Reverse(e.summary().priority), e.id));
+    ready.sort_by_cached_key(|e| (std::cmp::Reverse(e.summary().priority), e.id));
     ready.truncate(args.limit.unwrap_or(usize::MAX));
     if ctx.out.is_json() {
         ctx.out.json_array(ready.iter().map(|e| e.json))?;
