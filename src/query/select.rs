@@ -77,11 +77,14 @@ pub fn select<'a>(
     let limit = limit.unwrap_or(usize::MAX);
     if sort.key == SortKey::Id {
         // Snapshot order is id order: no summaries to decode unless a filter needs them.
-        let keep = |e: &Entry| filter.is_none_or(|f| f.matches(e.id, &e.summary(), ctx));
+        let all: Vec<Entry<'a>> = match filter {
+            None => snap.iter().collect(),
+            Some(f) => matching(snap, f, ctx),
+        };
         return if sort.desc {
-            snap.iter().rev().filter(keep).take(limit).collect()
+            all.into_iter().rev().take(limit).collect()
         } else {
-            snap.iter().filter(keep).take(limit).collect()
+            all.into_iter().take(limit).collect()
         };
     }
     let mut rows: Vec<(Entry<'a>, SortVal)> = snap
@@ -112,9 +115,103 @@ pub fn select<'a>(
     rows.into_iter().take(limit).map(|(e, _)| e).collect()
 }
 
+/// From this many issues up, the filter is evaluated on several threads.
+const PARALLEL_EVAL_MIN: usize = 16_384;
+
+/// The entries of `snap` that match `filter`, in snapshot (id) order. Large snapshots are
+/// split over scoped threads, each with its own evaluation context.
+fn matching<'a>(snap: &'a Snapshot, filter: &Expr, ctx: &EvalCtx) -> Vec<Entry<'a>> {
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(8);
+    matching_on(snap, filter, ctx, threads, PARALLEL_EVAL_MIN)
+}
+
+fn matching_on<'a>(
+    snap: &'a Snapshot,
+    filter: &Expr,
+    ctx: &EvalCtx,
+    threads: usize,
+    parallel_min: usize,
+) -> Vec<Entry<'a>> {
+    let entries: Vec<Entry<'a>> = snap.iter().collect();
+    let keep = |c: &EvalCtx, e: &Entry| filter.matches(e.id, &e.summary(), c);
+    if threads < 2 || entries.len() < parallel_min {
+        return entries.into_iter().filter(|e| keep(ctx, e)).collect();
+    }
+    let chunk = entries.len().div_ceil(threads);
+    let (now, graph) = (ctx.now, ctx.graph);
+    let flags: Vec<bool> = std::thread::scope(|s| {
+        // A thread that cannot be started leaves its share to this one.
+        let workers: Vec<_> = entries
+            .chunks(chunk)
+            .skip(1)
+            .map(|c| {
+                let work = move || {
+                    let local = EvalCtx::new(now, graph);
+                    c.iter().map(|e| keep(&local, e)).collect::<Vec<bool>>()
+                };
+                std::thread::Builder::new().spawn_scoped(s, work).map_err(|_| c)
+            })
+            .collect();
+        let mut flags: Vec<bool> = entries[..chunk].iter().map(|e| keep(ctx, e)).collect();
+        for w in workers {
+            match w {
+                Ok(w) => flags.extend(w.join().unwrap_or_else(|e| std::panic::resume_unwind(e))),
+                Err(c) => flags.extend(c.iter().map(|e| keep(ctx, e))),
+            }
+        }
+        flags
+    });
+    entries.into_iter().zip(flags).filter(|(_, k)| *k).map(|(e, _)| e).collect()
+}
+
 /// Titles sort without regard to case.
 #[derive(PartialEq, Eq, PartialOrd, Ord)]
 enum SortVal {
     Int(i64),
     Text(String),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{IssueId, NewIssue, Priority, State};
+    use crate::repo::Repo;
+    use crate::storage::{Durability, Layout, atomic, index};
+
+    #[test]
+    fn parallel_evaluation_selects_exactly_what_sequential_does() {
+        let dir = tempfile::tempdir().unwrap();
+        Repo::init(dir.path()).unwrap();
+        let layout = Layout::for_new(dir.path());
+        let now: jiff::Timestamp = "2026-01-01T00:00:00Z".parse().unwrap();
+        for i in 0..301u64 {
+            let issue = NewIssue {
+                title: format!("issue {i}"),
+                priority: Some(Priority::ALL[(i % 4) as usize]),
+                labels: vec![format!("n:m{}", i % 7)],
+                ..Default::default()
+            }
+            .build(IssueId::from_parts(1_700_000_000_000 + i, u128::from(i)), now, State::Ready)
+            .unwrap();
+            atomic::write(
+                &layout.issue_path(issue.id),
+                &issue.to_file_bytes(),
+                Durability::Relaxed,
+            )
+            .unwrap();
+        }
+        let snap = index::snapshot(&layout).unwrap();
+        let ctx = EvalCtx::new(now, None);
+        for q in ["priority>=high AND NOT label:n:m3", "issue AND label:n:m1", "id:zzzz"] {
+            let f = crate::query::parse(q).unwrap();
+            let ids = |v: Vec<Entry>| v.iter().map(|e| e.id).collect::<Vec<_>>();
+            let sequential = ids(matching_on(&snap, &f, &ctx, 1, usize::MAX));
+            for threads in [2, 3, 8] {
+                assert_eq!(ids(matching_on(&snap, &f, &ctx, threads, 1)), sequential, "{q}");
+            }
+            if q != "id:zzzz" {
+                assert!(!sequential.is_empty() && sequential.len() < 301, "{q}: a real test");
+            }
+        }
+    }
 }
