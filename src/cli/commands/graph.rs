@@ -243,7 +243,7 @@ fn node_line(ctx: &mut Ctx, view: &GraphView, n: Node) -> Result<(), CliError> {
     let id = IssueId::from_u128(n);
     let line = match view.snap.get(id) {
         Some(e) => {
-            let s = e.summary();
+            let s = e.headline();
             let state = State::from_u8(s.state).map_or("?", State::as_str);
             format!("{id} [{state}] {}\n", s.title)
         }

@@ -34,7 +34,7 @@ use super::{Durability, Layout, atomic, lock::RepoLock};
 use crate::error::{IoContext, Result};
 use crate::model::{Issue, IssueId};
 
-const MAGIC: &[u8; 8] = b"JITIDX\x00\x03"; // the last byte is the format version
+const MAGIC: &[u8; 8] = b"JITIDX\x00\x04"; // the last byte is the format version
 const HEADER: usize = 16;
 const FIXED: usize = 16 + 8 * 5 + 4;
 /// Minimum age of an mtime, at the moment its stamp is taken, for the stamp to be trusted.
@@ -61,6 +61,7 @@ pub struct Summary<'a> {
     // The graph fields come first, so that graph walks decode only them (see [`Head`]).
     pub dependencies: Vec<u128>,
     pub state: u8,
+    pub title: &'a str,
     pub priority: u8,
     pub version: u64,
     pub created_us: i64,
@@ -71,7 +72,6 @@ pub struct Summary<'a> {
     pub labels: Vec<&'a str>,
     #[serde(borrow)]
     pub gates: Vec<(&'a str, &'a str)>,
-    pub title: &'a str,
     /// Raw UTF-8, checked only when a text search reads it (descriptions are the bulk of the
     /// summary, and most queries never look at them).
     #[serde(borrow, with = "serde_bytes")]
@@ -83,6 +83,14 @@ pub struct Summary<'a> {
 pub struct Head {
     pub dependencies: Vec<u128>,
     pub state: u8,
+}
+
+/// The first three fields of a [`Summary`]: enough for a one-line listing of an issue.
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+pub struct Headline<'a> {
+    pub dependencies: Vec<u128>,
+    pub state: u8,
+    pub title: &'a str,
 }
 
 impl<'a> Summary<'a> {
@@ -117,6 +125,11 @@ pub struct Entry<'a> {
 impl<'a> Entry<'a> {
     /// Dependencies and state only (cheaper than [`Entry::summary`]).
     pub fn head(&self) -> Head {
+        postcard::from_bytes(self.summary).expect("summary checked when the snapshot was built")
+    }
+
+    /// Dependencies, state and title only.
+    pub fn headline(&self) -> Headline<'a> {
         postcard::from_bytes(self.summary).expect("summary checked when the snapshot was built")
     }
 
