@@ -283,59 +283,27 @@ fn resolve(
         "assignee" if value.eq_ignore_ascii_case("none") => TermKind::Assignee(None),
         "assignee" => TermKind::Assignee(Some(Pattern::new(value))),
         "state" if value.contains('*') => TermKind::State(Pattern::new(value)),
-        "state" => match value.parse::<State>() {
-            Ok(s) => TermKind::State(Pattern::new(s.as_str())),
-            Err(_) => return Err(enum_error(ctx, "state", value, &State::ALL.map(State::as_str))),
-        },
-        "priority" => match value.parse::<Priority>() {
-            Ok(p) => TermKind::Priority(op, p),
-            Err(_) => {
-                return Err(enum_error(
-                    ctx,
-                    "priority",
-                    value,
-                    &Priority::ALL.map(Priority::as_str),
-                ));
-            }
-        },
-        "is" => match IsPred::ALL.iter().find(|p| p.as_str() == value.to_ascii_lowercase()) {
-            Some(p) => TermKind::Is(*p),
-            None => {
-                return Err(enum_error(
-                    ctx,
-                    "known `is:` value",
-                    value,
-                    &IsPred::ALL.map(IsPred::as_str),
-                ));
-            }
-        },
-        "has" => match HasWhat::ALL.iter().find(|p| p.as_str() == value.to_ascii_lowercase()) {
-            Some(p) => TermKind::Has(*p),
-            None => {
-                return Err(enum_error(
-                    ctx,
-                    "known `has:` value",
-                    value,
-                    &HasWhat::ALL.map(HasWhat::as_str),
-                ));
-            }
-        },
+        "state" => {
+            let st = one_of(ctx, "state", value, &State::ALL, State::as_str)?;
+            TermKind::State(Pattern::new(st.as_str()))
+        }
+        "priority" => TermKind::Priority(
+            op,
+            one_of(ctx, "priority", value, &Priority::ALL, Priority::as_str)?,
+        ),
+        "is" => {
+            TermKind::Is(one_of(ctx, "known `is:` value", value, &IsPred::ALL, IsPred::as_str)?)
+        }
+        "has" => {
+            TermKind::Has(one_of(ctx, "known `has:` value", value, &HasWhat::ALL, HasWhat::as_str)?)
+        }
         "depends-on" => TermKind::DependsOn(Pattern::new(value)),
         "blocks" => TermKind::Blocks(Pattern::new(value)),
         "gate" => match value.rsplit_once(':') {
             None => TermKind::Gate(Pattern::new(value), None),
             Some((name, st)) => {
-                match GateStatus::ALL.iter().find(|g| g.as_str() == st.to_ascii_lowercase()) {
-                    Some(g) => TermKind::Gate(Pattern::new(name), Some(*g)),
-                    None => {
-                        return Err(enum_error(
-                            ctx,
-                            "gate status",
-                            st,
-                            &GateStatus::ALL.map(GateStatus::as_str),
-                        ));
-                    }
-                }
+                let status = one_of(ctx, "gate status", st, &GateStatus::ALL, GateStatus::as_str)?;
+                TermKind::Gate(Pattern::new(name), Some(status))
             }
         },
         _ => {
@@ -346,6 +314,21 @@ fn resolve(
             };
             TermKind::Date(d, op, date_value(ctx, value)?)
         }
+    })
+}
+
+/// The member of `all` that `value` names (case-insensitive, `-` read as `_`), or an error
+/// listing them with the nearest as a suggestion.
+fn one_of<T: Copy>(
+    ctx: &TermCtx,
+    what: &str,
+    value: &str,
+    all: &[T],
+    name: fn(T) -> &'static str,
+) -> Result<T, Box<FilterError>> {
+    let v = value.to_ascii_lowercase().replace('-', "_");
+    all.iter().copied().find(|x| name(*x) == v).ok_or_else(|| {
+        enum_error(ctx, what, value, &all.iter().map(|x| name(*x)).collect::<Vec<_>>())
     })
 }
 
