@@ -126,25 +126,34 @@ fn syntax(input: &str, e: pest::error::Error<Rule>) -> Box<FilterError> {
     Box::new(err)
 }
 
-fn build_or(pair: Pair<Rule>, input: &str, depth: usize) -> Result<Expr, Box<FilterError>> {
-    let mut xs = pair
-        .into_inner()
-        .filter(|p| p.as_rule() == Rule::and_expr)
-        .map(|p| build_and(p, input, depth))
-        .collect::<Result<Vec<_>, _>>()?;
-    Ok(if xs.len() == 1 { xs.pop().expect("one") } else { Expr::Or(xs) })
+type Built = Result<Expr, Box<FilterError>>;
+
+fn build_or(pair: Pair<Rule>, input: &str, depth: usize) -> Built {
+    build_list(pair, Rule::and_expr, build_and, Expr::Or, input, depth)
 }
 
-fn build_and(pair: Pair<Rule>, input: &str, depth: usize) -> Result<Expr, Box<FilterError>> {
-    let mut xs = pair
-        .into_inner()
-        .filter(|p| p.as_rule() == Rule::unary)
-        .map(|p| build_unary(p, input, depth))
-        .collect::<Result<Vec<_>, _>>()?;
-    Ok(if xs.len() == 1 { xs.pop().expect("one") } else { Expr::And(xs) })
+fn build_and(pair: Pair<Rule>, input: &str, depth: usize) -> Built {
+    build_list(pair, Rule::unary, build_unary, Expr::And, input, depth)
 }
 
-fn build_unary(pair: Pair<Rule>, input: &str, depth: usize) -> Result<Expr, Box<FilterError>> {
+/// The `item` children of `pair`, joined by `join` when there are several.
+fn build_list(
+    pair: Pair<Rule>,
+    item: Rule,
+    build: fn(Pair<Rule>, &str, usize) -> Built,
+    join: fn(Vec<Expr>) -> Expr,
+    input: &str,
+    depth: usize,
+) -> Built {
+    let mut xs = pair
+        .into_inner()
+        .filter(|p| p.as_rule() == item)
+        .map(|p| build(p, input, depth))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(if xs.len() == 1 { xs.pop().expect("one") } else { join(xs) })
+}
+
+fn build_unary(pair: Pair<Rule>, input: &str, depth: usize) -> Built {
     let mut nots = 0;
     let mut primary = None;
     for p in pair.into_inner() {
