@@ -73,10 +73,10 @@ impl TermKind {
     fn matches(&self, id: IssueId, s: &Summary<'_>, ctx: &EvalCtx) -> bool {
         match self {
             TermKind::Text(p) | TermKind::AnyText(p) => {
-                p.matches_within(s.title) || p.matches_within(text(s.description))
+                p.matches_within(s.title) || p.matches_within(&s.description.get())
             }
             TermKind::Title(p) => p.matches_within(s.title),
-            TermKind::Description(p) => p.matches_within(text(s.description)),
+            TermKind::Description(p) => p.matches_within(&s.description.get()),
             TermKind::Id(p) => p.matches_prefix(&id.to_string()),
             TermKind::State(p) => {
                 State::from_u8(s.state).is_some_and(|st| p.matches_whole(st.as_str()))
@@ -132,11 +132,6 @@ impl TermKind {
             }),
         }
     }
-}
-
-/// Index text is UTF-8 (written from a `String`, guarded by a CRC); damage reads as empty.
-fn text(b: &[u8]) -> &str {
-    std::str::from_utf8(b).unwrap_or_default()
 }
 
 fn compare(op: CmpOp, ord: std::cmp::Ordering) -> bool {

@@ -21,11 +21,21 @@ fn assert_list_is_truth(env: &TestEnv, after: &str) {
 }
 
 fn populate(env: &TestEnv, n: usize) -> Vec<String> {
-    let ids: Vec<String> = (0..n).map(|i| env.create(&format!("issue {i:03}"))).collect();
+    let ids: Vec<String> = (0..n)
+        .map(|i| {
+            let out = env.json(&["issue", "create", &format!("issue {i:03}"), "-d", &about(i)]);
+            out["id"].as_str().unwrap().to_string()
+        })
+        .collect();
     for (i, id) in ids.iter().enumerate().step_by(3) {
         env.json(&["issue", "update", id, "--add-label", &format!("n:v{i}"), "-p", "high"]);
     }
     ids
+}
+
+/// The description `populate` gives issue `i`.
+fn about(i: usize) -> String {
+    format!("about {i:03}: {}", "lorem ipsum ".repeat(i % 5))
 }
 
 fn issue_path(env: &TestEnv, id: &str) -> PathBuf {
@@ -204,22 +214,32 @@ fn a_torn_index_append_is_repaired_not_grown() {
     assert_reads_settle(&env, "after a torn append");
 }
 
-/// The human table as an index-less run prints it; the damaged index is put back after.
-fn table_without_index(env: &TestEnv) -> String {
-    let dir = env.jit_dir().join("index");
-    let saved: Vec<(PathBuf, Vec<u8>)> = fs::read_dir(&dir)
+/// The index directory's files and their bytes.
+fn save_index(env: &TestEnv) -> Vec<(PathBuf, Vec<u8>)> {
+    fs::read_dir(env.jit_dir().join("index"))
         .map(|rd| {
             rd.map(|e| e.unwrap().path()).map(|p| (p.clone(), fs::read(p).unwrap())).collect()
         })
-        .unwrap_or_default();
-    fs::remove_dir_all(&dir).unwrap();
-    let table = env.ok(&["issue", "list"]);
+        .unwrap_or_default()
+}
+
+/// Put the index directory back as `save_index` found it.
+fn restore_index(env: &TestEnv, saved: &[(PathBuf, Vec<u8>)]) {
+    let dir = env.jit_dir().join("index");
     fs::remove_dir_all(&dir).unwrap();
     fs::create_dir(&dir).unwrap();
     for (p, bytes) in saved {
         fs::write(p, bytes).unwrap();
     }
-    table
+}
+
+/// What `args` prints in a run without an index.
+fn output_without_index(env: &TestEnv, args: &[&str]) -> String {
+    let saved = save_index(env);
+    fs::remove_dir_all(env.jit_dir().join("index")).unwrap();
+    let out = env.ok(args);
+    restore_index(env, &saved);
+    out
 }
 
 #[test]
@@ -237,10 +257,29 @@ fn a_corrupt_index_gives_correct_output() {
             }
         }
         let what = format!("trial {trial}: {}", what.join("; "));
-        let table = env.run(&["issue", "list"]);
-        assert!(table.status.success() && table.stderr.is_empty(), "{what}: {}", describe(&table));
-        assert_list_is_truth(&env, &what);
-        assert_eq!(String::from_utf8(table.stdout).unwrap(), table_without_index(&env), "{what}");
+        // The table (record section only), a text search (descriptions), and queries printing
+        // many issues (the JSON section read whole) and a few (one read per issue).
+        let commands: [&[&str]; 4] = [
+            &["issue", "list"],
+            &["query", "description:\"about 01\" OR lorem", "--json"],
+            &["query", "description:\"about 013\" OR title:\"issue 027\"", "--json"],
+            &["query", "title:\"issue 03\"", "--fields", "id,description,labels"],
+        ];
+        let damaged = save_index(&env);
+        for (i, args) in commands.iter().enumerate() {
+            restore_index(&env, &damaged); // each command meets the damage, not a repair
+            let out = env.run(args);
+            let what = format!("{what}, {args:?}");
+            assert!(out.status.success() && out.stderr.is_empty(), "{what}: {}", describe(&out));
+            let truth = output_without_index(&env, args);
+            assert_eq!(String::from_utf8(out.stdout).unwrap(), truth, "{what}");
+            if i == 2 {
+                assert_eq!(truth.matches("\"id\"").count(), 2, "{what}: a small result");
+            }
+            if i == 0 {
+                assert_list_is_truth(&env, &what);
+            }
+        }
         assert_reads_settle(&env, &what);
         if trial % 4 == 0 {
             // A writer appends to whatever it finds.

@@ -37,7 +37,7 @@ pub fn run_ready(ctx: &mut Ctx, args: ReadyArgs) -> Result<u8, CliError> {
     ready.sort_by_cached_key(|e| (std::cmp::Reverse(e.summary().priority), e.id));
     ready.truncate(args.limit.unwrap_or(usize::MAX));
     if ctx.out.is_json() {
-        ctx.out.json_array(ready.iter().map(|e| e.json))?;
+        ctx.out.json_array(snap.json_of(&ready)?.iter().map(|j| &**j))?;
     } else if ready.is_empty() {
         ctx.status("nothing is ready");
     } else {

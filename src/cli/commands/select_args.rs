@@ -112,11 +112,12 @@ fn render(
         return Ok(());
     }
     if ctx.out.is_json() {
+        let jsons = snap.json_of(&entries)?;
         if fields.is_empty() {
-            ctx.out.json_array(entries.iter().map(|e| e.json))?;
+            ctx.out.json_array(jsons.iter().map(|j| &**j))?;
         } else {
             let projected: Vec<Projected> =
-                entries.iter().map(|e| Projected::new(e.json, fields)).collect();
+                jsons.iter().map(|j| Projected::new(j, fields)).collect::<Result<_, _>>()?;
             ctx.out.json(&projected)?;
         }
         return Ok(());
@@ -126,7 +127,7 @@ fn render(
         return Ok(());
     }
     if !fields.is_empty() {
-        return field_table(ctx.out.writer(), &entries, fields);
+        return field_table(ctx.out.writer(), &snap.json_of(&entries)?, fields);
     }
     let ids: Vec<_> = snap.iter().map(|e| e.id).collect();
     let rows: Vec<Row> = entries.iter().map(|e| Row { id: e.id, summary: e.summary() }).collect();
@@ -140,14 +141,16 @@ struct Projected<'f> {
 }
 
 impl<'f> Projected<'f> {
-    fn new(json: &[u8], fields: &'f [String]) -> Self {
-        let mut obj: serde_json::Map<String, Value> =
-            serde_json::from_slice(json).expect("index JSON is valid");
+    /// `json` is an issue's JSON from the index (written by jit, guarded by a CRC); if it
+    /// is not an object after all, that is an error rather than a panic.
+    fn new(json: &[u8], fields: &'f [String]) -> Result<Self, Error> {
+        let mut obj: serde_json::Map<String, Value> = serde_json::from_slice(json)
+            .map_err(|e| Error::Corrupt { path: ".jit/index".into(), message: e.to_string() })?;
         let values = fields
             .iter()
             .map(|f| (f.as_str(), obj.remove(f.as_str()).unwrap_or(Value::Null)))
             .collect();
-        Projected { values }
+        Ok(Projected { values })
     }
 }
 
@@ -163,7 +166,7 @@ impl serde::Serialize for Projected<'_> {
 
 fn field_table(
     w: &mut dyn Write,
-    entries: &[crate::storage::index::Entry],
+    jsons: &[std::borrow::Cow<[u8]>],
     fields: &[String],
 ) -> Result<(), CliError> {
     let cell = |v: &Value| match v {
@@ -176,10 +179,10 @@ fn field_table(
             .join(", "),
         other => other.to_string(),
     };
-    let rows: Vec<Vec<String>> = entries
+    let rows: Vec<Vec<String>> = jsons
         .iter()
-        .map(|e| Projected::new(e.json, fields).values.iter().map(|(_, v)| cell(v)).collect())
-        .collect();
+        .map(|j| Ok(Projected::new(j, fields)?.values.iter().map(|(_, v)| cell(v)).collect()))
+        .collect::<Result<_, Error>>()?;
     let widths: Vec<usize> = (0..fields.len())
         .map(|i| {
             rows.iter()

@@ -1,12 +1,16 @@
 //! The derived read index in `.jit/index/`: for each issue file, its stat stamp (size, mtime,
-//! ctime, inode), the issue's compact JSON, and a binary summary of the fields queries use.
-//! Listing reads the index and stats the files; it opens an issue file only when its stamp
-//! no longer matches (git, an editor, a copy changed it) or is too recent to trust.
+//! ctime, inode), a binary summary of the fields queries use, the issue's description and its
+//! compact JSON. Listing reads the summaries and stats the files; it opens an issue file only
+//! when its stamp no longer matches (git, an editor, a copy changed it) or is too recent to
+//! trust.
 //!
-//! Files: `issues.idx` (a compacted base) and `issues.log` (records appended since), both a
-//! 16-byte header (magic + generation) then records `[len u32][crc32 u32][payload]`. A later
-//! record for an id supersedes an earlier one; the directory listing decides which issues
-//! exist, so the index can be stale, truncated or deleted without changing any result.
+//! Files: `issues.idx` (a compacted base) and `issues.log` (records appended since). The base
+//! keeps its records in one section and the descriptions and JSON they point to in two more,
+//! so a listing reads only the summaries: descriptions are read when a filter searches text,
+//! and JSON only for the issues printed (whole, or one positioned read each for a few). The
+//! log keeps all of a record in one place. A later record for an id supersedes an earlier
+//! one; the directory listing decides which issues exist, so the index can be stale,
+//! truncated or deleted without changing any result.
 //!
 //! Racy stamps (git's "racy clean" problem): a file changed twice within one timestamp tick
 //! keeps its stamp. A record is trusted only if the file's mtime is older than the moment the
@@ -14,11 +18,14 @@
 //! [`atomic::BACKDATE`] in the past, so their records are trusted at once, while any later change by
 //! anyone else gets a current mtime and so a different stamp.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::fs::{self, File, OpenOptions};
 use std::hash::{BuildHasherDefault, Hasher};
 use std::io::{Read, Write};
+use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
@@ -31,12 +38,20 @@ use stat::PARALLEL_STAT_MIN;
 use stat::{stat_all, stat_one};
 
 use super::{Durability, Layout, atomic, lock::RepoLock};
-use crate::error::{IoContext, Result};
+use crate::error::{Error, IoContext, Result};
 use crate::model::{Issue, IssueId};
 
-const MAGIC: &[u8; 8] = b"JITIDX\x00\x04"; // the last byte is the format version
+const MAGIC: &[u8; 8] = b"JITIDX\x00\x05"; // the last byte is the format version
+/// Magic and generation: the whole header of the log, the start of the base's.
 const HEADER: usize = 16;
-const FIXED: usize = 16 + 8 * 5 + 4;
+/// The base's header: [`HEADER`], the lengths of its three sections, and their CRC.
+const BASE_HEADER: usize = 48;
+/// Id and stamp: the start of every record.
+const STAMPED: usize = 16 + 8 * 5;
+/// A log record: stamped, then the lengths of its JSON and its description.
+const FIXED_INLINE: usize = STAMPED + 8;
+/// A base record: stamped, then where its JSON and its description are ([`BlobRef`]s).
+const FIXED_BASE: usize = STAMPED + 2 * 16;
 /// Minimum age of an mtime, at the moment its stamp is taken, for the stamp to be trusted.
 pub const RACY_WINDOW_NS: i64 = 100_000_000;
 /// Same, for files whose mtime has no sub-second part (filesystems with coarse timestamps).
@@ -55,8 +70,9 @@ pub fn now_ns() -> i64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos() as i64).unwrap_or(0)
 }
 
-/// The fields queries and tables use, stored in binary beside the JSON.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+/// The fields queries and tables use, stored in binary beside the JSON. The description is
+/// stored apart and read only when asked for (see [`Text`]).
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Summary<'a> {
     // The graph fields come first, so that graph walks decode only them (see [`Head`]).
     pub dependencies: Vec<u128>,
@@ -72,10 +88,8 @@ pub struct Summary<'a> {
     pub labels: Vec<&'a str>,
     #[serde(borrow)]
     pub gates: Vec<(&'a str, &'a str)>,
-    /// Raw UTF-8, checked only when a text search reads it (descriptions are the bulk of the
-    /// summary, and most queries never look at them).
-    #[serde(borrow, with = "serde_bytes")]
-    pub description: &'a [u8],
+    #[serde(skip)]
+    pub description: Text<'a>,
 }
 
 /// The leading fields of a [`Summary`]: what graph walks need, decoded without the rest.
@@ -93,11 +107,38 @@ pub struct Headline<'a> {
     pub title: &'a str,
 }
 
+/// An issue's description, fetched only when read: most queries never look at it, and it is
+/// the bulk of what the index holds besides the JSON.
+#[derive(Clone, Copy, Debug, Default)]
+pub enum Text<'a> {
+    #[default]
+    Empty,
+    /// In memory already (an issue just parsed, or a log record).
+    Inline(&'a [u8]),
+    /// In the base's description section.
+    Stored(Entry<'a>),
+}
+
+impl<'a> Text<'a> {
+    pub fn get(&self) -> Cow<'a, str> {
+        match self {
+            Text::Empty => Cow::Borrowed(""),
+            Text::Inline(b) => Cow::Borrowed(utf8(b)),
+            Text::Stored(e) => e.description(),
+        }
+    }
+}
+
+/// Index text is UTF-8 (written from a `String`, guarded by a CRC); damage reads as empty.
+fn utf8(b: &[u8]) -> &str {
+    std::str::from_utf8(b).unwrap_or_default()
+}
+
 impl<'a> Summary<'a> {
     pub fn of(issue: &'a Issue) -> Summary<'a> {
         Summary {
             title: &issue.title,
-            description: issue.description.as_bytes(),
+            description: Text::Inline(issue.description.as_bytes()),
             state: issue.state.to_u8(),
             priority: issue.priority.to_u8(),
             assignee: issue.assignee.as_deref(),
@@ -112,35 +153,246 @@ impl<'a> Summary<'a> {
     }
 }
 
-/// One indexed issue, borrowed from a [`Snapshot`].
+/// Where a base record's JSON or description is: offset in its section, length, CRC-32.
+#[derive(Clone, Copy, Debug, PartialEq)]
+struct BlobRef {
+    off: u64,
+    len: u32,
+    crc: u32,
+}
+
+impl BlobRef {
+    fn read(b: &[u8]) -> BlobRef {
+        BlobRef {
+            off: u64::from_le_bytes(b[0..8].try_into().unwrap()),
+            len: u32::from_le_bytes(b[8..12].try_into().unwrap()),
+            crc: u32::from_le_bytes(b[12..16].try_into().unwrap()),
+        }
+    }
+
+    fn write(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(&self.off.to_le_bytes());
+        out.extend_from_slice(&self.len.to_le_bytes());
+        out.extend_from_slice(&self.crc.to_le_bytes());
+    }
+
+    /// The blob within a whole section, if it is there and its CRC holds.
+    fn within<'s>(&self, section: &'s [u8]) -> Option<&'s [u8]> {
+        let start = usize::try_from(self.off).ok()?;
+        let b = section.get(start..start.checked_add(self.len as usize)?)?;
+        (crc32fast::hash(b) == self.crc).then_some(b)
+    }
+}
+
+/// A decoded record payload.
 #[derive(Clone, Copy, Debug)]
+enum RecordRef<'a> {
+    /// A log record, or one just made from a file.
+    Inline { json: &'a [u8], desc: &'a [u8], summary: &'a [u8] },
+    /// A base record, whose JSON and description are in the base's other sections.
+    Based { json: BlobRef, desc: BlobRef, summary: &'a [u8] },
+}
+
+impl<'a> RecordRef<'a> {
+    fn parse(p: &'a [u8], based: bool) -> Option<RecordRef<'a>> {
+        Self::stamp(p)?; // checks the length of the stamped part
+        if based {
+            let fixed = p.get(STAMPED..FIXED_BASE)?;
+            return Some(RecordRef::Based {
+                json: BlobRef::read(&fixed[..16]),
+                desc: BlobRef::read(&fixed[16..]),
+                summary: &p[FIXED_BASE..],
+            });
+        }
+        let fixed = p.get(STAMPED..FIXED_INLINE)?;
+        let json_len = u32::from_le_bytes(fixed[..4].try_into().unwrap()) as usize;
+        let desc_len = u32::from_le_bytes(fixed[4..].try_into().unwrap()) as usize;
+        let json_end = FIXED_INLINE.checked_add(json_len)?;
+        let desc_end = json_end.checked_add(desc_len)?;
+        Some(RecordRef::Inline {
+            json: p.get(FIXED_INLINE..json_end)?,
+            desc: p.get(json_end..desc_end)?,
+            summary: &p[desc_end..],
+        })
+    }
+
+    fn summary(&self) -> &'a [u8] {
+        match self {
+            RecordRef::Inline { summary, .. } | RecordRef::Based { summary, .. } => summary,
+        }
+    }
+
+    /// Only the file stamp and when it was taken: what the freshness check needs.
+    fn stamp(p: &[u8]) -> Option<(FileStamp, i64)> {
+        if p.len() < STAMPED {
+            return None;
+        }
+        let u64_at = |o: usize| u64::from_le_bytes(p[o..o + 8].try_into().unwrap());
+        let stamp = FileStamp {
+            size: u64_at(16),
+            mtime_ns: u64_at(24) as i64,
+            ctime_ns: u64_at(32) as i64,
+            ino: u64_at(40),
+        };
+        Some((stamp, u64_at(48) as i64))
+    }
+}
+
+/// One indexed issue, borrowed from a [`Snapshot`].
+#[derive(Clone, Copy)]
 pub struct Entry<'a> {
     pub id: IssueId,
-    /// The issue as compact JSON, exactly as `--json` prints it. (UTF-8, guarded by the
-    /// record's CRC; not re-validated on every read.)
-    pub json: &'a [u8],
-    summary: &'a [u8],
+    snap: &'a Snapshot,
+    rec: RecordRef<'a>,
+}
+
+impl std::fmt::Debug for Entry<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Entry").field("id", &self.id).finish_non_exhaustive()
+    }
 }
 
 impl<'a> Entry<'a> {
     /// Dependencies and state only (cheaper than [`Entry::summary`]).
     pub fn head(&self) -> Head {
-        postcard::from_bytes(self.summary).expect("summary checked when the snapshot was built")
+        postcard::from_bytes(self.rec.summary()).expect("summary checked when it was indexed")
     }
 
     /// Dependencies, state and title only.
     pub fn headline(&self) -> Headline<'a> {
-        postcard::from_bytes(self.summary).expect("summary checked when the snapshot was built")
+        postcard::from_bytes(self.rec.summary()).expect("summary checked when it was indexed")
     }
 
     pub fn summary(&self) -> Summary<'a> {
-        postcard::from_bytes(self.summary).expect("summary checked when the snapshot was built")
+        let mut s: Summary<'a> =
+            postcard::from_bytes(self.rec.summary()).expect("summary checked when it was indexed");
+        s.description = match self.rec {
+            RecordRef::Inline { desc, .. } => Text::Inline(desc),
+            RecordRef::Based { .. } => Text::Stored(*self),
+        };
+        s
+    }
+
+    /// The description. From the base, the first one read brings in all of them (a text
+    /// search reads them all); one that fails its CRC is read from the issue's file.
+    pub fn description(&self) -> Cow<'a, str> {
+        let r = match self.rec {
+            RecordRef::Inline { desc, .. } => return Cow::Borrowed(utf8(desc)),
+            RecordRef::Based { desc, .. } => desc,
+        };
+        match self.snap.base.as_ref().and_then(|b| b.text.whole(&b.file)).and_then(|s| r.within(s))
+        {
+            Some(b) => Cow::Borrowed(utf8(b)),
+            None => {
+                Cow::Owned(self.snap.read_issue(self.id).map(|i| i.description).unwrap_or_default())
+            }
+        }
+    }
+
+    /// The issue as compact JSON, exactly as `--json` prints it. From the base: a slice of
+    /// the JSON section if it has been read whole (see [`Snapshot::json_of`]), else one
+    /// positioned read; a blob that fails its CRC is replaced by the issue's file.
+    pub fn json(&self) -> Result<Cow<'a, [u8]>> {
+        let r = match self.rec {
+            RecordRef::Inline { json, .. } => return Ok(Cow::Borrowed(json)),
+            RecordRef::Based { json, .. } => json,
+        };
+        if let Some(base) = &self.snap.base {
+            if let Some(b) = base.json.get().and_then(Option::as_deref) {
+                if let Some(b) = r.within(b) {
+                    return Ok(Cow::Borrowed(b));
+                }
+            } else if let Some(b) = base.json.read(&base.file, r) {
+                return Ok(Cow::Owned(b));
+            }
+        }
+        let path = self.snap.issues_dir.join(self.id.file_name());
+        let bytes = fs::read(&path).at(&path)?;
+        match Issue::from_slice(&bytes) {
+            Ok(i) if i.id == self.id => Ok(Cow::Owned(i.to_compact_json().into_bytes())),
+            Ok(i) => Err(Error::Corrupt {
+                path,
+                message: format!("file name says {} but the issue inside is {}", self.id, i.id),
+            }),
+            Err(e) => Err(Error::Corrupt { path, message: format!("not a valid issue: {e}") }),
+        }
     }
 
     /// The full issue, parsed from its JSON.
-    pub fn issue(&self) -> Issue {
-        serde_json::from_slice(self.json).expect("index JSON checked when the snapshot was built")
+    pub fn issue(&self) -> Result<Issue> {
+        let json = self.json()?;
+        Issue::from_slice(&json).map_err(|e| Error::Corrupt {
+            path: self.snap.issues_dir.join(self.id.file_name()),
+            message: format!("index JSON does not parse: {e}"),
+        })
     }
+}
+
+/// One of the base's lazily read sections.
+struct Section {
+    at: u64,
+    len: u64,
+    bytes: OnceLock<Option<Vec<u8>>>,
+}
+
+impl Section {
+    fn new(at: u64, len: u64) -> Section {
+        Section { at, len, bytes: OnceLock::new() }
+    }
+
+    /// The whole section, read on first use (`None` if it could not be read).
+    fn whole(&self, file: &File) -> Option<&[u8]> {
+        self.bytes
+            .get_or_init(|| {
+                let mut b = vec![0; usize::try_from(self.len).ok()?];
+                read_exact_at_parallel(file, &mut b, self.at).ok().map(|()| b)
+            })
+            .as_deref()
+    }
+
+    fn get(&self) -> Option<&Option<Vec<u8>>> {
+        self.bytes.get()
+    }
+
+    /// One blob, by a positioned read, if it is within the section and its CRC holds.
+    fn read(&self, file: &File, r: BlobRef) -> Option<Vec<u8>> {
+        if r.off.checked_add(u64::from(r.len))? > self.len {
+            return None;
+        }
+        let mut b = vec![0; r.len as usize];
+        file.read_exact_at(&mut b, self.at + r.off).ok()?;
+        (crc32fast::hash(&b) == r.crc).then_some(b)
+    }
+}
+
+/// From this many bytes up, a section is read by two threads, one half each: the copy from
+/// the page cache (and the page faults of the fresh buffer) is most of the cost of reading it.
+const PARALLEL_READ_MIN: usize = 4 << 20;
+
+/// `file.read_exact_at(buf, at)`, split over two threads for large reads.
+fn read_exact_at_parallel(file: &File, buf: &mut [u8], at: u64) -> std::io::Result<()> {
+    if buf.len() < PARALLEL_READ_MIN {
+        return file.read_exact_at(buf, at);
+    }
+    let half = buf.len() / 2;
+    let (a, b) = buf.split_at_mut(half);
+    let split = std::thread::scope(|s| {
+        let second = std::thread::Builder::new()
+            .spawn_scoped(s, move || file.read_exact_at(b, at + half as u64))
+            .ok()?;
+        let first = file.read_exact_at(a, at);
+        let second = second.join().unwrap_or_else(|e| std::panic::resume_unwind(e));
+        Some(first.and(second))
+    });
+    // A thread that cannot be started leaves the whole read to this one.
+    split.unwrap_or_else(|| file.read_exact_at(buf, at))
+}
+
+/// The open base file and its description and JSON sections.
+struct BaseFile {
+    file: File,
+    text: Section,
+    json: Section,
 }
 
 /// A file the snapshot could not use (unparseable issue, id/name mismatch).
@@ -150,6 +402,8 @@ pub struct Problem {
     pub message: String,
 }
 
+/// Where a record's payload is: `bufs[buf][start..end]`. Buffer 0 is the base's record
+/// section (records pointing into its other sections), 1 the log, 2 records just made.
 #[derive(Clone, Copy)]
 struct Slot {
     id: u128,
@@ -158,11 +412,19 @@ struct Slot {
     end: u32,
 }
 
+impl Slot {
+    fn based(&self) -> bool {
+        self.buf == 0
+    }
+}
+
 /// Every issue in the repository at one moment, read through the index.
 pub struct Snapshot {
     bufs: Vec<Vec<u8>>,
     slots: Vec<Slot>,
     pub problems: Vec<Problem>,
+    base: Option<BaseFile>,
+    issues_dir: PathBuf,
 }
 
 impl Snapshot {
@@ -184,41 +446,45 @@ impl Snapshot {
         Some(self.entry(&self.slots[i]))
     }
 
+    fn payload(&self, s: &Slot) -> &[u8] {
+        &self.bufs[s.buf as usize][s.start as usize..s.end as usize]
+    }
+
     fn entry(&self, s: &Slot) -> Entry<'_> {
-        let p = &self.bufs[s.buf as usize][s.start as usize..s.end as usize];
-        let rec = RecordRef::parse(p).expect("records checked when the snapshot was built");
-        Entry { id: IssueId::from_u128(s.id), json: rec.json, summary: rec.summary }
-    }
-}
-
-/// A decoded record payload (the stamp fields are read by [`RecordRef::stamp`]).
-struct RecordRef<'a> {
-    json: &'a [u8],
-    summary: &'a [u8],
-}
-
-impl<'a> RecordRef<'a> {
-    fn parse(p: &'a [u8]) -> Option<RecordRef<'a>> {
-        Self::stamp(p)?; // checks the length of the fixed part
-        let json_len = u32::from_le_bytes(p[56..60].try_into().unwrap()) as usize;
-        let json = p.get(FIXED..FIXED + json_len)?;
-        Some(RecordRef { json, summary: &p[FIXED + json_len..] })
+        let rec = RecordRef::parse(self.payload(s), s.based())
+            .expect("records checked when the snapshot was built");
+        Entry { id: IssueId::from_u128(s.id), snap: self, rec }
     }
 
-    /// Only the file stamp and when it was taken: what the freshness check needs, without
-    /// the UTF-8 check of the JSON that [`RecordRef::parse`] makes.
-    fn stamp(p: &[u8]) -> Option<(FileStamp, i64)> {
-        if p.len() < FIXED {
-            return None;
+    /// The JSON of `entries`, in order. When they are a good part of the snapshot, the base's
+    /// JSON section is read whole, at once, instead of one positioned read per issue.
+    pub fn json_of<'a>(&'a self, entries: &[Entry<'a>]) -> Result<Vec<Cow<'a, [u8]>>> {
+        if let Some(b) = &self.base {
+            if entries.len().saturating_mul(8) >= self.slots.len() {
+                b.json.whole(&b.file);
+            }
         }
-        let u64_at = |o: usize| u64::from_le_bytes(p[o..o + 8].try_into().unwrap());
-        let stamp = FileStamp {
-            size: u64_at(16),
-            mtime_ns: u64_at(24) as i64,
-            ctime_ns: u64_at(32) as i64,
-            ino: u64_at(40),
-        };
-        Some((stamp, u64_at(48) as i64))
+        entries.iter().map(Entry::json).collect()
+    }
+
+    /// The issue as its file holds it now, if it can be read and is the issue named.
+    fn read_issue(&self, id: IssueId) -> Option<Issue> {
+        let bytes = fs::read(self.issues_dir.join(id.file_name())).ok()?;
+        Issue::from_slice(&bytes).ok().filter(|i| i.id == id)
+    }
+
+    /// A record's JSON and description, wherever they are (`None`: a base section could
+    /// not be read or failed its CRC).
+    fn blobs(&self, s: &Slot) -> Option<(&[u8], &[u8])> {
+        match RecordRef::parse(self.payload(s), s.based())? {
+            RecordRef::Inline { json, desc, .. } => Some((json, desc)),
+            RecordRef::Based { json, desc, .. } => {
+                let base = self.base.as_ref()?;
+                let j = json.within(base.json.whole(&base.file)?)?;
+                let d = desc.within(base.text.whole(&base.file)?)?;
+                Some((j, d))
+            }
+        }
     }
 }
 
@@ -247,38 +513,53 @@ impl Hasher for IdHasher {
 
 type IdMap<V> = HashMap<u128, V, BuildHasherDefault<IdHasher>>;
 
-fn encode(out: &mut Vec<u8>, issue: &Issue, stamp: FileStamp, recorded_ns: i64) -> (u32, u32) {
-    let json = issue.to_compact_json();
-    let summary = postcard::to_allocvec(&Summary::of(issue)).expect("summary serialises");
-    let len = FIXED + json.len() + summary.len();
-    out.extend_from_slice(&(len as u32).to_le_bytes());
-    let crc_at = out.len();
-    out.extend_from_slice(&[0; 4]);
+/// Append one record — `[len][crc][payload]`, the payload written by `payload` — to `out`;
+/// returns where its payload is.
+fn frame(out: &mut Vec<u8>, payload: impl FnOnce(&mut Vec<u8>)) -> (u32, u32) {
+    let len_at = out.len();
+    out.extend_from_slice(&[0; 8]);
     let start = out.len();
-    out.extend_from_slice(&issue.id.as_u128().to_le_bytes());
-    for v in
-        [stamp.size, stamp.mtime_ns as u64, stamp.ctime_ns as u64, stamp.ino, recorded_ns as u64]
-    {
-        out.extend_from_slice(&v.to_le_bytes());
-    }
-    out.extend_from_slice(&(json.len() as u32).to_le_bytes());
-    out.extend_from_slice(json.as_bytes());
-    out.extend_from_slice(&summary);
+    payload(out);
+    let len = (out.len() - start) as u32;
     let crc = crc32fast::hash(&out[start..]);
-    out[crc_at..crc_at + 4].copy_from_slice(&crc.to_le_bytes());
+    out[len_at..len_at + 4].copy_from_slice(&len.to_le_bytes());
+    out[len_at + 4..start].copy_from_slice(&crc.to_le_bytes());
     (start as u32, out.len() as u32)
 }
 
-/// Walk the records of an index file; stops at the first damaged one.
-fn records(buf: &[u8]) -> impl Iterator<Item = (usize, usize)> + '_ {
-    let mut pos = HEADER;
+/// Append a log record (everything inline) for `issue` to `out`.
+fn encode(out: &mut Vec<u8>, issue: &Issue, stamp: FileStamp, recorded_ns: i64) -> (u32, u32) {
+    let json = issue.to_compact_json();
+    let summary = postcard::to_allocvec(&Summary::of(issue)).expect("summary serialises");
+    let desc = issue.description.as_bytes();
+    frame(out, |out| {
+        out.extend_from_slice(&issue.id.as_u128().to_le_bytes());
+        for v in [
+            stamp.size,
+            stamp.mtime_ns as u64,
+            stamp.ctime_ns as u64,
+            stamp.ino,
+            recorded_ns as u64,
+        ] {
+            out.extend_from_slice(&v.to_le_bytes());
+        }
+        out.extend_from_slice(&(json.len() as u32).to_le_bytes());
+        out.extend_from_slice(&(desc.len() as u32).to_le_bytes());
+        out.extend_from_slice(json.as_bytes());
+        out.extend_from_slice(desc);
+        out.extend_from_slice(&summary);
+    })
+}
+
+/// Walk the records of `buf` from `pos`; stops at the first damaged one.
+fn records(buf: &[u8], mut pos: usize, based: bool) -> impl Iterator<Item = (usize, usize)> + '_ {
     std::iter::from_fn(move || {
         let head = buf.get(pos..pos + 8)?;
         let len = u32::from_le_bytes(head[0..4].try_into().unwrap()) as usize;
         let crc = u32::from_le_bytes(head[4..8].try_into().unwrap());
         let start = pos + 8;
         let payload = buf.get(start..start.checked_add(len)?)?;
-        if crc32fast::hash(payload) != crc || RecordRef::parse(payload).is_none() {
+        if crc32fast::hash(payload) != crc || RecordRef::parse(payload, based).is_none() {
             return None;
         }
         pos = start + len;
@@ -290,6 +571,19 @@ fn header(generation: u64) -> [u8; HEADER] {
     let mut h = [0u8; HEADER];
     h[..8].copy_from_slice(MAGIC);
     h[8..].copy_from_slice(&generation.to_le_bytes());
+    h
+}
+
+/// The base's header: the common [`header`], the lengths of the record, description and JSON
+/// sections (which follow in that order), and a CRC-32 of all that.
+fn base_header(generation: u64, lens: [usize; 3]) -> [u8; BASE_HEADER] {
+    let mut h = [0u8; BASE_HEADER];
+    h[..HEADER].copy_from_slice(&header(generation));
+    for (i, len) in lens.into_iter().enumerate() {
+        h[HEADER + 8 * i..HEADER + 8 * (i + 1)].copy_from_slice(&(len as u64).to_le_bytes());
+    }
+    let crc = crc32fast::hash(&h[..40]);
+    h[40..44].copy_from_slice(&crc.to_le_bytes());
     h
 }
 
@@ -306,10 +600,42 @@ fn read_opt(path: &Path) -> Result<Vec<u8>> {
     }
 }
 
+/// The base, opened: its generation, its record section (read), and its other sections
+/// (read when needed). `None` if there is no base or its header does not hold.
+fn open_base(path: &Path) -> Result<Option<(u64, Vec<u8>, BaseFile)>> {
+    let file = match File::open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(e).at(path),
+    };
+    let size = file.metadata().at(path)?.len();
+    let mut head = [0u8; BASE_HEADER];
+    if file.read_exact_at(&mut head, 0).is_err() {
+        return Ok(None);
+    }
+    let u64_at = |o: usize| u64::from_le_bytes(head[o..o + 8].try_into().unwrap());
+    let crc = u32::from_le_bytes(head[40..44].try_into().unwrap());
+    let (core_len, text_len, json_len) = (u64_at(16), u64_at(24), u64_at(32));
+    let Some(generation) = generation_of(&head) else { return Ok(None) };
+    let total = core_len.checked_add(text_len).and_then(|n| n.checked_add(json_len));
+    if crc32fast::hash(&head[..40]) != crc || total != Some(size - BASE_HEADER as u64) {
+        return Ok(None);
+    }
+    let mut core = vec![0; usize::try_from(core_len).unwrap_or(usize::MAX)];
+    file.read_exact_at(&mut core, BASE_HEADER as u64).at(path)?;
+    let text_at = BASE_HEADER as u64 + core_len;
+    let base = BaseFile {
+        text: Section::new(text_at, text_len),
+        json: Section::new(text_at + text_len, json_len),
+        file,
+    };
+    Ok(Some((generation, core, base)))
+}
+
 /// The index without the full check of every file: for walks that visit a few issues (the
 /// cycle check of `dep add`). Each visited issue's file is statted and its record used only if
 /// the stamp matches and is not racy; otherwise the file itself is read. A missing file is a
-/// missing issue. Cost: reading the index plus a stat per visited issue.
+/// missing issue. Cost: reading the index's records plus a stat per visited issue.
 pub struct Records {
     loaded: Loaded,
     dir: File,
@@ -329,8 +655,8 @@ impl Records {
             let p = &self.loaded.bufs[slot.buf as usize][slot.start as usize..slot.end as usize];
             let (rec_stamp, rec_ns) = RecordRef::stamp(p)?;
             if rec_stamp == stamp && !racy(rec_stamp.mtime_ns, rec_ns) {
-                let rec = RecordRef::parse(p)?;
-                let head: Head = postcard::from_bytes(rec.summary).ok()?;
+                let rec = RecordRef::parse(p, slot.based())?;
+                let head: Head = postcard::from_bytes(rec.summary()).ok()?;
                 return Some(head.dependencies);
             }
         }
@@ -351,6 +677,7 @@ impl Records {
 /// The index files as read: their bytes and where each id's latest record is.
 struct Loaded {
     bufs: Vec<Vec<u8>>,
+    base: Option<BaseFile>,
     known: IdMap<Slot>,
     base_gen: Option<u64>,
     base_records: usize,
@@ -363,20 +690,23 @@ struct Loaded {
 }
 
 fn load(dir: &Path) -> Result<Loaded> {
-    let base = read_opt(&dir.join(BASE))?;
+    let (base_gen, core, base) = match open_base(&dir.join(BASE))? {
+        Some((g, core, base)) => (Some(g), core, Some(base)),
+        None => (None, Vec::new(), None),
+    };
     let log = read_opt(&dir.join(LOG))?;
-    let base_gen = generation_of(&base);
     let log_usable = base_gen.is_some() && generation_of(&log) == base_gen;
-    let bufs = vec![base, if log_usable { log } else { Vec::new() }, Vec::new()];
+    let bufs = vec![core, if log_usable { log } else { Vec::new() }, Vec::new()];
     let mut known: IdMap<Slot> = IdMap::default();
     let mut counts = [0usize; 2];
     let mut tail_damaged = [false; 2];
-    for (b, buf) in bufs.iter().enumerate().take(2) {
-        if generation_of(buf).is_none() {
+    for (b, from) in [(0, 0), (1, HEADER)] {
+        let buf = &bufs[b];
+        if base_gen.is_none() || buf.len() < from {
             continue;
         }
-        let mut valid_end = HEADER;
-        for (start, end) in records(buf) {
+        let mut valid_end = from;
+        for (start, end) in records(buf, from, b == 0) {
             let id = u128::from_le_bytes(buf[start..start + 16].try_into().unwrap());
             known.insert(id, Slot { id, buf: b as u32, start: start as u32, end: end as u32 });
             counts[b] += 1;
@@ -387,6 +717,7 @@ fn load(dir: &Path) -> Result<Loaded> {
     let log_len = bufs[1].len() as u64;
     Ok(Loaded {
         bufs,
+        base,
         known,
         base_gen,
         base_records: counts[0],
@@ -424,8 +755,16 @@ fn snapshot_inner(layout: &Layout, held: Option<&RepoLock>) -> Result<Snapshot> 
         };
         (loaded, stats)
     });
-    let Loaded { mut bufs, known, base_gen, base_records, log_records, tail_damaged, log_len } =
-        loaded?;
+    let Loaded {
+        mut bufs,
+        base,
+        known,
+        base_gen,
+        base_records,
+        log_records,
+        tail_damaged,
+        log_len,
+    } = loaded?;
     let mut slots = Vec::with_capacity(known.len());
     let mut fresh_trusted = Vec::new();
     let mut problems = Vec::new();
@@ -468,7 +807,7 @@ fn snapshot_inner(layout: &Layout, held: Option<&RepoLock>) -> Result<Snapshot> 
         slots.push(slot);
     }
     slots.sort_unstable_by_key(|s| s.id);
-    let snap = Snapshot { bufs, slots, problems };
+    let snap = Snapshot { bufs, slots, problems, base, issues_dir };
 
     let dead = known.len() - live_known;
     let mut needs_compaction = base_gen.is_none()
@@ -496,22 +835,39 @@ fn snapshot_inner(layout: &Layout, held: Option<&RepoLock>) -> Result<Snapshot> 
     Ok(snap)
 }
 
-/// Rewrite the base from `snap` (only trusted records) and start an empty log.
+/// Rewrite the base from `snap` (only trusted records whose parts can be read) and start an
+/// empty log.
 fn compact(layout: &Layout, snap: &Snapshot) -> Result<()> {
     let dir = layout.index_dir();
     fs::create_dir_all(&dir).at(&dir)?;
     let generation = crate::clock::Clock::system().rng().next_u64();
-    let mut out = Vec::with_capacity(snap.bufs.iter().map(Vec::len).sum());
-    out.extend_from_slice(&header(generation));
+    let (mut core, mut text, mut json) = (Vec::new(), Vec::new(), Vec::new());
     for s in &snap.slots {
-        let p = &snap.bufs[s.buf as usize][s.start as usize..s.end as usize];
+        let p = snap.payload(s);
         let (stamp, recorded_ns) = RecordRef::stamp(p).expect("checked");
         if racy(stamp.mtime_ns, recorded_ns) {
             continue; // will be re-read anyway; recording it would only cost space
         }
-        out.extend_from_slice(&(p.len() as u32).to_le_bytes());
-        out.extend_from_slice(&crc32fast::hash(p).to_le_bytes());
-        out.extend_from_slice(p);
+        let Some((j, d)) = snap.blobs(s) else { continue }; // re-read from its file next time
+        let Some(rec) = RecordRef::parse(p, s.based()) else { continue };
+        let blob = |section: &mut Vec<u8>, b: &[u8]| {
+            let r =
+                BlobRef { off: section.len() as u64, len: b.len() as u32, crc: crc32fast::hash(b) };
+            section.extend_from_slice(b);
+            r
+        };
+        let (jr, dr) = (blob(&mut json, j), blob(&mut text, d));
+        frame(&mut core, |out| {
+            out.extend_from_slice(&p[..STAMPED]);
+            jr.write(out);
+            dr.write(out);
+            out.extend_from_slice(rec.summary());
+        });
+    }
+    let mut out = Vec::with_capacity(BASE_HEADER + core.len() + text.len() + json.len());
+    out.extend_from_slice(&base_header(generation, [core.len(), text.len(), json.len()]));
+    for section in [core, text, json] {
+        out.extend_from_slice(&section);
     }
     atomic::write(&dir.join(BASE), &out, Durability::Relaxed)?;
     atomic::write(&dir.join(LOG), &header(generation), Durability::Relaxed)
@@ -520,10 +876,7 @@ fn compact(layout: &Layout, snap: &Snapshot) -> Result<()> {
 fn append_slots(layout: &Layout, snap: &Snapshot, slots: &[Slot]) -> Result<()> {
     let mut out = Vec::new();
     for s in slots {
-        let p = &snap.bufs[s.buf as usize][s.start as usize..s.end as usize];
-        out.extend_from_slice(&(p.len() as u32).to_le_bytes());
-        out.extend_from_slice(&crc32fast::hash(p).to_le_bytes());
-        out.extend_from_slice(p);
+        frame(&mut out, |o| o.extend_from_slice(snap.payload(s)));
     }
     append_raw(layout, &out)
 }
@@ -554,7 +907,7 @@ fn append_raw(layout: &Layout, records: &[u8]) -> Result<()> {
         None => {
             fs::create_dir_all(&dir).at(&dir)?;
             let g = crate::clock::Clock::system().rng().next_u64();
-            atomic::write(&base_path, &header(g), Durability::Relaxed)?;
+            atomic::write(&base_path, &base_header(g, [0; 3]), Durability::Relaxed)?;
             g
         }
     };

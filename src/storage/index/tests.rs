@@ -38,3 +38,110 @@ fn id_map_keeps_distinct_ids_apart() {
     assert_eq!(m.len(), 10_000);
     assert_eq!(m[&IssueId::from_parts(1, 9).as_u128()], 9);
 }
+
+/// 20 issues with descriptions written as jit writes them, and the layout.
+fn repo_with_descriptions() -> (tempfile::TempDir, Layout, Vec<Issue>) {
+    let dir = tempfile::tempdir().unwrap();
+    crate::repo::Repo::init(dir.path()).unwrap();
+    let layout = Layout::for_new(dir.path());
+    let now: jiff::Timestamp = "2026-01-01T00:00:00Z".parse().unwrap();
+    let issues: Vec<Issue> = (0..20u64)
+        .map(|i| {
+            let issue = crate::model::NewIssue {
+                title: format!("issue {i}"),
+                description: format!("description of issue {i}, {}", "é".repeat(i as usize)),
+                ..Default::default()
+            }
+            .build(
+                IssueId::from_parts(1_700_000_000_000 + i, u128::from(i)),
+                now,
+                crate::model::State::Ready,
+            )
+            .unwrap();
+            atomic::write(
+                &layout.issue_path(issue.id),
+                &issue.to_file_bytes(),
+                Durability::Relaxed,
+            )
+            .unwrap();
+            issue
+        })
+        .collect();
+    (dir, layout, issues)
+}
+
+#[test]
+fn the_base_serves_json_and_descriptions_by_single_reads_or_whole_sections() {
+    let (_dir, layout, issues) = repo_with_descriptions();
+    snapshot(&layout).unwrap(); // no base yet: this one writes it
+    let snap = snapshot(&layout).unwrap();
+    let base = snap.base.as_ref().expect("a base");
+    assert_eq!(snap.len(), issues.len());
+    assert!(snap.slots.iter().all(Slot::based), "every record comes from the base");
+    // One issue: a positioned read, the section stays unread.
+    let one = [snap.get(issues[3].id).unwrap()];
+    assert_eq!(snap.json_of(&one).unwrap()[0].as_ref(), issues[3].to_compact_json().as_bytes());
+    assert!(base.json.get().is_none(), "a single JSON is read alone");
+    assert!(base.text.get().is_none(), "nothing asked for a description yet");
+    // All of them: the section is read whole.
+    let all: Vec<Entry> = snap.iter().collect();
+    let jsons = snap.json_of(&all).unwrap();
+    assert!(base.json.get().is_some_and(Option::is_some), "many JSONs read the section");
+    for (issue, json) in issues.iter().zip(&jsons) {
+        assert_eq!(json.as_ref(), issue.to_compact_json().as_bytes());
+        assert!(matches!(json, Cow::Borrowed(_)), "a slice of the section");
+    }
+    for (issue, e) in issues.iter().zip(snap.iter()) {
+        assert_eq!(e.summary().description.get(), issue.description);
+        assert_eq!(e.summary().title, issue.title);
+    }
+    assert!(base.text.get().is_some_and(Option::is_some));
+}
+
+#[test]
+fn a_damaged_json_or_description_in_the_base_is_read_from_the_file() {
+    let (_dir, layout, issues) = repo_with_descriptions();
+    snapshot(&layout).unwrap();
+    let snap = snapshot(&layout).unwrap();
+    let base = snap.base.as_ref().unwrap();
+    let blob = |i: usize| match snap.get(issues[i].id).unwrap().rec {
+        RecordRef::Based { json, desc, .. } => (json, desc),
+        RecordRef::Inline { .. } => panic!("from the base"),
+    };
+    let (json_5, _) = blob(5);
+    let (_, desc_9) = blob(9);
+    let path = layout.index_dir().join(BASE);
+    let mut bytes = fs::read(&path).unwrap();
+    bytes[(base.json.at + json_5.off) as usize + 7] ^= 0x20;
+    bytes[(base.text.at + desc_9.off) as usize + 2] ^= 0x20;
+    drop(snap);
+    fs::write(&path, &bytes).unwrap();
+
+    let snap = snapshot(&layout).unwrap();
+    for few in [true, false] {
+        let entries: Vec<Entry> =
+            if few { vec![snap.get(issues[5].id).unwrap()] } else { snap.iter().collect() };
+        let jsons = snap.json_of(&entries).unwrap();
+        for (e, json) in entries.iter().zip(&jsons) {
+            let issue = issues.iter().find(|i| i.id == e.id).unwrap();
+            assert_eq!(json.as_ref(), issue.to_compact_json().as_bytes(), "few: {few}");
+        }
+    }
+    for (issue, e) in issues.iter().zip(snap.iter()) {
+        assert_eq!(e.description(), issue.description);
+    }
+}
+
+#[test]
+fn large_reads_split_over_two_threads_read_the_same_bytes() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("big");
+    let data: Vec<u8> = (0..PARALLEL_READ_MIN as u32 + 4099).map(|i| (i % 251) as u8).collect();
+    fs::write(&path, &data).unwrap();
+    let f = File::open(&path).unwrap();
+    let mut buf = vec![0; data.len() - 13];
+    read_exact_at_parallel(&f, &mut buf, 13).unwrap();
+    assert_eq!(buf, data[13..]);
+    let mut past_end = vec![0; data.len()];
+    assert!(read_exact_at_parallel(&f, &mut past_end, 13).is_err(), "a short file is an error");
+}
