@@ -333,3 +333,34 @@ fn a_corrupt_issue_file_is_reported_and_the_others_listed() {
     assert_eq!(table.status.code(), Some(0), "{}", describe(&table));
     assert_eq!(String::from_utf8(table.stdout).unwrap().lines().count(), 1 + truth.issues.len());
 }
+
+#[test]
+fn a_damaged_json_in_the_index_is_read_from_the_file_and_recorded_again() {
+    let env = TestEnv::new();
+    let ids = populate(&env, 12);
+    // Rebuild the index so every record is in the base, with an empty log.
+    let index = env.jit_dir().join("index");
+    fs::remove_dir_all(&index).unwrap();
+    env.ok(&["issue", "list"]);
+    let log = index.join("issues.log");
+    assert_eq!(fs::metadata(&log).unwrap().len(), 16, "an empty log after compaction");
+    for (n, id) in [&ids[3], &ids[8]].into_iter().enumerate() {
+        let base = index.join("issues.idx");
+        let mut bytes = fs::read(&base).unwrap();
+        let at = find(&bytes, format!("{{\"id\":\"{id}\",\"title\":\"issue").as_bytes())
+            .expect("the issue's JSON in the base");
+        bytes[at + 45] ^= 0x01; // inside the title
+        fs::write(&base, &bytes).unwrap();
+        let before = fs::metadata(&log).unwrap().len();
+        if n == 0 {
+            assert_list_is_truth(&env, "a flipped byte in a stored JSON");
+        } else {
+            let out = env.json(&["query", &format!("id:{id}")]);
+            let file: Value =
+                serde_json::from_slice(&fs::read(issue_path(&env, id)).unwrap()).unwrap();
+            assert_eq!(out, Value::Array(vec![file]), "one issue, read by itself");
+        }
+        assert!(fs::metadata(&log).unwrap().len() > before, "{id} is recorded again");
+        assert_reads_settle(&env, "after the repair");
+    }
+}

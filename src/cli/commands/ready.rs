@@ -45,6 +45,7 @@ pub fn run_ready(ctx: &mut Ctx, args: ReadyArgs) -> Result<u8, CliError> {
         let rows: Vec<Row> = ready.iter().map(|e| Row { id: e.id, summary: e.summary() }).collect();
         table(ctx.out.writer(), &rows, unique_prefix_len(&ids))?;
     }
+    snap.repair();
     Ok(exit::OK)
 }
 

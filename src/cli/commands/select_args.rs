@@ -77,8 +77,9 @@ pub fn print_selection(
     }
     let snap = repo.snapshot()?;
     let result = render(ctx, repo, &snap, filter, sort, args, &fields);
-    // The process ends right after: returning the index buffers (~1 KB per issue) to the
-    // allocator would only cost time (munmap of up to 100 MB at 100k issues).
+    snap.repair();
+    // The process ends right after: returning the index buffers (up to ~1 KB per issue) to the
+    // allocator would only cost time (munmap of tens of MB at 100k issues).
     std::mem::forget(snap);
     result
 }

@@ -25,7 +25,8 @@ use std::hash::{BuildHasherDefault, Hasher};
 use std::io::{Read, Write};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
-use std::sync::OnceLock;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Mutex, OnceLock};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
@@ -255,17 +256,24 @@ impl std::fmt::Debug for Entry<'_> {
 impl<'a> Entry<'a> {
     /// Dependencies and state only (cheaper than [`Entry::summary`]).
     pub fn head(&self) -> Head {
-        postcard::from_bytes(self.rec.summary()).expect("summary checked when it was indexed")
+        postcard::from_bytes(self.rec.summary()).unwrap_or_else(|_| {
+            let s = self.summary_from_file();
+            Head { dependencies: s.dependencies, state: s.state }
+        })
     }
 
     /// Dependencies, state and title only.
     pub fn headline(&self) -> Headline<'a> {
-        postcard::from_bytes(self.rec.summary()).expect("summary checked when it was indexed")
+        postcard::from_bytes(self.rec.summary()).unwrap_or_else(|_| {
+            let s = self.summary_from_file();
+            Headline { dependencies: s.dependencies, state: s.state, title: s.title }
+        })
     }
 
     pub fn summary(&self) -> Summary<'a> {
-        let mut s: Summary<'a> =
-            postcard::from_bytes(self.rec.summary()).expect("summary checked when it was indexed");
+        let Ok(mut s) = postcard::from_bytes::<Summary<'a>>(self.rec.summary()) else {
+            return self.summary_from_file();
+        };
         s.description = match self.rec {
             RecordRef::Inline { desc, .. } => Text::Inline(desc),
             RecordRef::Based { .. } => Text::Stored(*self),
@@ -273,17 +281,50 @@ impl<'a> Entry<'a> {
         s
     }
 
-    /// The description. From the base, the first one read brings in all of them (a text
-    /// search reads them all); one that fails its CRC is read from the issue's file.
+    /// The summary of the issue's file, for a record whose summary does not decode. jit
+    /// encodes every summary it writes and each record's CRC held, so only crafted bytes get
+    /// here. The issue read is leaked, to live as long as the snapshot's borrows: at most one
+    /// per such record and call, in a process that ends with its command. An unreadable file
+    /// gives an empty summary with an unknown state.
+    #[cold]
+    fn summary_from_file(&self) -> Summary<'a> {
+        self.snap.note_damage(self.id);
+        match self.snap.read_issue(self.id) {
+            Some(issue) => Summary::of(Box::leak(Box::new(issue))),
+            None => Summary {
+                dependencies: Vec::new(),
+                state: u8::MAX,
+                title: "",
+                priority: u8::MAX,
+                version: 0,
+                created_us: 0,
+                updated_us: 0,
+                closed_us: None,
+                assignee: None,
+                labels: Vec::new(),
+                gates: Vec::new(),
+                description: Text::Empty,
+            },
+        }
+    }
+
+    /// The description. From the base: the first [`SINGLE_READS`] are read one by one,
+    /// then the whole section at once (a text search over many issues reads them all). One
+    /// that fails its CRC or is not UTF-8 is read from the issue's file (and the index
+    /// repaired by [`Snapshot::repair`]); if that file is gone too, the description is empty.
     pub fn description(&self) -> Cow<'a, str> {
         let r = match self.rec {
             RecordRef::Inline { desc, .. } => return Cow::Borrowed(utf8(desc)),
             RecordRef::Based { desc, .. } => desc,
         };
-        match self.snap.base.as_ref().and_then(|b| b.text.whole(&b.file)).and_then(|s| r.within(s))
-        {
-            Some(b) => Cow::Borrowed(utf8(b)),
-            None => {
+        let stored = self.snap.base.as_ref().and_then(|b| b.text.blob(&b.file, r, SINGLE_READS));
+        match stored {
+            Some(Cow::Borrowed(b)) if std::str::from_utf8(b).is_ok() => Cow::Borrowed(utf8(b)),
+            Some(Cow::Owned(b)) if std::str::from_utf8(&b).is_ok() => {
+                Cow::Owned(String::from_utf8(b).expect("checked"))
+            }
+            _ => {
+                self.snap.note_damage(self.id);
                 Cow::Owned(self.snap.read_issue(self.id).map(|i| i.description).unwrap_or_default())
             }
         }
@@ -291,22 +332,18 @@ impl<'a> Entry<'a> {
 
     /// The issue as compact JSON, exactly as `--json` prints it. From the base: a slice of
     /// the JSON section if it has been read whole (see [`Snapshot::json_of`]), else one
-    /// positioned read; a blob that fails its CRC is replaced by the issue's file.
+    /// positioned read; JSON that fails its CRC is replaced by the issue's file (and the
+    /// index repaired by [`Snapshot::repair`]).
     pub fn json(&self) -> Result<Cow<'a, [u8]>> {
         let r = match self.rec {
             RecordRef::Inline { json, .. } => return Ok(Cow::Borrowed(json)),
             RecordRef::Based { json, .. } => json,
         };
-        if let Some(base) = &self.snap.base {
-            if let Some(b) = base.json.get().and_then(Option::as_deref) {
-                if let Some(b) = r.within(b) {
-                    return Ok(Cow::Borrowed(b));
-                }
-            } else if let Some(b) = base.json.read(&base.file, r) {
-                return Ok(Cow::Owned(b));
-            }
+        if let Some(b) = self.snap.base.as_ref().and_then(|b| b.json.blob(&b.file, r, usize::MAX)) {
+            return Ok(b);
         }
-        let path = self.snap.issues_dir.join(self.id.file_name());
+        self.snap.note_damage(self.id);
+        let path = self.snap.layout.issue_path(self.id);
         let bytes = fs::read(&path).at(&path)?;
         match Issue::from_slice(&bytes) {
             Ok(i) if i.id == self.id => Ok(Cow::Owned(i.to_compact_json().into_bytes())),
@@ -322,7 +359,7 @@ impl<'a> Entry<'a> {
     pub fn issue(&self) -> Result<Issue> {
         let json = self.json()?;
         Issue::from_slice(&json).map_err(|e| Error::Corrupt {
-            path: self.snap.issues_dir.join(self.id.file_name()),
+            path: self.snap.layout.issue_path(self.id),
             message: format!("index JSON does not parse: {e}"),
         })
     }
@@ -333,11 +370,28 @@ struct Section {
     at: u64,
     len: u64,
     bytes: OnceLock<Option<Vec<u8>>>,
+    /// Blobs read one by one so far.
+    singles: AtomicUsize,
 }
+
+/// How many descriptions are read one by one before the whole section is read instead: a
+/// filter that looks at the descriptions of a few issues (after narrower terms) reads only
+/// those, one that searches many reads the section once.
+const SINGLE_READS: usize = 64;
 
 impl Section {
     fn new(at: u64, len: u64) -> Section {
-        Section { at, len, bytes: OnceLock::new() }
+        Section { at, len, bytes: OnceLock::new(), singles: AtomicUsize::new(0) }
+    }
+
+    /// One blob: a slice of the section if it has been read whole; else a positioned read,
+    /// while fewer than `singles` have been made; else the whole section is read now.
+    /// `None` if it cannot be read or fails its CRC.
+    fn blob(&self, file: &File, r: BlobRef, singles: usize) -> Option<Cow<'_, [u8]>> {
+        if self.bytes.get().is_none() && self.singles.fetch_add(1, Ordering::Relaxed) < singles {
+            return self.read(file, r).map(Cow::Owned);
+        }
+        self.whole(file).and_then(|s| r.within(s)).map(Cow::Borrowed)
     }
 
     /// The whole section, read on first use (`None` if it could not be read).
@@ -348,10 +402,6 @@ impl Section {
                 read_exact_at_parallel(file, &mut b, self.at).ok().map(|()| b)
             })
             .as_deref()
-    }
-
-    fn get(&self) -> Option<&Option<Vec<u8>>> {
-        self.bytes.get()
     }
 
     /// One blob, by a positioned read, if it is within the section and its CRC holds.
@@ -408,8 +458,8 @@ pub struct Problem {
 struct Slot {
     id: u128,
     buf: u32,
-    start: u32,
-    end: u32,
+    start: usize,
+    end: usize,
 }
 
 impl Slot {
@@ -424,7 +474,10 @@ pub struct Snapshot {
     slots: Vec<Slot>,
     pub problems: Vec<Problem>,
     base: Option<BaseFile>,
-    issues_dir: PathBuf,
+    layout: Layout,
+    /// Issues whose summary, description or JSON failed its check and was read from the
+    /// file instead: [`Snapshot::repair`] records them again.
+    damaged: Mutex<Vec<IssueId>>,
 }
 
 impl Snapshot {
@@ -447,7 +500,7 @@ impl Snapshot {
     }
 
     fn payload(&self, s: &Slot) -> &[u8] {
-        &self.bufs[s.buf as usize][s.start as usize..s.end as usize]
+        &self.bufs[s.buf as usize][s.start..s.end]
     }
 
     fn entry(&self, s: &Slot) -> Entry<'_> {
@@ -460,7 +513,9 @@ impl Snapshot {
     /// JSON section is read whole, at once, instead of one positioned read per issue.
     pub fn json_of<'a>(&'a self, entries: &[Entry<'a>]) -> Result<Vec<Cow<'a, [u8]>>> {
         if let Some(b) = &self.base {
-            if entries.len().saturating_mul(8) >= self.slots.len() {
+            let based = |n: usize| n.saturating_mul(8);
+            let wanted = entries.iter().filter(|e| matches!(e.rec, RecordRef::Based { .. }));
+            if based(wanted.count()) >= self.slots.iter().filter(|s| s.based()).count() {
                 b.json.whole(&b.file);
             }
         }
@@ -469,8 +524,29 @@ impl Snapshot {
 
     /// The issue as its file holds it now, if it can be read and is the issue named.
     fn read_issue(&self, id: IssueId) -> Option<Issue> {
-        let bytes = fs::read(self.issues_dir.join(id.file_name())).ok()?;
+        let bytes = fs::read(self.layout.issue_path(id)).ok()?;
         Issue::from_slice(&bytes).ok().filter(|i| i.id == id)
+    }
+
+    fn note_damage(&self, id: IssueId) {
+        if let Ok(mut d) = self.damaged.lock() {
+            d.push(id);
+        }
+    }
+
+    /// Record again, from their files, the issues whose summary, description or JSON failed
+    /// its check while this snapshot was read, so that later reads find them whole. Best
+    /// effort, like all index upkeep: done only if the writers' lock is free.
+    pub fn repair(&self) {
+        let mut ids = match self.damaged.lock() {
+            Ok(d) if !d.is_empty() => d.clone(),
+            _ => return,
+        };
+        ids.sort_unstable();
+        ids.dedup();
+        let Ok(Some(_lock)) = RepoLock::try_acquire(&self.layout, "index upkeep") else { return };
+        let issues: Vec<Issue> = ids.iter().filter_map(|id| self.read_issue(*id)).collect();
+        let _ = record_written(&self.layout, &issues.iter().collect::<Vec<_>>());
     }
 
     /// A record's JSON and description, wherever they are (`None`: a base section could
@@ -515,7 +591,7 @@ type IdMap<V> = HashMap<u128, V, BuildHasherDefault<IdHasher>>;
 
 /// Append one record — `[len][crc][payload]`, the payload written by `payload` — to `out`;
 /// returns where its payload is.
-fn frame(out: &mut Vec<u8>, payload: impl FnOnce(&mut Vec<u8>)) -> (u32, u32) {
+fn frame(out: &mut Vec<u8>, payload: impl FnOnce(&mut Vec<u8>)) -> (usize, usize) {
     let len_at = out.len();
     out.extend_from_slice(&[0; 8]);
     let start = out.len();
@@ -524,11 +600,11 @@ fn frame(out: &mut Vec<u8>, payload: impl FnOnce(&mut Vec<u8>)) -> (u32, u32) {
     let crc = crc32fast::hash(&out[start..]);
     out[len_at..len_at + 4].copy_from_slice(&len.to_le_bytes());
     out[len_at + 4..start].copy_from_slice(&crc.to_le_bytes());
-    (start as u32, out.len() as u32)
+    (start, out.len())
 }
 
 /// Append a log record (everything inline) for `issue` to `out`.
-fn encode(out: &mut Vec<u8>, issue: &Issue, stamp: FileStamp, recorded_ns: i64) -> (u32, u32) {
+fn encode(out: &mut Vec<u8>, issue: &Issue, stamp: FileStamp, recorded_ns: i64) -> (usize, usize) {
     let json = issue.to_compact_json();
     let summary = postcard::to_allocvec(&Summary::of(issue)).expect("summary serialises");
     let desc = issue.description.as_bytes();
@@ -558,7 +634,8 @@ fn records(buf: &[u8], mut pos: usize, based: bool) -> impl Iterator<Item = (usi
         let len = u32::from_le_bytes(head[0..4].try_into().unwrap()) as usize;
         let crc = u32::from_le_bytes(head[4..8].try_into().unwrap());
         let start = pos + 8;
-        let payload = buf.get(start..start.checked_add(len)?)?;
+        let end = start.checked_add(len)?;
+        let payload = buf.get(start..end)?;
         if crc32fast::hash(payload) != crc || RecordRef::parse(payload, based).is_none() {
             return None;
         }
@@ -618,11 +695,15 @@ fn open_base(path: &Path) -> Result<Option<(u64, Vec<u8>, BaseFile)>> {
     let (core_len, text_len, json_len) = (u64_at(16), u64_at(24), u64_at(32));
     let Some(generation) = generation_of(&head) else { return Ok(None) };
     let total = core_len.checked_add(text_len).and_then(|n| n.checked_add(json_len));
-    if crc32fast::hash(&head[..40]) != crc || total != Some(size - BASE_HEADER as u64) {
+    if crc32fast::hash(&head[..40]) != crc || total != size.checked_sub(BASE_HEADER as u64) {
         return Ok(None);
     }
-    let mut core = vec![0; usize::try_from(core_len).unwrap_or(usize::MAX)];
-    file.read_exact_at(&mut core, BASE_HEADER as u64).at(path)?;
+    let Ok(core_len) = usize::try_from(core_len) else { return Ok(None) };
+    let mut core = vec![0; core_len];
+    if file.read_exact_at(&mut core, BASE_HEADER as u64).is_err() {
+        return Ok(None); // shortened since its size was read: rewritten in place by someone
+    }
+    let core_len = core_len as u64;
     let text_at = BASE_HEADER as u64 + core_len;
     let base = BaseFile {
         text: Section::new(text_at, text_len),
@@ -652,12 +733,15 @@ impl Records {
     pub fn deps(&self, id: u128) -> Option<Vec<u128>> {
         let stamp = stat_one(&self.dir, id)?;
         if let Some(slot) = self.loaded.known.get(&id) {
-            let p = &self.loaded.bufs[slot.buf as usize][slot.start as usize..slot.end as usize];
+            let p = &self.loaded.bufs[slot.buf as usize][slot.start..slot.end];
             let (rec_stamp, rec_ns) = RecordRef::stamp(p)?;
             if rec_stamp == stamp && !racy(rec_stamp.mtime_ns, rec_ns) {
-                let rec = RecordRef::parse(p, slot.based())?;
-                let head: Head = postcard::from_bytes(rec.summary()).ok()?;
-                return Some(head.dependencies);
+                let head = RecordRef::parse(p, slot.based())
+                    .and_then(|rec| postcard::from_bytes::<Head>(rec.summary()).ok());
+                if let Some(head) = head {
+                    return Some(head.dependencies);
+                }
+                // A summary that does not decode (crafted bytes): the file decides.
             }
         }
         let name = IssueId::from_u128(id).file_name();
@@ -708,7 +792,7 @@ fn load(dir: &Path) -> Result<Loaded> {
         let mut valid_end = from;
         for (start, end) in records(buf, from, b == 0) {
             let id = u128::from_le_bytes(buf[start..start + 16].try_into().unwrap());
-            known.insert(id, Slot { id, buf: b as u32, start: start as u32, end: end as u32 });
+            known.insert(id, Slot { id, buf: b as u32, start, end });
             counts[b] += 1;
             valid_end = end;
         }
@@ -774,7 +858,7 @@ fn snapshot_inner(layout: &Layout, held: Option<&RepoLock>) -> Result<Snapshot> 
         let id = IssueId::from_u128(raw);
         if let Some(slot) = known.get(&id.as_u128()) {
             live_known += 1;
-            let p = &bufs[slot.buf as usize][slot.start as usize..slot.end as usize];
+            let p = &bufs[slot.buf as usize][slot.start..slot.end];
             let (rec_stamp, rec_ns) = RecordRef::stamp(p).expect("checked by records()");
             if rec_stamp == stamp && !racy(rec_stamp.mtime_ns, rec_ns) {
                 slots.push(*slot);
@@ -807,7 +891,14 @@ fn snapshot_inner(layout: &Layout, held: Option<&RepoLock>) -> Result<Snapshot> 
         slots.push(slot);
     }
     slots.sort_unstable_by_key(|s| s.id);
-    let snap = Snapshot { bufs, slots, problems, base, issues_dir };
+    let snap = Snapshot {
+        bufs,
+        slots,
+        problems,
+        base,
+        layout: layout.clone(),
+        damaged: Mutex::new(Vec::new()),
+    };
 
     let dead = known.len() - live_known;
     let mut needs_compaction = base_gen.is_none()

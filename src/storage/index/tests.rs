@@ -81,21 +81,25 @@ fn the_base_serves_json_and_descriptions_by_single_reads_or_whole_sections() {
     // One issue: a positioned read, the section stays unread.
     let one = [snap.get(issues[3].id).unwrap()];
     assert_eq!(snap.json_of(&one).unwrap()[0].as_ref(), issues[3].to_compact_json().as_bytes());
-    assert!(base.json.get().is_none(), "a single JSON is read alone");
-    assert!(base.text.get().is_none(), "nothing asked for a description yet");
+    assert!(base.json.bytes.get().is_none(), "a single JSON is read alone");
+    assert!(base.text.bytes.get().is_none(), "nothing asked for a description yet");
     // All of them: the section is read whole.
     let all: Vec<Entry> = snap.iter().collect();
     let jsons = snap.json_of(&all).unwrap();
-    assert!(base.json.get().is_some_and(Option::is_some), "many JSONs read the section");
+    assert!(base.json.bytes.get().is_some_and(Option::is_some), "many JSONs read the section");
     for (issue, json) in issues.iter().zip(&jsons) {
         assert_eq!(json.as_ref(), issue.to_compact_json().as_bytes());
         assert!(matches!(json, Cow::Borrowed(_)), "a slice of the section");
     }
-    for (issue, e) in issues.iter().zip(snap.iter()) {
-        assert_eq!(e.summary().description.get(), issue.description);
-        assert_eq!(e.summary().title, issue.title);
+    // Descriptions: one by one at first, then the whole section.
+    for pass in 0..=SINGLE_READS / issues.len() {
+        for (issue, e) in issues.iter().zip(snap.iter()) {
+            assert_eq!(e.summary().description.get(), issue.description);
+            assert_eq!(e.summary().title, issue.title);
+        }
+        let whole = base.text.bytes.get().is_some_and(Option::is_some);
+        assert_eq!(whole, (pass + 1) * issues.len() > SINGLE_READS, "after pass {pass}");
     }
-    assert!(base.text.get().is_some_and(Option::is_some));
 }
 
 #[test]
@@ -114,6 +118,16 @@ fn a_damaged_json_or_description_in_the_base_is_read_from_the_file() {
     let mut bytes = fs::read(&path).unwrap();
     bytes[(base.json.at + json_5.off) as usize + 7] ^= 0x20;
     bytes[(base.text.at + desc_9.off) as usize + 2] ^= 0x20;
+    // Issue 12's description: not UTF-8, with a CRC to match (crafted). Its record's CRC
+    // must then be made to match too.
+    let desc_at = (base.text.at + blob(12).1.off) as usize;
+    bytes[desc_at] = 0xff;
+    let crc = crc32fast::hash(&bytes[desc_at..desc_at + blob(12).1.len as usize]);
+    let slot = snap.slots[12];
+    let (start, end) = (BASE_HEADER + slot.start, BASE_HEADER + slot.end);
+    bytes[start + STAMPED + 28..start + STAMPED + 32].copy_from_slice(&crc.to_le_bytes());
+    let rec_crc = crc32fast::hash(&bytes[start..end]);
+    bytes[start - 4..start].copy_from_slice(&rec_crc.to_le_bytes());
     drop(snap);
     fs::write(&path, &bytes).unwrap();
 
@@ -130,6 +144,20 @@ fn a_damaged_json_or_description_in_the_base_is_read_from_the_file() {
     for (issue, e) in issues.iter().zip(snap.iter()) {
         assert_eq!(e.description(), issue.description);
     }
+    let mut damaged = snap.damaged.lock().unwrap().clone();
+    damaged.sort_unstable();
+    damaged.dedup();
+    assert_eq!(damaged, vec![issues[5].id, issues[9].id, issues[12].id]);
+
+    // The repair records them again (in the log), and the next reader finds them whole.
+    snap.repair();
+    drop(snap);
+    let snap = snapshot(&layout).unwrap();
+    for (issue, e) in issues.iter().zip(snap.iter()) {
+        assert_eq!(e.json().unwrap().as_ref(), issue.to_compact_json().as_bytes());
+        assert_eq!(e.description(), issue.description);
+    }
+    assert!(snap.damaged.lock().unwrap().is_empty(), "nothing read from a file this time");
 }
 
 #[test]
@@ -144,4 +172,39 @@ fn large_reads_split_over_two_threads_read_the_same_bytes() {
     assert_eq!(buf, data[13..]);
     let mut past_end = vec![0; data.len()];
     assert!(read_exact_at_parallel(&f, &mut past_end, 13).is_err(), "a short file is an error");
+}
+
+#[test]
+fn a_record_whose_summary_does_not_decode_is_read_from_the_file() {
+    let (_dir, layout, issues) = repo_with_descriptions();
+    snapshot(&layout).unwrap();
+    let snap = snapshot(&layout).unwrap();
+    // Garble the summary of issue 4's record and give the record a matching CRC, as only
+    // a crafted file could.
+    let slot = snap.slots[4];
+    let path = layout.index_dir().join(BASE);
+    let mut bytes = fs::read(&path).unwrap();
+    let (start, end) = (BASE_HEADER + slot.start as usize, BASE_HEADER + slot.end as usize);
+    for b in &mut bytes[start + FIXED_BASE..end] {
+        *b = 0xff;
+    }
+    let crc = crc32fast::hash(&bytes[start..end]);
+    bytes[start - 4..start].copy_from_slice(&crc.to_le_bytes());
+    drop(snap);
+    fs::write(&path, &bytes).unwrap();
+
+    let snap = snapshot(&layout).unwrap();
+    let e = snap.get(issues[4].id).unwrap();
+    assert!(postcard::from_bytes::<Head>(e.rec.summary()).is_err(), "the summary is garbled");
+    let s = e.summary();
+    assert_eq!(
+        (s.title, s.description.get().as_ref()),
+        (issues[4].title.as_str(), issues[4].description.as_str())
+    );
+    assert_eq!(e.headline().title, issues[4].title);
+    assert_eq!(e.head().state, issues[4].state.to_u8());
+    assert_eq!(snap.get(issues[5].id).unwrap().summary().title, issues[5].title, "the others");
+    // The cycle check's lookup reads the file too, rather than taking the issue as missing.
+    let records = Records::open(&layout).unwrap();
+    assert_eq!(records.deps(issues[4].id.as_u128()), Some(Vec::new()));
 }
