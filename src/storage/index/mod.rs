@@ -318,12 +318,14 @@ impl<'a> Entry<'a> {
             RecordRef::Based { desc, .. } => desc,
         };
         let stored = self.snap.base.as_ref().and_then(|b| b.text.blob(&b.file, r, SINGLE_READS));
-        match stored {
-            Some(Cow::Borrowed(b)) if std::str::from_utf8(b).is_ok() => Cow::Borrowed(utf8(b)),
-            Some(Cow::Owned(b)) if std::str::from_utf8(&b).is_ok() => {
-                Cow::Owned(String::from_utf8(b).expect("checked"))
-            }
-            _ => {
+        let text = match stored {
+            Some(Cow::Borrowed(b)) => std::str::from_utf8(b).ok().map(Cow::Borrowed),
+            Some(Cow::Owned(b)) => String::from_utf8(b).ok().map(Cow::Owned),
+            None => None,
+        };
+        match text {
+            Some(t) => t,
+            None => {
                 self.snap.note_damage(self.id);
                 Cow::Owned(self.snap.read_issue(self.id).map(|i| i.description).unwrap_or_default())
             }
