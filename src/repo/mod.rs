@@ -83,6 +83,9 @@ pub struct BulkReport {
     pub errors: Vec<BulkFailure>,
     /// The issues modified (or, with `dry_run`, that would be).
     pub issue_ids: Vec<IssueId>,
+    /// Issue files that could not be read as issues, so were not matched against the filter.
+    #[serde(skip)]
+    pub unreadable: Vec<index::Problem>,
 }
 
 /// What deleting an issue touches.
@@ -91,6 +94,9 @@ pub struct DeletePlan {
     pub issue: Issue,
     /// Issues that depend on it; the dependency is removed from each in the same commit.
     pub referrers: Vec<IssueId>,
+    /// Issue files that could not be read as issues, so were not checked for a reference.
+    #[serde(skip)]
+    pub unreadable: Vec<index::Problem>,
 }
 
 const GITIGNORE: &str = "\
@@ -370,17 +376,24 @@ impl Repo {
     /// What deleting `input` would do (read-only; used to ask before deleting).
     pub fn delete_plan(&self, input: &str) -> Result<DeletePlan> {
         let issue = self.show(input)?;
-        let referrers = self.referrers(issue.id, None)?;
-        Ok(DeletePlan { issue, referrers })
+        let (referrers, unreadable) = self.referrers(issue.id, None)?;
+        Ok(DeletePlan { issue, referrers, unreadable })
     }
 
-    fn referrers(&self, id: IssueId, held: Option<&RepoLock>) -> Result<Vec<IssueId>> {
+    /// The issues that depend on `id`, and the files that could not be checked.
+    fn referrers(
+        &self,
+        id: IssueId,
+        held: Option<&RepoLock>,
+    ) -> Result<(Vec<IssueId>, Vec<index::Problem>)> {
         let snap = match held {
             Some(lock) => index::snapshot_locked(&self.layout, lock)?,
             None => index::snapshot(&self.layout)?,
         };
         let key = id.as_u128();
-        Ok(snap.iter().filter(|e| e.summary().dependencies.contains(&key)).map(|e| e.id).collect())
+        let found =
+            snap.iter().filter(|e| e.summary().dependencies.contains(&key)).map(|e| e.id).collect();
+        Ok((found, snap.problems))
     }
 
     /// Delete an issue and, in the same journal commit, every reference to it from other
@@ -392,7 +405,7 @@ impl Repo {
         let now = self.clock.now();
         let mut ops = Vec::new();
         let mut updated = Vec::new();
-        let referrers = self.referrers(id, Some(&lock))?;
+        let (referrers, unreadable) = self.referrers(id, Some(&lock))?;
         for r in &referrers {
             let mut other = self.load(*r)?;
             other.dependencies.retain(|d| *d != id);
@@ -407,7 +420,7 @@ impl Repo {
         ops.push(Op::Remove { path: format!("issues/{}", id.file_name()) });
         journal::commit(&self.layout, &ops, self.durability)?;
         let _ = index::record_written(&self.layout, &updated.iter().collect::<Vec<_>>());
-        Ok(DeletePlan { issue, referrers })
+        Ok(DeletePlan { issue, referrers, unreadable })
     }
 
     /// Apply `changes` to every issue `filter` matches, as ONE journal commit: after a crash
@@ -434,6 +447,7 @@ impl Repo {
             .map(|e| e.id)
             .collect();
         drop(ctx);
+        let unreadable = snap.problems.clone();
         drop(snap);
         if !dry_run && !confirmed && matched.len() as u64 > self.config.bulk_confirm {
             return Err(Error::BulkConfirmRequired(
@@ -455,6 +469,7 @@ impl Repo {
             skipped: 0,
             errors: Vec::new(),
             issue_ids: Vec::new(),
+            unreadable,
         };
         let mut updated = Vec::new();
         let stage = changes.state.and_then(gates::guarding_stage);

@@ -364,3 +364,33 @@ fn a_damaged_json_in_the_index_is_read_from_the_file_and_recorded_again() {
         assert_reads_settle(&env, "after the repair");
     }
 }
+
+#[test]
+fn every_command_that_reads_all_issues_names_the_files_it_left_out() {
+    let env = TestEnv::new();
+    let ids = populate(&env, 4);
+    let broken = issue_path(&env, &ids[1]);
+    fs::write(&broken, b"{ not an issue").unwrap();
+    let name = broken.file_name().unwrap().to_string_lossy().into_owned();
+    let commands: [&[&str]; 8] = [
+        &["issue", "list"],
+        &["query", "is:open", "--json"],
+        &["ready", "--json"],
+        &["blocked"],
+        &["graph", "export", "--format", "mermaid"],
+        &["issue", "bulk-update", "--filter", "title:issue", "--add-label", "x:y", "--json"],
+        &["issue", "bulk-update", "--filter", "title:issue", "--priority", "low", "--dry-run"],
+        &["issue", "delete", &ids[2], "--yes", "--json"],
+    ];
+    for args in commands {
+        let out = env.run(args);
+        assert_eq!(out.status.code(), Some(0), "{args:?}: {}", describe(&out));
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        let warned: Vec<&str> = stderr.lines().filter(|l| l.starts_with("warning:")).collect();
+        assert!(
+            warned.len() == 1 && warned[0].contains(&name) && warned[0].contains("skipped"),
+            "{args:?}: {stderr}"
+        );
+    }
+    assert_eq!(fs::read(&broken).unwrap(), b"{ not an issue", "the broken file is left alone");
+}

@@ -81,7 +81,7 @@ pub fn run(ctx: &mut Ctx, cmd: GraphCommand) -> Result<u8, CliError> {
         _ => None,
     };
     let repo = ctx.open_repo()?;
-    let snap = repo.snapshot()?;
+    let snap = ctx.snapshot(&repo)?;
     let view = GraphView { snap: &snap, gates: &repo.config().gates };
     let name = |n: Node| IssueId::from_u128(n).to_string();
     match cmd {

@@ -44,6 +44,7 @@ pub fn run(ctx: &mut Ctx, args: Args) -> Result<u8, CliError> {
     }
     let repo = ctx.open_repo()?;
     let report = repo.bulk_update(&filter, &changes, args.dry_run, args.yes)?;
+    ctx.warn_unreadable(&report.unreadable);
     if ctx.out.is_json() {
         ctx.out.json(&report)?;
     } else {

@@ -55,6 +55,7 @@ pub fn run(ctx: &mut Ctx, args: Args) -> Result<u8, CliError> {
         }
     }
     let done = repo.delete(&args.id)?;
+    ctx.warn_unreadable(&done.unreadable);
     if ctx.out.is_json() {
         ctx.out.json(&serde_json::json!({
             "deleted": done.issue.id,

@@ -27,6 +27,7 @@ use super::CliError;
 use super::output::Printer;
 use crate::clock::Clock;
 use crate::repo::{OpenOptions, Repo};
+use crate::storage::index::{Problem, Snapshot};
 
 /// jit — a repository-local issue tracker for teams of AI agents and the people who steer them.
 #[derive(Debug, Parser)]
@@ -127,6 +128,25 @@ impl Ctx<'_, '_> {
     /// A warning on stderr (not silenced by `--quiet`).
     pub fn warn(&self, msg: &str) {
         let _ = writeln!(std::io::stderr(), "warning: {msg}");
+    }
+
+    /// One warning for each issue file a command had to leave out because it could not be
+    /// read as an issue.
+    pub fn warn_unreadable(&self, problems: &[Problem]) {
+        for p in problems {
+            self.warn(&format!(
+                "skipped {}: {} (fix or restore the file, e.g. with git)",
+                p.path.display(),
+                p.message
+            ));
+        }
+    }
+
+    /// Every issue, through the index, warning about the files left out.
+    pub fn snapshot(&self, repo: &Repo) -> Result<Snapshot, CliError> {
+        let snap = repo.snapshot()?;
+        self.warn_unreadable(&snap.problems);
+        Ok(snap)
     }
 }
 

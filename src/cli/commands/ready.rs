@@ -27,7 +27,7 @@ pub struct BlockedArgs {}
 
 pub fn run_ready(ctx: &mut Ctx, args: ReadyArgs) -> Result<u8, CliError> {
     let repo = ctx.open_repo()?;
-    let snap = repo.snapshot()?;
+    let snap = ctx.snapshot(&repo)?;
     let view = GraphView { snap: &snap, gates: &repo.config().gates };
     let mut ready: Vec<Entry> = snap
         .iter()
@@ -68,7 +68,7 @@ pub fn node_json(view: &GraphView, id: u128) -> Value {
 
 pub fn run_blocked(ctx: &mut Ctx, _args: BlockedArgs) -> Result<u8, CliError> {
     let repo = ctx.open_repo()?;
-    let snap = repo.snapshot()?;
+    let snap = ctx.snapshot(&repo)?;
     let view = GraphView { snap: &snap, gates: &repo.config().gates };
     let blocked: Vec<(Entry, Vec<u128>)> = snap
         .iter()

@@ -75,7 +75,7 @@ pub fn print_selection(
             fields.push(f.clone());
         }
     }
-    let snap = repo.snapshot()?;
+    let snap = ctx.snapshot(repo)?;
     let result = render(ctx, repo, &snap, filter, sort, args, &fields);
     snap.repair();
     // The process ends right after: returning the index buffers (up to ~1 KB per issue) to the
@@ -93,13 +93,6 @@ fn render(
     args: &SelectArgs,
     fields: &[String],
 ) -> Result<(), CliError> {
-    for p in &snap.problems {
-        ctx.warn(&format!(
-            "skipped {}: {} (fix or restore the file, e.g. with git)",
-            p.path.display(),
-            p.message
-        ));
-    }
     let view = GraphView { snap, gates: &repo.config().gates };
     let eval = EvalCtx::new(repo.clock().now(), Some(&view));
     let limit = if args.count { None } else { args.limit };
