@@ -260,11 +260,15 @@ impl Repo {
         })
     }
 
-    /// Create an issue. The file is written and fsynced before the lock is taken; under the
-    /// lock it is only renamed into place.
+    /// Create an issue depending on `new.dependencies` and on the issues `depends_on` names
+    /// (ids or prefixes). The file is written and fsynced before the lock is taken; under
+    /// the lock it is only renamed into place, after checking that every dependency exists.
     pub fn create(&self, mut new: NewIssue, depends_on: &[String]) -> Result<Issue> {
         self.check_labels(&new.labels)?;
-        new.dependencies = self.resolve_deps(depends_on)?;
+        // Dependencies given as ids and as text (prefixes) alike; each once, in order.
+        new.dependencies.extend(self.resolve_deps(depends_on)?);
+        let mut seen = std::collections::HashSet::new();
+        new.dependencies.retain(|d| seen.insert(*d));
         let now = self.clock.now();
         if new.state == Some(State::InProgress) {
             let deps = new.dependencies.clone();
@@ -521,3 +525,6 @@ impl Repo {
         Ok(report)
     }
 }
+
+#[cfg(test)]
+mod tests;
