@@ -168,6 +168,18 @@ fn update_changes_fields_and_bumps_version() {
     // Already in that shape: nothing written, version kept.
     let v = env.json(&["issue", "update", &id, "--state", "ready"]);
     assert_eq!(v["version"], 3);
+    // The short forms: -s state, -p priority, -a assignee (create takes them too).
+    let v = env.json(&["issue", "update", &id, "-s", "in_progress", "-p", "low", "-a", "agent:y"]);
+    assert_eq!(
+        (&v["state"], &v["priority"], &v["assignee"]),
+        (&json!("in_progress"), &json!("low"), &json!("agent:y"))
+    );
+    let v =
+        env.json(&["issue", "create", "Short flags", "-s", "ready", "-a", "agent:z", "-p", "high"]);
+    assert_eq!(
+        (&v["state"], &v["priority"], &v["assignee"]),
+        (&json!("ready"), &json!("high"), &json!("agent:z"))
+    );
 }
 
 #[test]

@@ -6,7 +6,7 @@ use crate::model::IssueChanges;
 #[derive(Debug, clap::Args)]
 pub struct FieldChanges {
     /// New state: backlog, ready, in_progress, gated, done, rejected
-    #[arg(long)]
+    #[arg(short, long)]
     pub state: Option<String>,
     /// New priority: low, normal, high, critical
     #[arg(short, long)]
@@ -18,7 +18,7 @@ pub struct FieldChanges {
     #[arg(long = "remove-label", value_name = "LABEL")]
     pub remove_labels: Vec<String>,
     /// Assign to someone
-    #[arg(long, conflicts_with = "unassign")]
+    #[arg(short, long, conflicts_with = "unassign")]
     pub assignee: Option<String>,
     /// Remove the assignee
     #[arg(long)]

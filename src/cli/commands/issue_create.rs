@@ -32,10 +32,10 @@ pub struct Args {
     #[arg(short, long = "label", value_name = "LABEL")]
     pub labels: Vec<String>,
     /// The starting state (default: the config's default_state, normally backlog)
-    #[arg(long)]
+    #[arg(short, long)]
     pub state: Option<String>,
     /// Who works on it
-    #[arg(long)]
+    #[arg(short, long)]
     pub assignee: Option<String>,
     /// Issues this one depends on (ids or unique prefixes); repeat or give several
     #[arg(long = "depends-on", value_name = "ID", num_args = 1..)]
