@@ -44,6 +44,15 @@ impl TestEnv {
         TestEnv { dir, seed: Cell::new(1), fixed_clock: false }
     }
 
+    /// A copy of the hand-made repository `fixtures/<name>`, with the fixed clock.
+    pub fn fixture(name: &str) -> TestEnv {
+        let mut env = TestEnv::bare();
+        env.fixed_clock = true;
+        let from = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures").join(name);
+        copy_tree(&from, env.path());
+        env
+    }
+
     pub fn path(&self) -> &Path {
         self.dir.path()
     }
@@ -130,4 +139,18 @@ pub fn describe(out: &Output) -> String {
 pub fn assert_success<S: AsRef<OsStr>>(out: &Output, args: &[S]) {
     let args: Vec<_> = args.iter().map(|a| a.as_ref().to_string_lossy().into_owned()).collect();
     assert!(out.status.success(), "jit {} failed: {}", args.join(" "), describe(out));
+}
+
+/// Copy the directory tree `from` into `to` (files and directories only).
+pub fn copy_tree(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap_or_else(|e| panic!("{}: {e}", from.display())) {
+        let e = e.unwrap();
+        let target = to.join(e.file_name());
+        if e.file_type().unwrap().is_dir() {
+            copy_tree(&e.path(), &target);
+        } else {
+            std::fs::copy(e.path(), &target).unwrap();
+        }
+    }
 }

@@ -11,5 +11,6 @@ mod crash;
 mod index;
 mod query;
 
+mod fixtures;
 mod gates;
 mod graph;
