@@ -1,5 +1,5 @@
 //! The filter language: `grammar/filter.pest` parsed by a private pest parser into a typed,
-//! spanned AST ([`ast`]), checked field by field ([`parser`]), and evaluated separately
+//! spanned AST ([`ast`]), checked field by field (`parser`), and evaluated separately
 //! ([`eval`]) against the index summaries.
 
 pub mod ast;

@@ -26,7 +26,7 @@ pub fn write(path: &Path, bytes: &[u8], durability: Durability) -> Result<()> {
     sync_parent(path, durability)
 }
 
-/// Like [`write`] but leaves the directory fsync to the caller, so a change of many files in
+/// Like [`write()`] but leaves the directory fsync to the caller, so a change of many files in
 /// one directory pays for it once.
 pub fn write_no_dir_sync(path: &Path, bytes: &[u8], durability: Durability) -> Result<()> {
     let tmp = prepare(path, bytes, durability)?;

@@ -308,7 +308,7 @@ impl<'a> Entry<'a> {
         }
     }
 
-    /// The description. From the base: the first [`SINGLE_READS`] are read one by one,
+    /// The description. From the base: the first 64 (`SINGLE_READS`) are read one by one,
     /// then the whole section at once (a text search over many issues reads them all). One
     /// that fails its CRC or is not UTF-8 is read from the issue's file (and the index
     /// repaired by [`Snapshot::repair`]); if that file is gone too, the description is empty.
