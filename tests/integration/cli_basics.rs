@@ -295,6 +295,14 @@ fn version_help_and_completions() {
         let script = env.ok(&["completions", shell]);
         assert!(script.contains("issue") && script.len() > 500, "{shell}");
     }
+    let page = env.ok(&["man"]);
+    assert!(page.contains(".TH jit 1") && page.contains("jit\\-issue(1)"), "{page}");
+    assert!(page.contains("jit \\- a repository"), "the NAME line: {page}");
+    let dir = env.path().join("man1");
+    env.ok(&["man", "--out", dir.to_str().unwrap()]);
+    let create = std::fs::read_to_string(dir.join("jit-issue-create.1")).unwrap();
+    assert!(create.contains("depends\\-on"), "{create}");
+    assert!(dir.join("jit-graph-export.1").exists() && dir.join("jit.1").exists());
 }
 
 #[test]

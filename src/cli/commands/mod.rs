@@ -14,6 +14,7 @@ mod issue_delete;
 mod issue_list;
 mod issue_show;
 mod issue_update;
+mod man;
 mod query;
 mod ready;
 mod select_args;
@@ -82,6 +83,7 @@ pub enum Command {
     #[command(subcommand)]
     Gate(Box<gate::GateCommand>),
     Completions(completions::Args),
+    Man(man::Args),
 }
 
 /// What a command gets: the global options and the printer.
@@ -163,5 +165,6 @@ pub fn dispatch(cli: Cli, out: &mut Printer, command: String) -> Result<u8, CliE
         Command::Graph(c) => graph::run(&mut ctx, c),
         Command::Gate(c) => gate::run(&mut ctx, *c),
         Command::Completions(a) => completions::run(&mut ctx, a),
+        Command::Man(a) => man::run(&mut ctx, a),
     }
 }

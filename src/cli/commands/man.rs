@@ -1,0 +1,39 @@
+//! `jit man`
+
+use std::path::PathBuf;
+
+use clap::CommandFactory;
+
+use super::{Cli, Ctx};
+use crate::cli::CliError;
+use crate::error::{IoContext, exit};
+
+/// Print the manual page (roff), or write one page per command into a directory
+#[derive(Debug, clap::Args)]
+#[command(after_help = "Examples:\n  jit man | man -l -\n  jit man --out ~/.local/share/man/man1")]
+pub struct Args {
+    /// Write jit.1, jit-issue.1, jit-issue-create.1, … into DIR (created if missing) instead
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+}
+
+pub fn run(ctx: &mut Ctx, args: Args) -> Result<u8, CliError> {
+    // The page's NAME line is "jit \- <about>": the about without its own "jit — ".
+    let cmd = Cli::command();
+    let about = cmd.get_about().map(|a| a.to_string()).unwrap_or_default();
+    let cmd = cmd.about(about.trim_start_matches("jit — ").to_string());
+    match args.out {
+        Some(dir) => {
+            std::fs::create_dir_all(&dir).at(&dir)?;
+            clap_mangen::generate_to(cmd, &dir).at(&dir)?;
+            ctx.status(&format!("wrote the manual pages into {}", dir.display()));
+        }
+        None => {
+            // Rendered into memory first, so that a closed pipe is the printer's to handle.
+            let mut page = Vec::new();
+            clap_mangen::Man::new(cmd).render(&mut page)?;
+            ctx.out.writer().write_all(&page)?;
+        }
+    }
+    Ok(exit::OK)
+}
