@@ -62,10 +62,9 @@ pub fn table(w: &mut dyn Write, rows: &[Row<'_>], id_len: usize) -> io::Result<(
         "ID", "STATE", "PRIORITY", "ASSIGNEE"
     )?;
     for r in rows {
-        let id = r.id.to_string();
         let mut line = format!(
             "{}  {:sw$}  {:pw$}  {}  {}",
-            &id[..id_len],
+            r.id.short(id_len),
             state(r),
             prio(r),
             pad(&truncate(&who(r), aw), aw),

@@ -21,7 +21,7 @@ pub fn dot(nodes: &[ExportNode], edges: &[(IssueId, IssueId)], id_len: usize) ->
         out.push_str(&format!(
             "  \"{}\" [label=\"{}\\n{}\\n({})\"];\n",
             n.id,
-            &n.id.to_string()[..id_len.min(26)],
+            n.id.short(id_len),
             esc(&n.title),
             n.state
         ));
@@ -53,7 +53,7 @@ pub fn mermaid(nodes: &[ExportNode], edges: &[(IssueId, IssueId)], id_len: usize
         out.push_str(&format!(
             "  n{}[\"{}: {} ({})\"]\n",
             n.id,
-            &n.id.to_string()[..id_len.min(26)],
+            n.id.short(id_len),
             esc(&n.title),
             n.state
         ));

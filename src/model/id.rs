@@ -67,6 +67,14 @@ impl IssueId {
         Some(IssueId(v))
     }
 
+    /// The first `len` characters of the id (all 26 if `len` is larger): what human output
+    /// shows, with `len` from [`unique_prefix_len`] over the repository's ids.
+    pub fn short(self, len: usize) -> String {
+        let mut s = self.to_string();
+        s.truncate(len.min(LEN));
+        s
+    }
+
     /// The file name this issue is stored under in `.jit/issues/`.
     pub fn file_name(self) -> String {
         format!("{self}.json")

@@ -141,3 +141,35 @@ fn the_broken_project_is_read_around_its_damage() {
     }
     assert!(stored_files(&env) == before, "reading changed a stored file");
 }
+
+/// What people read: the human output of the read commands on `small`, as snapshots
+/// (`tests/integration/snapshots/`; review changes with `cargo insta review`).
+#[test]
+fn human_output_of_the_small_project() {
+    let env = TestEnv::fixture("small");
+    let commands: [(&str, &[&str]); 10] = [
+        ("list", &["issue", "list"]),
+        ("list-fields", &["issue", "list", "--fields", "id,state,labels,title"]),
+        ("show-card", &["issue", "show", "01kjsj7s80v"]),
+        ("show-hand-formatted", &["issue", "show", INDEX]),
+        ("ready", &["ready"]),
+        ("blocked", &["blocked"]),
+        ("graph-deps", &["graph", "deps", RELEASE]),
+        ("graph-order", &["graph", "order"]),
+        ("query-count", &["query", "is:open", "--count"]),
+        (
+            "explain",
+            &["query", "--explain", "(state:ready AND label:epic:*) OR priority>=high NOT crash"],
+        ),
+    ];
+    for (name, args) in commands {
+        insta::assert_snapshot!(name, env.ok(args), &args.join(" "));
+    }
+    let err = env.run(&["query", "stat:ready AND priority:hihg"]);
+    assert_eq!(err.status.code(), Some(1), "a user error");
+    insta::assert_snapshot!(
+        "filter-error",
+        String::from_utf8_lossy(&err.stderr),
+        "stderr of a bad filter"
+    );
+}

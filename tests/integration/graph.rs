@@ -300,7 +300,11 @@ fn ready_and_blocked_are_derived_from_the_graph() {
         assert_eq!(entry["blocked_by"][0]["state"], "in_progress");
     }
     let human = env.ok(&["blocked"]);
-    assert!(human.contains(&format!("blocked by {dep} [in_progress] Dependency")), "{human}");
+    let line = human.lines().find(|l| l.ends_with(" [in_progress] Dependency")).expect(&human);
+    assert_short(
+        line.trim_start().strip_prefix("blocked by ").unwrap().split(' ').next().unwrap(),
+        &dep,
+    );
     assert!(!human.contains(&backlog) && !human.contains(&finished), "{human}");
 
     // Finishing the dependency makes the dependent ready without writing to it: readiness is
@@ -412,8 +416,11 @@ fn deps_and_rdeps_with_depth() {
 
     // Human output indents by depth.
     let text = env.ok(&["graph", "deps", &a]);
-    assert!(text.contains(&format!("\n    {d} [backlog] D\n")), "{text}");
-    assert!(text.lines().any(|l| l == format!("{b} [backlog] B")), "{text}");
+    let line = text.lines().find(|l| l.ends_with(" [backlog] D")).expect(&text);
+    assert!(line.starts_with("    ") && !line.starts_with("     "), "depth 3: {text}");
+    assert_short(line.trim_start().split(' ').next().unwrap(), &d);
+    let line = text.lines().find(|l| l.ends_with(" [backlog] B")).expect(&text);
+    assert_short(line.split(' ').next().unwrap(), &b); // depth 1: not indented
 
     let err = env.json_err(&["graph", "deps", "0000"], 3);
     assert_eq!(err["code"], "ISSUE_NOT_FOUND");
@@ -451,8 +458,12 @@ fn roots_leaves_order_and_path() {
     assert_eq!((&p[0], &p[2]), (&a, &d));
     assert!(p[1] == b || p[1] == c, "{p:?}");
     let text = env.ok(&["graph", "path", &a[..16], &d[..16]]);
-    assert!(text.starts_with(&format!("  {a} A\n→ ")), "{text}");
-    assert!(text.ends_with(&format!("→ {d} D\n")), "{text}");
+    let lines: Vec<&str> = text.lines().collect();
+    let (first, last) = (lines[0], lines[lines.len() - 1]);
+    assert!(first.starts_with("  ") && first.ends_with(" A"), "{text}");
+    assert_short(first.split_whitespace().next().unwrap(), &a);
+    assert!(last.starts_with("→ ") && last.ends_with(" D"), "{text}");
+    assert_short(last.split_whitespace().nth(1).unwrap(), &d);
 
     // Against the arrows, or between unrelated issues, there is no path.
     for (from, to) in [(&d, &a), (&b, &c), (&e, &a)] {
@@ -718,4 +729,11 @@ fn work_cannot_start_on_a_blocked_issue() {
         env.json(&["issue", "update", &id, "--state", "in_progress"])["state"],
         "in_progress"
     );
+}
+
+/// Human output names an issue by a prefix of its id (its shortest unique prefix, at least 8
+/// characters); `--json` by the full id.
+#[track_caller]
+fn assert_short(shown: &str, full: &str) {
+    assert!(shown.len() >= 8 && shown.len() < 26 && full.starts_with(shown), "{shown} for {full}");
 }

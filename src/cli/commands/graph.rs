@@ -82,6 +82,9 @@ pub fn run(ctx: &mut Ctx, cmd: GraphCommand) -> Result<u8, CliError> {
     };
     let repo = ctx.open_repo()?;
     let snap = ctx.snapshot(&repo)?;
+    // Human output names issues by their shortest unique prefix (at least 8 characters).
+    let all: Vec<IssueId> = snap.iter().map(|e| e.id).collect();
+    let id_len = crate::model::unique_prefix_len(&all);
     let view = GraphView { snap: &snap, gates: &repo.config().gates };
     let name = |n: Node| IssueId::from_u128(n).to_string();
     match cmd {
@@ -89,7 +92,7 @@ pub fn run(ctx: &mut Ctx, cmd: GraphCommand) -> Result<u8, CliError> {
             let start = repo.resolve(&id)?.as_u128();
             let found = graph::closure(start, depth, |n| view.deps(n));
             warn_cycle_through(ctx, start, &found, |n| view.deps(n));
-            print_closure(ctx, &view, &found)?;
+            print_closure(ctx, &view, &found, id_len)?;
         }
         GraphCommand::Rdeps { id, depth } => {
             let start = repo.resolve(&id)?.as_u128();
@@ -97,7 +100,7 @@ pub fn run(ctx: &mut Ctx, cmd: GraphCommand) -> Result<u8, CliError> {
             let next = |n: Node| rev.get(&n).cloned().unwrap_or_default();
             let found = graph::closure(start, depth, next);
             warn_cycle_through(ctx, start, &found, next);
-            print_closure(ctx, &view, &found)?;
+            print_closure(ctx, &view, &found, id_len)?;
         }
         GraphCommand::Roots | GraphCommand::Leaves => {
             let adj = view.adjacency();
@@ -108,12 +111,12 @@ pub fn run(ctx: &mut Ctx, cmd: GraphCommand) -> Result<u8, CliError> {
                 let rev = view.dependents();
                 adj.keys().rev().filter(|n| !rev.contains_key(n)).copied().collect()
             };
-            print_nodes(ctx, &view, &nodes)?;
+            print_nodes(ctx, &view, &nodes, id_len)?;
         }
         GraphCommand::Order => {
             let adj = view.adjacency();
             match graph::topo_order(&adj) {
-                Ok(order) => print_nodes(ctx, &view, &order)?,
+                Ok(order) => print_nodes(ctx, &view, &order, id_len)?,
                 Err(cycle) => {
                     return Err(Error::GraphCycle {
                         cycle: cycle.iter().map(|n| name(*n)).collect(),
@@ -135,7 +138,7 @@ pub fn run(ctx: &mut Ctx, cmd: GraphCommand) -> Result<u8, CliError> {
                     let arrow = if i == 0 { "  " } else { "→ " };
                     ctx.out.text(&format!(
                         "{arrow}{} {}\n",
-                        name(*n),
+                        IssueId::from_u128(*n).short(id_len),
                         v["title"].as_str().unwrap_or("")
                     ))?;
                 }
@@ -162,8 +165,6 @@ pub fn run(ctx: &mut Ctx, cmd: GraphCommand) -> Result<u8, CliError> {
                 nodes.push(ExportNode { id: e.id, title: s.title.to_string(), state });
             }
             warn_any_cycle(ctx, &view.adjacency(), name);
-            let all: Vec<IssueId> = snap.iter().map(|e| e.id).collect();
-            let id_len = crate::model::unique_prefix_len(&all);
             match format.as_str() {
                 "dot" => ctx.out.text(&export::dot(&nodes, &edges, id_len))?,
                 "mermaid" => ctx.out.text(&export::mermaid(&nodes, &edges, id_len))?,
@@ -206,7 +207,12 @@ fn warn_cycle_through(
     }
 }
 
-fn print_closure(ctx: &mut Ctx, view: &GraphView, found: &[(Node, usize)]) -> Result<(), CliError> {
+fn print_closure(
+    ctx: &mut Ctx,
+    view: &GraphView,
+    found: &[(Node, usize)],
+    id_len: usize,
+) -> Result<(), CliError> {
     if ctx.out.is_json() {
         let out: Vec<Value> = found
             .iter()
@@ -221,31 +227,37 @@ fn print_closure(ctx: &mut Ctx, view: &GraphView, found: &[(Node, usize)]) -> Re
     }
     for (n, d) in found {
         ctx.out.text(&"  ".repeat(d - 1))?;
-        node_line(ctx, view, *n)?;
+        node_line(ctx, view, *n, id_len)?;
     }
     Ok(())
 }
 
-fn print_nodes(ctx: &mut Ctx, view: &GraphView, nodes: &[Node]) -> Result<(), CliError> {
+fn print_nodes(
+    ctx: &mut Ctx,
+    view: &GraphView,
+    nodes: &[Node],
+    id_len: usize,
+) -> Result<(), CliError> {
     if ctx.out.is_json() {
         let out: Vec<Value> = nodes.iter().map(|n| node_json(view, *n)).collect();
         ctx.out.json(&out)?;
         return Ok(());
     }
     for n in nodes {
-        node_line(ctx, view, *n)?;
+        node_line(ctx, view, *n, id_len)?;
     }
     Ok(())
 }
 
 /// `ID [state] title` on one line (no JSON in between: closures can be thousands of lines).
-fn node_line(ctx: &mut Ctx, view: &GraphView, n: Node) -> Result<(), CliError> {
+/// A missing issue keeps its full id: there is no issue its prefix could name.
+fn node_line(ctx: &mut Ctx, view: &GraphView, n: Node, id_len: usize) -> Result<(), CliError> {
     let id = IssueId::from_u128(n);
     let line = match view.snap.get(id) {
         Some(e) => {
             let s = e.headline();
             let state = State::from_u8(s.state).map_or("?", State::as_str);
-            format!("{id} [{state}] {}\n", s.title)
+            format!("{} [{state}] {}\n", id.short(id_len), s.title)
         }
         None => format!("{id} [missing] (no such issue)\n"),
     };

@@ -91,17 +91,20 @@ pub fn run_blocked(ctx: &mut Ctx, _args: BlockedArgs) -> Result<u8, CliError> {
     } else if blocked.is_empty() {
         ctx.status("nothing is blocked");
     } else {
+        let ids: Vec<IssueId> = snap.iter().map(|e| e.id).collect();
+        let id_len = unique_prefix_len(&ids);
         for (e, by) in &blocked {
             let s = e.summary();
-            ctx.out.text(&format!("{}  {}\n", e.id, s.title))?;
+            ctx.out.text(&format!("{}  {}\n", e.id.short(id_len), s.title))?;
             for b in by {
                 let d = node_json(&view, *b);
-                let state = d["state"].as_str().unwrap_or("missing");
-                let title = d["title"].as_str().unwrap_or("(no such issue)");
-                ctx.out.text(&format!(
-                    "    blocked by {} [{state}] {title}\n",
-                    IssueId::from_u128(*b)
-                ))?;
+                let id = IssueId::from_u128(*b);
+                let line = match (d["state"].as_str(), d["title"].as_str()) {
+                    (Some(state), Some(title)) => format!("{} [{state}] {title}", id.short(id_len)),
+                    // Missing: the full id, as no issue has it.
+                    _ => format!("{id} [missing] (no such issue)"),
+                };
+                ctx.out.text(&format!("    blocked by {line}\n"))?;
             }
         }
     }
