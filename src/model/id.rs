@@ -113,15 +113,22 @@ impl<'de> Deserialize<'de> for IssueId {
     }
 }
 
-/// Shortest prefix length (at least 8) that tells every id in `sorted` apart.
+/// Shortest prefix length (at least 8) that tells every id in `sorted` apart. Neighbours in
+/// sorted order share the longest prefixes, so only they are compared, on the numbers: the
+/// first character holds the top 3 bits of the 128 and each later one 5 bits.
 pub fn unique_prefix_len(sorted: &[IssueId]) -> usize {
-    let strs: Vec<String> = sorted.iter().map(|i| i.to_string()).collect();
-    let mut len = 8;
-    for w in strs.windows(2) {
-        let common = w[0].bytes().zip(w[1].bytes()).take_while(|(a, b)| a == b).count();
-        len = len.max(common + 1);
-    }
-    len.min(26)
+    let common_chars = |a: IssueId, b: IssueId| {
+        let lz = (a.as_u128() ^ b.as_u128()).leading_zeros() as usize;
+        if lz >= 128 {
+            LEN
+        } else if lz < 3 {
+            0
+        } else {
+            1 + (lz - 3) / 5
+        }
+    };
+    let longest = sorted.windows(2).map(|w| common_chars(w[0], w[1])).max().unwrap_or(0);
+    (longest + 1).clamp(8, LEN)
 }
 
 /// A validated, lowercased id or id prefix as typed by a user.
@@ -150,6 +157,34 @@ impl Prefix {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The text definition `unique_prefix_len` must agree with.
+    fn prefix_len_by_text(sorted: &[IssueId]) -> usize {
+        let strs: Vec<String> = sorted.iter().map(|i| i.to_string()).collect();
+        let common =
+            |a: &String, b: &String| a.bytes().zip(b.bytes()).take_while(|(x, y)| x == y).count();
+        let longest = strs.windows(2).map(|w| common(&w[0], &w[1])).max().unwrap_or(0);
+        (longest + 1).clamp(8, LEN)
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn unique_prefix_len_agrees_with_the_text(
+            raw in proptest::collection::vec(proptest::prelude::any::<u128>(), 0..40),
+            near in proptest::collection::vec((0usize..40, 0u32..128), 0..20),
+        ) {
+            let mut ids: Vec<IssueId> = raw.iter().map(|r| IssueId::from_u128(*r)).collect();
+            // Neighbours that differ in one bit, at every depth.
+            for (i, bit) in near {
+                if let Some(id) = ids.get(i % ids.len().max(1)).copied() {
+                    ids.push(IssueId::from_u128(id.as_u128() ^ (1u128 << bit)));
+                }
+            }
+            ids.sort();
+            ids.dedup();
+            proptest::prop_assert_eq!(unique_prefix_len(&ids), prefix_len_by_text(&ids));
+        }
+    }
 
     #[test]
     fn display_parse_round_trip_and_order() {
