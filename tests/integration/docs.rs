@@ -1,0 +1,182 @@
+//! The docs state only what the binary does: every `jit` command line in README.md and
+//! docs/*.md is accepted by the argument parser and does not crash, every filter the query
+//! language page lists parses, and the console sessions on that page print exactly what they
+//! show.
+
+use std::path::{Path, PathBuf};
+
+use crate::common::*;
+
+fn doc_files() -> Vec<PathBuf> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut files = vec![root.join("README.md")];
+    let mut docs: Vec<PathBuf> = std::fs::read_dir(root.join("docs"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "md"))
+        .collect();
+    docs.sort();
+    files.extend(docs);
+    files
+}
+
+/// The fenced code blocks of a markdown file: (info string, lines).
+fn code_blocks(text: &str) -> Vec<(String, Vec<String>)> {
+    let mut blocks = Vec::new();
+    let mut current: Option<(String, Vec<String>)> = None;
+    for line in text.lines() {
+        let fence = line.trim_start().strip_prefix("```");
+        match (fence, current.take()) {
+            (Some(info), None) => current = Some((info.trim().to_string(), Vec::new())),
+            (Some(_), Some(block)) => blocks.push(block),
+            (None, Some(mut block)) => {
+                block.1.push(line.to_string());
+                current = Some(block);
+            }
+            (None, None) => {}
+        }
+    }
+    blocks
+}
+
+/// Split a shell command line into words: single and double quotes, backslash escapes; stops
+/// at an unquoted comment, pipe, redirection, `&&` or `;`. `None` for lines that need a real
+/// shell (substitutions, variables).
+fn shell_words(line: &str) -> Option<Vec<String>> {
+    if line.contains("$(") || line.contains('`') || line.contains("${") {
+        return None;
+    }
+    let mut words = Vec::new();
+    let mut word: Option<String> = None;
+    let mut chars = line.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '\'' => {
+                let w = word.get_or_insert_with(String::new);
+                for c in chars.by_ref() {
+                    if c == '\'' {
+                        break;
+                    }
+                    w.push(c);
+                }
+            }
+            '"' => {
+                let w = word.get_or_insert_with(String::new);
+                while let Some(c) = chars.next() {
+                    match c {
+                        '"' => break,
+                        '\\' => w.extend(chars.next()),
+                        c => w.push(c),
+                    }
+                }
+            }
+            '\\' => word.get_or_insert_with(String::new).extend(chars.next()),
+            '#' | '|' | '>' | '<' | ';' | '&' if word.is_none() => break,
+            c if c.is_whitespace() => words.extend(word.take()),
+            c => word.get_or_insert_with(String::new).push(c),
+        }
+    }
+    words.extend(word);
+    Some(words)
+}
+
+/// A word that stands for something the reader fills in (`ID`, `EXPR`, `SHELL`, `…`).
+fn placeholder(word: &str) -> bool {
+    let upper = word.len() >= 2 && word.chars().all(|c| c.is_ascii_uppercase() || c == '_');
+    upper || word.contains('…') || word.contains("...") || word.starts_with('[')
+}
+
+/// Every `jit …` line of the code blocks in `text` (with or without a `$ ` prompt).
+fn command_lines(text: &str) -> Vec<Vec<String>> {
+    let mut out = Vec::new();
+    for (info, lines) in code_blocks(text) {
+        if !["sh", "console", "bash", ""].contains(&info.as_str()) {
+            continue;
+        }
+        for line in lines {
+            let line = line.trim_start();
+            let line = line.strip_prefix("$ ").unwrap_or(line);
+            if !line.starts_with("jit ") {
+                continue;
+            }
+            if let Some(words) = shell_words(line) {
+                if !words.iter().any(|w| placeholder(w)) {
+                    out.push(words[1..].to_vec());
+                }
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn every_command_line_in_the_docs_is_accepted() {
+    let mut checked = 0;
+    for file in doc_files() {
+        let text = std::fs::read_to_string(&file).unwrap();
+        for args in command_lines(&text) {
+            let env = TestEnv::fixture("small");
+            let out = env.run(&args);
+            let code = out.status.code();
+            assert!(
+                code != Some(2) && code != Some(101) && code.is_some(),
+                "{}: `jit {}` is not accepted: {}",
+                file.display(),
+                args.join(" "),
+                describe(&out)
+            );
+            checked += 1;
+        }
+    }
+    assert!(checked > 60, "only {checked} command lines found: is the extraction broken?");
+}
+
+#[test]
+fn every_filter_the_query_language_page_lists_parses() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let text = std::fs::read_to_string(root.join("docs/query-language.md")).unwrap();
+    let (_, glance) = code_blocks(&text)
+        .into_iter()
+        .find(|(info, _)| info == "text")
+        .expect("the `At a glance` block");
+    let env = TestEnv::bare();
+    assert!(glance.len() >= 8);
+    for filter in glance {
+        let out = env.run(&["query", "--explain", filter.trim()]);
+        assert!(out.status.success(), "`{filter}`: {}", describe(&out));
+    }
+}
+
+#[test]
+fn the_console_sessions_of_the_query_language_page_print_what_they_show() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let text = std::fs::read_to_string(root.join("docs/query-language.md")).unwrap();
+    let env = TestEnv::fixed();
+    let mut sessions = 0;
+    for (info, lines) in code_blocks(&text) {
+        if info != "console" {
+            continue;
+        }
+        // `$ command` then the lines it prints (stdout and stderr), up to the next `$ `.
+        let mut i = 0;
+        while i < lines.len() {
+            let cmd = lines[i].strip_prefix("$ ").expect("a session starts with `$ `");
+            let shown: Vec<&str> = lines[i + 1..]
+                .iter()
+                .take_while(|l| !l.starts_with("$ "))
+                .map(|l| l.as_str())
+                .collect();
+            i += 1 + shown.len();
+            let words = shell_words(cmd).unwrap();
+            let out = env.run(&words[1..]);
+            let printed = format!(
+                "{}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            );
+            assert_eq!(printed.trim_end(), shown.join("\n"), "`{cmd}`");
+            sessions += 1;
+        }
+    }
+    assert!(sessions >= 5, "{sessions} sessions");
+}
