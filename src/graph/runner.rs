@@ -50,30 +50,38 @@ pub fn run(def: &GateDef, gate: &str, issue_id: &str, project: &Path) -> RunResu
         c.args(&def.command[1..]);
         c
     };
+    // One pipe for stdout and stderr, as a terminal would show them: their lines keep the
+    // order the command wrote them in.
+    let (mut reader, writer) = match std::io::pipe() {
+        Ok(p) => p,
+        Err(e) => return cannot_start(format!("cannot make a pipe for the output: {e}")),
+    };
+    let writer_too = match writer.try_clone() {
+        Ok(w) => w,
+        Err(e) => return cannot_start(format!("cannot make a pipe for the output: {e}")),
+    };
     cmd.current_dir(project)
         .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
+        .stdout(writer_too)
+        .stderr(writer)
         .env("JIT_ISSUE_ID", issue_id)
         .env("JIT_GATE", gate)
         .env("JIT_STAGE", def.stage.as_str())
         .process_group(0);
-    let mut child = match cmd.spawn() {
+    let spawned = cmd.spawn();
+    // The command holds this process's write ends: drop them, so that the pipe ends when the
+    // command's process group is gone.
+    drop(cmd);
+    let mut child = match spawned {
         Ok(c) => c,
         Err(e) => return cannot_start(format!("cannot start `{}`: {e}", def.command[0])),
     };
     let tail = Arc::new(Mutex::new(Vec::<u8>::new()));
-    let readers: Vec<_> = [
-        child.stdout.take().map(|s| Box::new(s) as Box<dyn Read + Send>),
-        child.stderr.take().map(|s| Box::new(s) as Box<dyn Read + Send>),
-    ]
-    .into_iter()
-    .flatten()
-    .map(|mut r| {
+    let reader_thread = {
         let tail = Arc::clone(&tail);
         std::thread::spawn(move || {
             let mut buf = [0u8; 8192];
-            while let Ok(n) = r.read(&mut buf) {
+            while let Ok(n) = reader.read(&mut buf) {
                 if n == 0 {
                     break;
                 }
@@ -85,8 +93,7 @@ pub fn run(def: &GateDef, gate: &str, issue_id: &str, project: &Path) -> RunResu
                 }
             }
         })
-    })
-    .collect();
+    };
     let pgid = rustix::process::Pid::from_child(&child);
     // A timeout too large to add to the clock means no timeout (not a panic).
     let deadline = start.checked_add(Duration::from_secs(def.timeout_s.max(1)));
@@ -112,9 +119,7 @@ pub fn run(def: &GateDef, gate: &str, issue_id: &str, project: &Path) -> RunResu
     let _ = waiter.join();
     // Whatever the command started and left behind dies with it.
     let _ = rustix::process::kill_process_group(pgid, rustix::process::Signal::KILL);
-    for r in readers {
-        let _ = r.join();
-    }
+    let _ = reader_thread.join();
     let bytes = std::mem::take(&mut *tail.lock().expect("tail lock"));
     let keep = &bytes[bytes.len().saturating_sub(OUTPUT_TAIL)..];
     let mut output = String::from_utf8_lossy(keep).into_owned();

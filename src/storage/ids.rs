@@ -50,7 +50,7 @@ fn trusted(head: &[u8], len: usize, stamp: (i64, u64)) -> bool {
     let at = |o: usize| i64::from_le_bytes(head[o..o + 8].try_into().expect("8 bytes"));
     len >= HEADER
         && &head[..8] == MAGIC
-        && (len - HEADER) % 16 == 0
+        && (len - HEADER).is_multiple_of(16)
         && (at(8), at(16) as u64) == stamp
         && !index::racy(at(8), at(24))
 }

@@ -517,6 +517,21 @@ fn huge_output_is_kept_as_a_bounded_tail() {
 }
 
 #[test]
+fn stdout_and_stderr_keep_the_order_they_were_written_in() {
+    let env = TestEnv::new();
+    // Alternating streams, each line flushed before the next is written.
+    let script = "for i in 1 2 3 4 5 6 7 8 9 10; do echo out$i; echo err$i >&2; done; exit 1";
+    shell_gate(&env, "chatty", "postcheck", "60", script);
+    let id = issue_in(&env, "Chatty", "in_progress");
+    env.ok(&["gate", "add", &id, "chatty"]);
+    for _ in 0..5 {
+        let v = json_with_code(&env, &["gate", "run", &id], 1);
+        let want: String = (1..=10).map(|i| format!("out{i}\nerr{i}\n")).collect();
+        assert_eq!(v["results"][0]["output"], json!(want));
+    }
+}
+
+#[test]
 fn a_timeout_kills_the_whole_process_group() {
     let env = TestEnv::new();
     // sh starts a long sleep in the background (a grandchild of jit) and waits for it.
