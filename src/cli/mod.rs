@@ -9,8 +9,6 @@ use std::ffi::OsString;
 use std::io::Write;
 use std::process::ExitCode;
 
-use clap::Parser;
-
 pub use commands::Cli;
 use output::Printer;
 
@@ -43,6 +41,19 @@ impl From<std::io::Error> for CliError {
     }
 }
 
+/// Parse the arguments. An environment variable that is set but empty (`JIT_DIR=`) counts
+/// as unset, as shells and CI configurations often leave them so.
+fn parse(args: &[OsString]) -> Result<Cli, clap::Error> {
+    use clap::{CommandFactory, FromArgMatches};
+    let mut cmd = Cli::command();
+    for (arg, var) in [("repo", "JIT_DIR"), ("timeout_ms", "JIT_LOCK_TIMEOUT_MS")] {
+        if std::env::var_os(var).is_some_and(|v| v.is_empty()) {
+            cmd = cmd.mut_arg(arg, |a| a.env(None::<&str>));
+        }
+    }
+    Cli::from_arg_matches(&cmd.try_get_matches_from(args)?)
+}
+
 /// Run jit with the process's arguments.
 pub fn run() -> ExitCode {
     run_with(std::env::args_os().collect())
@@ -52,7 +63,7 @@ pub fn run() -> ExitCode {
 pub fn run_with(args: Vec<OsString>) -> ExitCode {
     let json = args.iter().skip(1).take_while(|a| *a != "--").any(|a| a == "--json");
     let mut printer = Printer::stdout(json);
-    let result = match Cli::try_parse_from(&args) {
+    let result = match parse(&args) {
         Ok(cli) => {
             let words: Vec<String> =
                 args.iter().skip(1).take(3).map(|a| a.to_string_lossy().into_owned()).collect();

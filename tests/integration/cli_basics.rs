@@ -276,6 +276,11 @@ fn repository_is_found_from_subdirectories_and_by_flag_or_env() {
     let by_env =
         elsewhere.cmd(&["issue", "show", &id]).env("JIT_DIR", env.jit_dir()).output().unwrap();
     assert_success(&by_env, &["JIT_DIR"]);
+    // Set but empty counts as unset: the repository is found by searching, as without it.
+    for var in ["JIT_DIR", "JIT_LOCK_TIMEOUT_MS"] {
+        let out = env.cmd(&["issue", "show", &id]).current_dir(&sub).env(var, "").output().unwrap();
+        assert_success(&out, &[var]);
+    }
 }
 
 #[test]
