@@ -10,7 +10,7 @@ use std::io::Write;
 use std::process::ExitCode;
 
 pub use commands::Cli;
-use output::Printer;
+use output::{Printer, terminal_safe};
 
 use crate::error::{Error, exit};
 
@@ -139,15 +139,16 @@ fn report(err: &CliError, printer: &mut Printer) -> u8 {
         let v = serde_json::json!({ "error": obj });
         let _ = printer.json(&v);
     } else {
+        // Messages can quote file contents (titles, lock.info): made safe like all human text.
         let mut err_out = std::io::stderr().lock();
-        let _ = writeln!(err_out, "error: {message}");
+        let _ = writeln!(err_out, "error: {}", terminal_safe(&message));
         if let CliError::Jit(e) = err {
             if let Some(snippet) = e.snippet() {
-                let _ = writeln!(err_out, "{snippet}");
+                let _ = writeln!(err_out, "{}", terminal_safe(&snippet));
             }
         }
         if let Some(h) = hint {
-            let _ = writeln!(err_out, "hint: {h}");
+            let _ = writeln!(err_out, "hint: {}", terminal_safe(&h));
         }
     }
     exit_code

@@ -1,11 +1,58 @@
 //! Where results go: JSON (pretty on a terminal, one line otherwise) or human text, written
 //! to any `Write` so tests can capture it.
 
+use std::borrow::Cow;
 use std::fs::File;
 use std::io::{self, IsTerminal, Write};
 use std::os::fd::AsFd;
 
 use serde::Serialize;
+
+use crate::model::is_layout_char;
+
+/// Text from issue files, made safe to print on a terminal: characters that control the
+/// display ([`is_layout_char`]: escape sequences, carriage returns, bidirectional overrides,
+/// …) are shown as `\u{…}` escapes, so that a hand-edited or merged issue file cannot move
+/// the cursor, retitle the terminal, clear the screen or make text read other than it is.
+/// Line breaks and tabs are kept. JSON output needs none of this: its strings are escaped.
+pub fn terminal_safe(s: &str) -> Cow<'_, str> {
+    // Fast path: none of the bytes that start such a character (C0 but line feed and tab,
+    // DEL, the lead bytes of C1, U+061C and U+2028..U+2069).
+    let suspicious = |b: &u8| {
+        (*b < 0x20 && *b != b'\n' && *b != b'\t') || matches!(*b, 0x7f | 0xc2 | 0xd8 | 0xe2)
+    };
+    if !s.as_bytes().iter().any(suspicious) {
+        return Cow::Borrowed(s);
+    }
+    let mut out = String::with_capacity(s.len() + 8);
+    for c in s.chars() {
+        if is_layout_char(c) && c != '\n' && c != '\t' {
+            out.push_str(&format!("\\u{{{:x}}}", c as u32));
+        } else {
+            out.push(c);
+        }
+    }
+    Cow::Owned(out)
+}
+
+/// A writer that passes human text through [`terminal_safe`] (see [`Printer::human`]). Each
+/// write is expected to be whole UTF-8 text, as `write!` produces; bytes that are not are
+/// passed on as they are.
+pub struct Safe<'s>(&'s mut dyn Write);
+
+impl Write for Safe<'_> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match std::str::from_utf8(buf) {
+            Ok(s) => self.0.write_all(terminal_safe(s).as_bytes())?,
+            Err(_) => self.0.write_all(buf)?,
+        }
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.0.flush()
+    }
+}
 
 /// Writes one command's output.
 pub struct Printer<'a> {
@@ -69,16 +116,63 @@ impl<'a> Printer<'a> {
         self.out.write_all(b"]\n")
     }
 
-    /// Human text, written as is.
+    /// Human text, made safe for a terminal (see [`terminal_safe`]).
     pub fn text(&mut self, s: &str) -> io::Result<()> {
-        self.out.write_all(s.as_bytes())
+        self.out.write_all(terminal_safe(s).as_bytes())
     }
 
-    pub fn writer(&mut self) -> &mut dyn Write {
+    /// A writer for human text: what is written through it is made safe like [`Self::text`].
+    pub fn human(&mut self) -> Safe<'_> {
+        Safe(&mut self.out)
+    }
+
+    /// The output as is, for generated files (completion scripts, manual pages).
+    pub fn raw(&mut self) -> &mut dyn Write {
         &mut self.out
     }
 
     pub fn flush(&mut self) -> io::Result<()> {
         self.out.flush()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn terminal_safe_escapes_what_controls_the_display_and_keeps_the_rest() {
+        let cases = [
+            ("plain ASCII\tand\nlines", "plain ASCII\tand\nlines"),
+            ("é ü 漢字 🙂 ‘quotes’ — dash", "é ü 漢字 🙂 ‘quotes’ — dash"),
+            ("\u{1b}[2Jclear", "\\u{1b}[2Jclear"),
+            ("title\u{1b}]0;pwned\u{7}", "title\\u{1b}]0;pwned\\u{7}"),
+            ("cr\rdel\u{7f}c1\u{9b}", "cr\\u{d}del\\u{7f}c1\\u{9b}"),
+            ("rtl\u{202e}txt\u{2066}iso\u{2069}", "rtl\\u{202e}txt\\u{2066}iso\\u{2069}"),
+            (
+                "sep\u{2028}par\u{2029}lrm\u{200e}alm\u{61c}",
+                "sep\\u{2028}par\\u{2029}lrm\\u{200e}alm\\u{61c}",
+            ),
+            // Lead bytes of the fast path that start ordinary characters.
+            ("\u{a0}nbsp \u{a9} ؀ \u{2014} \u{2070}", "\u{a0}nbsp \u{a9} ؀ \u{2014} \u{2070}"),
+        ];
+        for (input, want) in cases {
+            assert_eq!(terminal_safe(input), want, "{input:?}");
+        }
+        assert!(matches!(terminal_safe("nothing to do"), Cow::Borrowed(_)));
+    }
+
+    #[test]
+    fn the_human_writer_is_safe_too() {
+        let mut buf = Vec::new();
+        {
+            let mut p = Printer::new(Box::new(&mut buf), false, false);
+            let esc = '\u{1b}';
+            writeln!(p.human(), "a{esc}b").unwrap();
+            p.text("c\u{202e}d\n").unwrap();
+            p.raw().write_all(b"raw\x1b\n").unwrap();
+            p.flush().unwrap();
+        }
+        assert_eq!(String::from_utf8(buf).unwrap(), "a\\u{1b}b\nc\\u{202e}d\nraw\u{1b}\n");
     }
 }

@@ -121,10 +121,12 @@ fn check_title(title: &str) -> Result<String> {
     if t.len() > MAX_TITLE {
         return Err(Error::TooLong { field: "title", len: t.len(), max: MAX_TITLE });
     }
-    if t.chars().any(char::is_control) {
-        return Err(Error::InvalidTitle(
-            "the title may not contain line breaks or control characters".into(),
-        ));
+    if let Some(c) = t.chars().find(|c| super::is_layout_char(*c)) {
+        return Err(Error::InvalidTitle(format!(
+            "the title may not contain line breaks, control characters or bidirectional \
+             formatting characters (found U+{:04X})",
+            c as u32
+        )));
     }
     Ok(t.to_string())
 }

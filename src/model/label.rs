@@ -41,7 +41,7 @@ pub fn validate_label(label: &str) -> Result<()> {
 pub fn validate_assignee(name: &str) -> Result<()> {
     if name.is_empty()
         || name.len() > MAX_ASSIGNEE
-        || name.chars().any(|c| c.is_whitespace() || c.is_control())
+        || name.chars().any(|c| c.is_whitespace() || super::is_layout_char(c))
     {
         return Err(Error::InvalidArgument(format!(
             "invalid assignee `{name}`: 1 to 128 bytes without spaces or control characters"

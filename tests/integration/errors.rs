@@ -127,7 +127,15 @@ fn empty_blank_and_multiline_titles_are_refused() {
         assert!(e["message"].as_str().unwrap().contains("empty"), "{title:?}: {e}");
         json_fail(&env, &["issue", "update", &id, "--title", title], 1, "INVALID_TITLE");
     }
-    for title in ["first line\nsecond line", "a\rb", "bell\u{7}"] {
+    for title in [
+        "first line\nsecond line",
+        "a\rb",
+        "bell\u{7}",
+        "escape\u{1b}[2J",
+        "line\u{2028}separator",
+        "right-to-left \u{202e}override",
+        "isolate\u{2067}",
+    ] {
         let e = json_fail(&env, &["issue", "create", title], 1, "INVALID_TITLE");
         assert!(e["message"].as_str().unwrap().contains("line break"), "{title:?}: {e}");
         json_fail(&env, &["issue", "update", &id, "--title", title], 1, "INVALID_TITLE");
@@ -674,4 +682,57 @@ fn outside_a_repository_every_command_says_how_to_make_one() {
         assert!(stderr.contains("\nhint: run `jit init`"), "{stderr}");
     }
     assert!(!env.jit_dir().exists(), "a failed command creates no repository");
+}
+
+#[test]
+fn hostile_text_in_issue_files_is_shown_escaped_and_kept_exact_in_json() {
+    let env = TestEnv::new();
+    let dep = env.create("Dependency");
+    let id = env.json(&["issue", "create", "Target", "--depends-on", &dep, "-s", "ready"])["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    env.ok(&["gate", "define", "review", "--stage", "precheck", "--mode", "manual"]);
+    env.ok(&["gate", "add", &id, "review"]);
+    let note = "looks \u{1b}[31mfine\u{7}";
+    env.ok(&["gate", "pass", &id, "review", "--by", "agent:x", "--note", note]);
+    // A title, description and assignee no jit command accepts, as a hand edit or a merge
+    // could leave them.
+    let path = env.issues_dir().join(format!("{id}.json"));
+    let mut issue: Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    let title = "evil\u{1b}]0;pwned\u{7}\u{1b}[2J title \u{202e}txt.exe";
+    issue["title"] = json!(title);
+    issue["description"] = json!("line one\n\u{1b}[1A\u{1b}[2Kline two \u{2066}hidden\u{2069}");
+    issue["assignee"] = json!("agent:\u{1b}[8m");
+    std::fs::write(&path, serde_json::to_vec_pretty(&issue).unwrap()).unwrap();
+    let commands: [&[&str]; 9] = [
+        &["issue", "list"],
+        &["issue", "show", &id],
+        &["query", "evil"],
+        &["ready"],
+        &["blocked"],
+        &["graph", "order"],
+        &["graph", "export", "--format", "mermaid"],
+        &["gate", "history", &id],
+        &["issue", "list", "--fields", "id,title,assignee"],
+    ];
+    for args in commands {
+        let out = env.run(args);
+        assert!(out.status.code().is_some_and(|c| c < 2), "{args:?}: {}", describe(&out));
+        for (stream, bytes) in [("stdout", &out.stdout), ("stderr", &out.stderr)] {
+            let text = String::from_utf8_lossy(bytes);
+            assert!(
+                !text.chars().any(|c| matches!(
+                    c,
+                    '\u{1b}' | '\u{7}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}'
+                )),
+                "{args:?} {stream}: {text:?}"
+            );
+        }
+    }
+    assert!(env.ok(&["issue", "list"]).contains("evil\\u{1b}]0;pwned\\u{7}"), "shown escaped");
+    // --json keeps the exact text.
+    let shown = env.json(&["issue", "show", &id]);
+    assert_eq!((&shown["title"], &shown["assignee"]), (&json!(title), &json!("agent:\u{1b}[8m")));
+    assert_eq!(shown["gates"]["review"]["runs"][0]["note"], json!(note));
 }

@@ -22,6 +22,6 @@ pub fn run(ctx: &mut Ctx, args: Args) -> Result<u8, CliError> {
     // Generate into memory: clap_complete panics on a closed pipe, the printer does not.
     let mut script = Vec::new();
     clap_complete::generate(args.shell, &mut cmd, "jit", &mut script);
-    ctx.out.writer().write_all(&script)?;
+    ctx.out.raw().write_all(&script)?;
     Ok(exit::OK)
 }

@@ -32,7 +32,7 @@ pub fn run(ctx: &mut Ctx, args: Args) -> Result<u8, CliError> {
             // Rendered into memory first, so that a closed pipe is the printer's to handle.
             let mut page = Vec::new();
             clap_mangen::Man::new(cmd).render(&mut page)?;
-            ctx.out.writer().write_all(&page)?;
+            ctx.out.raw().write_all(&page)?;
         }
     }
     Ok(exit::OK)

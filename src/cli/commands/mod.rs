@@ -25,7 +25,7 @@ use std::path::PathBuf;
 use clap::{Parser, Subcommand};
 
 use super::CliError;
-use super::output::Printer;
+use super::output::{Printer, terminal_safe};
 use crate::clock::Clock;
 use crate::repo::{OpenOptions, Repo};
 use crate::storage::index::{Problem, Snapshot};
@@ -123,13 +123,13 @@ impl Ctx<'_, '_> {
     /// A status line on stderr, unless `--quiet` or `--json`.
     pub fn status(&self, msg: &str) {
         if !self.global.quiet && !self.out.is_json() {
-            let _ = writeln!(std::io::stderr(), "{msg}");
+            let _ = writeln!(std::io::stderr(), "{}", terminal_safe(msg));
         }
     }
 
     /// A warning on stderr (not silenced by `--quiet`).
     pub fn warn(&self, msg: &str) {
-        let _ = writeln!(std::io::stderr(), "warning: {msg}");
+        let _ = writeln!(std::io::stderr(), "warning: {}", terminal_safe(msg));
     }
 
     /// One warning for each issue file a command had to leave out because it could not be

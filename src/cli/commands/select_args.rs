@@ -121,11 +121,11 @@ fn render(
         return Ok(());
     }
     if !fields.is_empty() {
-        return field_table(ctx.out.writer(), &snap.json_of(&entries)?, fields);
+        return field_table(&mut ctx.out.human(), &snap.json_of(&entries)?, fields);
     }
     let ids: Vec<_> = snap.iter().map(|e| e.id).collect();
     let rows: Vec<Row> = entries.iter().map(|e| Row { id: e.id, summary: e.summary() }).collect();
-    table(ctx.out.writer(), &rows, unique_prefix_len(&ids))?;
+    table(&mut ctx.out.human(), &rows, unique_prefix_len(&ids))?;
     Ok(())
 }
 
