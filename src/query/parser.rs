@@ -215,10 +215,20 @@ fn build_term(pair: Pair<Rule>, input: &str) -> Result<Term, Box<FilterError>> {
             inner.into_inner().next().map_or("", |i| i.as_str()),
         ))),
         Rule::word => {
+            // `name:` with nothing after it: a field term without a value, never free text
+            // (a misspelt `stat: ready` must not quietly become a text search).
             let w = inner.as_str();
             let field = w.trim_end_matches([':', '=', '<', '>']);
-            if field.len() < w.len() && FIELDS.contains(&field.to_ascii_lowercase().as_str()) {
+            let named = field.starts_with(|c: char| c.is_ascii_alphabetic())
+                && field.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+            if field.len() < w.len() && named {
                 let s = inner.as_span();
+                let lower = field.to_ascii_lowercase();
+                if !FIELDS.contains(&lower.as_str()) {
+                    let end = s.start() + field.len();
+                    return Err(invalid(input, s.start(), end, format!("unknown field `{lower}`"))
+                        .with_suggestion(suggest(&lower, FIELDS.iter().copied())));
+                }
                 return Err(invalid(
                     input,
                     s.start(),

@@ -110,6 +110,9 @@ fn invalid_terms_suggest_the_nearest_field_or_value() {
         ("state:", "needs a value", None),
         ("is:open AND priority>=", "needs a value", None),
         ("depend-on:x", "unknown field", Some("depends-on")),
+        ("stat: ready", "unknown field `stat`", Some("state")),
+        ("ready AND lable:", "unknown field `lable`", Some("label")),
+        ("Title: x", "needs a value", None),
         ("title>x", "compares only priority", None),
         ("created>yesterday", "is not a date", None),
     ];
