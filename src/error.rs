@@ -25,8 +25,12 @@ pub mod exit {
 /// Every way a jit operation can fail.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    #[error("no jit repository found in {searched} or any parent directory")]
-    RepoNotFound { searched: PathBuf },
+    #[error(
+        "no jit repository found in {}{}",
+        searched.display(),
+        if *upwards { " or any parent directory" } else { "" }
+    )]
+    RepoNotFound { searched: PathBuf, upwards: bool },
 
     #[error("no issue matches `{0}`")]
     IssueNotFound(String),

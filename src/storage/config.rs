@@ -69,8 +69,16 @@ impl Default for Config {
 impl Config {
     pub fn load(path: &Path) -> Result<Config> {
         let bytes = std::fs::read(path).at(path)?;
-        serde_json::from_slice(&bytes)
-            .map_err(|e| Error::ConfigInvalid { path: path.to_path_buf(), message: e.to_string() })
+        let invalid = |message: String| Error::ConfigInvalid { path: path.to_path_buf(), message };
+        let config: Config = serde_json::from_slice(&bytes).map_err(|e| invalid(e.to_string()))?;
+        // A newer schema may mean things this jit would get wrong: refuse rather than guess.
+        if config.schema > SCHEMA {
+            return Err(invalid(format!(
+                "schema {} was written by a newer jit; this one reads schema {SCHEMA} and older",
+                config.schema
+            )));
+        }
+        Ok(config)
     }
 
     pub fn to_bytes(&self) -> Vec<u8> {

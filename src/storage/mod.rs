@@ -32,7 +32,7 @@ impl Layout {
         if inner.is_dir() {
             return Ok(Layout { root: inner });
         }
-        Err(Error::RepoNotFound { searched: dir.to_path_buf() })
+        Err(Error::RepoNotFound { searched: dir.to_path_buf(), upwards: false })
     }
 
     /// Walk up from `start` to the first directory holding `.jit/`, the way git finds `.git`.
@@ -45,7 +45,7 @@ impl Layout {
             }
             cur = dir.parent();
         }
-        Err(Error::RepoNotFound { searched: start.to_path_buf() })
+        Err(Error::RepoNotFound { searched: start.to_path_buf(), upwards: true })
     }
 
     /// The layout a new store at `project` will have (used by `init`).

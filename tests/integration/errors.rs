@@ -682,6 +682,29 @@ fn outside_a_repository_every_command_says_how_to_make_one() {
         assert!(stderr.contains("\nhint: run `jit init`"), "{stderr}");
     }
     assert!(!env.jit_dir().exists(), "a failed command creates no repository");
+    // Searching upwards says so; a named repository is looked for there only.
+    let stderr = human_fail(&env, &["issue", "list"], 3);
+    assert!(stderr.contains("or any parent directory"), "{stderr}");
+    let named = env.path().join("nowhere");
+    let stderr = human_fail(&env, &["--repo", named.to_str().unwrap(), "issue", "list"], 3);
+    assert!(stderr.contains("found in") && !stderr.contains("parent"), "{stderr}");
+}
+
+#[test]
+fn a_bad_or_newer_config_is_refused_and_left_alone() {
+    let env = TestEnv::new();
+    let config = env.jit_dir().join("config.json");
+    for (bytes, says) in [
+        (&b"{ not json"[..], "key must be a string"),
+        (&b"{\"schema\": 2}\n"[..], "newer jit"),
+        (&b"{\"schema\": 1, \"bulk_confirm\": \"many\"}"[..], "invalid type"),
+    ] {
+        std::fs::write(&config, bytes).unwrap();
+        let e = json_fail(&env, &["issue", "list"], 74, "CONFIG_INVALID");
+        assert!(e["message"].as_str().unwrap().contains(says), "{e}");
+        json_fail(&env, &["issue", "create", "x"], 74, "CONFIG_INVALID");
+        assert_eq!(std::fs::read(&config).unwrap(), bytes, "the config is left as it is");
+    }
 }
 
 #[test]
