@@ -165,6 +165,11 @@ impl IssueChanges {
         for l in self.add_labels.iter().chain(&self.remove_labels) {
             validate_label(l)?;
         }
+        if let Some(l) = self.add_labels.iter().find(|l| self.remove_labels.contains(l)) {
+            return Err(Error::InvalidArgument(format!(
+                "label `{l}` is both added and removed; say which"
+            )));
+        }
         if let Some(Some(a)) = &self.assignee {
             validate_assignee(a)?;
         }

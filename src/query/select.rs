@@ -45,7 +45,9 @@ impl FromStr for Sort {
     type Err = Error;
     fn from_str(s: &str) -> Result<Self, Error> {
         let (name, dir) = s.split_once(':').unwrap_or((s, "asc"));
-        let desc = match dir {
+        // Case does not matter, as in filters.
+        let (name, dir) = (name.to_ascii_lowercase(), dir.to_ascii_lowercase());
+        let desc = match dir.as_str() {
             "asc" => false,
             "desc" => true,
             _ => {
@@ -59,7 +61,7 @@ impl FromStr for Sort {
                 what: "sort field",
                 value: name.to_string(),
                 allowed: SORT_KEYS.iter().map(|(n, _)| n.to_string()).collect(),
-                suggestion: crate::model::suggest(name, SORT_KEYS.iter().map(|(n, _)| *n)),
+                suggestion: crate::model::suggest(&name, SORT_KEYS.iter().map(|(n, _)| *n)),
             }
         })?;
         Ok(Sort { key, desc })

@@ -308,6 +308,18 @@ fn version_help_and_completions() {
     let create = std::fs::read_to_string(dir.join("jit-issue-create.1")).unwrap();
     assert!(create.contains("depends\\-on"), "{create}");
     assert!(dir.join("jit-graph-export.1").exists() && dir.join("jit.1").exists());
+    // With --json, the same as JSON values.
+    let v = env.json(&["completions", "fish"]);
+    assert_eq!(v["shell"], "fish");
+    assert_eq!(v["script"].as_str().unwrap(), env.ok(&["completions", "fish"]));
+    assert_eq!(env.json(&["man"])["page"].as_str().unwrap(), page);
+    let v = env.json(&["man", "--out", dir.to_str().unwrap()]);
+    let mut files: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    files.sort();
+    assert_eq!(v["pages"], json!(files), "every page written, and only those");
 }
 
 #[test]

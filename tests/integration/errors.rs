@@ -164,6 +164,13 @@ fn bad_labels_are_refused_on_create_and_update() {
     }
     let stderr = human_fail(&env, &["issue", "update", &id, "--add-label", "bug"], 1);
     assert!(stderr.contains("invalid label `bug`") && stderr.contains("\nhint: "), "{stderr}");
+    // Added and removed at once: which was meant?
+    let both = ["--add-label", "a:b", "--remove-label", "a:b"];
+    let e =
+        json_fail(&env, &[&["issue", "update", &id][..], &both].concat(), 1, "INVALID_ARGUMENT");
+    assert!(e["message"].as_str().unwrap().contains("both added and removed"), "{e}");
+    let bulk = [&["issue", "bulk-update", "--filter", "is:open", "--yes"][..], &both].concat();
+    json_fail(&env, &bulk, 1, "INVALID_ARGUMENT");
     assert_unchanged(&env, &before);
 }
 

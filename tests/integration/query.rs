@@ -380,6 +380,18 @@ fn bad_sort_or_field_names_are_errors_with_suggestions() {
     assert_eq!(e["suggestion"], "priority");
     let e = env.json_err(&["issue", "list", "--sort", "title:sideways"], 1);
     assert_eq!(e["code"], "INVALID_ARGUMENT");
+    // Case does not matter in sort keys and directions, as in filters.
+    assert_eq!(
+        env.json(&["query", "is:open", "--sort", "Priority:DESC"]),
+        env.json(&["query", "is:open", "--sort", "priority:desc"])
+    );
+    // --limit 0 shows nothing and says nothing.
+    let out = env.run(&["query", "is:open", "--limit", "0"]);
+    assert!(
+        out.status.success() && out.stdout.is_empty() && out.stderr.is_empty(),
+        "{}",
+        describe(&out)
+    );
 
     let out = env.run(&["query", "is:open", "--sort", "bogus"]);
     assert_eq!(out.status.code(), Some(1));

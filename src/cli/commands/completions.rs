@@ -22,6 +22,11 @@ pub fn run(ctx: &mut Ctx, args: Args) -> Result<u8, CliError> {
     // Generate into memory: clap_complete panics on a closed pipe, the printer does not.
     let mut script = Vec::new();
     clap_complete::generate(args.shell, &mut cmd, "jit", &mut script);
-    ctx.out.raw().write_all(&script)?;
+    if ctx.out.is_json() {
+        let script = String::from_utf8_lossy(&script);
+        ctx.out.json(&serde_json::json!({ "shell": args.shell.to_string(), "script": script }))?;
+    } else {
+        ctx.out.raw().write_all(&script)?;
+    }
     Ok(exit::OK)
 }

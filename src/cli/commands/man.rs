@@ -25,15 +25,34 @@ pub fn run(ctx: &mut Ctx, args: Args) -> Result<u8, CliError> {
     match args.out {
         Some(dir) => {
             std::fs::create_dir_all(&dir).at(&dir)?;
+            let mut pages = Vec::new();
+            page_names(&cmd, "jit", &mut pages);
+            pages.sort();
             clap_mangen::generate_to(cmd, &dir).at(&dir)?;
+            if ctx.out.is_json() {
+                ctx.out.json(&serde_json::json!({ "dir": dir, "pages": pages }))?;
+            }
             ctx.status(&format!("wrote the manual pages into {}", dir.display()));
         }
         None => {
             // Rendered into memory first, so that a closed pipe is the printer's to handle.
             let mut page = Vec::new();
             clap_mangen::Man::new(cmd).render(&mut page)?;
-            ctx.out.raw().write_all(&page)?;
+            if ctx.out.is_json() {
+                let page = String::from_utf8_lossy(&page);
+                ctx.out.json(&serde_json::json!({ "page": page }))?;
+            } else {
+                ctx.out.raw().write_all(&page)?;
+            }
         }
     }
     Ok(exit::OK)
+}
+
+/// The file names `generate_to` gives the pages of `cmd` and its subcommands.
+fn page_names(cmd: &clap::Command, name: &str, out: &mut Vec<String>) {
+    out.push(format!("{name}.1"));
+    for sub in cmd.get_subcommands().filter(|s| s.get_name() != "help") {
+        page_names(sub, &format!("{name}-{}", sub.get_name()), out);
+    }
 }

@@ -117,7 +117,10 @@ fn render(
         return Ok(());
     }
     if entries.is_empty() {
-        ctx.status("no matching issues");
+        // `--limit 0` shows nothing by request; otherwise nothing matched.
+        if limit != Some(0) {
+            ctx.status("no matching issues");
+        }
         return Ok(());
     }
     if !fields.is_empty() {
