@@ -1,12 +1,12 @@
 //! `jit gate …`
 
 use clap::Subcommand;
-use serde_json::json;
+use serde_json::{Value, json};
 
 use super::Ctx;
 use crate::cli::CliError;
 use crate::error::exit;
-use crate::model::{GateDef, GateStatus, Issue};
+use crate::model::{GateDef, GateStatus, Issue, Mode};
 
 /// Define gates and pass, fail or run them on issues
 ///
@@ -148,7 +148,9 @@ pub fn run(ctx: &mut Ctx, cmd: GateCommand) -> Result<u8, CliError> {
         GateCommand::List => {
             let config = repo.gate_registry()?;
             if ctx.out.is_json() {
-                ctx.out.json(&config.gates)?;
+                // An array of what `gate show` prints, in name order, like other listings.
+                let defs: Vec<Value> = config.gates.iter().map(|(n, d)| def_json(n, d)).collect();
+                ctx.out.json(&defs)?;
             } else if config.gates.is_empty() {
                 ctx.status("no gates defined; add one with `jit gate define`");
             } else {
@@ -244,22 +246,43 @@ pub fn run(ctx: &mut Ctx, cmd: GateCommand) -> Result<u8, CliError> {
     Ok(exit::OK)
 }
 
+/// An auto gate's command as a shell would take it (arguments quoted where needed), or a
+/// manual gate's description.
 fn describe(d: &GateDef) -> String {
     if d.command.is_empty() {
-        d.description.clone()
-    } else {
-        format!("{}{}", if d.shell { "sh -c " } else { "" }, d.command.join(" "))
+        return d.description.clone();
     }
+    if d.shell {
+        return format!("sh -c {}", shell_quote(&d.command.join(" ")));
+    }
+    d.command.iter().map(|a| shell_quote(a)).collect::<Vec<_>>().join(" ")
+}
+
+/// `word` as one shell word: as it is if it holds only characters no shell treats specially,
+/// else in single quotes.
+fn shell_quote(word: &str) -> String {
+    let plain = |c: char| c.is_ascii_alphanumeric() || "_-./:=@%+,".contains(c);
+    if !word.is_empty() && word.chars().all(plain) {
+        return word.to_string();
+    }
+    format!("'{}'", word.replace('\'', "'\\''"))
+}
+
+fn def_json(name: &str, def: &GateDef) -> Value {
+    let mut v = serde_json::to_value(def).expect("gate serialises");
+    v["name"] = name.into();
+    v
 }
 
 fn print_def(ctx: &mut Ctx, name: &str, def: &GateDef) -> Result<(), CliError> {
     if ctx.out.is_json() {
-        let mut v = serde_json::to_value(def).expect("gate serialises");
-        v["name"] = name.into();
-        ctx.out.json(&v)?;
+        ctx.out.json(&def_json(name, def))?;
     } else {
-        ctx.out
-            .text(&format!("{name}: {} {} (timeout {} s)\n", def.stage, def.mode, def.timeout_s))?;
+        let timeout = match def.mode {
+            Mode::Auto => format!(" (timeout {} s)", def.timeout_s),
+            Mode::Manual => String::new(),
+        };
+        ctx.out.text(&format!("{name}: {} {}{timeout}\n", def.stage, def.mode))?;
         let what = describe(def);
         if !what.is_empty() {
             ctx.out.text(&format!("  {what}\n"))?;
@@ -277,4 +300,19 @@ fn print_gates(ctx: &mut Ctx, issue: &Issue) -> Result<(), CliError> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::shell_quote;
+
+    #[test]
+    fn commands_are_shown_as_a_shell_would_take_them() {
+        assert_eq!(shell_quote("cargo"), "cargo");
+        assert_eq!(shell_quote("--features=a,b"), "--features=a,b");
+        assert_eq!(shell_quote("two words"), "'two words'");
+        assert_eq!(shell_quote("it's"), "'it'\\''s'");
+        assert_eq!(shell_quote("$HOME;rm"), "'$HOME;rm'");
+        assert_eq!(shell_quote(""), "''");
+    }
 }
