@@ -67,23 +67,50 @@ impl FilterError {
         }
     }
 
-    /// The offending line with a caret under the bad part.
+    /// The offending line with carets under the bad part. Carets line up under wide (CJK)
+    /// characters and tabs; a long line is cut to [`SNIPPET_CONTEXT`] characters either side
+    /// of the bad part, marked with `…`.
     pub fn snippet(&self) -> String {
-        let line_text = self.input.lines().nth(self.line - 1).unwrap_or("");
-        let width = self.input[self.start..self.end]
-            .split('\n')
-            .next()
-            .map_or(1, |s| s.chars().count())
-            .max(1);
+        use unicode_width::UnicodeWidthChar;
+        let line_start = self.input[..self.start].rfind('\n').map_or(0, |i| i + 1);
+        let line_end =
+            self.input[line_start..].find('\n').map_or(self.input.len(), |i| line_start + i);
+        let bad_end = self.end.clamp(self.start, line_end);
+        let (mut before, bad, mut after) = (
+            &self.input[line_start..self.start],
+            &self.input[self.start..bad_end],
+            &self.input[bad_end..line_end],
+        );
+        let (mut lead, mut tail) = ("", "");
+        if let Some((i, _)) = before.char_indices().rev().nth(SNIPPET_CONTEXT - 1) {
+            (before, lead) = (&before[i..], "…");
+        }
+        if let Some((i, _)) = after.char_indices().nth(SNIPPET_CONTEXT) {
+            (after, tail) = (&after[..i], "…");
+        }
+        // Pad with what the terminal shows for each character before the bad part: a tab
+        // stays a tab, anything else takes its display width in spaces.
+        let mut pad: String = lead.chars().map(|_| ' ').collect();
+        for c in before.chars() {
+            match c {
+                '\t' => pad.push('\t'),
+                c => pad.extend(std::iter::repeat_n(' ', c.width().unwrap_or(0))),
+            }
+        }
+        let shown_bad: String = bad.chars().take(SNIPPET_CONTEXT).collect();
+        let width: usize = shown_bad.chars().map(|c| c.width().unwrap_or(0)).sum();
         let gutter = " ".repeat(self.line.to_string().len());
         format!(
-            "{gutter} |\n{} | {line_text}\n{gutter} | {}{}",
+            "{gutter} |\n{} | {lead}{before}{shown_bad}{}{after}{tail}\n{gutter} | {pad}{}",
             self.line,
-            " ".repeat(self.column - 1),
-            "^".repeat(width)
+            if shown_bad.len() < bad.len() { "…" } else { "" },
+            "^".repeat(width.max(1))
         )
     }
 }
+
+/// Characters of context shown either side of the bad part of a long filter.
+pub const SNIPPET_CONTEXT: usize = 60;
 
 /// The largest character boundary of `s` at or before `i` (clamped to `s.len()`).
 fn floor_boundary(s: &str, i: usize) -> usize {

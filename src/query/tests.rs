@@ -134,6 +134,22 @@ fn rendered_errors() {
     assert_eq!(e.snippet(), "  |\n2 |   AND (x\n  |         ^");
     let e = err("priority:urgent");
     assert_eq!(e.snippet(), "  |\n1 | priority:urgent\n  |          ^^^^^^");
+    // Wide characters take two columns, a tab stays a tab, under the text and the carets.
+    let e = err("标题 stat:x");
+    assert_eq!(e.snippet(), "  |\n1 | 标题 stat:x\n  |      ^^^^");
+    let e = err("a\tstat:x");
+    assert_eq!(e.snippet(), "  |\n1 | a\tstat:x\n  |  \t^^^^");
+    let e = err("state:就绪");
+    assert_eq!(e.snippet(), "  |\n1 | state:就绪\n  |       ^^^^");
+    // A long filter is cut around the bad part.
+    let long = format!("{}stat:x{}", "w ".repeat(100), " v".repeat(100));
+    let snippet = err(&long).snippet();
+    let shown = snippet.lines().nth(1).unwrap();
+    assert!(shown.starts_with("1 | …") && shown.ends_with('…'), "{snippet}");
+    let context = crate::query::error::SNIPPET_CONTEXT;
+    assert_eq!(shown.chars().count(), "1 | ".len() + 2 + 2 * context + "stat".len());
+    let carets = snippet.lines().nth(2).unwrap();
+    assert_eq!(carets.find('^'), shown.find("stat").map(|i| i - "…".len() + 1), "{snippet}");
 }
 
 #[test]
