@@ -42,6 +42,8 @@ pub fn mermaid(nodes: &[ExportNode], edges: &[(IssueId, IssueId)], id_len: usize
                 '#' => "#35;".to_string(),
                 '<' => "#lt;".to_string(),
                 '>' => "#gt;".to_string(),
+                // Mermaid would read `&amp;` in a title as an entity and show `&`.
+                '&' => "#amp;".to_string(),
                 // A line break would end the node's line; hand-edited titles can hold one.
                 c if c.is_control() => " ".to_string(),
                 c => c.to_string(),
@@ -82,13 +84,16 @@ mod tests {
         let b = IssueId::from_parts(2, 2);
         let nodes = vec![
             ExportNode { id: a, title: "say \"hi\" \\ now".into(), state: State::Ready },
-            ExportNode { id: b, title: "<b>#1</b>".into(), state: State::Done },
+            ExportNode { id: b, title: "<b>#1</b> &amp;".into(), state: State::Done },
         ];
         let d = dot(&nodes, &[(a, b)], 10);
         assert!(d.contains(r#"say \"hi\" \\ now"#), "{d}");
         assert!(d.contains(&format!("\"{a}\" -> \"{b}\";")));
         let m = mermaid(&nodes, &[(a, b)], 10);
-        assert!(m.contains("#lt;b#gt;#35;1#lt;/b#gt;") && m.contains("#quot;hi#quot;"), "{m}");
+        assert!(
+            m.contains("#lt;b#gt;#35;1#lt;/b#gt; #amp;amp;") && m.contains("#quot;hi#quot;"),
+            "{m}"
+        );
         assert!(m.starts_with("flowchart LR\n") && m.contains(&format!("n{a} --> n{b}")));
         let j = json(&nodes, &[(a, b)]);
         assert_eq!(j["edges"][0]["from"], a.to_string());
