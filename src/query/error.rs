@@ -68,7 +68,7 @@ impl FilterError {
     }
 
     /// The offending line with carets under the bad part. Carets line up under wide (CJK)
-    /// characters and tabs; a long line is cut to [`SNIPPET_CONTEXT`] characters either side
+    /// characters and tabs; a long line is cut to `SNIPPET_CONTEXT` (60) characters either side
     /// of the bad part, marked with `…`.
     pub fn snippet(&self) -> String {
         use unicode_width::UnicodeWidthChar;
