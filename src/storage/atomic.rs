@@ -58,6 +58,35 @@ pub fn install(tmp: &Path, path: &Path, durability: Durability) -> Result<()> {
     sync_parent(path, durability)
 }
 
+/// Remove the temp files in `dir` whose writer is gone: the pid in their name is not a running
+/// process on this machine. Returns how many were removed. For directories only this
+/// machine's jit writes to (`.jit/index/`), where a killed writer's temp file would otherwise
+/// stay for good (at 100k issues a torn index base is ~100 MB).
+pub fn remove_stale_temps(dir: &Path) -> usize {
+    // Without /proc no process can be seen alive: remove nothing rather than everything.
+    if !Path::new("/proc/self").exists() {
+        return 0;
+    }
+    let Ok(entries) = fs::read_dir(dir) else { return 0 };
+    let mut removed = 0;
+    for e in entries.flatten() {
+        let name = e.file_name();
+        let Some(pid) = name
+            .to_str()
+            .and_then(|n| n.strip_prefix(TEMP_PREFIX))
+            .and_then(|rest| rest.split('.').next())
+            .and_then(|pid| pid.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        let alive = pid == std::process::id() || Path::new(&format!("/proc/{pid}")).exists();
+        if !alive && fs::remove_file(e.path()).is_ok() {
+            removed += 1;
+        }
+    }
+    removed
+}
+
 fn temp_path(path: &Path) -> PathBuf {
     let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     let n = COUNTER.fetch_add(1, Ordering::Relaxed);
@@ -119,6 +148,37 @@ fn fault_injected() -> bool {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn only_temp_files_of_dead_writers_are_removed() {
+        let dir = tempfile::tempdir().unwrap();
+        let me = std::process::id();
+        // pid_max is at most 2^22, so this pid cannot be running.
+        for name in [
+            ".tmp.999999999.0.issues.idx".to_string(),
+            format!(".tmp.{me}.3.issues.idx"),
+            ".tmp.notapid.1.ids".into(),
+            "issues.idx".into(),
+            ".tmp.1.0.ids".into(), // pid 1 is always running
+        ] {
+            fs::write(dir.path().join(name), "x").unwrap();
+        }
+        assert_eq!(remove_stale_temps(dir.path()), 1);
+        let mut left: Vec<String> = fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        left.sort();
+        assert_eq!(
+            left,
+            [
+                ".tmp.1.0.ids",
+                &format!(".tmp.{me}.3.issues.idx"),
+                ".tmp.notapid.1.ids",
+                "issues.idx"
+            ]
+        );
+    }
+
     use super::*;
 
     #[test]

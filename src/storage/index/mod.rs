@@ -933,6 +933,8 @@ fn snapshot_inner(layout: &Layout, held: Option<&RepoLock>) -> Result<Snapshot> 
 fn compact(layout: &Layout, snap: &Snapshot) -> Result<()> {
     let dir = layout.index_dir();
     fs::create_dir_all(&dir).at(&dir)?;
+    // A compaction killed half-way leaves its temp base behind; the next one clears it.
+    atomic::remove_stale_temps(&dir);
     let generation = crate::clock::Clock::system().rng().next_u64();
     let (mut core, mut text, mut json) = (Vec::new(), Vec::new(), Vec::new());
     for s in &snap.slots {

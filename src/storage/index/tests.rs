@@ -208,3 +208,15 @@ fn a_record_whose_summary_does_not_decode_is_read_from_the_file() {
     let records = Records::open(&layout).unwrap();
     assert_eq!(records.deps(issues[4].id.as_u128()), Some(Vec::new()));
 }
+
+#[test]
+fn a_compaction_clears_the_temp_file_a_killed_one_left() {
+    let (_dir, layout, _issues) = repo_with_descriptions();
+    snapshot(&layout).unwrap();
+    let stale = layout.index_dir().join(".tmp.999999999.0.issues.idx");
+    fs::write(&stale, vec![0u8; 4096]).unwrap();
+    fs::remove_file(layout.index_dir().join(BASE)).unwrap(); // the next listing compacts
+    snapshot(&layout).unwrap();
+    assert!(layout.index_dir().join(BASE).exists(), "compacted");
+    assert!(!stale.exists(), "the dead writer's temp file is gone");
+}
