@@ -299,3 +299,41 @@ fn leftover_temp_files_of_dead_processes_do_not_block_writes() {
     assert_eq!(planted.len(), 4 * 4 * 2, "the planted files are left alone: {planted:?}");
     assert_eq!(Truth::read_all_valid(&env.issues_dir()).len(), 2);
 }
+
+/// Readers compact the index (under the lock, without waiting for it). Killed at random
+/// moments, a compaction leaves an index the next reader can use or rebuild; a temp base left
+/// by a dead writer is removed by the next compaction.
+#[test]
+fn killed_compactions_leave_a_usable_index_and_no_lasting_temp_files() {
+    let env = TestEnv::new();
+    let text =
+        "a description long enough to make the index base take a while to write. ".repeat(200);
+    for i in 0..60 {
+        env.ok(&["issue", "create", &format!("issue {i}"), "-d", &text]);
+    }
+    let index = env.jit_dir().join("index");
+    // Each run removes the base first, so that it compacts (timing included). Its output is
+    // small, so a run is never held up writing to the pipe.
+    let list = || {
+        let mut sh = Command::new("sh");
+        without_jit_env(&mut sh).current_dir(env.path()).stdin(Stdio::null());
+        sh.arg("-c").arg("rm -f .jit/index/issues.idx; exec \"$0\" query is:open --count --json");
+        sh.arg(jit_bin());
+        sh
+    };
+    let (mut killer, _) = Killer::calibrate(7, (0..5).map(|_| list()).collect());
+    let mut killed = 0;
+    for _ in 0..KILLS / 2 {
+        if let Outcome::Killed = killer.run(list()) {
+            killed += 1;
+        }
+        assert_list_is_truth(&env);
+    }
+    assert!(killed > 0, "no kill interrupted a listing");
+    // A temp base of a writer that is gone (pid_max is at most 2^22) goes with the next
+    // compaction.
+    std::fs::write(index.join(".tmp.999999999.0.issues.idx"), &text).unwrap();
+    let _ = std::fs::remove_file(index.join("issues.idx"));
+    assert_list_is_truth(&env);
+    assert_eq!(temp_files(&index), Vec::<String>::new());
+}
