@@ -16,41 +16,40 @@ use crate::model::is_layout_char;
 /// the cursor, retitle the terminal, clear the screen or make text read other than it is.
 /// Line breaks and tabs are kept. JSON output needs none of this: its strings are escaped.
 pub fn terminal_safe(s: &str) -> Cow<'_, str> {
-    // Fast path: none of the bytes that start such a character (C0 but line feed and tab,
-    // DEL, the lead bytes of C1, U+061C and U+2028..U+2069).
-    let suspicious = |b: &u8| {
-        (*b < 0x20 && *b != b'\n' && *b != b'\t') || matches!(*b, 0x7f | 0xc2 | 0xd8 | 0xe2)
-    };
-    if !s.as_bytes().iter().any(suspicious) {
+    if first_unsafe(s, 0).is_none() {
         return Cow::Borrowed(s);
     }
-    let mut out = String::with_capacity(s.len() + 8);
-    for c in s.chars() {
-        if is_layout_char(c) && c != '\n' && c != '\t' {
-            out.push_str(&format!("\\u{{{:x}}}", c as u32));
-        } else {
-            out.push(c);
-        }
-    }
-    Cow::Owned(out)
+    let mut out = Vec::with_capacity(s.len() + 16);
+    write_safe(&mut out, s).expect("writing to memory");
+    Cow::Owned(String::from_utf8(out).expect("escapes keep UTF-8"))
 }
 
-/// A writer that passes human text through [`terminal_safe`] (see [`Printer::human`]). Each
-/// write is expected to be whole UTF-8 text, as `write!` produces; bytes that are not are
-/// passed on as they are.
-pub struct Safe<'s>(&'s mut dyn Write);
-
-impl Write for Safe<'_> {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        match std::str::from_utf8(buf) {
-            Ok(s) => self.0.write_all(terminal_safe(s).as_bytes())?,
-            Err(_) => self.0.write_all(buf)?,
-        }
-        Ok(buf.len())
+/// Write `s` to `w` as [`terminal_safe`] shows it, without copying the clean stretches.
+fn write_safe(w: &mut impl Write, s: &str) -> io::Result<()> {
+    let mut from = 0;
+    while let Some((at, c)) = first_unsafe(s, from) {
+        w.write_all(&s.as_bytes()[from..at])?;
+        write!(w, "\\u{{{:x}}}", c as u32)?;
+        from = at + c.len_utf8();
     }
+    w.write_all(&s.as_bytes()[from..])
+}
 
-    fn flush(&mut self) -> io::Result<()> {
-        self.0.flush()
+/// Where the first character from byte `from` on that must be escaped is, and which it is.
+/// Bytes are scanned for what can start such a character (C0 but line feed and tab, DEL, the
+/// lead bytes of C1, U+061C and U+200E..U+2069); only those are decoded.
+fn first_unsafe(s: &str, mut from: usize) -> Option<(usize, char)> {
+    let bytes = s.as_bytes();
+    loop {
+        let at = from
+            + bytes[from..].iter().position(|&b| {
+                (b < 0x20 && b != b'\n' && b != b'\t') || matches!(b, 0x7f | 0xc2 | 0xd8 | 0xe2)
+            })?;
+        let c = s[at..].chars().next().expect("a character starts at a lead byte");
+        if is_layout_char(c) && c != '\n' && c != '\t' {
+            return Some((at, c));
+        }
+        from = at + c.len_utf8();
     }
 }
 
@@ -118,12 +117,22 @@ impl<'a> Printer<'a> {
 
     /// Human text, made safe for a terminal (see [`terminal_safe`]).
     pub fn text(&mut self, s: &str) -> io::Result<()> {
-        self.out.write_all(terminal_safe(s).as_bytes())
+        write_safe(&mut self.out, s)
     }
 
-    /// A writer for human text: what is written through it is made safe like [`Self::text`].
-    pub fn human(&mut self) -> Safe<'_> {
-        Safe(&mut self.out)
+    /// Human text rendered by `render` into a buffer, then made safe like [`Self::text`] in
+    /// one pass (a table of 100k rows is written in many small pieces).
+    pub fn human<E: From<io::Error>>(
+        &mut self,
+        render: impl FnOnce(&mut Vec<u8>) -> Result<(), E>,
+    ) -> Result<(), E> {
+        let mut buf = Vec::new();
+        render(&mut buf)?;
+        match std::str::from_utf8(&buf) {
+            Ok(s) => write_safe(&mut self.out, s)?,
+            Err(_) => self.out.write_all(&buf)?,
+        }
+        Ok(())
     }
 
     /// The output as is, for generated files (completion scripts, manual pages).
@@ -168,7 +177,7 @@ mod tests {
         {
             let mut p = Printer::new(Box::new(&mut buf), false, false);
             let esc = '\u{1b}';
-            writeln!(p.human(), "a{esc}b").unwrap();
+            p.human(|w| writeln!(w, "a{esc}b")).unwrap();
             p.text("c\u{202e}d\n").unwrap();
             p.raw().write_all(b"raw\x1b\n").unwrap();
             p.flush().unwrap();

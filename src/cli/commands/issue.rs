@@ -37,7 +37,7 @@ pub fn print_issue(ctx: &mut Ctx, issue: &crate::model::Issue) -> Result<(), Cli
     if ctx.out.is_json() {
         ctx.out.json(issue)?;
     } else {
-        crate::cli::render::card(&mut ctx.out.human(), issue)?;
+        ctx.out.human(|w| crate::cli::render::card(w, issue))?;
     }
     Ok(())
 }

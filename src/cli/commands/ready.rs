@@ -43,7 +43,7 @@ pub fn run_ready(ctx: &mut Ctx, args: ReadyArgs) -> Result<u8, CliError> {
     } else {
         let ids: Vec<IssueId> = snap.iter().map(|e| e.id).collect();
         let rows: Vec<Row> = ready.iter().map(|e| Row { id: e.id, summary: e.summary() }).collect();
-        table(&mut ctx.out.human(), &rows, unique_prefix_len(&ids))?;
+        ctx.out.human(|w| table(w, &rows, unique_prefix_len(&ids)))?;
     }
     snap.repair();
     Ok(exit::OK)

@@ -124,11 +124,12 @@ fn render(
         return Ok(());
     }
     if !fields.is_empty() {
-        return field_table(&mut ctx.out.human(), &snap.json_of(&entries)?, fields);
+        let jsons = snap.json_of(&entries)?;
+        return ctx.out.human(|w| field_table(w, &jsons, fields));
     }
     let ids: Vec<_> = snap.iter().map(|e| e.id).collect();
     let rows: Vec<Row> = entries.iter().map(|e| Row { id: e.id, summary: e.summary() }).collect();
-    table(&mut ctx.out.human(), &rows, unique_prefix_len(&ids))?;
+    ctx.out.human(|w| table(w, &rows, unique_prefix_len(&ids)))?;
     Ok(())
 }
 
