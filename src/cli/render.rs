@@ -8,9 +8,19 @@ pub use crate::model::unique_prefix_len;
 use crate::model::{Issue, IssueId, Priority, State};
 use crate::storage::index::Summary;
 
+/// `s` on one line: line feeds and tabs shown as `\u{a}` and `\u{9}` (the style of
+/// [`crate::cli::output::terminal_safe`], which escapes the rest). jit refuses them in titles,
+/// but a hand-edited file can hold them, and one would break a table row.
+pub fn one_line(s: &str) -> std::borrow::Cow<'_, str> {
+    if !s.contains(['\n', '\t']) {
+        return s.into();
+    }
+    s.replace('\n', "\\u{a}").replace('\t', "\\u{9}").into()
+}
+
 /// The card `issue show` prints.
 pub fn card(w: &mut dyn Write, issue: &Issue) -> io::Result<()> {
-    writeln!(w, "{}  {}", issue.id, issue.title)?;
+    writeln!(w, "{}  {}", issue.id, one_line(&issue.title))?;
     writeln!(w, "  state     {}", issue.state)?;
     writeln!(w, "  priority  {}", issue.priority)?;
     writeln!(w, "  assignee  {}", issue.assignee.as_deref().unwrap_or("-"))?;
@@ -68,7 +78,7 @@ pub fn table(w: &mut dyn Write, rows: &[Row<'_>], id_len: usize) -> io::Result<(
             state(r),
             prio(r),
             pad(&truncate(&who(r), aw), aw),
-            r.summary.title
+            one_line(r.summary.title)
         );
         if !r.summary.labels.is_empty() {
             line.push_str("  [");

@@ -761,6 +761,16 @@ fn hostile_text_in_issue_files_is_shown_escaped_and_kept_exact_in_json() {
         }
     }
     assert!(env.ok(&["issue", "list"]).contains("evil\\u{1b}]0;pwned\\u{7}"), "shown escaped");
+    // A line break in a title keeps its row on one line.
+    issue["title"] = json!("first\nsecond\tthird");
+    std::fs::write(&path, serde_json::to_vec_pretty(&issue).unwrap()).unwrap();
+    let table = env.ok(&["issue", "list"]);
+    assert_eq!(table.lines().count(), 3, "{table}");
+    assert!(table.contains("first\\u{a}second\\u{9}third"), "{table}");
+    let blocked = env.ok(&["blocked"]);
+    assert!(blocked.lines().next().unwrap().ends_with("first\\u{a}second\\u{9}third"), "{blocked}");
+    issue["title"] = json!(title);
+    std::fs::write(&path, serde_json::to_vec_pretty(&issue).unwrap()).unwrap();
     // --json keeps the exact text.
     let shown = env.json(&["issue", "show", &id]);
     assert_eq!((&shown["title"], &shown["assignee"]), (&json!(title), &json!("agent:\u{1b}[8m")));

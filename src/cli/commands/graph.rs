@@ -8,6 +8,7 @@ use serde_json::Value;
 use super::Ctx;
 use super::ready::node_json;
 use crate::cli::CliError;
+use crate::cli::render::one_line;
 use crate::error::{Error, exit};
 use crate::graph::export::{self, ExportNode};
 use crate::graph::{self, GraphView, Node};
@@ -139,7 +140,7 @@ pub fn run(ctx: &mut Ctx, cmd: GraphCommand) -> Result<u8, CliError> {
                     ctx.out.text(&format!(
                         "{arrow}{} {}\n",
                         IssueId::from_u128(*n).short(id_len),
-                        v["title"].as_str().unwrap_or("")
+                        one_line(v["title"].as_str().unwrap_or(""))
                     ))?;
                 }
             }
@@ -257,7 +258,7 @@ fn node_line(ctx: &mut Ctx, view: &GraphView, n: Node, id_len: usize) -> Result<
         Some(e) => {
             let s = e.headline();
             let state = State::from_u8(s.state).map_or("?", State::as_str);
-            format!("{} [{state}] {}\n", id.short(id_len), s.title)
+            format!("{} [{state}] {}\n", id.short(id_len), one_line(s.title))
         }
         None => format!("{id} [missing] (no such issue)\n"),
     };

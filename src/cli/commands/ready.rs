@@ -4,7 +4,7 @@ use serde_json::{Value, json};
 
 use super::Ctx;
 use crate::cli::CliError;
-use crate::cli::render::{Row, table, unique_prefix_len};
+use crate::cli::render::{Row, one_line, table, unique_prefix_len};
 use crate::error::exit;
 use crate::graph::GraphView;
 use crate::model::{IssueId, Priority, State};
@@ -95,12 +95,14 @@ pub fn run_blocked(ctx: &mut Ctx, _args: BlockedArgs) -> Result<u8, CliError> {
         let id_len = unique_prefix_len(&ids);
         for (e, by) in &blocked {
             let s = e.summary();
-            ctx.out.text(&format!("{}  {}\n", e.id.short(id_len), s.title))?;
+            ctx.out.text(&format!("{}  {}\n", e.id.short(id_len), one_line(s.title)))?;
             for b in by {
                 let d = node_json(&view, *b);
                 let id = IssueId::from_u128(*b);
                 let line = match (d["state"].as_str(), d["title"].as_str()) {
-                    (Some(state), Some(title)) => format!("{} [{state}] {title}", id.short(id_len)),
+                    (Some(state), Some(title)) => {
+                        format!("{} [{state}] {}", id.short(id_len), one_line(title))
+                    }
                     // Missing: the full id, as no issue has it.
                     _ => format!("{id} [missing] (no such issue)"),
                 };

@@ -7,7 +7,7 @@ use serde_json::Value;
 
 use super::Ctx;
 use crate::cli::CliError;
-use crate::cli::render::{Row, table, unique_prefix_len};
+use crate::cli::render::{Row, one_line, table, unique_prefix_len};
 use crate::error::Error;
 use crate::graph::GraphView;
 use crate::query::select::{Sort, select};
@@ -169,7 +169,7 @@ fn field_table(
 ) -> Result<(), CliError> {
     let cell = |v: &Value| match v {
         Value::Null => "-".to_string(),
-        Value::String(s) => s.clone(),
+        Value::String(s) => one_line(s).into_owned(),
         Value::Array(xs) => xs
             .iter()
             .map(|x| x.as_str().map_or(x.to_string(), str::to_string))
