@@ -8,14 +8,16 @@ pub use crate::model::unique_prefix_len;
 use crate::model::{Issue, IssueId, Priority, State};
 use crate::storage::index::Summary;
 
-/// `s` on one line: line feeds and tabs shown as `\u{a}` and `\u{9}` (the style of
-/// [`crate::cli::output::terminal_safe`], which escapes the rest). jit refuses them in titles,
-/// but a hand-edited file can hold them, and one would break a table row.
+/// `s` as shown on one line of a terminal: made safe like all human output
+/// ([`crate::cli::output::terminal_safe`]), and line feeds and tabs shown as `\u{a}` and
+/// `\u{9}` too. jit refuses them in titles, but a hand-edited file can hold them, and one
+/// would break a table row. Columns are measured on this text, so escapes keep them aligned.
 pub fn one_line(s: &str) -> std::borrow::Cow<'_, str> {
-    if !s.contains(['\n', '\t']) {
-        return s.into();
+    let safe = crate::cli::output::terminal_safe(s);
+    if !safe.contains(['\n', '\t']) {
+        return safe;
     }
-    s.replace('\n', "\\u{a}").replace('\t', "\\u{9}").into()
+    safe.replace('\n', "\\u{a}").replace('\t', "\\u{9}").into()
 }
 
 /// The card `issue show` prints.
@@ -62,7 +64,7 @@ pub struct Row<'a> {
 pub fn table(w: &mut dyn Write, rows: &[Row<'_>], id_len: usize) -> io::Result<()> {
     let state = |r: &Row| State::from_u8(r.summary.state).map_or("?", State::as_str);
     let prio = |r: &Row| Priority::from_u8(r.summary.priority).map_or("?", Priority::as_str);
-    let who = |r: &Row<'_>| r.summary.assignee.unwrap_or("-").to_string();
+    let who = |r: &Row<'_>| one_line(r.summary.assignee.unwrap_or("-")).into_owned();
     let sw = rows.iter().map(|r| state(r).len()).max().unwrap_or(0).max(5);
     let pw = rows.iter().map(|r| prio(r).len()).max().unwrap_or(0).max(8);
     let aw = rows.iter().map(|r| who(r).width()).max().unwrap_or(0).clamp(8, 24);
@@ -82,7 +84,7 @@ pub fn table(w: &mut dyn Write, rows: &[Row<'_>], id_len: usize) -> io::Result<(
         );
         if !r.summary.labels.is_empty() {
             line.push_str("  [");
-            line.push_str(&r.summary.labels.join(", "));
+            line.push_str(&one_line(&r.summary.labels.join(", ")));
             line.push(']');
         }
         writeln!(w, "{line}")?;

@@ -113,7 +113,10 @@ impl Repo {
     pub fn init(project: &Path) -> Result<InitReport> {
         let layout = Layout::for_new(project);
         let config = layout.config_path();
-        let created = !config.exists();
+        // New: no `.jit/` yet, or one without a config (e.g. a directory made by hand). A
+        // `.jit/` that already holds issues is being repaired, not created.
+        let created = !config.exists()
+            && !layout.issues_dir().read_dir().is_ok_and(|mut d| d.next().is_some());
         let mut repaired = Vec::new();
         fs::create_dir_all(layout.root()).at(layout.root())?;
         let issues = layout.issues_dir();
@@ -121,8 +124,9 @@ impl Repo {
             fs::create_dir_all(&issues).at(&issues)?;
             repaired.push("issues/".to_string());
         }
-        if created {
+        if !config.exists() {
             atomic::write(&config, &Config::default().to_bytes(), Durability::Full)?;
+            repaired.push("config.json".to_string());
         }
         let gi = layout.root().join(".gitignore");
         if !gi.exists() {
@@ -203,14 +207,30 @@ impl Repo {
 
     /// Read one issue from its file (the source of truth).
     pub fn load(&self, id: IssueId) -> Result<Issue> {
+        use std::io::Read;
+        use std::os::unix::fs::OpenOptionsExt;
         let path = self.layout.issue_path(id);
-        let bytes = match fs::read(&path) {
-            Ok(b) => b,
+        // Only a regular file is an issue, as for listings: a symbolic link is not followed.
+        let not_regular = |path: PathBuf| Error::Corrupt {
+            path,
+            message: "not a regular file (listings skip it)".into(),
+        };
+        let no_follow = rustix::fs::OFlags::NOFOLLOW.bits() as i32;
+        let mut file = match fs::OpenOptions::new().read(true).custom_flags(no_follow).open(&path) {
+            Ok(f) => f,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 return Err(Error::IssueNotFound(id.to_string()));
             }
+            Err(e) if e.raw_os_error() == Some(rustix::io::Errno::LOOP.raw_os_error()) => {
+                return Err(not_regular(path));
+            }
             Err(e) => return Err(e).at(&path),
         };
+        if !file.metadata().at(&path)?.is_file() {
+            return Err(not_regular(path));
+        }
+        let mut bytes = Vec::new();
+        file.read_to_end(&mut bytes).at(&path)?;
         let issue = Issue::from_slice(&bytes).map_err(|e| Error::Corrupt {
             path: path.clone(),
             message: format!("not a valid issue: {e}"),

@@ -277,7 +277,7 @@ fn repository_is_found_from_subdirectories_and_by_flag_or_env() {
         elsewhere.cmd(&["issue", "show", &id]).env("JIT_DIR", env.jit_dir()).output().unwrap();
     assert_success(&by_env, &["JIT_DIR"]);
     // Set but empty counts as unset: the repository is found by searching, as without it.
-    for var in ["JIT_DIR", "JIT_LOCK_TIMEOUT_MS"] {
+    for var in ["JIT_DIR", "JIT_LOCK_TIMEOUT_MS", "JIT_DURABILITY"] {
         let out = env.cmd(&["issue", "show", &id]).current_dir(&sub).env(var, "").output().unwrap();
         assert_success(&out, &[var]);
     }
@@ -331,6 +331,15 @@ fn init_puts_back_missing_pieces_and_says_so() {
     assert!(env.jit_dir().join(".gitignore").exists());
     let v = env.json(&["init"]);
     assert_eq!((v["created"].clone(), v["repaired"].clone()), (json!(false), json!([])));
+    // A lost config.json next to existing issues is a repair, not a new repository.
+    let id = env.create("Kept");
+    std::fs::remove_file(env.jit_dir().join("config.json")).unwrap();
+    let v = env.json(&["init"]);
+    assert_eq!(
+        (v["created"].clone(), v["repaired"].clone()),
+        (json!(false), json!(["config.json"]))
+    );
+    assert_eq!(env.json(&["issue", "show", &id])["title"], "Kept");
 }
 
 #[test]

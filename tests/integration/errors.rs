@@ -760,7 +760,14 @@ fn hostile_text_in_issue_files_is_shown_escaped_and_kept_exact_in_json() {
             );
         }
     }
-    assert!(env.ok(&["issue", "list"]).contains("evil\\u{1b}]0;pwned\\u{7}"), "shown escaped");
+    let table = env.ok(&["issue", "list"]);
+    assert!(table.contains("evil\\u{1b}]0;pwned\\u{7}"), "shown escaped: {table}");
+    // Columns are measured on the escaped text, so they stay aligned.
+    let col = table.lines().next().unwrap().find("TITLE").unwrap();
+    for line in table.lines().skip(1) {
+        let title = line.get(col..).unwrap_or("");
+        assert!(title.starts_with("evil") || title.starts_with("Dependency"), "{table}");
+    }
     // A line break in a title keeps its row on one line.
     issue["title"] = json!("first\nsecond\tthird");
     std::fs::write(&path, serde_json::to_vec_pretty(&issue).unwrap()).unwrap();

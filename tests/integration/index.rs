@@ -394,3 +394,33 @@ fn every_command_that_reads_all_issues_names_the_files_it_left_out() {
     }
     assert_eq!(fs::read(&broken).unwrap(), b"{ not an issue", "the broken file is left alone");
 }
+
+#[test]
+fn a_symbolic_link_or_directory_is_not_an_issue() {
+    let env = TestEnv::new();
+    let ids = populate(&env, 3);
+    let elsewhere = env.path().join("outside.json");
+    let link = issue_path(&env, &ids[0]);
+    fs::rename(&link, &elsewhere).unwrap();
+    std::os::unix::fs::symlink(&elsewhere, &link).unwrap();
+    let dir = issue_path(&env, &ids[1]);
+    fs::remove_file(&dir).unwrap();
+    fs::create_dir(&dir).unwrap();
+    let out = env.run(&["issue", "list", "--json"]);
+    assert!(out.status.success(), "{}", describe(&out));
+    assert_eq!(parse_json(&out).as_array().unwrap().len(), 1, "only the regular file is listed");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    for p in [&link, &dir] {
+        let name = p.file_name().unwrap().to_string_lossy();
+        assert!(
+            stderr.lines().any(|l| l.contains(&*name) && l.contains("not a regular file")),
+            "{stderr}"
+        );
+    }
+    for id in &ids[..2] {
+        assert_eq!(env.json_err(&["issue", "show", id], 74)["code"], "CORRUPT_FILE");
+        env.json_err(&["issue", "update", id, "-p", "high"], 74);
+    }
+    assert!(fs::symlink_metadata(&link).unwrap().file_type().is_symlink(), "left as it is");
+    assert!(fs::read(&elsewhere).is_ok());
+}

@@ -98,9 +98,10 @@ impl Ctx<'_, '_> {
     pub fn open_repo(&self) -> Result<Repo, CliError> {
         let cwd = std::env::current_dir()
             .map_err(|e| crate::Error::Io { path: ".".into(), source: e })?;
+        // Set but empty counts as unset, as for JIT_DIR and JIT_LOCK_TIMEOUT_MS.
         let durability = match std::env::var("JIT_DURABILITY") {
-            Ok(v) => Some(v.parse()?),
-            Err(_) => None,
+            Ok(v) if !v.is_empty() => Some(v.parse()?),
+            _ => None,
         };
         let opts = OpenOptions {
             repo: self.global.repo.clone(),

@@ -170,12 +170,14 @@ fn field_table(
     let cell = |v: &Value| match v {
         Value::Null => "-".to_string(),
         Value::String(s) => one_line(s).into_owned(),
-        Value::Array(xs) => xs
-            .iter()
-            .map(|x| x.as_str().map_or(x.to_string(), str::to_string))
-            .collect::<Vec<_>>()
-            .join(", "),
-        other => other.to_string(),
+        Value::Array(xs) => one_line(
+            &xs.iter()
+                .map(|x| x.as_str().map_or(x.to_string(), str::to_string))
+                .collect::<Vec<_>>()
+                .join(", "),
+        )
+        .into_owned(),
+        other => one_line(&other.to_string()).into_owned(),
     };
     let rows: Vec<Vec<String>> = jsons
         .iter()

@@ -856,8 +856,17 @@ fn snapshot_inner(layout: &Layout, held: Option<&RepoLock>) -> Result<Snapshot> 
     let mut problems = Vec::new();
     let mut live_known = 0usize;
     for (&raw, stat) in ids.iter().zip(stats) {
-        let Some(stamp) = stat else { continue }; // vanished, or not a regular file
         let id = IssueId::from_u128(raw);
+        let Some(stamp) = stat else {
+            // Vanished since it was listed, or not a regular file (a symbolic link, a
+            // directory): only the second is worth a word.
+            let path = issues_dir.join(id.file_name());
+            if fs::symlink_metadata(&path).is_ok() {
+                let message = "not a regular file (a symbolic link or a directory)".into();
+                problems.push(Problem { path, message });
+            }
+            continue;
+        };
         if let Some(slot) = known.get(&id.as_u128()) {
             live_known += 1;
             let p = &bufs[slot.buf as usize][slot.start..slot.end];
