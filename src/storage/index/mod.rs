@@ -346,15 +346,17 @@ impl<'a> Entry<'a> {
         }
         self.snap.note_damage(self.id);
         let path = self.snap.layout.issue_path(self.id);
-        let bytes = fs::read(&path).at(&path)?;
-        match Issue::from_slice(&bytes) {
-            Ok(i) if i.id == self.id => Ok(Cow::Owned(i.to_compact_json().into_bytes())),
-            Ok(i) => Err(Error::Corrupt {
-                path,
-                message: format!("file name says {} but the issue inside is {}", self.id, i.id),
-            }),
-            Err(e) => Err(Error::Corrupt { path, message: format!("not a valid issue: {e}") }),
-        }
+        let message = match read_issue_file(&path)? {
+            FileRead::Issue(i) if i.id == self.id => {
+                return Ok(Cow::Owned(i.to_compact_json().into_bytes()));
+            }
+            FileRead::Issue(i) => {
+                format!("file name says {} but the issue inside is {}", self.id, i.id)
+            }
+            FileRead::Invalid(message) => message,
+            FileRead::Gone => return Err(Error::IssueNotFound(self.id.to_string())),
+        };
+        Err(Error::Corrupt { path, message })
     }
 
     /// The full issue, parsed from its JSON.
@@ -526,8 +528,10 @@ impl Snapshot {
 
     /// The issue as its file holds it now, if it can be read and is the issue named.
     fn read_issue(&self, id: IssueId) -> Option<Issue> {
-        let bytes = fs::read(self.layout.issue_path(id)).ok()?;
-        Issue::from_slice(&bytes).ok().filter(|i| i.id == id)
+        match read_issue_file(&self.layout.issue_path(id)).ok()? {
+            FileRead::Issue(i) if i.id == id => Some(*i),
+            _ => None,
+        }
     }
 
     fn note_damage(&self, id: IssueId) {
@@ -765,6 +769,11 @@ struct Loaded {
     bufs: Vec<Vec<u8>>,
     base: Option<BaseFile>,
     known: IdMap<Slot>,
+    health: Health,
+}
+
+/// What the upkeep after a listing needs to know about the index files as they were read.
+struct Health {
     base_gen: Option<u64>,
     base_records: usize,
     log_records: usize,
@@ -773,6 +782,17 @@ struct Loaded {
     /// index must be compacted.
     tail_damaged: [bool; 2],
     log_len: u64,
+}
+
+impl Health {
+    /// Must the index be rewritten, with `dead` records of issues that no longer exist?
+    /// (A torn log tail is decided under the lock, see [`upkeep`].)
+    fn needs_compaction(&self, dead: usize) -> bool {
+        self.base_gen.is_none()
+            || self.tail_damaged[0]
+            || self.log_records > 1024.max(self.base_records / 2)
+            || dead > 256.max(self.base_records / 4)
+    }
 }
 
 fn load(dir: &Path) -> Result<Loaded> {
@@ -801,16 +821,9 @@ fn load(dir: &Path) -> Result<Loaded> {
         tail_damaged[b] = valid_end != buf.len();
     }
     let log_len = bufs[1].len() as u64;
-    Ok(Loaded {
-        bufs,
-        base,
-        known,
-        base_gen,
-        base_records: counts[0],
-        log_records: counts[1],
-        tail_damaged,
-        log_len,
-    })
+    let health =
+        Health { base_gen, base_records: counts[0], log_records: counts[1], tail_damaged, log_len };
+    Ok(Loaded { bufs, base, known, health })
 }
 
 /// Read every issue through the index, re-reading files whose stamps do not match, and keep
@@ -827,75 +840,52 @@ pub fn snapshot_locked(layout: &Layout, held: &RepoLock) -> Result<Snapshot> {
 }
 
 fn snapshot_inner(layout: &Layout, held: Option<&RepoLock>) -> Result<Snapshot> {
-    let dir = layout.index_dir();
     let recorded_ns = now_ns();
     let issues_dir = layout.issues_dir();
     let ids = super::ids::all(layout)?;
-    let dir_fd = File::open(&issues_dir).at(&issues_dir)?;
-    let (loaded, stats) = std::thread::scope(|s| {
-        let worker = std::thread::Builder::new().spawn_scoped(s, || stat_all(&dir_fd, &ids));
-        let loaded = load(&dir);
-        let stats = match worker {
-            Ok(w) => w.join().unwrap_or_else(|e| std::panic::resume_unwind(e)),
-            Err(_) => stat_all(&dir_fd, &ids),
-        };
-        (loaded, stats)
-    });
-    let Loaded {
-        mut bufs,
-        base,
-        known,
-        base_gen,
-        base_records,
-        log_records,
-        tail_damaged,
-        log_len,
-    } = loaded?;
+    let (loaded, stats) = load_and_stat(layout, &ids)?;
+    let Loaded { mut bufs, base, known, health } = loaded;
     let mut slots = Vec::with_capacity(known.len());
     let mut fresh_trusted = Vec::new();
     let mut problems = Vec::new();
     let mut live_known = 0usize;
     for (&raw, stat) in ids.iter().zip(stats) {
         let id = IssueId::from_u128(raw);
+        let path = || issues_dir.join(id.file_name());
         let Some(stamp) = stat else {
             // Vanished since it was listed, or not a regular file (a symbolic link, a
             // directory): only the second is worth a word.
-            let path = issues_dir.join(id.file_name());
-            if fs::symlink_metadata(&path).is_ok() {
+            if fs::symlink_metadata(path()).is_ok() {
                 let message = "not a regular file (a symbolic link or a directory)".into();
-                problems.push(Problem { path, message });
+                problems.push(Problem { path: path(), message });
             }
             continue;
         };
-        if let Some(slot) = known.get(&id.as_u128()) {
+        if let Some(slot) = known.get(&raw) {
             live_known += 1;
-            let p = &bufs[slot.buf as usize][slot.start..slot.end];
-            let (rec_stamp, rec_ns) = RecordRef::stamp(p).expect("checked by records()");
+            let (rec_stamp, rec_ns) =
+                RecordRef::stamp(&bufs[slot.buf as usize][slot.start..slot.end])
+                    .expect("checked by records()");
             if rec_stamp == stamp && !racy(rec_stamp.mtime_ns, rec_ns) {
                 slots.push(*slot);
                 continue;
             }
         }
-        let path = issues_dir.join(id.file_name());
-        let bytes = match fs::read(&path) {
-            Ok(b) => b,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
-            Err(e) => return Err(e).at(&path),
-        };
-        let issue = match Issue::from_slice(&bytes) {
-            Ok(i) if i.id == id => i,
-            Ok(i) => {
+        let issue = match read_issue_file(&path())? {
+            FileRead::Issue(i) if i.id == id => *i,
+            FileRead::Issue(i) => {
                 let message = format!("file name says {id} but the issue inside is {}", i.id);
-                problems.push(Problem { path, message });
+                problems.push(Problem { path: path(), message });
                 continue;
             }
-            Err(e) => {
-                problems.push(Problem { path, message: format!("not a valid issue: {e}") });
+            FileRead::Invalid(message) => {
+                problems.push(Problem { path: path(), message });
                 continue;
             }
+            FileRead::Gone => continue,
         };
         let (start, end) = encode(&mut bufs[2], &issue, stamp, recorded_ns);
-        let slot = Slot { id: id.as_u128(), buf: 2, start, end };
+        let slot = Slot { id: raw, buf: 2, start, end };
         if !racy(stamp.mtime_ns, recorded_ns) {
             fresh_trusted.push(slot);
         }
@@ -910,31 +900,81 @@ fn snapshot_inner(layout: &Layout, held: Option<&RepoLock>) -> Result<Snapshot> 
         layout: layout.clone(),
         damaged: Mutex::new(Vec::new()),
     };
-
-    let dead = known.len() - live_known;
-    let mut needs_compaction = base_gen.is_none()
-        || tail_damaged[0]
-        || log_records > 1024.max(base_records / 2)
-        || dead > 256.max(base_records / 4);
-    if needs_compaction || tail_damaged[1] || !fresh_trusted.is_empty() {
-        // Upkeep is best effort: a busy lock or a failed write only costs speed next time.
-        let taken = match held {
-            Some(_) => None,
-            None => RepoLock::try_acquire(layout, "index upkeep").ok().flatten(),
-        };
-        if held.is_some() || taken.is_some() {
-            // A log tail that did not parse may only have been an append in flight while we
-            // read; under the lock, the log still ending where we stopped reading says torn.
-            needs_compaction |=
-                tail_damaged[1] && fs::metadata(dir.join(LOG)).is_ok_and(|m| m.len() == log_len);
-            let _ = if needs_compaction {
-                compact(layout, &snap)
-            } else {
-                append_slots(layout, &snap, &fresh_trusted)
-            };
-        }
-    }
+    upkeep(layout, held, &snap, &health, known.len() - live_known, &fresh_trusted);
     Ok(snap)
+}
+
+/// Read the index on this thread while the issue files are statted on others (both are most
+/// of the cost of a listing).
+fn load_and_stat(layout: &Layout, ids: &[u128]) -> Result<(Loaded, Vec<Option<FileStamp>>)> {
+    let issues_dir = layout.issues_dir();
+    let dir_fd = File::open(&issues_dir).at(&issues_dir)?;
+    let (loaded, stats) = std::thread::scope(|s| {
+        let worker = std::thread::Builder::new().spawn_scoped(s, || stat_all(&dir_fd, ids));
+        let loaded = load(&layout.index_dir());
+        let stats = match worker {
+            Ok(w) => w.join().unwrap_or_else(|e| std::panic::resume_unwind(e)),
+            Err(_) => stat_all(&dir_fd, ids),
+        };
+        (loaded, stats)
+    });
+    Ok((loaded?, stats))
+}
+
+/// What reading an issue file gave.
+enum FileRead {
+    Issue(Box<Issue>),
+    /// Not a valid issue; why.
+    Invalid(String),
+    /// Removed since it was listed.
+    Gone,
+}
+
+fn read_issue_file(path: &Path) -> Result<FileRead> {
+    let bytes = match fs::read(path) {
+        Ok(b) => b,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(FileRead::Gone),
+        Err(e) => return Err(e).at(path),
+    };
+    Ok(match Issue::from_slice(&bytes) {
+        Ok(i) => FileRead::Issue(Box::new(i)),
+        Err(e) => FileRead::Invalid(format!("not a valid issue: {e}")),
+    })
+}
+
+/// Keep the index up to date after a listing: append the records just made from files, or
+/// compact when the index needs it. Only with the writers' lock: the one the caller holds, or
+/// one taken without waiting. Best effort: a busy lock or a failed write only costs speed
+/// next time.
+fn upkeep(
+    layout: &Layout,
+    held: Option<&RepoLock>,
+    snap: &Snapshot,
+    health: &Health,
+    dead: usize,
+    fresh_trusted: &[Slot],
+) {
+    let mut needs_compaction = health.needs_compaction(dead);
+    if !needs_compaction && !health.tail_damaged[1] && fresh_trusted.is_empty() {
+        return;
+    }
+    let taken = match held {
+        Some(_) => None,
+        None => RepoLock::try_acquire(layout, "index upkeep").ok().flatten(),
+    };
+    if held.is_none() && taken.is_none() {
+        return;
+    }
+    // A log tail that did not parse may only have been an append in flight while we read;
+    // under the lock, the log still ending where we stopped reading says torn.
+    let log = layout.index_dir().join(LOG);
+    needs_compaction |=
+        health.tail_damaged[1] && fs::metadata(log).is_ok_and(|m| m.len() == health.log_len);
+    let _ = if needs_compaction {
+        compact(layout, snap)
+    } else {
+        append_slots(layout, snap, fresh_trusted)
+    };
 }
 
 /// Rewrite the base from `snap` (only trusted records whose parts can be read) and start an
