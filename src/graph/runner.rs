@@ -4,11 +4,11 @@
 //! command ends, whatever it left running in its group is killed too, so no grandchild
 //! outlives the gate. The last bytes of its output are kept.
 
-use std::io::Read;
+use std::io::{PipeReader, Read};
 use std::os::unix::process::CommandExt;
 use std::path::Path;
-use std::process::{Command, Stdio};
-use std::sync::{Arc, Mutex};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::mpsc::RecvTimeoutError;
 use std::time::{Duration, Instant};
 
 use crate::model::{GateDef, GateStatus};
@@ -30,99 +30,27 @@ pub struct RunResult {
 /// gate whose output says why.
 pub fn run(def: &GateDef, gate: &str, issue_id: &str, project: &Path) -> RunResult {
     let start = Instant::now();
-    let cannot_start = |output: String| RunResult {
-        status: GateStatus::Failed,
-        exit_code: None,
-        duration_ms: start.elapsed().as_millis() as u64,
-        timed_out: false,
-        output,
+    let (child, reader) = match spawn(def, gate, issue_id, project) {
+        Ok(spawned) => spawned,
+        Err(why) => {
+            return RunResult {
+                status: GateStatus::Failed,
+                exit_code: None,
+                duration_ms: start.elapsed().as_millis() as u64,
+                timed_out: false,
+                output: why,
+            };
+        }
     };
-    // `gate define` refuses this, but config.json can be edited by hand.
-    if def.command.is_empty() {
-        return cannot_start(format!("gate `{gate}` has no command in the registry"));
-    }
-    let mut cmd = if def.shell {
-        let mut c = Command::new("sh");
-        c.arg("-c").arg(def.command.join(" "));
-        c
-    } else {
-        let mut c = Command::new(&def.command[0]);
-        c.args(&def.command[1..]);
-        c
-    };
-    // One pipe for stdout and stderr, as a terminal would show them: their lines keep the
-    // order the command wrote them in.
-    let (mut reader, writer) = match std::io::pipe() {
-        Ok(p) => p,
-        Err(e) => return cannot_start(format!("cannot make a pipe for the output: {e}")),
-    };
-    let writer_too = match writer.try_clone() {
-        Ok(w) => w,
-        Err(e) => return cannot_start(format!("cannot make a pipe for the output: {e}")),
-    };
-    cmd.current_dir(project)
-        .stdin(Stdio::null())
-        .stdout(writer_too)
-        .stderr(writer)
-        .env("JIT_ISSUE_ID", issue_id)
-        .env("JIT_GATE", gate)
-        .env("JIT_STAGE", def.stage.as_str())
-        .process_group(0);
-    let spawned = cmd.spawn();
-    // The command holds this process's write ends: drop them, so that the pipe ends when the
-    // command's process group is gone.
-    drop(cmd);
-    let mut child = match spawned {
-        Ok(c) => c,
-        Err(e) => return cannot_start(format!("cannot start `{}`: {e}", def.command[0])),
-    };
-    let tail = Arc::new(Mutex::new(Vec::<u8>::new()));
-    let reader_thread = {
-        let tail = Arc::clone(&tail);
-        std::thread::spawn(move || {
-            let mut buf = [0u8; 8192];
-            while let Ok(n) = reader.read(&mut buf) {
-                if n == 0 {
-                    break;
-                }
-                let mut t = tail.lock().expect("tail lock");
-                t.extend_from_slice(&buf[..n]);
-                if t.len() > 2 * OUTPUT_TAIL {
-                    let cut = t.len() - OUTPUT_TAIL;
-                    t.drain(..cut);
-                }
-            }
-        })
-    };
+    let output = std::thread::spawn(move || read_tail(reader));
     let pgid = rustix::process::Pid::from_child(&child);
     // A timeout too large to add to the clock means no timeout (not a panic).
     let deadline = start.checked_add(Duration::from_secs(def.timeout_s.max(1)));
-    let mut timed_out = false;
-    // Wait on a thread, so the end of the command is seen at once (no polling delay) and the
-    // timeout is a plain receive with a deadline.
-    let (tx, rx) = std::sync::mpsc::channel();
-    let waiter = std::thread::spawn(move || {
-        let _ = tx.send(child.wait());
-    });
-    let status = match deadline {
-        Some(d) => match rx.recv_timeout(d.saturating_duration_since(Instant::now())) {
-            Ok(r) => r.ok(),
-            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
-                timed_out = true;
-                let _ = rustix::process::kill_process_group(pgid, rustix::process::Signal::KILL);
-                rx.recv().ok().and_then(|r| r.ok())
-            }
-            Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => None,
-        },
-        None => rx.recv().ok().and_then(|r| r.ok()),
-    };
-    let _ = waiter.join();
-    // Whatever the command started and left behind dies with it.
+    let (status, timed_out) = wait(child, deadline, pgid);
+    // Whatever the command started and left behind dies with it (and the pipe then ends).
     let _ = rustix::process::kill_process_group(pgid, rustix::process::Signal::KILL);
-    let _ = reader_thread.join();
-    let bytes = std::mem::take(&mut *tail.lock().expect("tail lock"));
-    let keep = &bytes[bytes.len().saturating_sub(OUTPUT_TAIL)..];
-    let mut output = String::from_utf8_lossy(keep).into_owned();
+    let bytes = output.join().unwrap_or_default();
+    let mut output = String::from_utf8_lossy(&bytes).into_owned();
     if timed_out {
         output.push_str(&format!("\n[jit: killed after the {} s timeout]", def.timeout_s));
     }
@@ -138,4 +66,91 @@ pub fn run(def: &GateDef, gate: &str, issue_id: &str, project: &Path) -> RunResu
         timed_out,
         output,
     }
+}
+
+/// Start the command in its own process group, stdin closed, stdout and stderr into one pipe
+/// (as a terminal would show them: their lines keep the order the command wrote them in).
+/// `Err` says why it could not start.
+fn spawn(
+    def: &GateDef,
+    gate: &str,
+    issue_id: &str,
+    project: &Path,
+) -> Result<(Child, PipeReader), String> {
+    // `gate define` refuses this, but config.json can be edited by hand.
+    if def.command.is_empty() {
+        return Err(format!("gate `{gate}` has no command in the registry"));
+    }
+    let mut cmd = if def.shell {
+        let mut c = Command::new("sh");
+        c.arg("-c").arg(def.command.join(" "));
+        c
+    } else {
+        let mut c = Command::new(&def.command[0]);
+        c.args(&def.command[1..]);
+        c
+    };
+    let no_pipe = |e: std::io::Error| format!("cannot make a pipe for the output: {e}");
+    let (reader, writer) = std::io::pipe().map_err(no_pipe)?;
+    cmd.current_dir(project)
+        .stdin(Stdio::null())
+        .stdout(writer.try_clone().map_err(no_pipe)?)
+        .stderr(writer)
+        .env("JIT_ISSUE_ID", issue_id)
+        .env("JIT_GATE", gate)
+        .env("JIT_STAGE", def.stage.as_str())
+        .process_group(0);
+    let spawned = cmd.spawn();
+    // The command holds this process's write ends: drop them, so that the pipe ends when the
+    // command's process group is gone.
+    drop(cmd);
+    let child = spawned.map_err(|e| format!("cannot start `{}`: {e}", def.command[0]))?;
+    Ok((child, reader))
+}
+
+/// Everything `r` gives until it ends, keeping only the last [`OUTPUT_TAIL`] bytes.
+fn read_tail(mut r: impl Read) -> Vec<u8> {
+    let mut tail = Vec::new();
+    let mut buf = [0u8; 8192];
+    while let Ok(n) = r.read(&mut buf) {
+        if n == 0 {
+            break;
+        }
+        tail.extend_from_slice(&buf[..n]);
+        if tail.len() > 2 * OUTPUT_TAIL {
+            tail.drain(..tail.len() - OUTPUT_TAIL);
+        }
+    }
+    tail.drain(..tail.len().saturating_sub(OUTPUT_TAIL));
+    tail
+}
+
+/// Wait for the command until `deadline` (none: for ever); at the deadline, kill its process
+/// group. Returns its exit status (if it could be had) and whether it timed out. The wait is
+/// on a thread, so the end of the command is seen at once (no polling delay) and the timeout
+/// is a plain receive with a deadline.
+fn wait(
+    mut child: Child,
+    deadline: Option<Instant>,
+    pgid: rustix::process::Pid,
+) -> (Option<ExitStatus>, bool) {
+    let (tx, rx) = std::sync::mpsc::channel();
+    let waiter = std::thread::spawn(move || {
+        let _ = tx.send(child.wait());
+    });
+    let mut timed_out = false;
+    let status = match deadline {
+        Some(d) => match rx.recv_timeout(d.saturating_duration_since(Instant::now())) {
+            Ok(r) => r.ok(),
+            Err(RecvTimeoutError::Timeout) => {
+                timed_out = true;
+                let _ = rustix::process::kill_process_group(pgid, rustix::process::Signal::KILL);
+                rx.recv().ok().and_then(|r| r.ok())
+            }
+            Err(RecvTimeoutError::Disconnected) => None,
+        },
+        None => rx.recv().ok().and_then(|r| r.ok()),
+    };
+    let _ = waiter.join();
+    (status, timed_out)
 }
