@@ -496,27 +496,11 @@ impl Repo {
             unreadable,
         };
         let mut updated = Vec::new();
-        let stage = changes.state.and_then(gates::guarding_stage);
         for id in matched {
             let mut issue = self.load(id)?;
-            if changes.state == Some(State::InProgress) && issue.state != State::InProgress {
-                if let Err(e) = self.check_unblocked(&issue) {
-                    report.errors.push(BulkFailure { id, code: e.code(), message: e.to_string() });
-                    continue;
-                }
-            }
-            if let (Some(stage), Some(to)) = (stage, changes.state) {
-                let blocking = gates::unpassed(&issue, stage, &self.config);
-                if issue.state != to && issue.state.can_move_to(to) && !blocking.is_empty() {
-                    let e = Error::GatesNotPassed {
-                        id: id.to_string(),
-                        to: to.to_string(),
-                        gates: blocking,
-                        moved_to: None,
-                    };
-                    report.errors.push(BulkFailure { id, code: e.code(), message: e.to_string() });
-                    continue;
-                }
+            if let Err(e) = self.bulk_state_allowed(&issue, changes.state) {
+                report.errors.push(BulkFailure { id, code: e.code(), message: e.to_string() });
+                continue;
             }
             match changes.apply(&mut issue, now) {
                 Ok(true) => {
@@ -543,6 +527,28 @@ impl Repo {
         journal::commit(&self.layout, &ops, self.durability)?;
         let _ = index::record_written(&self.layout, &updated.iter().collect::<Vec<_>>());
         Ok(report)
+    }
+
+    /// May a bulk-update move `issue` to `to`? Not into `in_progress` while blocked, and not
+    /// past a stage whose gates have not passed (a bulk-update runs no gates). A move the
+    /// transition table refuses is left to [`IssueChanges::apply`], which reports it.
+    fn bulk_state_allowed(&self, issue: &Issue, to: Option<State>) -> Result<()> {
+        let Some(to) = to.filter(|to| *to != issue.state) else { return Ok(()) };
+        if to == State::InProgress {
+            self.check_unblocked(issue)?;
+        }
+        if let Some(stage) = gates::guarding_stage(to) {
+            let blocking = gates::unpassed(issue, stage, &self.config);
+            if issue.state.can_move_to(to) && !blocking.is_empty() {
+                return Err(Error::GatesNotPassed {
+                    id: issue.id.to_string(),
+                    to: to.to_string(),
+                    gates: blocking,
+                    moved_to: None,
+                });
+            }
+        }
+        Ok(())
     }
 }
 
