@@ -575,6 +575,16 @@ fn export_as_dot_mermaid_and_json() {
         .collect();
     assert_eq!(jedges, all_edges);
 
+    // A bad format or filter is refused before anything is read, even outside a repository.
+    let e = env.json_err(&["graph", "export", "--format", "svg"], 1);
+    assert_eq!((e["code"].clone(), e["suggestion"].clone()), (json!("INVALID_VALUE"), Value::Null));
+    let bare = TestEnv::bare();
+    assert_eq!(bare.json_err(&["graph", "export", "--format", "dott"], 1)["suggestion"], "dot");
+    assert_eq!(
+        bare.json_err(&["graph", "export", "--filter", "stat:x"], 1)["code"],
+        "FILTER_INVALID"
+    );
+
     // --filter keeps the matching nodes and only the edges between them.
     let f = env.json(&["graph", "export", "--format", "json", "--filter", "label:area:x"]);
     assert_eq!(ids_of(&f["nodes"]).into_iter().collect::<BTreeSet<_>>(), set_of(&[&a, &b, &d]));

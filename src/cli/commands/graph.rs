@@ -14,6 +14,7 @@ use crate::graph::export::{self, ExportNode};
 use crate::graph::{self, GraphView, Node};
 use crate::model::{IssueId, State};
 use crate::query::EvalCtx;
+use crate::storage::index::Entry;
 
 /// Explore the dependency graph (an edge A → B means A depends on B)
 #[derive(Debug, Subcommand)]
@@ -74,12 +75,39 @@ pub enum GraphCommand {
     },
 }
 
-pub fn run(ctx: &mut Ctx, cmd: GraphCommand) -> Result<u8, CliError> {
-    let filter = match &cmd {
-        GraphCommand::Export { filter: Some(f), .. } => {
-            Some(crate::query::parse(f).map_err(Error::from)?)
+/// The formats of `graph export`.
+#[derive(Clone, Copy)]
+enum Format {
+    Dot,
+    Mermaid,
+    Json,
+}
+
+impl std::str::FromStr for Format {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self, Error> {
+        match s {
+            "dot" => Ok(Format::Dot),
+            "mermaid" => Ok(Format::Mermaid),
+            "json" => Ok(Format::Json),
+            other => Err(Error::InvalidValue {
+                what: "format",
+                value: other.to_string(),
+                allowed: vec!["dot".into(), "mermaid".into(), "json".into()],
+                suggestion: crate::model::suggest(other, ["dot", "mermaid", "json"]),
+            }),
         }
-        _ => None,
+    }
+}
+
+pub fn run(ctx: &mut Ctx, cmd: GraphCommand) -> Result<u8, CliError> {
+    // The export's options are checked before any issue is read.
+    let (format, filter) = match &cmd {
+        GraphCommand::Export { format, filter } => (
+            Some(format.parse::<Format>()?),
+            filter.as_deref().map(crate::query::parse).transpose().map_err(Error::from)?,
+        ),
+        _ => (None, None),
     };
     let repo = ctx.open_repo()?;
     let snap = ctx.snapshot(&repo)?;
@@ -130,59 +158,70 @@ pub fn run(ctx: &mut Ctx, cmd: GraphCommand) -> Result<u8, CliError> {
             let (a, b) = (repo.resolve(&from)?, repo.resolve(&to)?);
             let p = graph::path(a.as_u128(), b.as_u128(), |n| view.deps(n))
                 .ok_or_else(|| Error::NoPath { from: a.to_string(), to: b.to_string() })?;
-            if ctx.out.is_json() {
-                let nodes: Vec<Value> = p.iter().map(|n| node_json(&view, *n)).collect();
-                ctx.out.json(&serde_json::json!({ "path": nodes }))?;
-            } else {
-                for (i, n) in p.iter().enumerate() {
-                    let v = node_json(&view, *n);
-                    let arrow = if i == 0 { "  " } else { "→ " };
-                    ctx.out.text(&format!(
-                        "{arrow}{} {}\n",
-                        IssueId::from_u128(*n).short(id_len),
-                        one_line(v["title"].as_str().unwrap_or(""))
-                    ))?;
-                }
-            }
+            print_path(ctx, &view, &p, id_len)?;
         }
-        GraphCommand::Export { format, .. } => {
+        GraphCommand::Export { .. } => {
+            let format = format.expect("parsed above");
             let eval = EvalCtx::new(repo.clock().now(), Some(&view));
-            let chosen: Vec<_> = snap
-                .iter()
-                .filter(|e| filter.as_ref().is_none_or(|f| f.matches(e.id, &e.summary(), &eval)))
-                .collect();
-            let keep: std::collections::HashSet<IssueId> = chosen.iter().map(|e| e.id).collect();
-            let mut nodes = Vec::with_capacity(chosen.len());
-            let mut edges = Vec::new();
-            for e in &chosen {
-                let s = e.summary();
-                for d in &s.dependencies {
-                    let d = IssueId::from_u128(*d);
-                    if keep.contains(&d) {
-                        edges.push((e.id, d));
-                    }
-                }
-                let state = State::from_u8(s.state).unwrap_or(State::Backlog);
-                nodes.push(ExportNode { id: e.id, title: s.title.to_string(), state });
-            }
+            let keep =
+                |e: &Entry| filter.as_ref().is_none_or(|f| f.matches(e.id, &e.summary(), &eval));
             warn_any_cycle(ctx, &view.adjacency(), name);
-            match format.as_str() {
-                "dot" => ctx.out.text(&export::dot(&nodes, &edges, id_len))?,
-                "mermaid" => ctx.out.text(&export::mermaid(&nodes, &edges, id_len))?,
-                "json" => ctx.out.json(&export::json(&nodes, &edges))?,
-                other => {
-                    return Err(Error::InvalidValue {
-                        what: "format",
-                        value: other.to_string(),
-                        allowed: vec!["dot".into(), "mermaid".into(), "json".into()],
-                        suggestion: crate::model::suggest(other, ["dot", "mermaid", "json"]),
-                    }
-                    .into());
-                }
-            }
+            export_graph(ctx, snap.iter().filter(keep).collect(), format, id_len)?;
         }
     }
     Ok(exit::OK)
+}
+
+fn print_path(
+    ctx: &mut Ctx,
+    view: &GraphView,
+    path: &[Node],
+    id_len: usize,
+) -> Result<(), CliError> {
+    if ctx.out.is_json() {
+        let nodes: Vec<Value> = path.iter().map(|n| node_json(view, *n)).collect();
+        ctx.out.json(&serde_json::json!({ "path": nodes }))?;
+        return Ok(());
+    }
+    for (i, n) in path.iter().enumerate() {
+        let v = node_json(view, *n);
+        let arrow = if i == 0 { "  " } else { "→ " };
+        ctx.out.text(&format!(
+            "{arrow}{} {}\n",
+            IssueId::from_u128(*n).short(id_len),
+            one_line(v["title"].as_str().unwrap_or(""))
+        ))?;
+    }
+    Ok(())
+}
+
+/// The chosen issues and the edges between them, in `format`.
+fn export_graph(
+    ctx: &mut Ctx,
+    chosen: Vec<Entry>,
+    format: Format,
+    id_len: usize,
+) -> Result<(), CliError> {
+    let keep: std::collections::HashSet<IssueId> = chosen.iter().map(|e| e.id).collect();
+    let mut nodes = Vec::with_capacity(chosen.len());
+    let mut edges = Vec::new();
+    for e in &chosen {
+        let s = e.summary();
+        for d in &s.dependencies {
+            let d = IssueId::from_u128(*d);
+            if keep.contains(&d) {
+                edges.push((e.id, d));
+            }
+        }
+        let state = State::from_u8(s.state).unwrap_or(State::Backlog);
+        nodes.push(ExportNode { id: e.id, title: s.title.to_string(), state });
+    }
+    match format {
+        Format::Dot => ctx.out.text(&export::dot(&nodes, &edges, id_len))?,
+        Format::Mermaid => ctx.out.text(&export::mermaid(&nodes, &edges, id_len))?,
+        Format::Json => ctx.out.json(&export::json(&nodes, &edges))?,
+    }
+    Ok(())
 }
 
 fn warn_any_cycle(ctx: &Ctx, adj: &BTreeMap<Node, Vec<Node>>, name: impl Fn(Node) -> String) {
