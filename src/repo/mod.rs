@@ -12,6 +12,7 @@ use crate::clock::Clock;
 use crate::error::{Error, IoContext, Result};
 use crate::model::{Issue, IssueChanges, IssueId, NewIssue, Prefix, State};
 use crate::query::{EvalCtx, Expr};
+use crate::storage::FileBytes;
 use crate::storage::config::Config;
 use crate::storage::index::{self, Snapshot};
 use crate::storage::journal::{self, Op};
@@ -207,30 +208,16 @@ impl Repo {
 
     /// Read one issue from its file (the source of truth).
     pub fn load(&self, id: IssueId) -> Result<Issue> {
-        use std::io::Read;
-        use std::os::unix::fs::OpenOptionsExt;
         let path = self.layout.issue_path(id);
-        // Only a regular file is an issue, as for listings: a symbolic link is not followed.
-        let not_regular = |path: PathBuf| Error::Corrupt {
-            path,
-            message: "not a regular file (listings skip it)".into(),
-        };
-        let no_follow = rustix::fs::OFlags::NOFOLLOW.bits() as i32;
-        let mut file = match fs::OpenOptions::new().read(true).custom_flags(no_follow).open(&path) {
-            Ok(f) => f,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                return Err(Error::IssueNotFound(id.to_string()));
+        // Only a regular file is an issue, as for listings.
+        let bytes = match crate::storage::read_regular(&path).at(&path)? {
+            FileBytes::Regular(b) => b,
+            FileBytes::Missing => return Err(Error::IssueNotFound(id.to_string())),
+            FileBytes::NotRegular => {
+                let message = "not a regular file (listings skip it)".into();
+                return Err(Error::Corrupt { path, message });
             }
-            Err(e) if e.raw_os_error() == Some(rustix::io::Errno::LOOP.raw_os_error()) => {
-                return Err(not_regular(path));
-            }
-            Err(e) => return Err(e).at(&path),
         };
-        if !file.metadata().at(&path)?.is_file() {
-            return Err(not_regular(path));
-        }
-        let mut bytes = Vec::new();
-        file.read_to_end(&mut bytes).at(&path)?;
         let issue = Issue::from_slice(&bytes).map_err(|e| Error::Corrupt {
             path: path.clone(),
             message: format!("not a valid issue: {e}"),

@@ -8,10 +8,47 @@ pub mod index;
 pub mod journal;
 pub mod lock;
 
+use std::io::Read;
+use std::os::fd::AsFd;
 use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
 use crate::model::IssueId;
+
+/// What reading a file that should hold an issue gave.
+pub enum FileBytes {
+    Regular(Vec<u8>),
+    Missing,
+    /// A symbolic link, directory, FIFO, socket or device: never an issue.
+    NotRegular,
+}
+
+/// Read `path` (relative to `dir`, or absolute) only if it is a regular file: a symbolic link
+/// is not followed, and a FIFO or device is opened without blocking and then refused, so a
+/// file planted in `issues/` can neither redirect a read nor hang a command (which may hold
+/// the writers' lock). Every read of an issue file goes through here.
+pub fn read_regular_at(dir: impl AsFd, path: &Path) -> std::io::Result<FileBytes> {
+    use rustix::fs::{Mode, OFlags};
+    let flags = OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::CLOEXEC;
+    let fd = match rustix::fs::openat(dir, path, flags, Mode::empty()) {
+        Ok(fd) => fd,
+        Err(rustix::io::Errno::NOENT) => return Ok(FileBytes::Missing),
+        Err(rustix::io::Errno::LOOP) => return Ok(FileBytes::NotRegular),
+        Err(e) => return Err(e.into()),
+    };
+    let mut file = std::fs::File::from(fd);
+    if !file.metadata()?.is_file() {
+        return Ok(FileBytes::NotRegular);
+    }
+    let mut bytes = Vec::new();
+    file.read_to_end(&mut bytes)?;
+    Ok(FileBytes::Regular(bytes))
+}
+
+/// [`read_regular_at`] for a path from the current directory (or an absolute one).
+pub fn read_regular(path: &Path) -> std::io::Result<FileBytes> {
+    read_regular_at(rustix::fs::CWD, path)
+}
 
 /// Name of the store directory inside a project.
 pub const DIR_NAME: &str = ".jit";

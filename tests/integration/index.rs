@@ -423,4 +423,32 @@ fn a_symbolic_link_or_directory_is_not_an_issue() {
     }
     assert!(fs::symlink_metadata(&link).unwrap().file_type().is_symlink(), "left as it is");
     assert!(fs::read(&elsewhere).is_ok());
+
+    // A FIFO under an issue's name must not hang a reader, nor a writer holding the lock.
+    let fifo = issue_path(&env, &ids[2]);
+    fs::remove_file(&fifo).unwrap();
+    assert!(std::process::Command::new("mkfifo").arg(&fifo).status().unwrap().success());
+    for args in [
+        &["issue", "show", &ids[2], "--json"][..],
+        &["issue", "update", &ids[2], "-p", "low", "--json"],
+    ] {
+        let mut child = env.cmd(args).stdout(std::process::Stdio::piped()).spawn().unwrap();
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        while child.try_wait().unwrap().is_none() {
+            if std::time::Instant::now() > deadline {
+                let _ = child.kill();
+                panic!("{args:?} hangs on a FIFO");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let out = child.wait_with_output().unwrap();
+        assert_eq!(out.status.code(), Some(74), "{args:?}: {}", describe(&out));
+        assert_eq!(parse_json(&out)["error"]["code"], "CORRUPT_FILE");
+    }
+    let out = env.run(&["issue", "list"]);
+    assert!(
+        out.status.success() && String::from_utf8_lossy(&out.stderr).contains(&ids[2]),
+        "{}",
+        describe(&out)
+    );
 }

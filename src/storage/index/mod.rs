@@ -38,7 +38,7 @@ pub use stat::FileStamp;
 use stat::PARALLEL_STAT_MIN;
 use stat::{stat_all, stat_one};
 
-use super::{Durability, Layout, atomic, lock::RepoLock};
+use super::{Durability, FileBytes, Layout, atomic, lock::RepoLock, read_regular, read_regular_at};
 use crate::error::{Error, IoContext, Result};
 use crate::model::{Issue, IssueId};
 
@@ -751,14 +751,9 @@ impl Records {
             }
         }
         let name = IssueId::from_u128(id).file_name();
-        let bytes =
-            rustix::fs::openat(&self.dir, name.as_str(), rustix::fs::OFlags::RDONLY, 0.into())
-                .ok()
-                .and_then(|fd| {
-                    let mut f = File::from(fd);
-                    let mut b = Vec::new();
-                    f.read_to_end(&mut b).ok().map(|_| b)
-                })?;
+        let FileBytes::Regular(bytes) = read_regular_at(&self.dir, Path::new(&name)).ok()? else {
+            return None;
+        };
         let issue = Issue::from_slice(&bytes).ok().filter(|i| i.id.as_u128() == id)?;
         Some(issue.dependencies.iter().map(|d| d.as_u128()).collect())
     }
@@ -931,10 +926,10 @@ enum FileRead {
 }
 
 fn read_issue_file(path: &Path) -> Result<FileRead> {
-    let bytes = match fs::read(path) {
-        Ok(b) => b,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(FileRead::Gone),
-        Err(e) => return Err(e).at(path),
+    let bytes = match read_regular(path).at(path)? {
+        FileBytes::Regular(b) => b,
+        FileBytes::Missing => return Ok(FileRead::Gone),
+        FileBytes::NotRegular => return Ok(FileRead::Invalid("not a regular file".into())),
     };
     Ok(match Issue::from_slice(&bytes) {
         Ok(i) => FileRead::Issue(Box::new(i)),
