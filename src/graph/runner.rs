@@ -2,13 +2,16 @@
 //! gate says so), in the project root, stdin closed, `JIT_ISSUE_ID`, `JIT_GATE` and
 //! `JIT_STAGE` set, in its own process group. On timeout the whole group is killed; after the
 //! command ends, whatever it left running in its group is killed too, so no grandchild
-//! outlives the gate. The last bytes of its output are kept.
+//! outlives the gate (the group is killed before the command is reaped, so its id cannot
+//! have been reused). The last bytes of its output are kept; output is read for at most
+//! [`OUTPUT_GRACE`] after that, since a process that left the group may hold the pipe open.
 
 use std::io::{PipeReader, Read};
 use std::os::unix::process::CommandExt;
 use std::path::Path;
-use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::mpsc::RecvTimeoutError;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc::{self, RecvTimeoutError};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use crate::model::{GateDef, GateStatus};
@@ -26,11 +29,15 @@ pub struct RunResult {
     pub output: String,
 }
 
+/// How long the output is still read after the command's process group is gone: a process
+/// that left the group (`setsid`, a daemon) may hold the pipe open for ever.
+const OUTPUT_GRACE: Duration = Duration::from_secs(1);
+
 /// Run `def`'s command for `issue_id`. Never fails: a command that cannot start is a failed
 /// gate whose output says why.
 pub fn run(def: &GateDef, gate: &str, issue_id: &str, project: &Path) -> RunResult {
     let start = Instant::now();
-    let (child, reader) = match spawn(def, gate, issue_id, project) {
+    let (mut child, reader) = match spawn(def, gate, issue_id, project) {
         Ok(spawned) => spawned,
         Err(why) => {
             return RunResult {
@@ -42,14 +49,25 @@ pub fn run(def: &GateDef, gate: &str, issue_id: &str, project: &Path) -> RunResu
             };
         }
     };
-    let output = std::thread::spawn(move || read_tail(reader));
+    let tail = Arc::new(Mutex::new(Vec::new()));
+    let (read_done, output_ended) = mpsc::channel::<()>();
+    {
+        let tail = Arc::clone(&tail);
+        std::thread::spawn(move || {
+            read_tail(reader, &tail);
+            let _ = read_done.send(());
+        });
+    }
     let pgid = rustix::process::Pid::from_child(&child);
     // A timeout too large to add to the clock means no timeout (not a panic).
     let deadline = start.checked_add(Duration::from_secs(def.timeout_s.max(1)));
-    let (status, timed_out) = wait(child, deadline, pgid);
-    // Whatever the command started and left behind dies with it (and the pipe then ends).
+    let timed_out = wait_for_exit(pgid, deadline);
+    // The command has ended but is not reaped yet, so its group id cannot have been taken by
+    // another process: whatever it started and left behind in its group dies with it.
     let _ = rustix::process::kill_process_group(pgid, rustix::process::Signal::KILL);
-    let bytes = output.join().unwrap_or_default();
+    let status = child.wait().ok();
+    let _ = output_ended.recv_timeout(OUTPUT_GRACE);
+    let bytes = std::mem::take(&mut *tail.lock().unwrap_or_else(|e| e.into_inner()));
     let mut output = String::from_utf8_lossy(&bytes).into_owned();
     if timed_out {
         output.push_str(&format!("\n[jit: killed after the {} s timeout]", def.timeout_s));
@@ -108,49 +126,43 @@ fn spawn(
     Ok((child, reader))
 }
 
-/// Everything `r` gives until it ends, keeping only the last [`OUTPUT_TAIL`] bytes.
-fn read_tail(mut r: impl Read) -> Vec<u8> {
-    let mut tail = Vec::new();
+/// Everything `r` gives until it ends, keeping only the last [`OUTPUT_TAIL`] bytes in `tail`
+/// (shared, so that what was read is there even if the pipe never ends).
+fn read_tail(mut r: impl Read, tail: &Mutex<Vec<u8>>) {
     let mut buf = [0u8; 8192];
     while let Ok(n) = r.read(&mut buf) {
         if n == 0 {
             break;
         }
-        tail.extend_from_slice(&buf[..n]);
-        if tail.len() > 2 * OUTPUT_TAIL {
-            tail.drain(..tail.len() - OUTPUT_TAIL);
-        }
+        let mut t = tail.lock().unwrap_or_else(|e| e.into_inner());
+        t.extend_from_slice(&buf[..n]);
+        let excess = t.len().saturating_sub(OUTPUT_TAIL);
+        t.drain(..excess);
     }
-    tail.drain(..tail.len().saturating_sub(OUTPUT_TAIL));
-    tail
 }
 
-/// Wait for the command until `deadline` (none: for ever); at the deadline, kill its process
-/// group. Returns its exit status (if it could be had) and whether it timed out. The wait is
-/// on a thread, so the end of the command is seen at once (no polling delay) and the timeout
-/// is a plain receive with a deadline.
-fn wait(
-    mut child: Child,
-    deadline: Option<Instant>,
-    pgid: rustix::process::Pid,
-) -> (Option<ExitStatus>, bool) {
-    let (tx, rx) = std::sync::mpsc::channel();
-    let waiter = std::thread::spawn(move || {
-        let _ = tx.send(child.wait());
+/// Wait until the command (`pid`, leader of its process group) has ended, without reaping it;
+/// at `deadline` (none: never), kill its group first. Returns whether it timed out. The wait
+/// is on a thread, so the end is seen at once (no polling) and the timeout is a plain
+/// receive with a deadline.
+fn wait_for_exit(pid: rustix::process::Pid, deadline: Option<Instant>) -> bool {
+    use rustix::process::{WaitId, WaitIdOptions, waitid};
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let options = WaitIdOptions::EXITED | WaitIdOptions::NOWAIT;
+        while let Err(rustix::io::Errno::INTR) = waitid(WaitId::Pid(pid), options) {}
+        let _ = tx.send(());
     });
-    let mut timed_out = false;
-    let status = match deadline {
-        Some(d) => match rx.recv_timeout(d.saturating_duration_since(Instant::now())) {
-            Ok(r) => r.ok(),
-            Err(RecvTimeoutError::Timeout) => {
-                timed_out = true;
-                let _ = rustix::process::kill_process_group(pgid, rustix::process::Signal::KILL);
-                rx.recv().ok().and_then(|r| r.ok())
-            }
-            Err(RecvTimeoutError::Disconnected) => None,
-        },
-        None => rx.recv().ok().and_then(|r| r.ok()),
+    let Some(deadline) = deadline else {
+        let _ = rx.recv();
+        return false;
     };
-    let _ = waiter.join();
-    (status, timed_out)
+    match rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
+        Err(RecvTimeoutError::Timeout) => {
+            let _ = rustix::process::kill_process_group(pid, rustix::process::Signal::KILL);
+            let _ = rx.recv();
+            true
+        }
+        _ => false,
+    }
 }

@@ -569,6 +569,37 @@ fn a_timeout_kills_the_whole_process_group() {
 }
 
 #[test]
+fn a_process_that_leaves_the_group_cannot_hold_a_run_open() {
+    let env = TestEnv::new();
+    // `setsid` puts the sleeper in a new session, out of the gate's process group, where the
+    // group kill cannot reach it; it keeps the output pipe open for 60 s.
+    let daemon = "setsid sh -c 'echo $$ > daemon.pid; exec sleep 60' &";
+    shell_gate(&env, "daemon", "postcheck", "30", &format!("{daemon} echo done; exit 0"));
+    shell_gate(&env, "daemon-slow", "postcheck", "1", &format!("{daemon} echo started; sleep 60"));
+    let id = issue_in(&env, "Daemonic", "in_progress");
+    env.ok(&["gate", "add", &id, "daemon", "daemon-slow"]);
+    for (gate, status, timed_out) in [("daemon", "passed", false), ("daemon-slow", "failed", true)]
+    {
+        let start = std::time::Instant::now();
+        let out = env.run(&["gate", "run", &id, gate, "--json"]);
+        let took = start.elapsed();
+        let pid = read_pid(&env.path().join("daemon.pid"));
+        let _ = std::process::Command::new("kill").arg("-9").arg(pid.to_string()).status();
+        let v: Value = serde_json::from_slice(&out.stdout).expect("JSON on stdout");
+        let r = &v["results"][0];
+        assert_eq!(
+            (r["status"].clone(), r["timed_out"].clone()),
+            (json!(status), json!(timed_out))
+        );
+        assert!(
+            r["output"].as_str().unwrap().starts_with(if timed_out { "started" } else { "done" }),
+            "{r}"
+        );
+        assert!(took < Duration::from_secs(20), "{gate}: the run took {took:?}");
+    }
+}
+
+#[test]
 fn gate_commands_see_the_issue_run_in_the_project_root_with_stdin_closed() {
     let env = TestEnv::new();
     let script = r#"echo "id=$JIT_ISSUE_ID gate=$JIT_GATE stage=$JIT_STAGE"; echo "cwd=$(pwd -P)""#;
