@@ -4,7 +4,7 @@
 //! command ends, whatever it left running in its group is killed too, so no grandchild
 //! outlives the gate (the group is killed before the command is reaped, so its id cannot
 //! have been reused). The last bytes of its output are kept; output is read for at most
-//! [`OUTPUT_GRACE`] after that, since a process that left the group may hold the pipe open.
+//! `OUTPUT_GRACE` (1 s) after that, since a process that left the group may hold the pipe open.
 
 use std::io::{PipeReader, Read};
 use std::os::unix::process::CommandExt;
