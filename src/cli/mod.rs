@@ -9,8 +9,9 @@ use std::ffi::OsString;
 use std::io::Write;
 use std::process::ExitCode;
 
+use crate::model::terminal_safe;
 pub use commands::Cli;
-use output::{Printer, terminal_safe};
+use output::Printer;
 
 use crate::error::{Error, exit};
 

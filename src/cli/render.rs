@@ -9,11 +9,11 @@ use crate::model::{Issue, IssueId, Priority, State};
 use crate::storage::index::Summary;
 
 /// `s` as shown on one line of a terminal: made safe like all human output
-/// ([`crate::cli::output::terminal_safe`]), and line feeds and tabs shown as `\u{a}` and
+/// ([`crate::model::terminal_safe`]), and line feeds and tabs shown as `\u{a}` and
 /// `\u{9}` too. jit refuses them in titles, but a hand-edited file can hold them, and one
 /// would break a table row. Columns are measured on this text, so escapes keep them aligned.
 pub fn one_line(s: &str) -> std::borrow::Cow<'_, str> {
-    let safe = crate::cli::output::terminal_safe(s);
+    let safe = crate::model::terminal_safe(s);
     if !safe.contains(['\n', '\t']) {
         return safe;
     }

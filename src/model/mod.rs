@@ -5,26 +5,14 @@ mod id;
 mod issue;
 mod label;
 mod state;
+mod text;
 
 pub use gate::{Gate, GateDef, GateRun, GateStatus, MAX_RUNS, Mode, Stage, validate_gate_name};
 pub use id::{IssueId, MIN_PREFIX, Prefix, unique_prefix_len};
 pub use issue::{Issue, IssueChanges, MAX_DESCRIPTION, MAX_TITLE, NewIssue};
 pub use label::{validate_assignee, validate_label};
 pub use state::{Priority, State};
-
-/// Does `c` control how text is laid out or displayed rather than show as a character?
-/// Control characters (C0, DEL, C1, so also line breaks and tabs), the Unicode line and
-/// paragraph separators, and the bidirectional marks, embeddings, overrides and isolates
-/// (which can make text read differently from what it holds). Titles and assignees may not
-/// contain them; human output shows them as `\u{…}` escapes.
-pub fn is_layout_char(c: char) -> bool {
-    c.is_control()
-        || matches!(
-            c,
-            '\u{2028}' | '\u{2029}' | '\u{200e}' | '\u{200f}' | '\u{061c}' | '\u{202a}'..='\u{202e}'
-                | '\u{2066}'..='\u{2069}'
-        )
-}
+pub use text::{is_layout_char, terminal_safe, write_safe};
 
 /// The closest candidate to `input` by edit distance, if it is close enough to be a useful
 /// "did you mean" suggestion.

@@ -88,6 +88,14 @@ impl FilterError {
         if let Some((i, _)) = after.char_indices().nth(SNIPPET_CONTEXT) {
             (after, tail) = (&after[..i], "…");
         }
+        // Shown as the terminal will show them: characters that control the display become
+        // `\u{…}` escapes there, so they are escaped here, before anything is measured.
+        let shown_bad: String = bad.chars().take(SNIPPET_CONTEXT).collect();
+        let (before, shown_bad, after) = (
+            crate::model::terminal_safe(before),
+            crate::model::terminal_safe(&shown_bad).into_owned(),
+            crate::model::terminal_safe(after),
+        );
         // Pad with what the terminal shows for each character before the bad part: a tab
         // stays a tab, anything else takes its display width in spaces.
         let mut pad: String = lead.chars().map(|_| ' ').collect();
@@ -97,13 +105,12 @@ impl FilterError {
                 c => pad.extend(std::iter::repeat_n(' ', c.width().unwrap_or(0))),
             }
         }
-        let shown_bad: String = bad.chars().take(SNIPPET_CONTEXT).collect();
         let width: usize = shown_bad.chars().map(|c| c.width().unwrap_or(0)).sum();
         let gutter = " ".repeat(self.line.to_string().len());
         format!(
             "{gutter} |\n{} | {lead}{before}{shown_bad}{}{after}{tail}\n{gutter} | {pad}{}",
             self.line,
-            if shown_bad.len() < bad.len() { "…" } else { "" },
+            if bad.chars().count() > SNIPPET_CONTEXT { "…" } else { "" },
             "^".repeat(width.max(1))
         )
     }

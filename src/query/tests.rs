@@ -139,6 +139,9 @@ fn rendered_errors() {
     assert_eq!(e.snippet(), "  |\n1 | 标题 stat:x\n  |      ^^^^");
     let e = err("a\tstat:x");
     assert_eq!(e.snippet(), "  |\n1 | a\tstat:x\n  |  \t^^^^");
+    // Characters shown as escapes are measured as escapes.
+    let e = err("a\u{1b}b stat:x");
+    assert_eq!(e.snippet(), format!("  |\n1 | a\\u{{1b}}b stat:x\n  | {}^^^^", " ".repeat(9)));
     let e = err("state:就绪");
     assert_eq!(e.snippet(), "  |\n1 | state:就绪\n  |       ^^^^");
     // A long filter is cut around the bad part.

@@ -46,7 +46,7 @@ pub fn run(ctx: &mut Ctx, args: Args) -> Result<u8, CliError> {
             ))
             .into());
         }
-        let _ = write!(std::io::stderr(), "{}", crate::cli::output::terminal_safe(&question));
+        let _ = write!(std::io::stderr(), "{}", crate::model::terminal_safe(&question));
         let mut answer = String::new();
         let _ = std::io::stdin().lock().read_line(&mut answer);
         if !matches!(answer.trim(), "y" | "Y" | "yes") {

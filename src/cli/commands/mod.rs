@@ -25,8 +25,9 @@ use std::path::PathBuf;
 use clap::{Parser, Subcommand};
 
 use super::CliError;
-use super::output::{Printer, terminal_safe};
+use super::output::Printer;
 use crate::clock::Clock;
+use crate::model::terminal_safe;
 use crate::repo::{OpenOptions, Repo};
 use crate::storage::index::{Problem, Snapshot};
 
