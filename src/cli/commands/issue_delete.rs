@@ -4,6 +4,7 @@ use std::io::{BufRead, IsTerminal, Write};
 
 use super::Ctx;
 use crate::cli::CliError;
+use crate::cli::render::one_line;
 use crate::error::{Error, exit};
 
 /// Delete an issue, and remove every reference to it from other issues
@@ -26,12 +27,18 @@ pub struct Args {
 
 pub fn run(ctx: &mut Ctx, args: Args) -> Result<u8, CliError> {
     let repo = ctx.open_repo()?;
+    let mut warned = false;
     if !args.yes {
         let plan = repo.delete_plan(&args.id)?;
+        if std::io::stdin().is_terminal() && std::io::stderr().is_terminal() {
+            // Before the question: files that could not be checked may refer to the issue.
+            ctx.warn_unreadable(&plan.unreadable);
+            warned = true;
+        }
         let question = format!(
             "Delete issue {} \"{}\"?{} [y/N] ",
             plan.issue.id,
-            plan.issue.title,
+            one_line(&plan.issue.title),
             match plan.referrers.len() {
                 0 => String::new(),
                 n => format!(
@@ -46,7 +53,7 @@ pub fn run(ctx: &mut Ctx, args: Args) -> Result<u8, CliError> {
             ))
             .into());
         }
-        let _ = write!(std::io::stderr(), "{}", crate::model::terminal_safe(&question));
+        let _ = write!(std::io::stderr(), "{question}");
         let mut answer = String::new();
         let _ = std::io::stdin().lock().read_line(&mut answer);
         if !matches!(answer.trim(), "y" | "Y" | "yes") {
@@ -55,7 +62,9 @@ pub fn run(ctx: &mut Ctx, args: Args) -> Result<u8, CliError> {
         }
     }
     let done = repo.delete(&args.id)?;
-    ctx.warn_unreadable(&done.unreadable);
+    if !warned {
+        ctx.warn_unreadable(&done.unreadable);
+    }
     if ctx.out.is_json() {
         ctx.out.json(&serde_json::json!({
             "deleted": done.issue.id,
@@ -63,7 +72,11 @@ pub fn run(ctx: &mut Ctx, args: Args) -> Result<u8, CliError> {
             "references_removed": done.referrers,
         }))?;
     } else {
-        ctx.out.text(&format!("Deleted {} \"{}\"\n", done.issue.id, done.issue.title))?;
+        ctx.out.text(&format!(
+            "Deleted {} \"{}\"\n",
+            done.issue.id,
+            one_line(&done.issue.title)
+        ))?;
         if !done.referrers.is_empty() {
             ctx.out.text(&format!(
                 "Removed the dependency from {} issue(s)\n",
