@@ -255,6 +255,52 @@ fn delete_removes_the_issue_and_every_reference_to_it() {
     env.json_err(&["issue", "show", &a], 3);
 }
 
+/// `jit ARGS` on a pseudo-terminal (util-linux `script`), answering `answer`; what it
+/// printed, both streams, with the terminal's line ends.
+fn on_a_terminal(env: &TestEnv, args: &str, answer: &str) -> String {
+    let mut c = std::process::Command::new("script");
+    crate::disk::without_jit_env(&mut c);
+    c.current_dir(env.path()).args([
+        "-q",
+        "-e",
+        "-c",
+        &format!("{} {args}", jit_bin()),
+        "/dev/null",
+    ]);
+    let mut child =
+        c.stdin(std::process::Stdio::piped()).stdout(std::process::Stdio::piped()).spawn().unwrap();
+    use std::io::Write;
+    child.stdin.take().unwrap().write_all(answer.as_bytes()).unwrap();
+    let out = child.wait_with_output().unwrap();
+    String::from_utf8_lossy(&out.stdout).replace('\r', "")
+}
+
+#[test]
+fn delete_on_a_terminal_asks_naming_unchecked_files_first() {
+    let env = TestEnv::new();
+    let a = env.create("Asked about");
+    // A title no jit command accepts, as a hand edit could leave it.
+    let path = env.issues_dir().join(format!("{a}.json"));
+    let mut issue: Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    issue["title"] = json!("Asked \u{1b}[2J about");
+    std::fs::write(&path, serde_json::to_vec_pretty(&issue).unwrap()).unwrap();
+    let broken = env.create("Broken");
+    std::fs::write(env.issues_dir().join(format!("{broken}.json")), "{ not json").unwrap();
+    let said = on_a_terminal(&env, &format!("issue delete {a}"), "n\n");
+    let warning = said.find("warning: skipped").expect(&said);
+    let question =
+        said.find(&format!("Delete issue {a} \"Asked \\u{{1b}}[2J about\"?")).expect(&said);
+    assert!(warning < question, "the warning comes before the question: {said}");
+    assert!(said.contains("not deleted") && said.matches("warning:").count() == 1, "{said}");
+    assert!(env.issues_dir().join(format!("{a}.json")).exists(), "answered no");
+    let said = on_a_terminal(&env, &format!("issue delete {a}"), "y\n");
+    assert!(
+        said.contains(&format!("Deleted {a}")) && said.matches("warning:").count() == 1,
+        "{said}"
+    );
+    assert!(!env.issues_dir().join(format!("{a}.json")).exists(), "answered yes");
+}
+
 #[test]
 fn repository_is_found_from_subdirectories_and_by_flag_or_env() {
     let env = TestEnv::new();
