@@ -70,15 +70,21 @@ impl Config {
     pub fn load(path: &Path) -> Result<Config> {
         let bytes = std::fs::read(path).at(path)?;
         let invalid = |message: String| Error::ConfigInvalid { path: path.to_path_buf(), message };
-        let config: Config = serde_json::from_slice(&bytes).map_err(|e| invalid(e.to_string()))?;
-        // A newer schema may mean things this jit would get wrong: refuse rather than guess.
-        if config.schema > SCHEMA {
-            return Err(invalid(format!(
-                "schema {} was written by a newer jit; this one reads schema {SCHEMA} and older",
-                config.schema
-            )));
+        // The schema first: a newer one may mean things this jit would get wrong, or fields
+        // it cannot even parse; either way say that, rather than guess or blame a field.
+        #[derive(Deserialize)]
+        struct SchemaOnly {
+            schema: u32,
         }
-        Ok(config)
+        if let Ok(SchemaOnly { schema }) = serde_json::from_slice(&bytes) {
+            if schema > SCHEMA {
+                return Err(invalid(format!(
+                    "schema {schema} was written by a newer jit; this one reads schema {SCHEMA} \
+                     and older"
+                )));
+            }
+        }
+        serde_json::from_slice(&bytes).map_err(|e| invalid(e.to_string()))
     }
 
     pub fn to_bytes(&self) -> Vec<u8> {

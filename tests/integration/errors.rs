@@ -704,6 +704,7 @@ fn a_bad_or_newer_config_is_refused_and_left_alone() {
     for (bytes, says) in [
         (&b"{ not json"[..], "key must be a string"),
         (&b"{\"schema\": 2}\n"[..], "newer jit"),
+        (&b"{\"schema\": 3, \"durability\": {\"mode\": \"full\"}}"[..], "newer jit"),
         (&b"{\"schema\": 1, \"bulk_confirm\": \"many\"}"[..], "invalid type"),
     ] {
         std::fs::write(&config, bytes).unwrap();
