@@ -61,7 +61,9 @@ pub fn install(tmp: &Path, path: &Path, durability: Durability) -> Result<()> {
 /// Remove the temp files in `dir` whose writer is gone: the pid in their name is not a running
 /// process on this machine. Returns how many were removed. For directories only this
 /// machine's jit writes to (`.jit/index/`), where a killed writer's temp file would otherwise
-/// stay for good (at 100k issues a torn index base is ~100 MB).
+/// stay for good (at 100k issues a torn index base is ~100 MB). "Running" is as seen from
+/// this pid namespace: a writer in another container sharing the directory would look gone,
+/// which costs it no more than a failed (best-effort) index write.
 pub fn remove_stale_temps(dir: &Path) -> usize {
     // Without /proc no process can be seen alive: remove nothing rather than everything.
     if !Path::new("/proc/self").exists() {

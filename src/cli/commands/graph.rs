@@ -169,6 +169,7 @@ pub fn run(ctx: &mut Ctx, cmd: GraphCommand) -> Result<u8, CliError> {
             export_graph(ctx, snap.iter().filter(keep).collect(), format, id_len)?;
         }
     }
+    snap.repair();
     Ok(exit::OK)
 }
 

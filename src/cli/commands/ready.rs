@@ -110,5 +110,6 @@ pub fn run_blocked(ctx: &mut Ctx, _args: BlockedArgs) -> Result<u8, CliError> {
             }
         }
     }
+    snap.repair();
     Ok(exit::OK)
 }

@@ -283,14 +283,13 @@ impl<'a> Entry<'a> {
 
     /// The summary of the issue's file, for a record whose summary does not decode. jit
     /// encodes every summary it writes and each record's CRC held, so only crafted bytes get
-    /// here. The issue read is leaked, to live as long as the snapshot's borrows: at most one
-    /// per such record and call, in a process that ends with its command. An unreadable file
-    /// gives an empty summary with an unknown state.
+    /// here. The issue read is leaked, to live as long as the snapshot's borrows: once per
+    /// such issue and snapshot. An unreadable file gives an empty summary with an unknown
+    /// state.
     #[cold]
     fn summary_from_file(&self) -> Summary<'a> {
-        self.snap.note_damage(self.id);
-        match self.snap.read_issue(self.id) {
-            Some(issue) => Summary::of(Box::leak(Box::new(issue))),
+        match self.snap.fallback_issue(self.id) {
+            Some(issue) => Summary::of(issue),
             None => Summary {
                 dependencies: Vec::new(),
                 state: u8::MAX,
@@ -482,6 +481,9 @@ pub struct Snapshot {
     /// Issues whose summary, description or JSON failed its check and was read from the
     /// file instead: [`Snapshot::repair`] records them again.
     damaged: Mutex<Vec<IssueId>>,
+    /// Issues read from their files because their summary did not decode (see
+    /// [`Entry::summary`]); `None` if the file could not be read either.
+    fallbacks: Mutex<IdMap<Option<&'static Issue>>>,
 }
 
 impl Snapshot {
@@ -519,7 +521,8 @@ impl Snapshot {
         if let Some(b) = &self.base {
             let based = |n: usize| n.saturating_mul(8);
             let wanted = entries.iter().filter(|e| matches!(e.rec, RecordRef::Based { .. }));
-            if based(wanted.count()) >= self.slots.iter().filter(|s| s.based()).count() {
+            let wanted = wanted.count();
+            if wanted > 0 && based(wanted) >= self.slots.iter().filter(|s| s.based()).count() {
                 b.json.whole(&b.file);
             }
         }
@@ -532,6 +535,19 @@ impl Snapshot {
             FileRead::Issue(i) if i.id == id => Some(*i),
             _ => None,
         }
+    }
+
+    /// The issue read from its file in place of a record whose summary does not decode:
+    /// read, noted as damage and leaked once per issue (graph walks ask again and again).
+    fn fallback_issue(&self, id: IssueId) -> Option<&'static Issue> {
+        let mut read = self.fallbacks.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(found) = read.get(&id.as_u128()) {
+            return *found;
+        }
+        self.note_damage(id);
+        let issue: Option<&'static Issue> = self.read_issue(id).map(|i| &*Box::leak(Box::new(i)));
+        read.insert(id.as_u128(), issue);
+        issue
     }
 
     fn note_damage(&self, id: IssueId) {
@@ -894,6 +910,7 @@ fn snapshot_inner(layout: &Layout, held: Option<&RepoLock>) -> Result<Snapshot> 
         base,
         layout: layout.clone(),
         damaged: Mutex::new(Vec::new()),
+        fallbacks: Mutex::new(IdMap::default()),
     };
     upkeep(layout, held, &snap, &health, known.len() - live_known, &fresh_trusted);
     Ok(snap)
