@@ -573,9 +573,12 @@ fn a_process_that_leaves_the_group_cannot_hold_a_run_open() {
     let env = TestEnv::new();
     // `setsid` puts the sleeper in a new session, out of the gate's process group, where the
     // group kill cannot reach it; it keeps the output pipe open for 60 s.
-    let daemon = "setsid sh -c 'echo $$ > daemon.pid; exec sleep 60' &";
+    // The gate waits for the sleeper to have left the group before it ends (else the group
+    // kill could catch it before `setsid` ran).
+    let daemon = "rm -f daemon.pid; setsid sh -c 'echo $$ > daemon.pid; exec sleep 60' & \
+                  while [ ! -s daemon.pid ]; do sleep 0.01; done;";
     shell_gate(&env, "daemon", "postcheck", "30", &format!("{daemon} echo done; exit 0"));
-    shell_gate(&env, "daemon-slow", "postcheck", "1", &format!("{daemon} echo started; sleep 60"));
+    shell_gate(&env, "daemon-slow", "postcheck", "3", &format!("{daemon} echo started; sleep 60"));
     let id = issue_in(&env, "Daemonic", "in_progress");
     env.ok(&["gate", "add", &id, "daemon", "daemon-slow"]);
     for (gate, status, timed_out) in [("daemon", "passed", false), ("daemon-slow", "failed", true)]
