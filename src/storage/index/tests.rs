@@ -1,5 +1,7 @@
 //! Unit tests of the read index.
 
+use std::borrow::Cow;
+
 use super::*;
 
 #[test]
