@@ -253,11 +253,26 @@ impl Repo {
         Ok(())
     }
 
-    /// Every issue, through the index. Waits for and finishes an interrupted multi-file change
-    /// first, so the snapshot is never half of one.
+    /// Every issue, through the index: never half of a multi-file change, whether one is
+    /// being applied while this reads or was interrupted by a crash. The read takes no lock:
+    /// it is made again if the commit sequence ([`journal::commit_seq`]) moved meanwhile,
+    /// and it waits for the writers' lock (and so for recovery) while a commit is in
+    /// progress or unfinished. After a few tries it reads under the lock.
     pub fn snapshot(&self) -> Result<Snapshot> {
-        self.finish_interrupted()?;
-        index::snapshot(&self.layout)
+        const TRIES: usize = 4;
+        for _ in 0..TRIES {
+            let before = journal::commit_seq(&self.layout);
+            if before.is_some_and(|s| s % 2 == 0) && !journal::pending(&self.layout) {
+                let snap = index::snapshot(&self.layout)?;
+                if journal::commit_seq(&self.layout) == before && !journal::pending(&self.layout) {
+                    return Ok(snap);
+                }
+                continue; // a commit ran during the read
+            }
+            drop(self.lock()?); // waits for the writer; recovers an interrupted commit
+        }
+        let lock = self.lock()?;
+        index::snapshot_locked(&self.layout, &lock)
     }
 
     fn check_labels<'a>(&self, labels: impl IntoIterator<Item = &'a String>) -> Result<()> {

@@ -61,10 +61,49 @@ pub fn commit(layout: &Layout, ops: &[Op], durability: Durability) -> Result<()>
     let bytes = serde_json::to_vec(&record).expect("record serialises");
     let name = format!("{}.json", jiff::Timestamp::now().as_nanosecond());
     let path = dir.join(name);
+    // Odd while the files change (see `commit_seq`); left odd if this fails half-way, until
+    // the next writer's recovery.
+    let seq = commit_seq(layout).unwrap_or(0);
+    set_commit_seq(layout, seq | 1)?;
     atomic::write(&path, &bytes, durability)?;
     apply(layout, ops, durability)?;
     fs::remove_file(&path).at(&path)?;
-    atomic::sync_dir(&dir, durability)
+    atomic::sync_dir(&dir, durability)?;
+    set_commit_seq(layout, (seq | 1) + 1)
+}
+
+/// The commit sequence number, kept in the lock file (which exists in every repository and is
+/// never replaced): even when no multi-file change is being applied, odd while one is (or
+/// after one failed or was killed half-way, until the next writer recovers). A reader of many
+/// files that sees the same even number before and after its read saw no commit in
+/// progress, so it saw each multi-file change whole or not at all; otherwise it reads again.
+/// `None` if the number is being written as it is read (or is damaged).
+/// Stored as the number and its complement, so that a torn read shows.
+pub fn commit_seq(layout: &Layout) -> Option<u64> {
+    use std::os::unix::fs::FileExt;
+    // No lock file (or none readable): no writer can be committing through it.
+    let Ok(file) = fs::File::open(layout.lock_path()) else { return Some(0) };
+    let mut b = [0u8; 16];
+    match file.read_at(&mut b, 0) {
+        Ok(0) => return Some(0), // never written: no commit yet
+        Ok(16) => {}
+        _ => return None,
+    }
+    let seq = u64::from_le_bytes(b[..8].try_into().expect("8 bytes"));
+    (!seq == u64::from_le_bytes(b[8..].try_into().expect("8 bytes"))).then_some(seq)
+}
+
+/// Write the commit sequence number (call with the lock held). Not fsynced: after a power
+/// loss the next writer's recovery sets it again.
+fn set_commit_seq(layout: &Layout, seq: u64) -> Result<()> {
+    use std::os::unix::fs::FileExt;
+    let path = layout.lock_path();
+    let file =
+        fs::OpenOptions::new().write(true).create(true).truncate(false).open(&path).at(&path)?;
+    let mut b = [0u8; 16];
+    b[..8].copy_from_slice(&seq.to_le_bytes());
+    b[8..].copy_from_slice(&(!seq).to_le_bytes());
+    file.write_all_at(&b, 0).at(&path)
 }
 
 fn apply(layout: &Layout, ops: &[Op], durability: Durability) -> Result<()> {
@@ -104,6 +143,17 @@ fn resolve(layout: &Layout, rel: &str) -> Result<PathBuf> {
 
 /// Roll forward complete records and discard incomplete ones. Call with the writers' lock held.
 pub fn recover(layout: &Layout, durability: Durability) -> Result<Recovery> {
+    let report = recover_records(layout, durability)?;
+    // A commit that failed or was killed half-way left the sequence odd (or it was damaged):
+    // every record is settled now, so readers may trust what they read again.
+    match commit_seq(layout) {
+        Some(seq) if seq % 2 == 0 => {}
+        seq => set_commit_seq(layout, seq.map_or(2, |s| s + 1))?,
+    }
+    Ok(report)
+}
+
+fn recover_records(layout: &Layout, durability: Durability) -> Result<Recovery> {
     let dir = layout.journal_dir();
     let entries = match fs::read_dir(&dir) {
         Ok(e) => e,
@@ -169,6 +219,29 @@ mod tests {
         let layout = Layout::for_new(dir.path());
         fs::create_dir_all(layout.issues_dir()).unwrap();
         (dir, layout)
+    }
+
+    #[test]
+    fn the_commit_sequence_is_even_between_commits_and_recovery_makes_it_so() {
+        let (_dir, layout) = setup();
+        assert_eq!(commit_seq(&layout), Some(0), "no lock file: no commit in progress");
+        fs::write(layout.lock_path(), b"").unwrap();
+        assert_eq!(commit_seq(&layout), Some(0));
+        let op = |c: &str| vec![Op::Write { path: "issues/a.json".into(), content: c.into() }];
+        commit(&layout, &op("one"), Durability::Relaxed).unwrap();
+        assert_eq!(commit_seq(&layout), Some(2));
+        commit(&layout, &op("two"), Durability::Relaxed).unwrap();
+        assert_eq!(commit_seq(&layout), Some(4));
+        // A commit that died half-way leaves it odd; recovery settles it.
+        set_commit_seq(&layout, 5).unwrap();
+        assert_eq!(commit_seq(&layout), Some(5));
+        recover(&layout, Durability::Relaxed).unwrap();
+        assert_eq!(commit_seq(&layout), Some(6));
+        // A damaged (or torn) number reads as unknown, and recovery replaces it.
+        fs::write(layout.lock_path(), [7u8; 16]).unwrap();
+        assert_eq!(commit_seq(&layout), None);
+        recover(&layout, Durability::Relaxed).unwrap();
+        assert_eq!(commit_seq(&layout), Some(2));
     }
 
     #[test]

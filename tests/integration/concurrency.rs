@@ -223,3 +223,55 @@ fn readers_see_every_acknowledged_write_while_a_writer_runs() {
     assert_eq!(truth.len(), 100);
     assert_eq!(env.json(&["issue", "list"]), Value::Array(truth));
 }
+
+/// A bulk-update rewrites many files in one journal commit. A listing that runs while the
+/// commit is being applied must see all of it or none of it: readers take the lock shared,
+/// so they wait for the writer rather than read half-replaced files.
+#[test]
+fn listings_never_see_half_of_a_bulk_update_in_progress() {
+    const ISSUES: usize = 60;
+    const ROUNDS: usize = 60;
+    let env = TestEnv::new();
+    for i in 0..ISSUES {
+        env.ok(&["issue", "create", &format!("issue {i}")]);
+    }
+    let project = env.path().to_path_buf();
+    let done = Arc::new(AtomicBool::new(false));
+    let writer = {
+        let (project, done) = (project.clone(), Arc::clone(&done));
+        std::thread::spawn(move || {
+            for _ in 0..ROUNDS {
+                for change in ["--add-label", "--remove-label"] {
+                    // Relaxed durability: no fsync, so the files change fast and close together.
+                    let out = jit_in(
+                        &project,
+                        &["issue", "bulk-update", "--filter", "is:open", change, "t:x", "--yes"],
+                    )
+                    .env("JIT_DURABILITY", "relaxed")
+                    .output()
+                    .unwrap();
+                    assert!(out.status.success(), "{}", describe(&out));
+                }
+            }
+            done.store(true, Ordering::SeqCst);
+        })
+    };
+    let mut reads = 0;
+    let mut torn = Vec::new();
+    while !done.load(Ordering::SeqCst) {
+        let out = jit_in(&project, &["query", "label:t:x", "--count"]).output().unwrap();
+        assert!(out.status.success(), "{}", describe(&out));
+        let count: usize = String::from_utf8_lossy(&out.stdout).trim().parse().unwrap();
+        if count != 0 && count != ISSUES {
+            torn.push(count);
+        }
+        reads += 1;
+    }
+    writer.join().unwrap();
+    assert!(reads > 10, "only {reads} reads ran alongside the writer");
+    assert!(
+        torn.is_empty(),
+        "{} of {reads} listings saw part of a bulk-update: {torn:?}",
+        torn.len()
+    );
+}
