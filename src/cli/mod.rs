@@ -60,16 +60,31 @@ pub fn run() -> ExitCode {
     run_with(std::env::args_os().collect())
 }
 
+/// What is running, for `lock.info`: `jit` and the first three words of the command, global
+/// options (and the values of those that take one) left out.
+fn command_words(args: &[OsString]) -> String {
+    let mut words = vec!["jit".to_string()];
+    let mut rest = args.iter().skip(1).map(|a| a.to_string_lossy());
+    while let Some(w) = rest.next() {
+        match w.as_ref() {
+            "--repo" | "--timeout-ms" => {
+                rest.next();
+            }
+            "--json" | "-q" | "--quiet" => {}
+            w if w.starts_with("--repo=") || w.starts_with("--timeout-ms=") => {}
+            _ if words.len() < 4 => words.push(w.into_owned()),
+            _ => break,
+        }
+    }
+    words.join(" ")
+}
+
 /// Run jit with the given arguments (the first is the program name).
 pub fn run_with(args: Vec<OsString>) -> ExitCode {
     let json = args.iter().skip(1).take_while(|a| *a != "--").any(|a| a == "--json");
     let mut printer = Printer::stdout(json);
     let result = match parse(&args) {
-        Ok(cli) => {
-            let words: Vec<String> =
-                args.iter().skip(1).take(3).map(|a| a.to_string_lossy().into_owned()).collect();
-            commands::dispatch(cli, &mut printer, format!("jit {}", words.join(" ")))
-        }
+        Ok(cli) => commands::dispatch(cli, &mut printer, command_words(&args)),
         Err(e) => clap_error(e, &mut printer),
     };
     let code = match result {
@@ -153,4 +168,33 @@ fn report(err: &CliError, printer: &mut Printer) -> u8 {
         }
     }
     exit_code
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lock_info_names_the_command_without_global_options() {
+        let words = |a: &[&str]| command_words(&a.iter().map(OsString::from).collect::<Vec<_>>());
+        assert_eq!(
+            words(&["jit", "issue", "update", "01jx", "-p", "high"]),
+            "jit issue update 01jx"
+        );
+        assert_eq!(
+            words(&[
+                "jit",
+                "--repo",
+                "/x",
+                "-q",
+                "--json",
+                "issue",
+                "bulk-update",
+                "--filter",
+                "a"
+            ]),
+            "jit issue bulk-update --filter"
+        );
+        assert_eq!(words(&["jit", "--timeout-ms=5", "dep", "add"]), "jit dep add");
+    }
 }
