@@ -404,3 +404,55 @@ fn completions_into_a_closed_pipe_exit_quietly() {
     assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
     assert!(out.stderr.is_empty(), "{}", describe(&out));
 }
+
+#[test]
+fn many_valued_flags_take_one_value_each_and_never_the_title() {
+    let env = TestEnv::new();
+    let a = env.create("A");
+    let b = env.create("B");
+    let both = {
+        let mut v = vec![a.clone(), b.clone()];
+        v.sort();
+        json!(v)
+    };
+    let ab = format!("{a},{b}");
+    // The flag before or after the title, repeated or with commas: the title stays the title.
+    for args in [
+        vec!["--depends-on", &a, "--depends-on", &b, "Title after"],
+        vec!["Title before", "--depends-on", &a, "--depends-on", &b],
+        vec!["--depends-on", &ab, "Title after"],
+        vec!["Title before", "--depends-on", &ab],
+    ] {
+        let mut full = vec!["issue", "create"];
+        full.extend(&args);
+        let v = env.json(&full);
+        let title = args.iter().find(|w| w.starts_with("Title")).unwrap();
+        assert_eq!((&v["title"], &v["dependencies"]), (&json!(title), &both), "{args:?}");
+    }
+    // Labels likewise, for create, update and bulk-update.
+    let v = env.json(&["issue", "create", "-l", "type:bug,area:auth", "L", "-l", "team:core"]);
+    assert_eq!(
+        (&v["title"], &v["labels"]),
+        (&json!("L"), &json!(["area:auth", "team:core", "type:bug"]))
+    );
+    let id = v["id"].as_str().unwrap();
+    let v = env.json(&["issue", "update", id, "--remove-label", "type:bug,team:core"]);
+    assert_eq!(v["labels"], json!(["area:auth"]));
+    let v = env.json(&["issue", "update", id, "--add-label", "x:1,y:2", "--add-label", "z:3"]);
+    assert_eq!(v["labels"], json!(["area:auth", "x:1", "y:2", "z:3"]));
+    env.json(&[
+        "issue",
+        "bulk-update",
+        "--filter",
+        "label:x:1",
+        "--remove-label",
+        "x:1,y:2",
+        "--yes",
+    ]);
+    assert_eq!(env.json(&["issue", "show", id])["labels"], json!(["area:auth", "z:3"]));
+    // Two titles are a usage error, not a silent dependency.
+    assert_eq!(
+        env.run(&["issue", "create", "One", "--depends-on", &a, "Two"]).status.code(),
+        Some(2)
+    );
+}

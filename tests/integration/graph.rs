@@ -116,7 +116,7 @@ fn dep_add_rm_and_create_depends_on() {
     assert!(human.starts_with(&format!("removed {c}\n")), "{human}");
     assert!(deps_on_disk(&env, &a).is_empty());
 
-    let d = env.json(&["issue", "create", "D", "--depends-on", &a, &c[..16]]);
+    let d = env.json(&["issue", "create", "D", "--depends-on", &a, "--depends-on", &c[..16]]);
     assert_eq!(d["dependencies"], json!([a, c]));
     let d = d["id"].as_str().unwrap().to_string();
     assert_eq!(deps_on_disk(&env, &d), vec![a.clone(), c.clone()]);
@@ -125,7 +125,7 @@ fn dep_add_rm_and_create_depends_on() {
     let gone = env.create("Gone");
     env.ok(&["issue", "delete", &gone, "--yes"]);
     let files = env.issue_files();
-    let e = env.json_err(&["issue", "create", "E", "--depends-on", &a, &gone], 4);
+    let e = env.json_err(&["issue", "create", "E", "--depends-on", &a, "--depends-on", &gone], 4);
     assert_eq!(e["code"], "DEP_MISSING");
     assert!(e["message"].as_str().unwrap().contains(&gone), "{e}");
     assert_eq!(env.issue_files(), files);
@@ -348,7 +348,7 @@ fn query_predicates_over_the_graph() {
     let env = TestEnv::new();
     let b = create_with(&env, "B", &["--state", "ready"]);
     let c = create_with(&env, "C", &["--state", "ready"]);
-    let a = create_with(&env, "A", &["--state", "ready", "--depends-on", &b, &c]);
+    let a = create_with(&env, "A", &["--state", "ready", "--depends-on", &b, "--depends-on", &c]);
     let d = create_with(&env, "D", &["--state", "ready", "--depends-on", &a]);
     let e = create_with(&env, "E", &["--state", "ready"]);
     let f = create_with(&env, "F", &["--depends-on", &c]);
@@ -388,7 +388,7 @@ fn deps_and_rdeps_with_depth() {
     let c = create_with(&env, "C", &["--depends-on", &d]);
     let b = create_with(&env, "B", &["--depends-on", &c]);
     let e = env.create("E");
-    let a = create_with(&env, "A", &["--depends-on", &b, &e]);
+    let a = create_with(&env, "A", &["--depends-on", &b, "--depends-on", &e]);
     let x = create_with(&env, "X", &["--depends-on", &b]);
     let m = |pairs: &[(&String, u64)]| -> BTreeMap<String, u64> {
         pairs.iter().map(|(k, v)| (k.to_string(), *v)).collect()
@@ -432,7 +432,7 @@ fn roots_leaves_order_and_path() {
     let d = env.create("D");
     let b = create_with(&env, "B", &["--depends-on", &d]);
     let c = create_with(&env, "C", &["--depends-on", &d]);
-    let a = create_with(&env, "A", &["--depends-on", &b, &c]);
+    let a = create_with(&env, "A", &["--depends-on", &b, "--depends-on", &c]);
     let e = env.create("E");
     let all = set_of(&[&a, &b, &c, &d, &e]);
     let edges = [(&a, &b), (&a, &c), (&b, &d), (&c, &d)];
@@ -530,7 +530,7 @@ fn export_as_dot_mermaid_and_json() {
     let d = create_with(&env, r#"Say "hi" \ then <b>#1</b>; done"#, &["-l", "area:x"]);
     let b = create_with(&env, "B [brackets] {braces}", &["-l", "area:x", "--depends-on", &d]);
     let c = create_with(&env, "C", &["--depends-on", &d]);
-    let a = create_with(&env, "A", &["-l", "area:x", "--depends-on", &b, &c]);
+    let a = create_with(&env, "A", &["-l", "area:x", "--depends-on", &b, "--depends-on", &c]);
     let lone = env.create("Lone");
     let all = set_of(&[&a, &b, &c, &d, &lone]);
     let pair = |x: &String, y: &String| (x.clone(), y.clone());

@@ -11,11 +11,11 @@ pub struct FieldChanges {
     /// New priority: low, normal, high, critical
     #[arg(short, long)]
     pub priority: Option<String>,
-    /// Add a `namespace:value` label; repeat for several
-    #[arg(long = "add-label", value_name = "LABEL")]
+    /// Add a `namespace:value` label; repeat or separate with commas for several
+    #[arg(long = "add-label", value_name = "LABEL", value_delimiter = ',')]
     pub add_labels: Vec<String>,
-    /// Remove a label; repeat for several
-    #[arg(long = "remove-label", value_name = "LABEL")]
+    /// Remove a label; repeat or separate with commas for several
+    #[arg(long = "remove-label", value_name = "LABEL", value_delimiter = ',')]
     pub remove_labels: Vec<String>,
     /// Assign to someone
     #[arg(short, long, conflicts_with = "unassign")]

@@ -14,6 +14,7 @@ use crate::model::{MAX_DESCRIPTION, NewIssue};
 Examples:
   jit issue create \"Fix the login page\" -p high -l type:bug -l area:auth
   jit issue create --title \"Write release notes\" --state ready --assignee agent:writer
+  jit issue create --depends-on 01jx5k,01jx7m \"Wire it up\"
   git log -1 --format=%B | jit issue create \"Follow up on the last commit\" -d -")]
 pub struct Args {
     /// The title (or use --title)
@@ -28,8 +29,8 @@ pub struct Args {
     /// low, normal (default), high or critical
     #[arg(short, long)]
     pub priority: Option<String>,
-    /// A `namespace:value` label; repeat for several
-    #[arg(short, long = "label", value_name = "LABEL")]
+    /// A `namespace:value` label; repeat or separate with commas for several
+    #[arg(short, long = "label", value_name = "LABEL", value_delimiter = ',')]
     pub labels: Vec<String>,
     /// The starting state (default: the config's default_state, normally backlog)
     #[arg(short, long)]
@@ -37,8 +38,9 @@ pub struct Args {
     /// Who works on it
     #[arg(short, long)]
     pub assignee: Option<String>,
-    /// Issues this one depends on (ids or unique prefixes); repeat or give several
-    #[arg(long = "depends-on", value_name = "ID", num_args = 1..)]
+    /// An issue this one depends on (an id or unique prefix); repeat or separate with commas
+    /// for several. It takes one value, so the title may come before or after it
+    #[arg(long = "depends-on", value_name = "ID", value_delimiter = ',')]
     pub depends_on: Vec<String>,
 }
 
