@@ -10,8 +10,9 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 target_dir=${CARGO_TARGET_DIR:-$root/target}
 case $target_dir in /*) ;; *) target_dir=$root/$target_dir ;; esac
 
+# With cargo's progress shown: the first build takes a few minutes.
 echo "==> building jit (cargo build --release)"
-cargo build --release --quiet --manifest-path "$root/Cargo.toml"
+cargo build --release --manifest-path "$root/Cargo.toml"
 jit=$target_dir/release/jit
 
 demo=$(mktemp -d -t jit-demo.XXXXXX)

@@ -277,6 +277,9 @@ fn on_a_terminal(env: &TestEnv, args: &str, answer: &str) -> String {
 
 #[test]
 fn delete_on_a_terminal_asks_naming_unchecked_files_first() {
+    if !have_tool("script", "bsdutils") {
+        return;
+    }
     let env = TestEnv::new();
     let a = env.create("Asked about");
     // A title no jit command accepts, as a hand edit could leave it.

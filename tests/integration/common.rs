@@ -5,6 +5,7 @@
 
 use std::cell::Cell;
 use std::ffi::OsStr;
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
@@ -153,4 +154,36 @@ pub fn copy_tree(from: &Path, to: &Path) {
             std::fs::copy(e.path(), &target).unwrap();
         }
     }
+}
+
+/// Whether the outside program `tool` is on PATH. Every test that runs one (`dot`, `flock`,
+/// `script`, `jq`, ...) asks here first and returns at once when it is missing:
+///
+/// ```ignore
+/// if !have_tool("dot", "graphviz") {
+///     return;
+/// }
+/// ```
+///
+/// A missing tool makes the test pass as skipped, with a line on the real stderr (not the one
+/// the test harness captures, so it shows for passing tests too) naming the tool and the
+/// Debian/Ubuntu package that has it. `.ci/run` installs them all and fails if one is still
+/// missing, so CI never skips.
+pub fn have_tool(tool: &str, package: &str) -> bool {
+    let found = std::env::var_os("PATH").is_some_and(|path| {
+        std::env::split_paths(&path).any(|dir| {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::metadata(dir.join(tool))
+                .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+        })
+    });
+    if !found {
+        let test = std::thread::current().name().unwrap_or("a test").to_string();
+        let _ = writeln!(
+            std::io::stderr(),
+            "skipped {test}: it needs `{tool}`, which is not on PATH (install the `{package}` \
+             package; .ci/run does)"
+        );
+    }
+    found
 }
