@@ -41,9 +41,9 @@ fn code_blocks(text: &str) -> Vec<(String, Vec<String>)> {
 
 /// Split a shell command line into words: single and double quotes, backslash escapes; stops
 /// at an unquoted comment, pipe, redirection, `&&` or `;`. `None` for lines that need a real
-/// shell (substitutions, variables).
+/// shell (substitutions, variables: the README's tour, which its own test runs with bash).
 fn shell_words(line: &str) -> Option<Vec<String>> {
-    if line.contains("$(") || line.contains('`') || line.contains("${") {
+    if line.contains('$') || line.contains('`') {
         return None;
     }
     let mut words = Vec::new();
@@ -179,4 +179,77 @@ fn the_console_sessions_of_the_query_language_page_print_what_they_show() {
         }
     }
     assert!(sessions >= 5, "{sessions} sessions");
+}
+
+/// The lines of the first code block after the heading `heading` in `file` (under the crate).
+fn block_after(file: &str, heading: &str) -> Vec<String> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let text = std::fs::read_to_string(root.join(file)).unwrap();
+    let at = text.find(&format!("\n{heading}\n")).unwrap_or_else(|| panic!("{heading}"));
+    code_blocks(&text[at..]).remove(0).1
+}
+
+/// Whether `word` looks like a literal issue id or id prefix (`01` and four or more base32
+/// characters), which a tour pasted into a fresh repository can never find.
+fn literal_id(word: &str) -> bool {
+    word.len() >= 6
+        && word.starts_with("01")
+        && word.chars().all(|c| c.is_ascii_digit() || c.is_ascii_lowercase())
+}
+
+#[test]
+fn the_readme_tour_runs_line_by_line_in_a_fresh_directory() {
+    if !have_tool("jq", "jq") {
+        return;
+    }
+    let tour = block_after("README.md", "## A short tour");
+    assert!(tour.len() >= 15, "{tour:?}");
+    for line in &tour {
+        let literal = line.split(|c: char| !c.is_ascii_alphanumeric()).find(|w| literal_id(w));
+        assert!(literal.is_none(), "a literal id in the tour: {line}");
+    }
+    // Each line on its own, in order, as a reader pastes them: variables carry over, and the
+    // first line that fails (any command of a pipeline or `&&` list) stops the run.
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("tour.sh"), tour.join("\n") + "\n").unwrap();
+    let runner = r#"set -o pipefail
+n=0
+while IFS= read -r line <&3; do
+  n=$((n + 1))
+  printf '$ %s\n' "$line"
+  eval "$line" || { echo "tour line $n failed: $line" >&2; exit 1; }
+done 3< tour.sh"#;
+    let bin_dir = Path::new(jit_bin()).parent().unwrap();
+    let path = std::env::join_paths(
+        std::iter::once(bin_dir.to_path_buf())
+            .chain(std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default())),
+    )
+    .unwrap();
+    let project = dir.path().join("project");
+    std::fs::create_dir(&project).unwrap();
+    std::fs::rename(dir.path().join("tour.sh"), project.join("tour.sh")).unwrap();
+    let mut c = std::process::Command::new("bash");
+    crate::disk::without_jit_env(&mut c);
+    let out = c
+        .args(["--noprofile", "--norc", "-c", runner])
+        .current_dir(&project)
+        .env("PATH", path)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("run bash");
+    assert!(out.status.success(), "the README tour failed: {}", describe(&out));
+    // It did what it says: the last line prints every title, the dry run finds the bug.
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let titles: Vec<&str> = stdout.lines().rev().take(4).collect();
+    assert_eq!(
+        titles,
+        [
+            "Design the login form",
+            "Implement the login form",
+            "Release 1.0",
+            "Fix the flaky upload test"
+        ]
+    );
+    let said = format!("{stdout}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(said.contains("matched 1, would modify 1,"), "the dry run finds the bug: {said}");
 }
