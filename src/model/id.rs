@@ -136,9 +136,17 @@ pub fn unique_prefix_len(sorted: &[IssueId]) -> usize {
 pub struct Prefix(String);
 
 impl Prefix {
+    /// Refused (`InvalidId`) unless 4 to 26 characters of the alphabet, and 26 of them must
+    /// be an id: above `7zzzzzzzzzzzzzzzzzzzzzzzzz` they overflow 128 bits, text that can never
+    /// be an id rather than an id not found. A shorter prefix is a search, which may find
+    /// nothing.
     pub fn parse(input: &str) -> Result<Self> {
         let s = input.trim().to_ascii_lowercase();
-        if s.len() < MIN_PREFIX || s.len() > LEN || !s.bytes().all(is_id_char) {
+        if s.len() < MIN_PREFIX
+            || s.len() > LEN
+            || !s.bytes().all(is_id_char)
+            || (s.len() == LEN && s.as_bytes()[0] > b'7')
+        {
             return Err(Error::InvalidId(input.to_string()));
         }
         Ok(Prefix(s))

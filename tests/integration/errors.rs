@@ -237,7 +237,9 @@ fn unknown_ids_are_not_found_and_malformed_ids_are_invalid() {
             assert_eq!(e["id"], input, "{args:?}");
         }
     }
-    for input in ["", "01", "abc", "ab!d", "01ju", "01jx-", "é123", &"0".repeat(27)] {
+    // 26 characters above the largest ULID (`7zzz…`): well-formed-looking, but never an id.
+    let above_max = "8zzzzzzzzzzzzzzzzzzzzzzzzz";
+    for input in ["", "01", "abc", "ab!d", "01ju", "01jx-", "é123", &"0".repeat(27), above_max] {
         for args in [&["issue", "show", input][..], &["issue", "update", input, "-p", "high"]] {
             let e = json_fail(&env, args, 1, "INVALID_ID");
             assert!(e["hint"].as_str().unwrap().contains("prefix of 4"), "{input:?}: {e}");
