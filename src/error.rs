@@ -192,6 +192,11 @@ impl Error {
             Error::RepoNotFound { .. } => {
                 Some("run `jit init` to create one, or pass --repo PATH / set JIT_DIR".into())
             }
+            Error::ConfigInvalid { path, .. } => Some(format!(
+                "fix {} or restore it (e.g. with git); to start over with the defaults, move it \
+                 aside and run `jit init`, which never replaces an existing config",
+                path.display()
+            )),
             Error::AmbiguousId { candidates, .. } => {
                 Some(format!("candidates: {}; type more characters", candidates.join(", ")))
             }

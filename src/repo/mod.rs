@@ -110,10 +110,15 @@ const GITIGNORE: &str = "\
 ";
 
 impl Repo {
-    /// Create `.jit/` in `project` (or repair missing pieces of one). Never touches issues.
+    /// Create `.jit/` in `project` (or repair missing pieces of one). Never touches issues,
+    /// nor an existing config: one that does not load is refused (`ConfigInvalid`) before
+    /// anything is created, as replacing it with the defaults would lose the user's settings.
     pub fn init(project: &Path) -> Result<InitReport> {
         let layout = Layout::for_new(project);
         let config = layout.config_path();
+        if fs::symlink_metadata(&config).is_ok() {
+            Config::load(&config)?;
+        }
         // New: no `.jit/` yet, or one without a config (e.g. a directory made by hand). A
         // `.jit/` that already holds issues is being repaired, not created.
         let created = !config.exists()

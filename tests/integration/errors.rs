@@ -720,8 +720,18 @@ fn a_bad_or_newer_config_is_refused_and_left_alone() {
         let e = json_fail(&env, &["issue", "list"], 74, "CONFIG_INVALID");
         assert!(e["message"].as_str().unwrap().contains(says), "{e}");
         json_fail(&env, &["issue", "create", "x"], 74, "CONFIG_INVALID");
+        // `init` neither replaces it with the defaults nor calls the repository fine.
+        let e = json_fail(&env, &["init"], 74, "CONFIG_INVALID");
+        assert_eq!(e["path"], config.to_str().unwrap());
         assert_eq!(std::fs::read(&config).unwrap(), bytes, "the config is left as it is");
     }
+    // Refused before anything is put back, and the message names the file.
+    std::fs::remove_file(env.jit_dir().join(".gitignore")).unwrap();
+    let stderr = human_fail(&env, &["init"], 74);
+    let names = format!("error: invalid configuration in {}:", config.display());
+    assert!(stderr.contains(&names), "{stderr}");
+    assert!(stderr.contains("move it aside and run `jit init`"), "{stderr}");
+    assert!(!env.jit_dir().join(".gitignore").exists(), "a failed init changes nothing");
 }
 
 #[test]
