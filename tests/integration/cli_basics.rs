@@ -459,3 +459,34 @@ fn many_valued_flags_take_one_value_each_and_never_the_title() {
         Some(2)
     );
 }
+
+#[test]
+fn bulk_update_says_it_is_crash_atomic_and_refuses_issue_by_issue() {
+    let env = TestEnv::new();
+    let help = env.ok(&["issue", "bulk-update", "--help"]);
+    assert!(!help.contains("all or nothing\n"), "{help}");
+    assert!(help.contains("in one crash-atomic write"), "{help}");
+    assert!(help.contains("Refusal is per issue, not all or nothing"), "{help}");
+    // What the help says: the refused issue is reported, the other is changed, exit 1.
+    let open = env.create("Open");
+    let done = env.create("Done");
+    for state in ["ready", "in_progress", "done"] {
+        env.ok(&["issue", "update", &done, "--state", state]);
+    }
+    let out = env.run(&[
+        "issue",
+        "bulk-update",
+        "--filter",
+        "is:open OR is:closed",
+        "--state",
+        "rejected",
+    ]);
+    assert_eq!(out.status.code(), Some(1), "{}", describe(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("TRANSITION_REFUSED"),
+        "{}",
+        describe(&out)
+    );
+    assert_eq!(env.json(&["issue", "show", &open])["state"], "rejected");
+    assert_eq!(env.json(&["issue", "show", &done])["state"], "done");
+}

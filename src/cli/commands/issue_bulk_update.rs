@@ -5,12 +5,14 @@ use super::change_args::FieldChanges;
 use crate::cli::CliError;
 use crate::error::{Error, exit};
 
-/// Change every issue a filter matches, all or nothing
+/// Change every issue a filter matches, in one crash-atomic write
 ///
 /// The issues that can change are written as ONE journal commit: a crash leaves either all of
-/// them changed or none. Issues already in the target shape are skipped; issues the change
-/// cannot apply to (a refused state transition) are listed as errors and exit is 1.
-/// A change matching more issues than the config's bulk_confirm (default 100) needs --yes.
+/// them changed or none. Refusal is per issue, not all or nothing: issues the change cannot
+/// apply to (a refused transition, a blocked issue, unpassed gates) are left alone and listed
+/// as errors, the others are still changed, and the exit code is 1. Issues already in the
+/// target shape are skipped. Use --dry-run to see the report first. A change matching more
+/// issues than the config's bulk_confirm (default 100) needs --yes.
 #[derive(Debug, clap::Args)]
 #[command(after_help = "\
 Examples:
