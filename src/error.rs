@@ -198,7 +198,14 @@ impl Error {
                 path.display()
             )),
             Error::AmbiguousId { candidates, .. } => {
-                Some(format!("candidates: {}; type more characters", candidates.join(", ")))
+                // A short prefix can match thousands: the hint names a few, JSON has them all.
+                const SHOWN: usize = 10;
+                let mut list =
+                    candidates.iter().take(SHOWN).cloned().collect::<Vec<_>>().join(", ");
+                if candidates.len() > SHOWN {
+                    list += &format!(" ... and {} more", candidates.len() - SHOWN);
+                }
+                Some(format!("candidates: {list}; type more characters"))
             }
             Error::InvalidId(_) => {
                 Some("ids are 26 characters; any unique prefix of 4 or more works".into())

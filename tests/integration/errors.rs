@@ -279,6 +279,22 @@ fn an_ambiguous_prefix_lists_every_candidate() {
 }
 
 #[test]
+fn an_ambiguous_prefix_names_ten_candidates_and_counts_the_rest() {
+    let env = TestEnv::fixed();
+    let mut ids: Vec<String> = (0..13).map(|i| env.create(&format!("twin {i}"))).collect();
+    ids.sort();
+    let prefix = &ids[0][..4];
+    let e = json_fail(&env, &["issue", "show", prefix], 1, "AMBIGUOUS_ID");
+    assert_eq!(e["candidates"], json!(ids), "JSON lists them all");
+    let stderr = human_fail(&env, &["issue", "show", prefix], 1);
+    let hint = format!(
+        "hint: candidates: {} ... and 3 more; type more characters\n",
+        ids[..10].join(", ")
+    );
+    assert_eq!(stderr, format!("error: `{prefix}` matches 13 issues\n{hint}"));
+}
+
+#[test]
 fn invalid_utf8_arguments_are_a_usage_error_not_a_panic() {
     let env = TestEnv::new();
     let id = env.create("Bytes");
