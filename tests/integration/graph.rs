@@ -753,3 +753,87 @@ fn work_cannot_start_on_a_blocked_issue() {
 fn assert_short(shown: &str, full: &str) {
     assert!(shown.len() >= 8 && shown.len() < 26 && full.starts_with(shown), "{shown} for {full}");
 }
+
+/// `graph deps`/`rdeps` of `start`, human output, with the command as the first line.
+fn tree_of(env: &TestEnv, args: &[&str]) -> String {
+    let out = env.run(args);
+    assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
+    format!("$ jit {}\n{}{}", args.join(" "), String::from_utf8_lossy(&out.stdout), stderr(&out))
+}
+
+#[test]
+fn deps_of_a_diamond_print_as_a_tree_with_the_shared_issue_once() {
+    let env = TestEnv::fixed();
+    let d = env.create("D shared");
+    let b = create_with(&env, "B left", &["--depends-on", &d]);
+    let c = create_with(&env, "C right", &["--depends-on", &d]);
+    let a = create_with(&env, "A top", &["--depends-on", &b, "--depends-on", &c]);
+    let mut all = String::new();
+    for args in [
+        vec!["graph", "deps", &a],
+        vec!["graph", "rdeps", &d],
+        vec!["graph", "deps", &d],
+        vec!["graph", "rdeps", &a],
+    ] {
+        all += &tree_of(&env, &args);
+    }
+    insta::assert_snapshot!("graph-deps-diamond", all);
+}
+
+#[test]
+fn deps_of_a_deeper_graph_print_depth_first_and_honour_depth() {
+    let env = TestEnv::fixed();
+    // A → B → C → D → E, a shortcut A → D, B → F, and G → A.
+    let e = env.create("E bottom");
+    let d = create_with(&env, "D", &["--depends-on", &e]);
+    let c = create_with(&env, "C", &["--depends-on", &d]);
+    let f = env.create("F side");
+    let b = create_with(&env, "B", &["--depends-on", &c, "--depends-on", &f]);
+    let a = create_with(&env, "A top", &["--depends-on", &b, "--depends-on", &d]);
+    let _g = create_with(&env, "G above", &["--depends-on", &a]);
+    let mut all = String::new();
+    for args in [
+        vec!["graph", "deps", &a],
+        vec!["graph", "deps", &a, "--depth", "1"],
+        vec!["graph", "deps", &a, "--depth", "2"],
+        vec!["graph", "rdeps", &e],
+        vec!["graph", "rdeps", &e, "--depth", "2"],
+    ] {
+        all += &tree_of(&env, &args);
+    }
+    insta::assert_snapshot!("graph-deps-deeper", all);
+    // --json is still each issue once, at its shortest distance.
+    let depths: BTreeMap<String, u64> = env
+        .json(&["graph", "deps", &a])
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| (n["id"].as_str().unwrap().to_string(), n["depth"].as_u64().unwrap()))
+        .collect();
+    let want: BTreeMap<String, u64> = [(&b, 1), (&d, 1), (&c, 2), (&f, 2), (&e, 2)]
+        .iter()
+        .map(|(k, v)| (k.to_string(), *v))
+        .collect();
+    assert_eq!(depths, want);
+}
+
+#[test]
+fn empty_graph_listings_say_so_on_stderr_and_print_an_empty_array_in_json() {
+    let env = TestEnv::new();
+    for (args, says) in [
+        (&["graph", "order"][..], "no issues\n"),
+        (&["graph", "roots"], "no issues\n"),
+        (&["graph", "leaves"], "no issues\n"),
+    ] {
+        let out = env.run(args);
+        assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
+        assert_eq!((stdout_of(&out), stderr(&out)), (String::new(), says.to_string()), "{args:?}");
+        assert_eq!(env.json(args), json!([]), "{args:?}");
+        let out = env.run(&[args, &["-q"]].concat());
+        assert_eq!((out.stdout.len(), out.stderr.len()), (0, 0), "--quiet: {args:?}");
+    }
+}
+
+fn stdout_of(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}

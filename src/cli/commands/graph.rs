@@ -1,6 +1,6 @@
 //! `jit graph …`
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use clap::Subcommand;
 use serde_json::Value;
@@ -21,6 +21,10 @@ use crate::storage::index::Entry;
 #[command(after_help = "Examples:\n  jit graph deps 01jx5k\n  jit graph export --format mermaid")]
 pub enum GraphCommand {
     /// What ID depends on, directly and transitively
+    ///
+    /// Printed as a tree, depth first: each issue indented under the one that depends on it.
+    /// An issue reached again is shown once in full, then as `ID [state] title (*)` without
+    /// what is under it. --json lists each issue once, with its shortest distance as `depth`.
     #[command(
         after_help = "Examples:\n  jit graph deps 01jx5k\n  jit graph deps 01jx5k --depth 1 --json"
     )]
@@ -32,6 +36,8 @@ pub enum GraphCommand {
         depth: usize,
     },
     /// What depends on ID, directly and transitively
+    ///
+    /// Printed as a tree like `graph deps`, each issue under the one it depends on.
     #[command(after_help = "Examples:\n  jit graph rdeps 01jx5k --depth 2")]
     Rdeps {
         #[arg(value_name = "ID")]
@@ -121,7 +127,9 @@ pub fn run(ctx: &mut Ctx, cmd: GraphCommand) -> Result<u8, CliError> {
             let start = repo.resolve(&id)?.as_u128();
             let found = graph::closure(start, depth, |n| view.deps(n));
             warn_cycle_through(ctx, start, &found, |n| view.deps(n));
-            print_closure(ctx, &view, &found, id_len)?;
+            let none = format!("{} depends on nothing", IssueId::from_u128(start).short(id_len));
+            let tree = Tree { start, depth, id_len, none: &none };
+            print_closure(ctx, &view, &found, &tree, |n| view.deps(n))?;
         }
         GraphCommand::Rdeps { id, depth } => {
             let start = repo.resolve(&id)?.as_u128();
@@ -129,7 +137,9 @@ pub fn run(ctx: &mut Ctx, cmd: GraphCommand) -> Result<u8, CliError> {
             let next = |n: Node| rev.get(&n).cloned().unwrap_or_default();
             let found = graph::closure(start, depth, next);
             warn_cycle_through(ctx, start, &found, next);
-            print_closure(ctx, &view, &found, id_len)?;
+            let none = format!("nothing depends on {}", IssueId::from_u128(start).short(id_len));
+            let tree = Tree { start, depth, id_len, none: &none };
+            print_closure(ctx, &view, &found, &tree, next)?;
         }
         GraphCommand::Roots | GraphCommand::Leaves => {
             let adj = view.adjacency();
@@ -248,11 +258,23 @@ fn warn_cycle_through(
     }
 }
 
+/// What `graph deps`/`rdeps` print as a tree: from where, how deep (0 = all), and what to
+/// say when there is nothing.
+struct Tree<'a> {
+    start: Node,
+    depth: usize,
+    id_len: usize,
+    none: &'a str,
+}
+
+/// The closure: JSON lists `found` (each issue once, at its shortest distance); human output
+/// is the tree that `next` spans from the start.
 fn print_closure(
     ctx: &mut Ctx,
     view: &GraphView,
     found: &[(Node, usize)],
-    id_len: usize,
+    tree: &Tree,
+    next: impl Fn(Node) -> Vec<Node>,
 ) -> Result<(), CliError> {
     if ctx.out.is_json() {
         let out: Vec<Value> = found
@@ -266,9 +288,41 @@ fn print_closure(
         ctx.out.json(&out)?;
         return Ok(());
     }
-    for (n, d) in found {
+    if found.is_empty() {
+        ctx.status(tree.none);
+        return Ok(());
+    }
+    print_tree(ctx, view, tree, next)
+}
+
+/// The tree under `tree.start`, depth first, two spaces per level, children in the order
+/// `next` gives them (the start itself is not printed, as it is not in the closure). An issue
+/// already shown with at least as many levels below it is printed once more, marked `(*)`,
+/// without its subtree, as `cargo tree` does: so shared dependencies and cycles print each
+/// subtree once. An explicit stack, not recursion, so a long chain cannot overflow it.
+fn print_tree(
+    ctx: &mut Ctx,
+    view: &GraphView,
+    tree: &Tree,
+    next: impl Fn(Node) -> Vec<Node>,
+) -> Result<(), CliError> {
+    let mut shown: HashMap<Node, usize> = HashMap::from([(tree.start, 0)]);
+    let mut stack: Vec<(Node, usize)> =
+        next(tree.start).into_iter().rev().map(|n| (n, 1)).collect();
+    while let Some((n, d)) = stack.pop() {
         ctx.out.text(&"  ".repeat(d - 1))?;
-        node_line(ctx, view, *n, id_len)?;
+        // Shown before, with no depth limit or at a depth `d0` <= `d`: everything below it
+        // here was shown there. (Reached higher up than before, with a limit, it may have
+        // more levels to show; that happens at most `depth` times per issue.)
+        let again = shown.get(&n).is_some_and(|d0| tree.depth == 0 || *d0 <= d);
+        node_line(ctx, view, n, tree.id_len, again)?;
+        if again {
+            continue;
+        }
+        shown.insert(n, d);
+        if tree.depth == 0 || d < tree.depth {
+            stack.extend(next(n).into_iter().rev().map(|m| (m, d + 1)));
+        }
     }
     Ok(())
 }
@@ -284,23 +338,35 @@ fn print_nodes(
         ctx.out.json(&out)?;
         return Ok(());
     }
+    if nodes.is_empty() {
+        // As the other listings say it (`no matching issues`): on stderr, stdout stays empty.
+        ctx.status("no issues");
+    }
     for n in nodes {
-        node_line(ctx, view, *n, id_len)?;
+        node_line(ctx, view, *n, id_len, false)?;
     }
     Ok(())
 }
 
-/// `ID [state] title` on one line (no JSON in between: closures can be thousands of lines).
-/// A missing issue keeps its full id: there is no issue its prefix could name.
-fn node_line(ctx: &mut Ctx, view: &GraphView, n: Node, id_len: usize) -> Result<(), CliError> {
+/// `ID [state] title` on one line (no JSON in between: closures can be thousands of lines),
+/// ending in ` (*)` for an issue `again` (shown in full above). A missing issue keeps its full
+/// id: there is no issue its prefix could name.
+fn node_line(
+    ctx: &mut Ctx,
+    view: &GraphView,
+    n: Node,
+    id_len: usize,
+    again: bool,
+) -> Result<(), CliError> {
     let id = IssueId::from_u128(n);
+    let mark = if again { " (*)" } else { "" };
     let line = match view.snap.get(id) {
         Some(e) => {
             let s = e.headline();
             let state = State::from_u8(s.state).map_or("?", State::as_str);
-            format!("{} [{state}] {}\n", id.short(id_len), one_line(s.title))
+            format!("{} [{state}] {}{mark}\n", id.short(id_len), one_line(s.title))
         }
-        None => format!("{id} [missing] (no such issue)\n"),
+        None => format!("{id} [missing] (no such issue){mark}\n"),
     };
     ctx.out.text(&line)?;
     Ok(())
