@@ -490,3 +490,47 @@ fn bulk_update_says_it_is_crash_atomic_and_refuses_issue_by_issue() {
     assert_eq!(env.json(&["issue", "show", &open])["state"], "rejected");
     assert_eq!(env.json(&["issue", "show", &done])["state"], "done");
 }
+
+#[test]
+fn limit_zero_prints_nothing_and_a_negative_limit_is_a_clear_usage_error() {
+    let env = TestEnv::new();
+    let id = env.create("Ready one");
+    env.ok(&["issue", "update", &id, "--state", "ready"]);
+    for args in [&["ready", "--limit", "0"][..], &["issue", "list", "--limit", "0"]] {
+        let out = env.run(args);
+        assert_eq!(
+            (out.status.code(), &out.stdout[..], &out.stderr[..]),
+            (Some(0), &b""[..], &b""[..]),
+            "{args:?}: {}",
+            describe(&out)
+        );
+        assert_eq!(env.json(args), json!([]), "{args:?}");
+    }
+    for args in [
+        &["ready", "--limit", "-1"][..],
+        &["ready", "--limit=-1"],
+        &["issue", "list", "--limit", "-1"],
+        &["query", "is:open", "--limit", "many"],
+    ] {
+        let out = env.run(args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {}", describe(&out));
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains("--limit takes a number of 0 or more"), "{args:?}: {stderr}");
+        assert_eq!(env.json_err(args, 2)["code"], "USAGE");
+    }
+}
+
+#[test]
+fn global_flags_given_twice_are_accepted() {
+    let env = TestEnv::new();
+    env.create("Once");
+    let once = env.ok(&["--json", "issue", "list"]);
+    assert_eq!(env.ok(&["--json", "issue", "list", "--json"]), once);
+    assert_eq!(env.ok(&["--json", "--json", "issue", "list"]), once);
+    let out = env.run(&["-q", "issue", "list", "-q", "--quiet"]);
+    assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
+    let out = env.run(&["-q", "-q", "issue", "create", "Twice", "--json", "--json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["title"], "Twice");
+}

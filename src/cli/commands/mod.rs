@@ -55,7 +55,9 @@ pub struct Cli {
 #[command(next_help_heading = "Global options")]
 pub struct GlobalArgs {
     /// Print machine-readable JSON (errors too, as an `error` object on stdout)
-    #[arg(long, global = true)]
+    // A repeat is accepted (a wrapper that adds the flag must not break a command that has
+    // it): the flag overrides itself.
+    #[arg(long, global = true, overrides_with = "json")]
     pub json: bool,
     /// Use the repository at PATH (a project or its .jit directory) instead of searching
     /// upwards from the current directory
@@ -65,7 +67,7 @@ pub struct GlobalArgs {
     #[arg(long, global = true, env = "JIT_LOCK_TIMEOUT_MS", value_name = "MS")]
     pub timeout_ms: Option<u64>,
     /// Say nothing on stderr except errors and warnings
-    #[arg(short, long, global = true)]
+    #[arg(short, long, global = true, overrides_with = "quiet")]
     pub quiet: bool,
 }
 

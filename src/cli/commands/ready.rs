@@ -15,8 +15,9 @@ use crate::storage::index::Entry;
 #[derive(Debug, clap::Args)]
 #[command(after_help = "Examples:\n  jit ready\n  jit ready --json --limit 1")]
 pub struct ReadyArgs {
-    /// Print at most N issues
-    #[arg(long, value_name = "N")]
+    /// Print at most N issues (0 prints none)
+    #[arg(long, value_name = "N", value_parser = super::select_args::limit_arg)]
+    #[arg(allow_hyphen_values = true)]
     pub limit: Option<usize>,
 }
 
@@ -38,6 +39,8 @@ pub fn run_ready(ctx: &mut Ctx, args: ReadyArgs) -> Result<u8, CliError> {
     ready.truncate(args.limit.unwrap_or(usize::MAX));
     if ctx.out.is_json() {
         ctx.out.json_array(snap.json_of(&ready)?.iter().map(|j| &**j))?;
+    } else if args.limit == Some(0) {
+        // None by request, as `issue list --limit 0`: not "nothing is ready".
     } else if ready.is_empty() {
         ctx.status("nothing is ready");
     } else {

@@ -42,8 +42,8 @@ pub struct SelectArgs {
     /// FIELD:desc; default newest first
     #[arg(long, value_name = "FIELD[:desc]")]
     pub sort: Option<String>,
-    /// Print at most N issues
-    #[arg(long, value_name = "N")]
+    /// Print at most N issues (0 prints none)
+    #[arg(long, value_name = "N", value_parser = limit_arg, allow_hyphen_values = true)]
     pub limit: Option<usize>,
     /// Only these fields, comma-separated (JSON objects keep this order; tables show these
     /// columns)
@@ -209,4 +209,10 @@ fn field_table(
         line(w, r)?;
     }
     Ok(())
+}
+
+/// `--limit N`: a count of 0 or more. A negative number reaches here (the argument allows a
+/// leading hyphen) to get this message rather than clap's "unexpected argument '-1'".
+pub fn limit_arg(s: &str) -> Result<usize, String> {
+    s.parse().map_err(|_| "--limit takes a number of 0 or more".to_string())
 }
