@@ -126,11 +126,13 @@ fn clap_error(e: clap::Error, printer: &mut Printer) -> Result<u8, CliError> {
     }
 }
 
-/// A clap message on stderr, coloured only for a terminal.
+/// A clap message on stderr, coloured only for a terminal and unless `NO_COLOR` is set to
+/// something (no-color.org: set and not empty).
 fn print_clap(e: &clap::Error) {
     use std::io::IsTerminal;
     let mut err = std::io::stderr();
-    let _ = if err.is_terminal() {
+    let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
+    let _ = if err.is_terminal() && !no_color {
         write!(err, "{}", e.render().ansi())
     } else {
         write!(err, "{}", e.render())

@@ -258,8 +258,24 @@ fn delete_removes_the_issue_and_every_reference_to_it() {
 /// `jit ARGS` on a pseudo-terminal (util-linux `script`), answering `answer`; what it
 /// printed, both streams, with the terminal's line ends.
 fn on_a_terminal(env: &TestEnv, args: &str, answer: &str) -> String {
+    on_a_terminal_with(env, args, answer, &[])
+}
+
+/// [`on_a_terminal`] with `vars` set (`(name, None)` removes one).
+fn on_a_terminal_with(
+    env: &TestEnv,
+    args: &str,
+    answer: &str,
+    vars: &[(&str, Option<&str>)],
+) -> String {
     let mut c = std::process::Command::new("script");
     crate::disk::without_jit_env(&mut c);
+    for (k, v) in vars {
+        match v {
+            Some(v) => c.env(k, v),
+            None => c.env_remove(k),
+        };
+    }
     c.current_dir(env.path()).args([
         "-q",
         "-e",
@@ -533,4 +549,26 @@ fn global_flags_given_twice_are_accepted() {
     assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
     let v: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["title"], "Twice");
+}
+
+#[test]
+fn usage_errors_are_coloured_only_on_a_terminal_without_no_color() {
+    if !have_tool("script", "bsdutils") {
+        return;
+    }
+    let env = TestEnv::new();
+    let esc = "\u{1b}[";
+    let plain = |vars: &[(&str, Option<&str>)]| {
+        let said = on_a_terminal_with(&env, "issue lsit", "", vars);
+        assert!(said.contains("unrecognized subcommand"), "{said}");
+        !said.contains(esc)
+    };
+    assert!(!plain(&[("NO_COLOR", None)]), "a terminal gets colour");
+    assert!(plain(&[("NO_COLOR", Some("1"))]), "NO_COLOR=1 turns it off");
+    assert!(!plain(&[("NO_COLOR", Some(""))]), "an empty NO_COLOR counts as unset");
+    // Not a terminal: never coloured, NO_COLOR or not.
+    let out = env.cmd(&["issue", "lsit"]).env_remove("NO_COLOR").output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("'lsit'") && !stderr.contains(esc), "{stderr}");
 }
