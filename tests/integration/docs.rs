@@ -1,7 +1,7 @@
 //! The docs state only what the binary does: every `jit` command line in README.md and
 //! docs/*.md is accepted by the argument parser and does not crash, every filter the query
-//! language page lists parses, and the console sessions on that page print exactly what they
-//! show.
+//! language page lists parses, the console sessions of the query language page, the guide,
+//! the errors page and the README print exactly what they show, and the README's tour runs.
 
 use std::path::{Path, PathBuf};
 
@@ -252,4 +252,167 @@ done 3< tour.sh"#;
     );
     let said = format!("{stdout}{}", String::from_utf8_lossy(&out.stderr));
     assert!(said.contains("matched 1, would modify 1,"), "the dry run finds the bug: {said}");
+}
+
+/// A `console` block of a page and how to run it: the comment line just before its fence,
+/// `<!-- docs-test: [session=NAME] [fixture=NAME] [config=JSON] -->`, says in which
+/// repository. Blocks of one session share a repository, in page order (unmarked blocks are
+/// session `main`); a fixture block gets a fresh copy of `fixtures/NAME`; `config` is merged
+/// into the session's config.json before its first block.
+struct Console {
+    session: String,
+    fixture: Option<String>,
+    config: Option<serde_json::Value>,
+    lines: Vec<String>,
+}
+
+fn console_blocks(text: &str) -> Vec<Console> {
+    let mut out = Vec::new();
+    let mut lines = text.lines();
+    let mut before = "";
+    while let Some(line) = lines.next() {
+        let indent = line.len() - line.trim_start().len();
+        if line.trim_start() != "```console" {
+            if !line.trim().is_empty() {
+                before = line;
+            }
+            continue;
+        }
+        let mut block =
+            Console { session: "main".into(), fixture: None, config: None, lines: Vec::new() };
+        if let Some(spec) = before.trim().strip_prefix("<!-- docs-test:") {
+            let spec = spec.trim_end_matches("-->").trim();
+            let (words, config) = spec.split_once("config=").unwrap_or((spec, ""));
+            for w in words.split_whitespace() {
+                match w.split_once('=') {
+                    Some(("session", v)) => block.session = v.into(),
+                    Some(("fixture", v)) => {
+                        block.fixture = Some(v.into());
+                        block.session = format!("fixture {v} {}", out.len());
+                    }
+                    _ => panic!("unknown docs-test word `{w}` in {before}"),
+                }
+            }
+            if !config.trim().is_empty() {
+                block.config = Some(serde_json::from_str(config.trim()).expect("config JSON"));
+            }
+        }
+        for l in lines.by_ref() {
+            if l.trim_start() == "```" {
+                break;
+            }
+            block.lines.push(l.get(indent..).unwrap_or("").to_string());
+        }
+        out.push(block);
+        before = "";
+    }
+    out
+}
+
+/// One repository a page's sessions run in, with a clock that moves a minute per command from
+/// 2026-03-02T09:00:00Z and a seed that counts commands, so ids and times are reproducible and
+/// ids of successive commands differ in their first 8 characters, as a person's would.
+struct DocRepo {
+    dir: tempfile::TempDir,
+    commands: u64,
+}
+
+impl DocRepo {
+    fn new(fixture: Option<&str>) -> DocRepo {
+        let dir = tempfile::tempdir().unwrap();
+        if let Some(name) = fixture {
+            let from = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures").join(name);
+            copy_tree(&from, dir.path());
+        }
+        DocRepo { dir, commands: 0 }
+    }
+
+    fn run(&mut self, words: &[String]) -> std::process::Output {
+        let now = jiff::Timestamp::from_second(1_772_442_000 + 60 * self.commands as i64).unwrap();
+        self.commands += 1;
+        let mut c = std::process::Command::new(jit_bin());
+        crate::disk::without_jit_env(&mut c);
+        c.args(words)
+            .current_dir(self.dir.path())
+            .stdin(std::process::Stdio::null())
+            .env("JIT_NOW", now.to_string())
+            .env("JIT_SEED", self.commands.to_string())
+            .output()
+            .unwrap()
+    }
+
+    /// What a command printed, stdout then stderr, this repository's place shown as
+    /// `/path/to/project`.
+    fn printed(&self, out: &std::process::Output) -> String {
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let real = self.dir.path().canonicalize().unwrap();
+        text.replace(&real.display().to_string(), "/path/to/project")
+            .replace(&self.dir.path().display().to_string(), "/path/to/project")
+    }
+}
+
+/// Run every console session of `file` and compare what each command prints with what the
+/// page shows. A command shown with no output (the page elides issue cards) must succeed.
+/// With `DOCS_PRINT=1` set, it prints what each command printed instead, to update a page.
+fn check_console_sessions(file: &str) -> usize {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let text = std::fs::read_to_string(root.join(file)).unwrap();
+    let mut repos: std::collections::HashMap<String, DocRepo> = Default::default();
+    let mut checked = 0;
+    for block in console_blocks(&text) {
+        let repo = repos.entry(block.session.clone()).or_insert_with(|| {
+            let mut repo = DocRepo::new(block.fixture.as_deref());
+            let starts_with_init = block.lines.first().is_some_and(|l| l.trim() == "$ jit init");
+            if block.fixture.is_none() && !starts_with_init {
+                let out = repo.run(&["init".to_string()]);
+                assert!(out.status.success(), "{}", describe(&out));
+            }
+            repo
+        });
+        if let Some(config) = &block.config {
+            let path = repo.dir.path().join(".jit/config.json");
+            let mut v: serde_json::Value =
+                serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+            for (k, val) in config.as_object().unwrap() {
+                v[k] = val.clone();
+            }
+            std::fs::write(&path, serde_json::to_vec_pretty(&v).unwrap()).unwrap();
+        }
+        let mut i = 0;
+        while i < block.lines.len() {
+            let line = &block.lines[i];
+            let cmd = line.strip_prefix("$ ").unwrap_or_else(|| panic!("{file}: `{line}`"));
+            let shown: Vec<&str> = block.lines[i + 1..]
+                .iter()
+                .take_while(|l| !l.starts_with("$ "))
+                .map(|l| l.as_str())
+                .collect();
+            i += 1 + shown.len();
+            let words = shell_words(cmd).unwrap_or_else(|| panic!("{file}: `{cmd}`"));
+            assert_eq!(words[0], "jit", "{file}: `{cmd}`");
+            let out = repo.run(&words[1..]);
+            if std::env::var_os("DOCS_PRINT").is_some() {
+                eprintln!("@@ $ {cmd}\n{}", repo.printed(&out).trim_end());
+                continue;
+            }
+            if shown.is_empty() {
+                assert!(out.status.success(), "{file}: `{cmd}`: {}", describe(&out));
+            } else {
+                assert_eq!(repo.printed(&out).trim_end(), shown.join("\n"), "{file}: `{cmd}`");
+            }
+            checked += 1;
+        }
+    }
+    checked
+}
+
+#[test]
+fn the_console_sessions_of_the_guide_readme_and_errors_page_print_what_they_show() {
+    assert!(check_console_sessions("docs/guide.md") >= 25);
+    check_console_sessions("docs/errors.md");
+    check_console_sessions("README.md");
 }
