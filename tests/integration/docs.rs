@@ -416,3 +416,27 @@ fn the_console_sessions_of_the_guide_readme_and_errors_page_print_what_they_show
     check_console_sessions("docs/errors.md");
     check_console_sessions("README.md");
 }
+
+#[test]
+fn the_demo_script_runs_and_says_where_its_repository_is() {
+    let tmp = tempfile::tempdir().unwrap();
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/demo.sh");
+    let mut c = std::process::Command::new("bash");
+    crate::disk::without_jit_env(&mut c);
+    let out = c
+        .arg(&script)
+        .env("JIT_DEMO_BIN", jit_bin())
+        .env("TMPDIR", tmp.path())
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("run bash");
+    assert!(out.status.success(), "{}", describe(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let dir = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("The demo repository is in "))
+        .unwrap_or_else(|| panic!("{stdout}"));
+    assert!(Path::new(dir).join(".jit/config.json").is_file(), "{stdout}");
+    assert!(stdout.contains("\n$ jit graph deps "), "{stdout}");
+    assert!(stdout.contains("flowchart LR\n"), "{stdout}");
+}
