@@ -3,11 +3,11 @@
 
 use std::fmt;
 
-use jiff::Timestamp;
 use jiff::civil::Date;
 use serde_json::{Value, json};
 
 use super::Pattern;
+use super::date::Instant;
 use crate::model::Priority;
 
 /// Byte range of a term in the input.
@@ -79,12 +79,12 @@ impl DateField {
     }
 }
 
-/// A date operand: a whole UTC day, an instant, or an age (`24h`, `7d`: compared as the
+/// A date operand: a whole UTC day, an exact instant, or an age (`24h`, `7d`: compared as the
 /// time since the event, so `updated<24h` means "updated less than 24 hours ago").
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum DateValue {
     Day(Date),
-    Instant(Timestamp),
+    Instant(Instant),
     Age { amount: i64, unit: char },
 }
 

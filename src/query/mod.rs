@@ -3,6 +3,7 @@
 //! ([`eval`]) against the index summaries.
 
 pub mod ast;
+pub mod date;
 mod error;
 pub mod eval;
 mod parser;

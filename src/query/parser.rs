@@ -1,7 +1,6 @@
 //! From text to a checked AST: limits first (length, nesting), then the pest grammar, then
 //! each `field op value` is resolved into a typed term.
 
-use jiff::Timestamp;
 use jiff::civil::Date;
 use pest::Parser as _;
 use pest::iterators::Pair;
@@ -9,6 +8,7 @@ use pest::iterators::Pair;
 use super::ast::{
     CmpOp, DateField, DateValue, Expr, FIELDS, HasWhat, IsPred, Span, Term, TermKind,
 };
+use super::date::Instant;
 use super::error::{FilterError, FilterErrorKind};
 use super::pattern::Pattern;
 use crate::model::GateStatus;
@@ -361,13 +361,21 @@ fn date_value(ctx: &TermCtx, v: &str) -> Result<DateValue, Box<FilterError>> {
     if let Some(age) = parse_age(v) {
         return Ok(age);
     }
-    if v.len() == 10 {
-        if let Ok(d) = v.parse::<Date>() {
-            return Ok(DateValue::Day(d));
-        }
+    let b = v.as_bytes();
+    let date_shaped = b.len() >= 10
+        && b[..10]
+            .iter()
+            .enumerate()
+            .all(|(i, c)| if i == 4 || i == 7 { *c == b'-' } else { c.is_ascii_digit() });
+    if date_shaped && v.len() == 10 {
+        return v.parse::<Date>().map(DateValue::Day).map_err(|_| {
+            ctx.bad_value(format!("`{v}` is not a date: {v} is not a day of the calendar"))
+        });
     }
-    if let Ok(t) = v.parse::<Timestamp>() {
-        return Ok(DateValue::Instant(t));
+    if date_shaped {
+        return Instant::parse(v)
+            .map(DateValue::Instant)
+            .map_err(|why| ctx.bad_value(format!("`{v}` is not a date: {why}")));
     }
     Err(ctx.bad_value(format!(
         "`{v}` is not a date: use YYYY-MM-DD, an RFC 3339 timestamp, or an age like 24h or 7d"
