@@ -655,3 +655,53 @@ fn ten_thousand_random_strings_never_panic() {
         let _ = parse(&s);
     }
 }
+
+#[test]
+fn look_alikes_are_named_where_they_stand() {
+    let cases = [
+        (
+            "st\u{430}te:ready",
+            FilterErrorKind::Invalid,
+            2,
+            "CYRILLIC SMALL LETTER A",
+            Some("state:ready"),
+        ),
+        (
+            "priority>=h\u{456}gh",
+            FilterErrorKind::Invalid,
+            11,
+            "BYELORUSSIAN-UKRAINIAN I",
+            Some("high"),
+        ),
+        (
+            "gate:tests:f\u{3b1}iled",
+            FilterErrorKind::Invalid,
+            12,
+            "GREEK SMALL LETTER ALPHA",
+            Some("failed"),
+        ),
+        (
+            "state\u{ff1d}ready",
+            FilterErrorKind::Invalid,
+            5,
+            "FULLWIDTH EQUALS SIGN",
+            Some("state=ready"),
+        ),
+        ("a\u{3000}b", FilterErrorKind::Syntax, 1, "U+3000 IDEOGRAPHIC SPACE", None),
+        ("a\u{200b}b", FilterErrorKind::Syntax, 1, "U+200B ZERO WIDTH SPACE", None),
+        ("\"ok\" \"x\\n\"", FilterErrorKind::Syntax, 7, "`\\n` is not an escape", None),
+    ];
+    for (q, kind, start, named, suggestion) in cases {
+        let e = err(q);
+        assert_eq!((e.kind, e.start), (kind, start), "{q}: {e}");
+        assert!(e.message.contains(named), "{q}: {e}");
+        assert_eq!(e.suggestion.as_deref(), suggestion, "{q}");
+    }
+    // Other scripts stay text; a quoted no-break space is part of the phrase.
+    assert_eq!(
+        norm("\u{432}\u{440}\u{435}\u{43c}\u{44f}\u{ff1a}10"),
+        "\u{432}\u{440}\u{435}\u{43c}\u{44f}\u{ff1a}10"
+    );
+    assert_eq!(norm("title:\"a\u{a0}b\""), "title:\"a\u{a0}b\"");
+    assert_eq!(norm("label:\u{442}:\u{431}"), "label:\u{442}:\u{431}");
+}

@@ -529,6 +529,80 @@ fn human_errors_show_a_caret_under_the_spot_and_a_hint() {
     assert!(err.contains("1 | (state:ready\n  |             ^\n"), "{err}");
 }
 
+/// Characters that look right on screen but are not the language's: the error names the
+/// character, the caret stands under it, and the code is the language's usual one.
+#[test]
+fn look_alike_characters_are_named_and_pointed_at() {
+    let env = TestEnv::new();
+    env.create("something");
+    let before = env.issue_files();
+    let cases: &[(&str, &str, Value, &str, &str, Value)] = &[
+        (
+            "state:r\u{435}ady",
+            "FILTER_INVALID",
+            position(1, 8, 7, 2),
+            "invalid filter: `r\u{435}ady` is not a state: '\u{435}' (U+0435 CYRILLIC SMALL \
+             LETTER IE) is not the ASCII letter 'e'; one of: backlog, ready, in_progress, gated, \
+             done, rejected at line 1, column 8",
+            "1 | state:r\u{435}ady\n  |        ^\n",
+            json!("ready"),
+        ),
+        (
+            "state:ready\u{a0}label:x",
+            "FILTER_SYNTAX",
+            position(1, 12, 11, 2),
+            "invalid filter: U+00A0 NO-BREAK SPACE is not a space here; use an ASCII space (or \
+             quote the text that holds it) at line 1, column 12",
+            "1 | state:ready\u{a0}label:x\n  |            ^\n",
+            Value::Null,
+        ),
+        (
+            "is:open state\u{ff1a}ready",
+            "FILTER_INVALID",
+            position(1, 14, 13, 3),
+            "invalid filter: '\u{ff1a}' (U+FF1A FULLWIDTH COLON) is not an operator: use ':' at \
+             line 1, column 14",
+            "1 | is:open state\u{ff1a}ready\n  |              ^^\n",
+            json!("state:ready"),
+        ),
+        (
+            "title:\"a\\y\"",
+            "FILTER_SYNTAX",
+            position(1, 9, 8, 2),
+            "invalid filter: `\\y` is not an escape: inside quotes `\\\\` is a backslash and `\\\"` \
+             a quote, and no other character follows a backslash at line 1, column 9",
+            "1 | title:\"a\\y\"\n  |         ^^\n",
+            Value::Null,
+        ),
+    ];
+    for (input, code, pos, message, snippet, suggestion) in cases {
+        let e = env.json_err(&["query", input], 1);
+        assert_eq!(e["code"], *code, "{input}: {e}");
+        assert_eq!(e["position"], *pos, "{input}: {e}");
+        assert_eq!(e["message"], *message, "{input}: {e}");
+        assert_eq!(e["suggestion"], *suggestion, "{input}: {e}");
+        let out = env.run(&["issue", "bulk-update", "--filter", input, "--state", "ready"]);
+        assert_eq!(out.status.code(), Some(1), "{}", describe(&out));
+        assert!(out.stdout.is_empty(), "{}", describe(&out));
+        let err = String::from_utf8(out.stderr).unwrap();
+        assert!(err.starts_with(&format!("error: {message}\n  |\n{snippet}")), "{err}");
+        if let Some(s) = suggestion.as_str() {
+            assert!(err.ends_with(&format!("hint: did you mean `{s}`?\n")), "{err}");
+        }
+    }
+    assert_eq!(env.issue_files(), before, "a refused filter changes nothing");
+    // Letters of any script are fine where text is meant, and so are those spaces in quotes.
+    for ok in [
+        "\u{431}\u{430}\u{433}",
+        "label:\u{442}\u{438}\u{43f}:\u{431}\u{430}\u{433}",
+        "title:\"a\u{a0}b\"",
+        "\u{432}\u{440}\u{435}\u{43c}\u{44f}\u{ff1a}10",
+    ] {
+        let out = env.run(&["query", "--explain", ok]);
+        assert!(out.status.success(), "{ok}: {}", describe(&out));
+    }
+}
+
 #[test]
 fn huge_and_deeply_nested_filters_are_refused_not_crashed() {
     let env = TestEnv::new();
