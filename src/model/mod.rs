@@ -10,7 +10,7 @@ mod text;
 pub use gate::{Gate, GateDef, GateRun, GateStatus, MAX_RUNS, Mode, Stage, validate_gate_name};
 pub use id::{IssueId, MIN_PREFIX, Prefix, unique_prefix_len};
 pub use issue::{Issue, IssueChanges, MAX_DESCRIPTION, MAX_TITLE, NewIssue};
-pub use label::{validate_assignee, validate_label};
+pub use label::{is_reserved_assignee, validate_assignee, validate_label};
 pub use state::{Priority, State};
 pub use text::{is_layout_char, terminal_safe, write_safe};
 

@@ -234,11 +234,12 @@ fn unescape(quoted_inner: &str) -> String {
     out
 }
 
-fn value_text(pair: Pair<Rule>) -> String {
+/// The value's text, and whether it was quoted.
+fn value_text(pair: Pair<Rule>) -> (String, bool) {
     let v = pair.into_inner().next().expect("value has content");
     match v.as_rule() {
-        Rule::quoted => unescape(v.into_inner().next().map_or("", |i| i.as_str())),
-        _ => v.as_str().to_string(),
+        Rule::quoted => (unescape(v.into_inner().next().map_or("", |i| i.as_str())), true),
+        _ => (v.as_str().to_string(), false),
     }
 }
 
@@ -288,8 +289,9 @@ fn build_term(pair: Pair<Rule>, input: &str) -> Result<Term, Box<FilterError>> {
                 "<=" => CmpOp::Le,
                 _ => CmpOp::Eq,
             };
-            let ctx = TermCtx { input, fspan, vspan };
-            resolve(&ctx, &field.as_str().to_ascii_lowercase(), op, &value_text(value))?
+            let (value, quoted) = value_text(value);
+            let ctx = TermCtx { input, fspan, vspan, quoted };
+            resolve(&ctx, &field.as_str().to_ascii_lowercase(), op, &value)?
         }
     };
     Ok(Term { kind, span })
@@ -346,6 +348,8 @@ struct TermCtx<'a> {
     input: &'a str,
     fspan: (usize, usize),
     vspan: (usize, usize),
+    /// The value was written in quotes (`assignee:"none"` is the name, not "no assignee").
+    quoted: bool,
 }
 
 impl TermCtx<'_> {
@@ -382,7 +386,7 @@ fn resolve(
         "description" => TermKind::Description(Pattern::new(value)),
         "text" => TermKind::AnyText(Pattern::new(value)),
         "label" => TermKind::Label(Pattern::new(value)),
-        "assignee" if value.eq_ignore_ascii_case("none") => TermKind::Assignee(None),
+        "assignee" if !ctx.quoted && value.eq_ignore_ascii_case("none") => TermKind::Assignee(None),
         "assignee" => TermKind::Assignee(Some(Pattern::new(value))),
         "state" if value.contains('*') => TermKind::State(Pattern::new(value)),
         "state" => {

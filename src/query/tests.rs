@@ -705,3 +705,16 @@ fn look_alikes_are_named_where_they_stand() {
     assert_eq!(norm("title:\"a\u{a0}b\""), "title:\"a\u{a0}b\"");
     assert_eq!(norm("label:\u{442}:\u{431}"), "label:\u{442}:\u{431}");
 }
+
+#[test]
+fn a_quoted_none_is_the_assignee_named_none() {
+    // As a hand-edited file can hold it: jit refuses the name on every write.
+    let mut named = issue_with("x", State::Ready, Priority::Normal, &[], None);
+    named.assignee = Some("none".into());
+    let nobody = issue_with("x", State::Ready, Priority::Normal, &[], None);
+    assert!(m("assignee:none", &nobody) && !m("assignee:none", &named));
+    assert!(m("assignee:\"none\"", &named) && !m("assignee:\"none\"", &nobody));
+    assert!(m("assignee:\"NONE\"", &named));
+    assert_eq!(norm("assignee:\"None\""), "assignee:\"none\"");
+    assert_eq!(norm("assignee:None"), "assignee:none");
+}

@@ -966,3 +966,72 @@ fn killed_bulk_update_is_all_or_nothing() {
     assert!(killed > 0, "no kill interrupted a bulk update");
     assert!(originals.iter().all(|id| labels_on_disk(&env).contains_key(id)), "an issue vanished");
 }
+
+// ---------------------------------------------------------------------------------------------
+// The reserved assignee names `none` and `-`
+
+fn hand_set(env: &TestEnv, id: &str, key: &str, value: Value) {
+    let path = env.issues_dir().join(format!("{id}.json"));
+    let mut v: Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    v[key] = value;
+    let mut bytes = serde_json::to_vec_pretty(&v).unwrap();
+    bytes.push(b'\n');
+    std::fs::write(&path, bytes).unwrap();
+}
+
+#[test]
+fn none_and_dash_are_reserved_assignees_and_a_quoted_none_is_the_name() {
+    let env = TestEnv::new();
+    let id = env.create("plain");
+    let before = env.issue_files();
+    for name in ["none", "None", "-"] {
+        let e = env.json_err(&["issue", "create", "x", "--assignee", name], 1);
+        assert_eq!(e["code"], "INVALID_ARGUMENT", "{name}: {e}");
+        assert!(e["message"].as_str().unwrap().contains("reserved"), "{e}");
+        let e = env.json_err(&["issue", "update", &id, "--assignee", name], 1);
+        assert_eq!(e["code"], "INVALID_ARGUMENT", "{name}: {e}");
+    }
+    assert_eq!(env.issue_files(), before, "a refused name changes nothing");
+
+    // Files edited by hand can still hold them: shown in quotes, found by the quoted form.
+    let (named_none, named_dash) = (env.create("named none"), env.create("named dash"));
+    let unassigned = env.create("nobody");
+    hand_set(&env, &named_none, "assignee", json!("none"));
+    hand_set(&env, &named_dash, "assignee", json!("-"));
+    let ids = |q: &str| -> BTreeSet<String> {
+        env.json(&["query", q])
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|i| i["id"].as_str().unwrap().to_string())
+            .collect()
+    };
+    assert_eq!(ids("assignee:none"), BTreeSet::from([id.clone(), unassigned.clone()]));
+    assert_eq!(ids("assignee:NONE"), ids("is:unassigned"));
+    assert_eq!(ids("assignee:\"none\""), BTreeSet::from([named_none.clone()]));
+    assert_eq!(ids("assignee:\"-\""), BTreeSet::from([named_dash.clone()]));
+    assert_eq!(ids("assignee:-"), BTreeSet::from([named_dash.clone()]));
+    let explained = env.ok(&["query", "--explain", "assignee:\"None\" OR assignee:none"]);
+    assert!(explained.starts_with("query: assignee:\"none\" OR assignee:none\n"), "{explained}");
+
+    let card = env.ok(&["issue", "show", &named_none]);
+    assert!(card.contains("\n  assignee  \"none\"\n"), "{card}");
+    let card = env.ok(&["issue", "show", &named_dash]);
+    assert!(card.contains("\n  assignee  \"-\"\n"), "{card}");
+    let card = env.ok(&["issue", "show", &unassigned]);
+    assert!(card.contains("\n  assignee  -\n"), "{card}");
+    let table = env.ok(&["issue", "list"]);
+    let row = |title: &str| table.lines().find(|l| l.contains(title)).unwrap().to_string();
+    assert!(row("named none").contains("  \"none\"  "), "{table}");
+    assert!(row("named dash").contains("  \"-\"  "), "{table}");
+    assert!(row("nobody").contains("  -  "), "{table}");
+    let fields = env.ok(&["issue", "list", "--fields", "title,assignee"]);
+    let row =
+        |title: &str| fields.lines().find(|l| l.starts_with(title)).unwrap().trim_end().to_string();
+    assert!(row("named none").ends_with("\"none\""), "{fields}");
+    assert!(row("named dash").ends_with("\"-\""), "{fields}");
+    assert!(row("nobody").ends_with(" -"), "{fields}");
+    // Such an issue can still be changed, and its name cleared.
+    env.ok(&["issue", "update", &named_none, "--unassign"]);
+    assert_eq!(ids("assignee:\"none\""), BTreeSet::new());
+}
