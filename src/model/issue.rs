@@ -38,9 +38,11 @@ pub struct Issue {
     #[serde(default)]
     pub artifacts: Vec<Value>,
     pub version: u64,
+    #[serde(with = "super::time")]
     pub created_at: Timestamp,
+    #[serde(with = "super::time")]
     pub updated_at: Timestamp,
-    #[serde(default)]
+    #[serde(default, with = "super::time::option")]
     pub closed_at: Option<Timestamp>,
     #[serde(flatten)]
     pub extra: Map<String, Value>,

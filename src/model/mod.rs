@@ -6,6 +6,7 @@ mod issue;
 mod label;
 mod state;
 mod text;
+pub mod time;
 
 pub use gate::{Gate, GateDef, GateRun, GateStatus, MAX_RUNS, Mode, Stage, validate_gate_name};
 pub use id::{IssueId, MIN_PREFIX, Prefix, unique_prefix_len};

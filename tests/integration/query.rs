@@ -1035,3 +1035,64 @@ fn none_and_dash_are_reserved_assignees_and_a_quoted_none_is_the_name() {
     env.ok(&["issue", "update", &named_none, "--unassign"]);
     assert_eq!(ids("assignee:\"none\""), BTreeSet::new());
 }
+
+// ---------------------------------------------------------------------------------------------
+// Timestamps of any width
+
+fn is_fixed_width(t: &str) -> bool {
+    let b = t.as_bytes();
+    b.len() == 27
+        && b[19] == b'.'
+        && b[20..26].iter().all(u8::is_ascii_digit)
+        && b[26] == b'Z'
+        && t[..19].parse::<jiff::civil::DateTime>().is_ok()
+}
+
+#[test]
+fn timestamps_of_any_width_sort_by_instant_and_writes_use_six_digits() {
+    let env = TestEnv::new();
+    // As text these sort the other way round: `.5Z` < `Z`, and an offset sorts anywhere.
+    let written = [
+        ("z-plain", "2026-01-01T00:00:00Z"),
+        ("half", "2026-01-01T00:00:00.5Z"),
+        ("micro", "2026-01-01T00:00:00.123456Z"),
+        ("offset", "2026-01-01T00:59:59.9+01:00"),
+        ("nano", "2026-01-01T00:00:00.000001999Z"),
+    ];
+    let mut ids = BTreeMap::new();
+    for (name, at) in written {
+        let id = env.create(name);
+        hand_set(&env, &id, "created_at", json!(at));
+        ids.insert(id, name);
+    }
+    let names = |v: &Value| -> Vec<&str> {
+        v.as_array().unwrap().iter().map(|i| ids[i["id"].as_str().unwrap()]).collect()
+    };
+    let by_created = env.json(&["issue", "list", "--sort", "created"]);
+    assert_eq!(names(&by_created), ["offset", "z-plain", "nano", "micro", "half"]);
+    let desc = env.json(&["query", "created>=2026-01-01", "--sort", "created:desc"]);
+    assert_eq!(names(&desc), ["half", "micro", "nano", "z-plain"]);
+    let after = env.json(&["query", "created>2026-01-01T00:00:00.2Z"]);
+    assert_eq!(names(&after), ["half"]);
+    let exact = env.json(&["query", "created:2026-01-01T00:00:00.500Z"]);
+    assert_eq!(names(&exact), ["half"]);
+
+    // Any write puts every timestamp of the file in the one fixed width, keeping the instant.
+    let (half, _) = ids.iter().find(|(_, n)| **n == "half").unwrap();
+    env.ok(&["issue", "update", half, "--priority", "high"]);
+    let path = env.issues_dir().join(format!("{half}.json"));
+    let file: Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    assert_eq!(file["created_at"], "2026-01-01T00:00:00.500000Z");
+    assert!(is_fixed_width(file["updated_at"].as_str().unwrap()), "{file}");
+    let fresh = env.create("fresh");
+    let path = env.issues_dir().join(format!("{fresh}.json"));
+    let file: Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    for key in ["created_at", "updated_at"] {
+        assert!(is_fixed_width(file[key].as_str().unwrap()), "{key}: {file}");
+    }
+    env.ok(&["issue", "update", &fresh, "--state", "ready"]);
+    env.ok(&["issue", "update", &fresh, "--state", "in_progress"]);
+    env.ok(&["issue", "update", &fresh, "--state", "done"]);
+    let file: Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    assert!(is_fixed_width(file["closed_at"].as_str().unwrap()), "{file}");
+}
