@@ -61,8 +61,9 @@ impl Issue {
         serde_json::to_string(self).expect("issue serialises")
     }
 
+    /// Parse an issue file (a leading UTF-8 byte-order mark is ignored).
     pub fn from_slice(bytes: &[u8]) -> std::result::Result<Issue, serde_json::Error> {
-        serde_json::from_slice(bytes)
+        serde_json::from_slice(super::without_bom(bytes))
     }
 }
 

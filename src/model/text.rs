@@ -61,6 +61,13 @@ fn first_unsafe(s: &str, mut from: usize) -> Option<(usize, char)> {
     }
 }
 
+/// `bytes` without a leading UTF-8 byte-order mark. Editors on some systems start files with
+/// one; JSON (RFC 8259) forbids it in what is sent but lets a reader ignore it, and jit does, in
+/// every JSON file a person may edit (issue files, `config.json`). jit never writes one.
+pub fn without_bom(bytes: &[u8]) -> &[u8] {
+    bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -69,6 +69,7 @@ impl Default for Config {
 impl Config {
     pub fn load(path: &Path) -> Result<Config> {
         let bytes = std::fs::read(path).at(path)?;
+        let bytes = crate::model::without_bom(&bytes);
         let invalid = |message: String| Error::ConfigInvalid { path: path.to_path_buf(), message };
         // The schema first: a newer one may mean things this jit would get wrong, or fields
         // it cannot even parse; either way say that, rather than guess or blame a field.
@@ -76,7 +77,7 @@ impl Config {
         struct SchemaOnly {
             schema: u32,
         }
-        if let Ok(SchemaOnly { schema }) = serde_json::from_slice(&bytes) {
+        if let Ok(SchemaOnly { schema }) = serde_json::from_slice(bytes) {
             if schema > SCHEMA {
                 return Err(invalid(format!(
                     "schema {schema} was written by a newer jit; this one reads schema {SCHEMA} \
@@ -84,7 +85,7 @@ impl Config {
                 )));
             }
         }
-        serde_json::from_slice(&bytes).map_err(|e| invalid(e.to_string()))
+        serde_json::from_slice(bytes).map_err(|e| invalid(e.to_string()))
     }
 
     pub fn to_bytes(&self) -> Vec<u8> {
