@@ -293,6 +293,17 @@ fn arb_term() -> impl Strategy<Value = TermKind> {
         (0i64..4_000_000_000).prop_map(|s| DateValue::Instant(date::Instant::from_timestamp(
             jiff::Timestamp::from_second(s).unwrap()
         ))),
+        // Any written form: fractions, offsets, the ends of the calendar.
+        (
+            prop_oneof![0u16..=9999, Just(9999u16), Just(0u16)],
+            (1u8..=12, 1u8..=28, 0u8..24, 0u8..60, 0u8..60),
+            prop_oneof![Just(String::new()), "\\.[0-9]{1,9}"],
+            prop_oneof![Just("Z".to_string()), "[+-](0[0-9]|1[0-9]|2[0-3]):[0-5][0-9]"],
+        )
+            .prop_map(|(y, (mo, d, h, mi, s), frac, off)| {
+                let text = format!("{y:04}-{mo:02}-{d:02}T{h:02}:{mi:02}:{s:02}{frac}{off}");
+                DateValue::Instant(date::Instant::parse(&text).unwrap())
+            }),
         (0i64..1000, prop_oneof![Just('s'), Just('m'), Just('h'), Just('d'), Just('w')])
             .prop_map(|(amount, unit)| DateValue::Age { amount, unit }),
     ];
