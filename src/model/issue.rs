@@ -61,8 +61,12 @@ impl Issue {
         serde_json::to_string(self).expect("issue serialises")
     }
 
-    /// Parse an issue file (a leading UTF-8 byte-order mark is ignored).
+    /// Parse an issue file (a leading UTF-8 byte-order mark is ignored; a UTF-16 or UTF-32
+    /// one is named in the error).
     pub fn from_slice(bytes: &[u8]) -> std::result::Result<Issue, serde_json::Error> {
+        if let Some(why) = super::foreign_encoding(bytes) {
+            return Err(serde::de::Error::custom(why));
+        }
         serde_json::from_slice(super::without_bom(bytes))
     }
 }

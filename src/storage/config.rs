@@ -69,8 +69,11 @@ impl Default for Config {
 impl Config {
     pub fn load(path: &Path) -> Result<Config> {
         let bytes = std::fs::read(path).at(path)?;
-        let bytes = crate::model::without_bom(&bytes);
         let invalid = |message: String| Error::ConfigInvalid { path: path.to_path_buf(), message };
+        if let Some(why) = crate::model::foreign_encoding(&bytes) {
+            return Err(invalid(why.to_string()));
+        }
+        let bytes = crate::model::without_bom(&bytes);
         // The schema first: a newer one may mean things this jit would get wrong, or fields
         // it cannot even parse; either way say that, rather than guess or blame a field.
         #[derive(Deserialize)]

@@ -825,4 +825,16 @@ fn a_utf8_byte_order_mark_is_ignored_on_read_and_not_written_back() {
     assert_eq!(e["matched"], 3, "the threshold of 1 was read through the mark: {e}");
     assert!(std::fs::read(&config).unwrap().starts_with(BOM), "jit did not rewrite it");
     assert_eq!(env.json(&["issue", "show", &other])["priority"], "normal");
+
+    // A file saved as UTF-16 is refused, and the error says why.
+    let utf16: Vec<u8> = [0xFF, 0xFE]
+        .into_iter()
+        .chain(String::from_utf8(plain).unwrap().encode_utf16().flat_map(u16::to_le_bytes))
+        .collect();
+    std::fs::write(&path, &utf16).unwrap();
+    let e = json_fail(&env, &["issue", "show", &id], 74, "CORRUPT_FILE");
+    assert!(e["message"].as_str().unwrap().contains("starts with a UTF-16 byte-order mark"), "{e}");
+    std::fs::write(&config, [&[0xFE, 0xFF][..], &text].concat()).unwrap();
+    let e = json_fail(&env, &["issue", "list"], 74, "CONFIG_INVALID");
+    assert!(e["message"].as_str().unwrap().contains("UTF-16 byte-order mark"), "{e}");
 }
