@@ -1096,3 +1096,35 @@ fn timestamps_of_any_width_sort_by_instant_and_writes_use_six_digits() {
     let file: Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
     assert!(is_fixed_width(file["closed_at"].as_str().unwrap()), "{file}");
 }
+
+#[test]
+fn date_bounds_at_the_end_of_the_calendar_and_bad_offsets() {
+    let env = TestEnv::new();
+    let all: BTreeSet<String> = [env.create("one"), env.create("two")].into();
+    let ids = |q: &str| -> BTreeSet<String> {
+        let v = env.json(&["query", q]);
+        v.as_array().unwrap().iter().map(|i| i["id"].as_str().unwrap().to_string()).collect()
+    };
+    for q in [
+        "created>9999-12-31",
+        "created>=9999-12-31",
+        "created:9999-12-31",
+        "updated>9999-12-31T12:00:00Z",
+    ] {
+        assert_eq!(ids(q), BTreeSet::new(), "{q}");
+    }
+    for q in [
+        "created<9999-12-31",
+        "created<=9999-12-31",
+        "created<9999-12-31T23:59:59.999999999-23:59",
+        "created>0000-01-01",
+        "created<999999999w",
+    ] {
+        assert_eq!(ids(q), all, "{q}");
+    }
+    assert_eq!(ids("created>999999999w"), BTreeSet::new());
+    let e = env.json_err(&["query", "created>2026-01-01T00:00:00+25:00"], 1);
+    assert_eq!(e["code"], "FILTER_INVALID", "{e}");
+    assert_eq!(e["position"], position(1, 9, 8, 25), "{e}");
+    assert!(e["message"].as_str().unwrap().contains("the offset +25:00 is out of range"), "{e}");
+}
