@@ -317,7 +317,8 @@ fn lookalike_field(input: &str, at: usize, w: &str) -> Result<(), Box<FilterErro
     }
     let known = FIELDS.contains(&folded.to_ascii_lowercase().as_str());
     if let Some((i, c)) = name.char_indices().find(|(_, c)| !c.is_ascii()).filter(|_| known) {
-        let fixed = format!("{folded}{}", &w[op_at..]);
+        let op_fixed = chars::operator_lookalike(op).unwrap_or(op);
+        let fixed = format!("{folded}{op_fixed}{}", &w[op_at + op.len_utf8()..]);
         let ascii = chars::letter_lookalike(c).expect("folded to ASCII");
         return Err(invalid(
             input,

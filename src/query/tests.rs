@@ -698,6 +698,13 @@ fn look_alikes_are_named_where_they_stand() {
             "FULLWIDTH EQUALS SIGN",
             Some("state=ready"),
         ),
+        (
+            "st\u{430}te\u{ff1a}ready",
+            FilterErrorKind::Invalid,
+            2,
+            "CYRILLIC SMALL LETTER A",
+            Some("state:ready"),
+        ),
         ("a\u{3000}b", FilterErrorKind::Syntax, 1, "U+3000 IDEOGRAPHIC SPACE", None),
         ("a\u{200b}b", FilterErrorKind::Syntax, 1, "U+200B ZERO WIDTH SPACE", None),
         ("\"ok\" \"x\\n\"", FilterErrorKind::Syntax, 7, "`\\n` is not an escape", None),
