@@ -250,7 +250,7 @@ impl Error {
             Error::Filter(f) => match &f.suggestion {
                 Some(s) => Some(format!("did you mean `{s}`?")),
                 None if f.kind == crate::query::FilterErrorKind::Syntax => {
-                    Some("see docs/query-language.md for the syntax".into())
+                    Some("`jit help filters` describes the syntax".into())
                 }
                 None => None,
             },

@@ -20,12 +20,22 @@ pub fn one_line(s: &str) -> std::borrow::Cow<'_, str> {
     safe.replace('\n', "\\u{a}").replace('\t', "\\u{9}").into()
 }
 
+/// An assignee as human output shows it: `-` for none, and a reserved name (`none`, `-`,
+/// which only a hand-edited file can hold) in quotes, so that it never reads as unassigned.
+pub fn assignee(a: Option<&str>) -> std::borrow::Cow<'_, str> {
+    match a {
+        None => "-".into(),
+        Some(a) if crate::model::is_reserved_assignee(a) => format!("\"{a}\"").into(),
+        Some(a) => a.into(),
+    }
+}
+
 /// The card `issue show` prints.
 pub fn card(w: &mut dyn Write, issue: &Issue) -> io::Result<()> {
     writeln!(w, "{}  {}", issue.id, one_line(&issue.title))?;
     writeln!(w, "  state     {}", issue.state)?;
     writeln!(w, "  priority  {}", issue.priority)?;
-    writeln!(w, "  assignee  {}", issue.assignee.as_deref().unwrap_or("-"))?;
+    writeln!(w, "  assignee  {}", one_line(&assignee(issue.assignee.as_deref())))?;
     if !issue.labels.is_empty() {
         writeln!(w, "  labels    {}", issue.labels.join(", "))?;
     }
@@ -64,7 +74,7 @@ pub struct Row<'a> {
 pub fn table(w: &mut dyn Write, rows: &[Row<'_>], id_len: usize) -> io::Result<()> {
     let state = |r: &Row| State::from_u8(r.summary.state).map_or("?", State::as_str);
     let prio = |r: &Row| Priority::from_u8(r.summary.priority).map_or("?", Priority::as_str);
-    let who = |r: &Row<'_>| one_line(r.summary.assignee.unwrap_or("-")).into_owned();
+    let who = |r: &Row<'_>| one_line(&assignee(r.summary.assignee)).into_owned();
     let sw = rows.iter().map(|r| state(r).len()).max().unwrap_or(0).max(5);
     let pw = rows.iter().map(|r| prio(r).len()).max().unwrap_or(0).max(8);
     let aw = rows.iter().map(|r| who(r).width()).max().unwrap_or(0).clamp(8, 24);

@@ -130,6 +130,7 @@ fn default_timeout() -> u64 {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct GateRun {
     pub status: GateStatus,
+    #[serde(with = "super::time")]
     pub at: jiff::Timestamp,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub by: Option<String>,

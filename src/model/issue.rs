@@ -38,9 +38,11 @@ pub struct Issue {
     #[serde(default)]
     pub artifacts: Vec<Value>,
     pub version: u64,
+    #[serde(with = "super::time")]
     pub created_at: Timestamp,
+    #[serde(with = "super::time")]
     pub updated_at: Timestamp,
-    #[serde(default)]
+    #[serde(default, with = "super::time::option")]
     pub closed_at: Option<Timestamp>,
     #[serde(flatten)]
     pub extra: Map<String, Value>,
@@ -59,8 +61,13 @@ impl Issue {
         serde_json::to_string(self).expect("issue serialises")
     }
 
+    /// Parse an issue file (a leading UTF-8 byte-order mark is ignored; a UTF-16 or UTF-32
+    /// one is named in the error).
     pub fn from_slice(bytes: &[u8]) -> std::result::Result<Issue, serde_json::Error> {
-        serde_json::from_slice(bytes)
+        if let Some(why) = super::foreign_encoding(bytes) {
+            return Err(serde::de::Error::custom(why));
+        }
+        serde_json::from_slice(super::without_bom(bytes))
     }
 }
 

@@ -37,8 +37,22 @@ pub fn validate_label(label: &str) -> Result<()> {
     Ok(())
 }
 
-/// Check an assignee name: non-empty, at most 128 bytes, no whitespace or control characters.
+/// Names no assignee may have: `none` (any case), which a filter's `assignee:none` reads as
+/// "no assignee", and `-`, which human output shows for an unassigned issue.
+pub fn is_reserved_assignee(name: &str) -> bool {
+    name.eq_ignore_ascii_case("none") || name == "-"
+}
+
+/// Check an assignee name: non-empty, at most 128 bytes, no whitespace or control characters,
+/// not a reserved word ([`is_reserved_assignee`]).
 pub fn validate_assignee(name: &str) -> Result<()> {
+    if is_reserved_assignee(name) {
+        return Err(Error::InvalidArgument(format!(
+            "invalid assignee `{name}`: `none` and `-` are reserved (a filter's `assignee:none` \
+             means unassigned, and `-` is how an unassigned issue is shown); use --unassign to \
+             clear the assignee"
+        )));
+    }
     if name.is_empty()
         || name.len() > MAX_ASSIGNEE
         || name.chars().any(|c| c.is_whitespace() || super::is_layout_char(c))
@@ -70,5 +84,9 @@ mod tests {
         assert!(validate_assignee("agent:claude-1").is_ok());
         assert!(validate_assignee("").is_err());
         assert!(validate_assignee("two words").is_err());
+        for reserved in ["none", "None", "NONE", "-"] {
+            assert!(validate_assignee(reserved).is_err(), "{reserved}");
+        }
+        assert!(validate_assignee("none-1").is_ok() && validate_assignee("--").is_ok());
     }
 }

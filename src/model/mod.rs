@@ -6,13 +6,14 @@ mod issue;
 mod label;
 mod state;
 mod text;
+pub mod time;
 
 pub use gate::{Gate, GateDef, GateRun, GateStatus, MAX_RUNS, Mode, Stage, validate_gate_name};
 pub use id::{IssueId, MIN_PREFIX, Prefix, unique_prefix_len};
 pub use issue::{Issue, IssueChanges, MAX_DESCRIPTION, MAX_TITLE, NewIssue};
-pub use label::{validate_assignee, validate_label};
+pub use label::{is_reserved_assignee, validate_assignee, validate_label};
 pub use state::{Priority, State};
-pub use text::{is_layout_char, terminal_safe, write_safe};
+pub use text::{foreign_encoding, is_layout_char, terminal_safe, without_bom, write_safe};
 
 /// The closest candidate to `input` by edit distance, if it is close enough to be a useful
 /// "did you mean" suggestion.

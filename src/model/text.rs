@@ -61,6 +61,30 @@ fn first_unsafe(s: &str, mut from: usize) -> Option<(usize, char)> {
     }
 }
 
+/// `bytes` without a leading UTF-8 byte-order mark. Editors on some systems start files with
+/// one; JSON (RFC 8259) forbids it in what is sent but lets a reader ignore it, and jit does, in
+/// every JSON file a person may edit (issue files, `config.json`). jit never writes one.
+pub fn without_bom(bytes: &[u8]) -> &[u8] {
+    bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes)
+}
+
+/// Why `bytes` cannot be a UTF-8 JSON file at all, when it starts with a UTF-16 or UTF-32
+/// byte-order mark (a file saved as "Unicode" by some editors): said instead of the JSON
+/// parser's "expected value at line 1 column 1".
+pub fn foreign_encoding(bytes: &[u8]) -> Option<&'static str> {
+    if bytes.starts_with(b"\x00\x00\xFE\xFF") || bytes.starts_with(b"\xFF\xFE\x00\x00") {
+        Some(
+            "the file starts with a UTF-32 byte-order mark; jit reads UTF-8 only (save it as UTF-8)",
+        )
+    } else if bytes.starts_with(b"\xFE\xFF") || bytes.starts_with(b"\xFF\xFE") {
+        Some(
+            "the file starts with a UTF-16 byte-order mark; jit reads UTF-8 only (save it as UTF-8)",
+        )
+    } else {
+        None
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

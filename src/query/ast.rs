@@ -3,11 +3,11 @@
 
 use std::fmt;
 
-use jiff::Timestamp;
 use jiff::civil::Date;
 use serde_json::{Value, json};
 
 use super::Pattern;
+use super::date::Instant;
 use crate::model::Priority;
 
 /// Byte range of a term in the input.
@@ -79,12 +79,12 @@ impl DateField {
     }
 }
 
-/// A date operand: a whole UTC day, an instant, or an age (`24h`, `7d`: compared as the
+/// A date operand: a whole UTC day, an exact instant, or an age (`24h`, `7d`: compared as the
 /// time since the event, so `updated<24h` means "updated less than 24 hours ago").
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum DateValue {
     Day(Date),
-    Instant(Timestamp),
+    Instant(Instant),
     Age { amount: i64, unit: char },
 }
 
@@ -166,7 +166,7 @@ pub enum TermKind {
     Id(Pattern),
     State(Pattern),
     Priority(CmpOp, Priority),
-    /// `assignee:none` is `Assignee(None)`.
+    /// `assignee:none` is `Assignee(None)`; `assignee:"none"` is the name `none`.
     Assignee(Option<Pattern>),
     Label(Pattern),
     Date(DateField, CmpOp, DateValue),
@@ -237,6 +237,9 @@ impl fmt::Display for TermKind {
             TermKind::State(p) => field(f, "state", p),
             TermKind::Priority(op, p) => write!(f, "priority{}{p}", op.as_str()),
             TermKind::Assignee(None) => f.write_str("assignee:none"),
+            // The name `none` (possible only in a hand-edited file) in quotes, to keep it
+            // apart from `assignee:none`, "no assignee".
+            TermKind::Assignee(Some(p)) if p.as_str() == "none" => f.write_str("assignee:\"none\""),
             TermKind::Assignee(Some(p)) => field(f, "assignee", p),
             TermKind::Label(p) => field(f, "label", p),
             TermKind::Date(d, op, v) => write!(f, "{}{}{v}", d.as_str(), op.as_str()),

@@ -148,11 +148,9 @@ fn compare(op: CmpOp, ord: std::cmp::Ordering) -> bool {
 fn date_matches(t_us: i64, op: CmpOp, v: &DateValue, ctx: &EvalCtx) -> bool {
     match v {
         DateValue::Day(d) => {
-            let start = d
-                .to_zoned(jiff::tz::TimeZone::UTC)
-                .map(|z| z.timestamp().as_microsecond())
-                .unwrap_or(i64::MIN);
-            let end = start.saturating_add(US_PER_DAY);
+            // Day bounds are plain integers: years 0000-9999 are far inside i64 microseconds.
+            let start = super::date::day_start_us(*d);
+            let end = start + US_PER_DAY;
             match op {
                 CmpOp::Eq => start <= t_us && t_us < end,
                 CmpOp::Gt => t_us >= end,
@@ -161,17 +159,18 @@ fn date_matches(t_us: i64, op: CmpOp, v: &DateValue, ctx: &EvalCtx) -> bool {
                 CmpOp::Le => t_us < end,
             }
         }
-        DateValue::Instant(i) => compare(op, t_us.cmp(&i.as_microsecond())),
+        DateValue::Instant(i) => compare(op, (i128::from(t_us) * 1000).cmp(&i.ns)),
         DateValue::Age { amount, unit } => {
-            let per = match unit {
+            let per: i128 = match unit {
                 's' => 1_000_000,
                 'm' => 60_000_000,
                 'h' => 3_600_000_000,
-                'd' => US_PER_DAY,
-                _ => 7 * US_PER_DAY,
+                'd' => US_PER_DAY as i128,
+                _ => 7 * US_PER_DAY as i128,
             };
-            let age = ctx.now.as_microsecond().saturating_sub(t_us);
-            let limit = amount.saturating_mul(per);
+            // In i128 nothing saturates: 9 digits of weeks and any two i64 instants fit.
+            let age = i128::from(ctx.now.as_microsecond()) - i128::from(t_us);
+            let limit = i128::from(*amount) * per;
             // `updated:24h` reads as "within the last 24 hours".
             let op = if op == CmpOp::Eq { CmpOp::Le } else { op };
             compare(op, age.cmp(&limit))

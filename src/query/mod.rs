@@ -3,6 +3,8 @@
 //! ([`eval`]) against the index summaries.
 
 pub mod ast;
+mod chars;
+pub mod date;
 mod error;
 pub mod eval;
 mod parser;

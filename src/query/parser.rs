@@ -1,7 +1,6 @@
 //! From text to a checked AST: limits first (length, nesting), then the pest grammar, then
 //! each `field op value` is resolved into a typed term.
 
-use jiff::Timestamp;
 use jiff::civil::Date;
 use pest::Parser as _;
 use pest::iterators::Pair;
@@ -9,6 +8,8 @@ use pest::iterators::Pair;
 use super::ast::{
     CmpOp, DateField, DateValue, Expr, FIELDS, HasWhat, IsPred, Span, Term, TermKind,
 };
+use super::chars;
+use super::date::Instant;
 use super::error::{FilterError, FilterErrorKind};
 use super::pattern::Pattern;
 use crate::model::GateStatus;
@@ -33,7 +34,7 @@ pub fn parse(input: &str) -> Result<Expr, Box<FilterError>> {
             format!("the filter is {} bytes long; the limit is {MAX_LEN}", input.len()),
         ));
     }
-    check_paren_depth(input)?;
+    scan(input)?;
     let mut pairs = FilterParser::parse(Rule::query, input).map_err(|e| syntax(input, e))?;
     let query = pairs.next().expect("query rule");
     let or_expr = query.into_inner().next().expect("or_expr");
@@ -44,14 +45,48 @@ fn invalid(input: &str, start: usize, end: usize, message: String) -> Box<Filter
     Box::new(FilterError::new(FilterErrorKind::Invalid, input, start, end, message))
 }
 
-/// Refuse deep parentheses before the (recursive) parser sees them.
-fn check_paren_depth(input: &str) -> Result<(), Box<FilterError>> {
-    let (mut depth, mut in_quotes, mut escaped) = (0usize, false, false);
-    for (i, c) in input.char_indices() {
+/// Before the (recursive) parser: refuse deep parentheses, spaces the grammar does not know
+/// outside quotes (a no-break space looks like a space but would join two terms into one),
+/// and backslashes inside quotes that escape nothing. Each error points at the character.
+fn scan(input: &str) -> Result<(), Box<FilterError>> {
+    let (mut depth, mut in_quotes) = (0usize, false);
+    let mut it = input.char_indices();
+    while let Some((i, c)) = it.next() {
         match c {
-            _ if escaped => escaped = false,
-            '\\' if in_quotes => escaped = true,
+            '\\' if in_quotes => match it.next() {
+                Some((_, '"' | '\\')) | None => {}
+                Some((j, n)) => {
+                    let shown = format!("\\{}", crate::model::terminal_safe(&n.to_string()));
+                    let message = format!(
+                        "`{shown}` is not an escape: inside quotes `\\\\` is a backslash and `\\\"` a \
+                         quote, and no other character follows a backslash"
+                    );
+                    let mut err = FilterError::new(
+                        FilterErrorKind::Syntax,
+                        input,
+                        i,
+                        j + n.len_utf8(),
+                        message,
+                    );
+                    err.expected = vec!["`\\\\`".into(), "`\\\"`".into()];
+                    return Err(Box::new(err));
+                }
+            },
             '"' => in_quotes = !in_quotes,
+            c if !in_quotes && chars::is_foreign_space(c) => {
+                let message = format!(
+                    "{} is not a space here; use an ASCII space (or quote the text that holds it)",
+                    chars::describe(c)
+                );
+                let end = i + c.len_utf8();
+                return Err(Box::new(FilterError::new(
+                    FilterErrorKind::Syntax,
+                    input,
+                    i,
+                    end,
+                    message,
+                )));
+            }
             '(' if !in_quotes => {
                 depth += 1;
                 if depth > MAX_DEPTH {
@@ -199,11 +234,12 @@ fn unescape(quoted_inner: &str) -> String {
     out
 }
 
-fn value_text(pair: Pair<Rule>) -> String {
+/// The value's text, and whether it was quoted.
+fn value_text(pair: Pair<Rule>) -> (String, bool) {
     let v = pair.into_inner().next().expect("value has content");
     match v.as_rule() {
-        Rule::quoted => unescape(v.into_inner().next().map_or("", |i| i.as_str())),
-        _ => v.as_str().to_string(),
+        Rule::quoted => (unescape(v.into_inner().next().map_or("", |i| i.as_str())), true),
+        _ => (v.as_str().to_string(), false),
     }
 }
 
@@ -218,6 +254,7 @@ fn build_term(pair: Pair<Rule>, input: &str) -> Result<Term, Box<FilterError>> {
             // `name:` with nothing after it: a field term without a value, never free text
             // (a misspelt `stat: ready` must not quietly become a text search).
             let w = inner.as_str();
+            lookalike_field(input, inner.as_span().start(), w)?;
             let field = w.trim_end_matches([':', '=', '<', '>']);
             let named = field.starts_with(|c: char| c.is_ascii_alphabetic())
                 && field.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
@@ -252,17 +289,68 @@ fn build_term(pair: Pair<Rule>, input: &str) -> Result<Term, Box<FilterError>> {
                 "<=" => CmpOp::Le,
                 _ => CmpOp::Eq,
             };
-            let ctx = TermCtx { input, fspan, vspan };
-            resolve(&ctx, &field.as_str().to_ascii_lowercase(), op, &value_text(value))?
+            let (value, quoted) = value_text(value);
+            let ctx = TermCtx { input, fspan, vspan, quoted };
+            resolve(&ctx, &field.as_str().to_ascii_lowercase(), op, &value)?
         }
     };
     Ok(Term { kind, span })
+}
+
+/// A word that is a field term written with a look-alike character: a full-width or other
+/// look-alike operator after a field-like name (`state：ready`), or a Cyrillic or Greek
+/// letter in a known field's name (`stаte:ready`). Without this they would quietly be
+/// free text. Text in other scripts (`время：10`) stays free text.
+fn lookalike_field(input: &str, at: usize, w: &str) -> Result<(), Box<FilterError>> {
+    let ascii_op = |c: char| matches!(c, ':' | '=' | '<' | '>');
+    let Some((op_at, op)) =
+        w.char_indices().find(|(_, c)| ascii_op(*c) || chars::operator_lookalike(*c).is_some())
+    else {
+        return Ok(());
+    };
+    let name = &w[..op_at];
+    let folded = chars::fold_letters(name);
+    let field_like = folded.starts_with(|c: char| c.is_ascii_alphabetic())
+        && folded.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+    if !field_like {
+        return Ok(());
+    }
+    let known = FIELDS.contains(&folded.to_ascii_lowercase().as_str());
+    if let Some((i, c)) = name.char_indices().find(|(_, c)| !c.is_ascii()).filter(|_| known) {
+        let op_fixed = chars::operator_lookalike(op).unwrap_or(op);
+        let fixed = format!("{folded}{op_fixed}{}", &w[op_at + op.len_utf8()..]);
+        let ascii = chars::letter_lookalike(c).expect("folded to ASCII");
+        return Err(invalid(
+            input,
+            at + i,
+            at + i + c.len_utf8(),
+            format!(
+                "'{c}' ({}) in the field name `{name}` is not the ASCII letter '{ascii}'",
+                chars::describe(c)
+            ),
+        )
+        .with_suggestion(Some(chars::fold_letters(&fixed))));
+    }
+    if let Some(a) = chars::operator_lookalike(op) {
+        let fixed = format!("{name}{a}{}", &w[op_at + op.len_utf8()..]);
+        let start = at + op_at;
+        return Err(invalid(
+            input,
+            start,
+            start + op.len_utf8(),
+            format!("'{op}' ({}) is not an operator: use '{a}'", chars::describe(op)),
+        )
+        .with_suggestion(Some(fixed)));
+    }
+    Ok(())
 }
 
 struct TermCtx<'a> {
     input: &'a str,
     fspan: (usize, usize),
     vspan: (usize, usize),
+    /// The value was written in quotes (`assignee:"none"` is the name, not "no assignee").
+    quoted: bool,
 }
 
 impl TermCtx<'_> {
@@ -299,7 +387,7 @@ fn resolve(
         "description" => TermKind::Description(Pattern::new(value)),
         "text" => TermKind::AnyText(Pattern::new(value)),
         "label" => TermKind::Label(Pattern::new(value)),
-        "assignee" if value.eq_ignore_ascii_case("none") => TermKind::Assignee(None),
+        "assignee" if !ctx.quoted && value.eq_ignore_ascii_case("none") => TermKind::Assignee(None),
         "assignee" => TermKind::Assignee(Some(Pattern::new(value))),
         "state" if value.contains('*') => TermKind::State(Pattern::new(value)),
         "state" => {
@@ -347,8 +435,37 @@ fn one_of<T: Copy>(
 ) -> Result<T, Box<FilterError>> {
     let v = value.to_ascii_lowercase().replace('-', "_");
     all.iter().copied().find(|x| name(*x) == v).ok_or_else(|| {
-        enum_error(ctx, what, value, &all.iter().map(|x| name(*x)).collect::<Vec<_>>())
+        let allowed: Vec<&str> = all.iter().map(|x| name(*x)).collect();
+        // Only a look-alike letter is singled out: a value in another script altogether
+        // (`state:就绪`) is simply not a value, marked whole.
+        match value.chars().find(|c| chars::letter_lookalike(*c).is_some()) {
+            Some(c) => non_ascii_value(ctx, what, value, c, &allowed),
+            None => enum_error(ctx, what, value, &allowed),
+        }
     })
+}
+
+/// An enumerated value with a Cyrillic or Greek letter that looks like an ASCII one: the
+/// caret goes under that letter, and the message names it and the letter it looks like.
+fn non_ascii_value(
+    ctx: &TermCtx,
+    what: &str,
+    value: &str,
+    c: char,
+    allowed: &[&str],
+) -> Box<FilterError> {
+    let written = &ctx.input[ctx.vspan.0..ctx.vspan.1];
+    let start = ctx.vspan.0 + written.find(c).unwrap_or(0);
+    let ascii = chars::letter_lookalike(c).expect("a look-alike letter");
+    let why = format!("'{c}' ({}) is not the ASCII letter '{ascii}'", chars::describe(c));
+    let s = suggest(&chars::fold_letters(value).replace('-', "_"), allowed.iter().copied());
+    invalid(
+        ctx.input,
+        start,
+        start + c.len_utf8(),
+        format!("`{value}` is not a {what}: {why}; one of: {}", allowed.join(", ")),
+    )
+    .with_suggestion(s)
 }
 
 fn enum_error(ctx: &TermCtx, what: &str, value: &str, allowed: &[&str]) -> Box<FilterError> {
@@ -361,13 +478,21 @@ fn date_value(ctx: &TermCtx, v: &str) -> Result<DateValue, Box<FilterError>> {
     if let Some(age) = parse_age(v) {
         return Ok(age);
     }
-    if v.len() == 10 {
-        if let Ok(d) = v.parse::<Date>() {
-            return Ok(DateValue::Day(d));
-        }
+    let b = v.as_bytes();
+    let date_shaped = b.len() >= 10
+        && b[..10]
+            .iter()
+            .enumerate()
+            .all(|(i, c)| if i == 4 || i == 7 { *c == b'-' } else { c.is_ascii_digit() });
+    if date_shaped && v.len() == 10 {
+        return v.parse::<Date>().map(DateValue::Day).map_err(|_| {
+            ctx.bad_value(format!("`{v}` is not a date: {v} is not a day of the calendar"))
+        });
     }
-    if let Ok(t) = v.parse::<Timestamp>() {
-        return Ok(DateValue::Instant(t));
+    if date_shaped {
+        return Instant::parse(v)
+            .map(DateValue::Instant)
+            .map_err(|why| ctx.bad_value(format!("`{v}` is not a date: {why}")));
     }
     Err(ctx.bad_value(format!(
         "`{v}` is not a date: use YYYY-MM-DD, an RFC 3339 timestamp, or an age like 24h or 7d"

@@ -290,8 +290,20 @@ fn arb_term() -> impl Strategy<Value = TermKind> {
     let dates = prop_oneof![
         (2000i16..2100, 1i8..13, 1i8..29)
             .prop_map(|(y, mo, d)| DateValue::Day(jiff::civil::date(y, mo, d))),
-        (0i64..4_000_000_000)
-            .prop_map(|s| DateValue::Instant(jiff::Timestamp::from_second(s).unwrap())),
+        (0i64..4_000_000_000).prop_map(|s| DateValue::Instant(date::Instant::from_timestamp(
+            jiff::Timestamp::from_second(s).unwrap()
+        ))),
+        // Any written form: fractions, offsets, the ends of the calendar.
+        (
+            prop_oneof![0u16..=9999, Just(9999u16), Just(0u16)],
+            (1u8..=12, 1u8..=28, 0u8..24, 0u8..60, 0u8..60),
+            prop_oneof![Just(String::new()), "\\.[0-9]{1,9}"],
+            prop_oneof![Just("Z".to_string()), "[+-](0[0-9]|1[0-9]|2[0-3]):[0-5][0-9]"],
+        )
+            .prop_map(|(y, (mo, d, h, mi, s), frac, off)| {
+                let text = format!("{y:04}-{mo:02}-{d:02}T{h:02}:{mi:02}:{s:02}{frac}{off}");
+                DateValue::Instant(date::Instant::parse(&text).unwrap())
+            }),
         (0i64..1000, prop_oneof![Just('s'), Just('m'), Just('h'), Just('d'), Just('w')])
             .prop_map(|(amount, unit)| DateValue::Age { amount, unit }),
     ];
@@ -404,7 +416,7 @@ fn reference(e: &Expr, i: &Issue, now: jiff::Timestamp) -> bool {
                 };
                 let Some(t) = t else { return false };
                 match v {
-                    DateValue::Instant(x) => cmp_ok(*op, t.cmp(x)),
+                    DateValue::Instant(x) => cmp_ok(*op, t.as_nanosecond().cmp(&x.ns)),
                     DateValue::Day(d) => {
                         let day = t.to_zoned(jiff::tz::TimeZone::UTC).date();
                         cmp_ok(*op, day.cmp(d))
@@ -546,6 +558,99 @@ proptest! {
     }
 }
 
+// ---- dates: every bound agrees with comparing the instants ----
+
+const OPS: [&str; 6] = [":", "=", ">", ">=", "<", "<="];
+
+fn op_of(op: &str) -> CmpOp {
+    match op {
+        ">" => CmpOp::Gt,
+        ">=" => CmpOp::Ge,
+        "<" => CmpOp::Lt,
+        "<=" => CmpOp::Le,
+        _ => CmpOp::Eq,
+    }
+}
+
+fn created_at(t: jiff::Timestamp) -> Issue {
+    let mut i = issue_with("x", State::Ready, Priority::Normal, &[], None);
+    i.created_at = t;
+    i
+}
+
+/// Any instant jiff can hold, to the microsecond (the precision stored).
+fn arb_timestamp() -> impl Strategy<Value = jiff::Timestamp> {
+    let (lo, hi) = (jiff::Timestamp::MIN.as_microsecond(), jiff::Timestamp::MAX.as_microsecond());
+    prop_oneof![lo..=hi, (hi - 100_000_000_000)..=hi, lo..(lo + 100_000_000_000)]
+        .prop_map(|us| jiff::Timestamp::from_microsecond(us).unwrap())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(2048))]
+
+    #[test]
+    fn a_day_bound_agrees_with_comparing_utc_days(
+        t in arb_timestamp(),
+        (y, mo, d) in (prop_oneof![0i16..=9999, 9990i16..=9999, 0i16..10], 1i8..=12, 1i8..=31),
+        op in prop::sample::select(OPS.to_vec()),
+    ) {
+        let Ok(day) = jiff::civil::Date::new(y, mo, d) else { return Ok(()) };
+        let q = format!("created{op}{day}");
+        let want = cmp_ok(op_of(op), t.to_zoned(jiff::tz::TimeZone::UTC).date().cmp(&day));
+        prop_assert_eq!(m(&q, &created_at(t)), want, "{} at {}", q, t);
+    }
+
+    #[test]
+    fn an_instant_bound_agrees_with_comparing_instants(
+        t in arb_timestamp(),
+        (y, mo, d) in (prop_oneof![0i16..=9999, 9998i16..=9999, 0i16..2], 1i8..=12, 1i8..=31),
+        (h, mi, sec, ns) in (0i8..24, 0i8..60, 0i8..60, prop_oneof![Just(0i32), 0i32..1_000_000_000]),
+        off in -86_399i32..86_400,
+        op in prop::sample::select(OPS.to_vec()),
+    ) {
+        let Ok(dt) = jiff::civil::DateTime::new(y, mo, d, h, mi, sec, ns) else { return Ok(()) };
+        let off = off / 60 * 60;
+        let a = off.abs();
+        let text = format!(
+            "{}{}{:02}:{:02}",
+            dt.strftime("%Y-%m-%dT%H:%M:%S%.f"),
+            if off < 0 { '-' } else { '+' },
+            a / 3600,
+            a / 60 % 60
+        );
+        let q = format!("created{op}{text}");
+        // Both sides seen in the bound's own offset: civil order there is instant order.
+        let tz = jiff::tz::TimeZone::fixed(jiff::tz::Offset::from_seconds(off).unwrap());
+        let want = cmp_ok(op_of(op), t.to_zoned(tz).datetime().cmp(&dt));
+        prop_assert_eq!(m(&q, &created_at(t)), want, "{} at {}", q, t);
+    }
+}
+
+#[test]
+fn bounds_at_the_ends_of_the_calendar() {
+    let last = created_at(jiff::Timestamp::MAX);
+    let first = created_at(jiff::Timestamp::MIN);
+    assert!(!m("created>9999-12-31", &last), "nothing is issued after year 9999");
+    assert!(m("created<9999-12-31", &last) && m("created<=9999-12-31", &last));
+    assert!(m("created<9999-12-31T23:59:59.999999999Z", &last));
+    assert!(!m("created>9999-12-31T12:00:00Z", &last));
+    assert!(m("created<0000-01-01", &first) && !m("created>=0000-01-01", &first));
+    assert!(m("created<0000-01-01T00:00:00+23:59", &first));
+    assert_eq!(norm("created>9999-12-31T23:00:00-05:00"), "created>9999-12-31T23:00:00-05:00");
+    assert_eq!(norm("created>2026-01-01T00:00:00.250+01:00"), "created>2025-12-31T23:00:00.25Z");
+    for (q, why) in [
+        ("created>2026-01-01T00:00:00+25:00", "the offset +25:00 is out of range"),
+        ("created>2026-02-30", "2026-02-30 is not a day of the calendar"),
+        ("created>2026-01-01T25:00:00Z", "25:00:00 is not a time of day"),
+        ("created>2026-01-01T00:00:00", "not an RFC 3339 date-time"),
+    ] {
+        let e = err(q);
+        assert_eq!(e.kind, FilterErrorKind::Invalid, "{q}");
+        assert!(e.message.contains(why), "{q}: {}", e.message);
+        assert_eq!((e.start, e.end), (8, q.len()), "{q}: the value is marked");
+    }
+}
+
 #[test]
 fn ten_thousand_random_strings_never_panic() {
     let mut x: u64 = 0x2545_f491_4f6c_dd1d;
@@ -560,4 +665,74 @@ fn ten_thousand_random_strings_never_panic() {
             .collect();
         let _ = parse(&s);
     }
+}
+
+#[test]
+fn look_alikes_are_named_where_they_stand() {
+    let cases = [
+        (
+            "st\u{430}te:ready",
+            FilterErrorKind::Invalid,
+            2,
+            "CYRILLIC SMALL LETTER A",
+            Some("state:ready"),
+        ),
+        (
+            "priority>=h\u{456}gh",
+            FilterErrorKind::Invalid,
+            11,
+            "BYELORUSSIAN-UKRAINIAN I",
+            Some("high"),
+        ),
+        (
+            "gate:tests:f\u{3b1}iled",
+            FilterErrorKind::Invalid,
+            12,
+            "GREEK SMALL LETTER ALPHA",
+            Some("failed"),
+        ),
+        (
+            "state\u{ff1d}ready",
+            FilterErrorKind::Invalid,
+            5,
+            "FULLWIDTH EQUALS SIGN",
+            Some("state=ready"),
+        ),
+        (
+            "st\u{430}te\u{ff1a}ready",
+            FilterErrorKind::Invalid,
+            2,
+            "CYRILLIC SMALL LETTER A",
+            Some("state:ready"),
+        ),
+        ("a\u{3000}b", FilterErrorKind::Syntax, 1, "U+3000 IDEOGRAPHIC SPACE", None),
+        ("a\u{200b}b", FilterErrorKind::Syntax, 1, "U+200B ZERO WIDTH SPACE", None),
+        ("\"ok\" \"x\\n\"", FilterErrorKind::Syntax, 7, "`\\n` is not an escape", None),
+    ];
+    for (q, kind, start, named, suggestion) in cases {
+        let e = err(q);
+        assert_eq!((e.kind, e.start), (kind, start), "{q}: {e}");
+        assert!(e.message.contains(named), "{q}: {e}");
+        assert_eq!(e.suggestion.as_deref(), suggestion, "{q}");
+    }
+    // Other scripts stay text; a quoted no-break space is part of the phrase.
+    assert_eq!(
+        norm("\u{432}\u{440}\u{435}\u{43c}\u{44f}\u{ff1a}10"),
+        "\u{432}\u{440}\u{435}\u{43c}\u{44f}\u{ff1a}10"
+    );
+    assert_eq!(norm("title:\"a\u{a0}b\""), "title:\"a\u{a0}b\"");
+    assert_eq!(norm("label:\u{442}:\u{431}"), "label:\u{442}:\u{431}");
+}
+
+#[test]
+fn a_quoted_none_is_the_assignee_named_none() {
+    // As a hand-edited file can hold it: jit refuses the name on every write.
+    let mut named = issue_with("x", State::Ready, Priority::Normal, &[], None);
+    named.assignee = Some("none".into());
+    let nobody = issue_with("x", State::Ready, Priority::Normal, &[], None);
+    assert!(m("assignee:none", &nobody) && !m("assignee:none", &named));
+    assert!(m("assignee:\"none\"", &named) && !m("assignee:\"none\"", &nobody));
+    assert!(m("assignee:\"NONE\"", &named));
+    assert_eq!(norm("assignee:\"None\""), "assignee:\"none\"");
+    assert_eq!(norm("assignee:None"), "assignee:none");
 }

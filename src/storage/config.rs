@@ -70,13 +70,17 @@ impl Config {
     pub fn load(path: &Path) -> Result<Config> {
         let bytes = std::fs::read(path).at(path)?;
         let invalid = |message: String| Error::ConfigInvalid { path: path.to_path_buf(), message };
+        if let Some(why) = crate::model::foreign_encoding(&bytes) {
+            return Err(invalid(why.to_string()));
+        }
+        let bytes = crate::model::without_bom(&bytes);
         // The schema first: a newer one may mean things this jit would get wrong, or fields
         // it cannot even parse; either way say that, rather than guess or blame a field.
         #[derive(Deserialize)]
         struct SchemaOnly {
             schema: u32,
         }
-        if let Ok(SchemaOnly { schema }) = serde_json::from_slice(&bytes) {
+        if let Ok(SchemaOnly { schema }) = serde_json::from_slice(bytes) {
             if schema > SCHEMA {
                 return Err(invalid(format!(
                     "schema {schema} was written by a newer jit; this one reads schema {SCHEMA} \
@@ -84,7 +88,7 @@ impl Config {
                 )));
             }
         }
-        serde_json::from_slice(&bytes).map_err(|e| invalid(e.to_string()))
+        serde_json::from_slice(bytes).map_err(|e| invalid(e.to_string()))
     }
 
     pub fn to_bytes(&self) -> Vec<u8> {

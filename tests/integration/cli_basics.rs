@@ -48,7 +48,8 @@ fn create_show_round_trip_with_fixed_clock() {
     assert_eq!(v["assignee"], "agent:one");
     assert_eq!(v["labels"], json!(["area:auth", "type:bug"]));
     assert_eq!(v["version"], 1);
-    assert_eq!(v["created_at"], "2026-01-02T03:04:05Z");
+    // Written with the fixed six fraction digits (docs/storage-format.md).
+    assert_eq!(v["created_at"], "2026-01-02T03:04:05.000000Z");
     assert_eq!(v["closed_at"], Value::Null);
     let id = v["id"].as_str().unwrap();
     assert_eq!(id.len(), 26);

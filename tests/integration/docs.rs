@@ -440,3 +440,61 @@ fn the_demo_script_runs_and_says_where_its_repository_is() {
     assert!(stdout.contains("\n$ jit graph deps "), "{stdout}");
     assert!(stdout.contains("flowchart LR\n"), "{stdout}");
 }
+
+/// The language reference travels with the binary: `jit help filters`, `jit query --help`
+/// and the manual pages all carry it, and it names every field the parser knows.
+#[test]
+fn the_filter_reference_is_built_in_and_complete() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let reference = std::fs::read_to_string(root.join("src/cli/filters.txt")).unwrap();
+    let env = TestEnv::bare();
+    let shown = env.ok(&["help", "filters"]);
+    assert_eq!(shown.trim_end(), reference.trim_end());
+    assert_eq!(env.ok(&["help", "Filter"]), shown, "names are case-insensitive; `filter` too");
+    let v = env.json(&["help", "filters"]);
+    assert_eq!(v["topic"], "filters");
+    assert_eq!(v["text"].as_str().unwrap().trim_end(), reference.trim_end());
+    for field in jit::query::ast::FIELDS {
+        let row = format!("\n  {field}:");
+        let listed = shown.contains(&row) || shown.contains(&format!("\n  {field} OP "));
+        assert!(listed, "`jit help filters` has a row for `{field}`");
+    }
+    for heading in ["TERMS", "OPERATORS", "MATCHING", "DATES", "COMBINING", "QUOTING AND ESCAPES"] {
+        assert!(shown.contains(&format!("\n{heading}\n")), "{heading}");
+    }
+
+    let long = env.ok(&["query", "--help"]);
+    assert!(long.contains("Examples:\n") && long.contains(reference.trim_end()), "{long}");
+    let short = env.ok(&["query", "-h"]);
+    assert!(
+        !short.contains("QUOTING AND ESCAPES") && short.contains("jit help filters"),
+        "{short}"
+    );
+    assert_eq!(env.ok(&["help", "query"]), long, "`jit help CMD` is `jit CMD --help`");
+    assert_eq!(env.ok(&["help", "issue", "create"]), env.ok(&["issue", "create", "--help"]));
+
+    let page = env.ok(&["man"]);
+    assert!(page.contains("\n.SH FILTERS\n.nf\n"), "{page}");
+    assert!(
+        page.contains("\\(aqstate:ready AND priority>=high\\(aq")
+            || page.contains("'state:ready AND priority>=high'"),
+        "{page}"
+    );
+    assert!(page.contains("created OP DATE"), "{page}");
+    let dir = env.path().join("man1");
+    env.ok(&["man", "--out", dir.to_str().unwrap()]);
+    let top = std::fs::read_to_string(dir.join("jit.1")).unwrap();
+    assert_eq!(top, page, "the same top page either way");
+    let query = std::fs::read_to_string(dir.join("jit-query.1")).unwrap();
+    assert!(query.contains("QUOTING AND ESCAPES") && query.contains("depends\\-on:P"), "{query}");
+    assert!(dir.join("jit-help.1").exists());
+
+    let out = env.run(&["help", "filtres"]);
+    assert_eq!(out.status.code(), Some(2), "{}", describe(&out));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.starts_with("error: no help on `filtres`: topics: filters; commands: "), "{err}");
+    assert!(err.contains("did you mean `filters`?"), "{err}");
+    let e = env.json_err(&["help", "issue", "creat"], 2);
+    assert_eq!(e["code"], "USAGE");
+    assert!(e["message"].as_str().unwrap().contains("did you mean `create`?"), "{e}");
+}

@@ -819,3 +819,57 @@ fn hostile_text_in_issue_files_is_shown_escaped_and_kept_exact_in_json() {
     assert_eq!((&shown["title"], &shown["assignee"]), (&json!(title), &json!("agent:\u{1b}[8m")));
     assert_eq!(shown["gates"]["review"]["runs"][0]["note"], json!(note));
 }
+
+/// Some editors start a file with a UTF-8 byte-order mark. jit reads such issue files and
+/// config.json as if it were not there, and never writes one back.
+#[test]
+fn a_utf8_byte_order_mark_is_ignored_on_read_and_not_written_back() {
+    const BOM: &[u8] = b"\xEF\xBB\xBF";
+    let env = TestEnv::new();
+    let id = env.create("saved by an editor");
+    let other = env.create("untouched");
+    let path = issue_path(&env, &id);
+    let plain = std::fs::read(&path).unwrap();
+    let shown = env.json(&["issue", "show", &id]);
+    std::fs::write(&path, [BOM, &plain].concat()).unwrap();
+
+    assert_eq!(env.json(&["issue", "show", &id]), shown);
+    let out = env.run(&["issue", "list"]);
+    assert_success(&out, &["issue", "list"]);
+    assert!(out.stderr.is_empty(), "no file is skipped: {}", describe(&out));
+    let listed = env.json(&["query", "title:editor"]);
+    assert_eq!(listed.as_array().unwrap().len(), 1, "{listed}");
+    env.ok(&["issue", "update", &id, "--priority", "high"]);
+    let bytes = std::fs::read(&path).unwrap();
+    assert!(bytes.starts_with(b"{\n"), "written back without the mark: {:?}", &bytes[..8]);
+    assert_eq!(env.json(&["issue", "show", &id])["priority"], "high");
+
+    // config.json with a mark: every command that reads it works, and reads what it says.
+    let config = env.jit_dir().join("config.json");
+    let mut v: Value = serde_json::from_slice(&std::fs::read(&config).unwrap()).unwrap();
+    v["bulk_confirm"] = json!(1);
+    let text = serde_json::to_vec_pretty(&v).unwrap();
+    std::fs::write(&config, [BOM, &text].concat()).unwrap();
+    env.ok(&["issue", "create", "after the config edit"]);
+    let e = json_fail(
+        &env,
+        &["issue", "bulk-update", "--filter", "is:open", "--priority", "low"],
+        1,
+        "BULK_CONFIRM_REQUIRED",
+    );
+    assert_eq!(e["matched"], 3, "the threshold of 1 was read through the mark: {e}");
+    assert!(std::fs::read(&config).unwrap().starts_with(BOM), "jit did not rewrite it");
+    assert_eq!(env.json(&["issue", "show", &other])["priority"], "normal");
+
+    // A file saved as UTF-16 is refused, and the error says why.
+    let utf16: Vec<u8> = [0xFF, 0xFE]
+        .into_iter()
+        .chain(String::from_utf8(plain).unwrap().encode_utf16().flat_map(u16::to_le_bytes))
+        .collect();
+    std::fs::write(&path, &utf16).unwrap();
+    let e = json_fail(&env, &["issue", "show", &id], 74, "CORRUPT_FILE");
+    assert!(e["message"].as_str().unwrap().contains("starts with a UTF-16 byte-order mark"), "{e}");
+    std::fs::write(&config, [&[0xFE, 0xFF][..], &text].concat()).unwrap();
+    let e = json_fail(&env, &["issue", "list"], 74, "CONFIG_INVALID");
+    assert!(e["message"].as_str().unwrap().contains("UTF-16 byte-order mark"), "{e}");
+}

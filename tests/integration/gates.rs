@@ -309,8 +309,8 @@ fn add_rm_pass_fail_and_history() {
     assert_eq!(
         h["gates"]["review"],
         json!({"status": "failed", "runs": [
-            {"status": "passed", "at": FIXED_NOW, "by": "alice", "note": "LGTM"},
-            {"status": "failed", "at": FIXED_NOW, "by": "bob", "note": "needs work"},
+            {"status": "passed", "at": "2026-01-02T03:04:05.000000Z", "by": "alice", "note": "LGTM"},
+            {"status": "failed", "at": "2026-01-02T03:04:05.000000Z", "by": "bob", "note": "needs work"},
         ]})
     );
     let text = env.ok(&["gate", "history", &id]);

@@ -529,6 +529,80 @@ fn human_errors_show_a_caret_under_the_spot_and_a_hint() {
     assert!(err.contains("1 | (state:ready\n  |             ^\n"), "{err}");
 }
 
+/// Characters that look right on screen but are not the language's: the error names the
+/// character, the caret stands under it, and the code is the language's usual one.
+#[test]
+fn look_alike_characters_are_named_and_pointed_at() {
+    let env = TestEnv::new();
+    env.create("something");
+    let before = env.issue_files();
+    let cases: &[(&str, &str, Value, &str, &str, Value)] = &[
+        (
+            "state:r\u{435}ady",
+            "FILTER_INVALID",
+            position(1, 8, 7, 2),
+            "invalid filter: `r\u{435}ady` is not a state: '\u{435}' (U+0435 CYRILLIC SMALL \
+             LETTER IE) is not the ASCII letter 'e'; one of: backlog, ready, in_progress, gated, \
+             done, rejected at line 1, column 8",
+            "1 | state:r\u{435}ady\n  |        ^\n",
+            json!("ready"),
+        ),
+        (
+            "state:ready\u{a0}label:x",
+            "FILTER_SYNTAX",
+            position(1, 12, 11, 2),
+            "invalid filter: U+00A0 NO-BREAK SPACE is not a space here; use an ASCII space (or \
+             quote the text that holds it) at line 1, column 12",
+            "1 | state:ready\u{a0}label:x\n  |            ^\n",
+            Value::Null,
+        ),
+        (
+            "is:open state\u{ff1a}ready",
+            "FILTER_INVALID",
+            position(1, 14, 13, 3),
+            "invalid filter: '\u{ff1a}' (U+FF1A FULLWIDTH COLON) is not an operator: use ':' at \
+             line 1, column 14",
+            "1 | is:open state\u{ff1a}ready\n  |              ^^\n",
+            json!("state:ready"),
+        ),
+        (
+            "title:\"a\\y\"",
+            "FILTER_SYNTAX",
+            position(1, 9, 8, 2),
+            "invalid filter: `\\y` is not an escape: inside quotes `\\\\` is a backslash and `\\\"` \
+             a quote, and no other character follows a backslash at line 1, column 9",
+            "1 | title:\"a\\y\"\n  |         ^^\n",
+            Value::Null,
+        ),
+    ];
+    for (input, code, pos, message, snippet, suggestion) in cases {
+        let e = env.json_err(&["query", input], 1);
+        assert_eq!(e["code"], *code, "{input}: {e}");
+        assert_eq!(e["position"], *pos, "{input}: {e}");
+        assert_eq!(e["message"], *message, "{input}: {e}");
+        assert_eq!(e["suggestion"], *suggestion, "{input}: {e}");
+        let out = env.run(&["issue", "bulk-update", "--filter", input, "--state", "ready"]);
+        assert_eq!(out.status.code(), Some(1), "{}", describe(&out));
+        assert!(out.stdout.is_empty(), "{}", describe(&out));
+        let err = String::from_utf8(out.stderr).unwrap();
+        assert!(err.starts_with(&format!("error: {message}\n  |\n{snippet}")), "{err}");
+        if let Some(s) = suggestion.as_str() {
+            assert!(err.ends_with(&format!("hint: did you mean `{s}`?\n")), "{err}");
+        }
+    }
+    assert_eq!(env.issue_files(), before, "a refused filter changes nothing");
+    // Letters of any script are fine where text is meant, and so are those spaces in quotes.
+    for ok in [
+        "\u{431}\u{430}\u{433}",
+        "label:\u{442}\u{438}\u{43f}:\u{431}\u{430}\u{433}",
+        "title:\"a\u{a0}b\"",
+        "\u{432}\u{440}\u{435}\u{43c}\u{44f}\u{ff1a}10",
+    ] {
+        let out = env.run(&["query", "--explain", ok]);
+        assert!(out.status.success(), "{ok}: {}", describe(&out));
+    }
+}
+
 #[test]
 fn huge_and_deeply_nested_filters_are_refused_not_crashed() {
     let env = TestEnv::new();
@@ -891,4 +965,166 @@ fn killed_bulk_update_is_all_or_nothing() {
     );
     assert!(killed > 0, "no kill interrupted a bulk update");
     assert!(originals.iter().all(|id| labels_on_disk(&env).contains_key(id)), "an issue vanished");
+}
+
+// ---------------------------------------------------------------------------------------------
+// The reserved assignee names `none` and `-`
+
+fn hand_set(env: &TestEnv, id: &str, key: &str, value: Value) {
+    let path = env.issues_dir().join(format!("{id}.json"));
+    let mut v: Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    v[key] = value;
+    let mut bytes = serde_json::to_vec_pretty(&v).unwrap();
+    bytes.push(b'\n');
+    std::fs::write(&path, bytes).unwrap();
+}
+
+#[test]
+fn none_and_dash_are_reserved_assignees_and_a_quoted_none_is_the_name() {
+    let env = TestEnv::new();
+    let id = env.create("plain");
+    let before = env.issue_files();
+    for name in ["none", "None", "-"] {
+        let e = env.json_err(&["issue", "create", "x", "--assignee", name], 1);
+        assert_eq!(e["code"], "INVALID_ARGUMENT", "{name}: {e}");
+        assert!(e["message"].as_str().unwrap().contains("reserved"), "{e}");
+        let e = env.json_err(&["issue", "update", &id, "--assignee", name], 1);
+        assert_eq!(e["code"], "INVALID_ARGUMENT", "{name}: {e}");
+    }
+    assert_eq!(env.issue_files(), before, "a refused name changes nothing");
+
+    // Files edited by hand can still hold them: shown in quotes, found by the quoted form.
+    let (named_none, named_dash) = (env.create("named none"), env.create("named dash"));
+    let unassigned = env.create("nobody");
+    hand_set(&env, &named_none, "assignee", json!("none"));
+    hand_set(&env, &named_dash, "assignee", json!("-"));
+    let ids = |q: &str| -> BTreeSet<String> {
+        env.json(&["query", q])
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|i| i["id"].as_str().unwrap().to_string())
+            .collect()
+    };
+    assert_eq!(ids("assignee:none"), BTreeSet::from([id.clone(), unassigned.clone()]));
+    assert_eq!(ids("assignee:NONE"), ids("is:unassigned"));
+    assert_eq!(ids("assignee:\"none\""), BTreeSet::from([named_none.clone()]));
+    assert_eq!(ids("assignee:\"-\""), BTreeSet::from([named_dash.clone()]));
+    assert_eq!(ids("assignee:-"), BTreeSet::from([named_dash.clone()]));
+    let explained = env.ok(&["query", "--explain", "assignee:\"None\" OR assignee:none"]);
+    assert!(explained.starts_with("query: assignee:\"none\" OR assignee:none\n"), "{explained}");
+
+    let card = env.ok(&["issue", "show", &named_none]);
+    assert!(card.contains("\n  assignee  \"none\"\n"), "{card}");
+    let card = env.ok(&["issue", "show", &named_dash]);
+    assert!(card.contains("\n  assignee  \"-\"\n"), "{card}");
+    let card = env.ok(&["issue", "show", &unassigned]);
+    assert!(card.contains("\n  assignee  -\n"), "{card}");
+    let table = env.ok(&["issue", "list"]);
+    let row = |title: &str| table.lines().find(|l| l.contains(title)).unwrap().to_string();
+    assert!(row("named none").contains("  \"none\"  "), "{table}");
+    assert!(row("named dash").contains("  \"-\"  "), "{table}");
+    assert!(row("nobody").contains("  -  "), "{table}");
+    let fields = env.ok(&["issue", "list", "--fields", "title,assignee"]);
+    let row =
+        |title: &str| fields.lines().find(|l| l.starts_with(title)).unwrap().trim_end().to_string();
+    assert!(row("named none").ends_with("\"none\""), "{fields}");
+    assert!(row("named dash").ends_with("\"-\""), "{fields}");
+    assert!(row("nobody").ends_with(" -"), "{fields}");
+    // Such an issue can still be changed, and its name cleared.
+    env.ok(&["issue", "update", &named_none, "--unassign"]);
+    assert_eq!(ids("assignee:\"none\""), BTreeSet::new());
+}
+
+// ---------------------------------------------------------------------------------------------
+// Timestamps of any width
+
+fn is_fixed_width(t: &str) -> bool {
+    let b = t.as_bytes();
+    b.len() == 27
+        && b[19] == b'.'
+        && b[20..26].iter().all(u8::is_ascii_digit)
+        && b[26] == b'Z'
+        && t[..19].parse::<jiff::civil::DateTime>().is_ok()
+}
+
+#[test]
+fn timestamps_of_any_width_sort_by_instant_and_writes_use_six_digits() {
+    let env = TestEnv::new();
+    // As text these sort the other way round: `.5Z` < `Z`, and an offset sorts anywhere.
+    let written = [
+        ("z-plain", "2026-01-01T00:00:00Z"),
+        ("half", "2026-01-01T00:00:00.5Z"),
+        ("micro", "2026-01-01T00:00:00.123456Z"),
+        ("offset", "2026-01-01T00:59:59.9+01:00"),
+        ("nano", "2026-01-01T00:00:00.000001999Z"),
+    ];
+    let mut ids = BTreeMap::new();
+    for (name, at) in written {
+        let id = env.create(name);
+        hand_set(&env, &id, "created_at", json!(at));
+        ids.insert(id, name);
+    }
+    let names = |v: &Value| -> Vec<&str> {
+        v.as_array().unwrap().iter().map(|i| ids[i["id"].as_str().unwrap()]).collect()
+    };
+    let by_created = env.json(&["issue", "list", "--sort", "created"]);
+    assert_eq!(names(&by_created), ["offset", "z-plain", "nano", "micro", "half"]);
+    let desc = env.json(&["query", "created>=2026-01-01", "--sort", "created:desc"]);
+    assert_eq!(names(&desc), ["half", "micro", "nano", "z-plain"]);
+    let after = env.json(&["query", "created>2026-01-01T00:00:00.2Z"]);
+    assert_eq!(names(&after), ["half"]);
+    let exact = env.json(&["query", "created:2026-01-01T00:00:00.500Z"]);
+    assert_eq!(names(&exact), ["half"]);
+
+    // Any write puts every timestamp of the file in the one fixed width, keeping the instant.
+    let (half, _) = ids.iter().find(|(_, n)| **n == "half").unwrap();
+    env.ok(&["issue", "update", half, "--priority", "high"]);
+    let path = env.issues_dir().join(format!("{half}.json"));
+    let file: Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    assert_eq!(file["created_at"], "2026-01-01T00:00:00.500000Z");
+    assert!(is_fixed_width(file["updated_at"].as_str().unwrap()), "{file}");
+    let fresh = env.create("fresh");
+    let path = env.issues_dir().join(format!("{fresh}.json"));
+    let file: Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    for key in ["created_at", "updated_at"] {
+        assert!(is_fixed_width(file[key].as_str().unwrap()), "{key}: {file}");
+    }
+    env.ok(&["issue", "update", &fresh, "--state", "ready"]);
+    env.ok(&["issue", "update", &fresh, "--state", "in_progress"]);
+    env.ok(&["issue", "update", &fresh, "--state", "done"]);
+    let file: Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    assert!(is_fixed_width(file["closed_at"].as_str().unwrap()), "{file}");
+}
+
+#[test]
+fn date_bounds_at_the_end_of_the_calendar_and_bad_offsets() {
+    let env = TestEnv::new();
+    let all: BTreeSet<String> = [env.create("one"), env.create("two")].into();
+    let ids = |q: &str| -> BTreeSet<String> {
+        let v = env.json(&["query", q]);
+        v.as_array().unwrap().iter().map(|i| i["id"].as_str().unwrap().to_string()).collect()
+    };
+    for q in [
+        "created>9999-12-31",
+        "created>=9999-12-31",
+        "created:9999-12-31",
+        "updated>9999-12-31T12:00:00Z",
+    ] {
+        assert_eq!(ids(q), BTreeSet::new(), "{q}");
+    }
+    for q in [
+        "created<9999-12-31",
+        "created<=9999-12-31",
+        "created<9999-12-31T23:59:59.999999999-23:59",
+        "created>0000-01-01",
+        "created<999999999w",
+    ] {
+        assert_eq!(ids(q), all, "{q}");
+    }
+    assert_eq!(ids("created>999999999w"), BTreeSet::new());
+    let e = env.json_err(&["query", "created>2026-01-01T00:00:00+25:00"], 1);
+    assert_eq!(e["code"], "FILTER_INVALID", "{e}");
+    assert_eq!(e["position"], position(1, 9, 8, 25), "{e}");
+    assert!(e["message"].as_str().unwrap().contains("the offset +25:00 is out of range"), "{e}");
 }

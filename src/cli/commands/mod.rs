@@ -6,6 +6,7 @@ mod completions;
 mod dep;
 mod gate;
 mod graph;
+mod help;
 mod init;
 mod issue;
 mod issue_bulk_update;
@@ -34,12 +35,14 @@ use crate::storage::index::{Problem, Snapshot};
 /// jit — a repository-local issue tracker for teams of AI agents and the people who steer them.
 #[derive(Debug, Parser)]
 #[command(name = "jit", version, propagate_version = true, max_term_width = 100)]
+#[command(disable_help_subcommand = true)]
 #[command(after_help = "\
 Examples:
   jit init
   jit issue create \"Fix the login page\" -p high -l type:bug
   jit issue list
   jit issue update 01jx --state ready --add-label area:auth
+  jit help filters       the query language of `jit query` and every --filter
 
 Every command takes --json for machine-readable output; errors then arrive on stdout as
 {\"error\": {\"code\", \"message\", \"hint\", ...}} with a fixed exit code (see docs/errors.md).")]
@@ -87,6 +90,7 @@ pub enum Command {
     Gate(Box<gate::GateCommand>),
     Completions(completions::Args),
     Man(man::Args),
+    Help(help::Args),
 }
 
 /// What a command gets: the global options and the printer.
@@ -170,5 +174,6 @@ pub fn dispatch(cli: Cli, out: &mut Printer, command: String) -> Result<u8, CliE
         Command::Gate(c) => gate::run(&mut ctx, *c),
         Command::Completions(a) => completions::run(&mut ctx, a),
         Command::Man(a) => man::run(&mut ctx, a),
+        Command::Help(a) => help::run(&mut ctx, a),
     }
 }

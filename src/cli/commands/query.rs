@@ -7,16 +7,11 @@ use crate::error::exit;
 
 /// Find issues with a filter expression
 ///
-/// The language is described in docs/query-language.md: `field:value` terms, comparisons on
-/// priority and dates, free text, AND / OR / NOT and parentheses.
+/// The language: `field:value` terms, comparisons on priority and dates, free text, AND / OR /
+/// NOT and parentheses. `jit query --help` and `jit help filters` print its whole reference.
 #[derive(Debug, clap::Args)]
-#[command(after_help = "\
-Examples:
-  jit query 'state:ready AND priority>=high'
-  jit query '(state:ready AND label:epic:foo) OR priority:critical' --json
-  jit query 'is:open updated<24h' --sort updated:desc --limit 10
-  jit query 'label:type:bug' --count
-  jit query --explain 'a b OR NOT c'")]
+#[command(after_long_help = long_help())]
+#[command(after_help = EXAMPLES)]
 pub struct Args {
     /// The filter
     #[arg(value_name = "EXPR")]
@@ -26,6 +21,21 @@ pub struct Args {
     pub explain: bool,
     #[command(flatten)]
     pub select: SelectArgs,
+}
+
+const EXAMPLES: &str = "\
+Examples:
+  jit query 'state:ready AND priority>=high'
+  jit query '(state:ready AND label:epic:foo) OR priority:critical' --json
+  jit query 'is:open updated<24h' --sort updated:desc --limit 10
+  jit query 'label:type:bug' --count
+  jit query --explain 'a b OR NOT c'
+
+`jit query --help` (or `jit help filters`) prints the language reference.";
+
+/// `--help`: the examples, then the language reference.
+fn long_help() -> String {
+    format!("{EXAMPLES}\n\n{}", super::help::FILTERS)
 }
 
 pub fn run(ctx: &mut Ctx, args: Args) -> Result<u8, CliError> {

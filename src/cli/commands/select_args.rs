@@ -7,7 +7,7 @@ use serde_json::Value;
 
 use super::Ctx;
 use crate::cli::CliError;
-use crate::cli::render::{Row, one_line, table, unique_prefix_len};
+use crate::cli::render::{Row, assignee, one_line, table, unique_prefix_len};
 use crate::error::Error;
 use crate::graph::GraphView;
 use crate::query::select::{Sort, select};
@@ -167,8 +167,12 @@ fn field_table(
     jsons: &[std::borrow::Cow<[u8]>],
     fields: &[String],
 ) -> Result<(), CliError> {
-    let cell = |v: &Value| match v {
+    let cell = |k: &str, v: &Value| match v {
         Value::Null => "-".to_string(),
+        // A reserved name in quotes, as in the issue table, and any other `-` too: a bare
+        // `-` is an empty cell.
+        Value::String(s) if k == "assignee" => one_line(&assignee(Some(s))).into_owned(),
+        Value::String(s) if s == "-" => "\"-\"".to_string(),
         Value::String(s) => one_line(s).into_owned(),
         Value::Array(xs) => one_line(
             &xs.iter()
@@ -181,7 +185,7 @@ fn field_table(
     };
     let rows: Vec<Vec<String>> = jsons
         .iter()
-        .map(|j| Ok(Projected::new(j, fields)?.values.iter().map(|(_, v)| cell(v)).collect()))
+        .map(|j| Ok(Projected::new(j, fields)?.values.iter().map(|(k, v)| cell(k, v)).collect()))
         .collect::<Result<_, Error>>()?;
     let widths: Vec<usize> = (0..fields.len())
         .map(|i| {

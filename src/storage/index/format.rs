@@ -5,7 +5,7 @@ use super::FileStamp;
 use super::snapshot::Summary;
 use crate::model::Issue;
 
-pub(super) const MAGIC: &[u8; 8] = b"JITIDX\x00\x05"; // the last byte is the format version
+pub(super) const MAGIC: &[u8; 8] = b"JITIDX\x00\x06"; // the last byte is the format version
 
 /// Magic and generation: the whole header of the log, the start of the base's.
 pub(super) const HEADER: usize = 16;
