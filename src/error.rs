@@ -104,6 +104,14 @@ pub enum Error {
     #[error("{message}")]
     Gate { code: &'static str, exit: u8, message: String, suggestion: Option<String> },
 
+    /// Auto gates whose exact definition the person on this machine has not trusted.
+    #[error(
+        "auto gate{} {} not trusted on this machine, so nothing was run",
+        if gates.len() == 1 { "" } else { "s" },
+        gates.iter().map(|g| format!("`{g}`")).collect::<Vec<_>>().join(", ") + if gates.len() == 1 { " is" } else { " are" }
+    )]
+    GateUntrusted { gates: Vec<String> },
+
     #[error("issue {id} is blocked by {}: work cannot start before they are done", blockers.join(", "))]
     Blocked { id: String, blockers: Vec<String> },
 
@@ -153,6 +161,7 @@ impl Error {
             Error::Filter(f) => f.code(),
             Error::Dependency { code, .. } | Error::Gate { code, .. } => code,
             Error::GatesNotPassed { .. } => "GATES_NOT_PASSED",
+            Error::GateUntrusted { .. } => "GATE_UNTRUSTED",
             Error::GraphCycle { .. } => "GRAPH_CYCLE",
             Error::Blocked { .. } => "ISSUE_BLOCKED",
             Error::NoPath { .. } => "PATH_NOT_FOUND",
@@ -177,6 +186,7 @@ impl Error {
             | Error::VersionConflict { .. }
             | Error::Dependency { .. }
             | Error::GatesNotPassed { .. }
+            | Error::GateUntrusted { .. }
             | Error::Blocked { .. } => exit::CONFLICT,
             Error::Gate { exit, .. } => *exit,
             Error::GraphCycle { .. } => exit::INVALID_REPO,
@@ -232,6 +242,11 @@ impl Error {
                 Some("finish the blocking issues first (`jit blocked` lists them)".into())
             }
             Error::Gate { suggestion: Some(s), .. } => Some(format!("did you mean `{s}`?")),
+            Error::GateUntrusted { gates } => Some(format!(
+                "review what it runs (`jit gate show {}`), then `jit gate trust {}`",
+                gates.first().map_or("NAME", String::as_str),
+                gates.join(" ")
+            )),
             Error::GraphCycle { .. } => Some(
                 "a cycle came in by hand editing or a merge; `jit dep rm` one of its edges".into(),
             ),
@@ -301,6 +316,7 @@ impl Error {
                 "gates": gates.iter().map(|(n, s)| json!({"name": n, "status": s})).collect::<Vec<_>>(),
             }),
             Error::Gate { suggestion, .. } => json!({"suggestion": suggestion}),
+            Error::GateUntrusted { gates } => json!({"gates": gates}),
             Error::GraphCycle { cycle } => json!({"cycle": cycle}),
             Error::Blocked { id, blockers } => json!({"id": id, "blockers": blockers}),
             Error::NoPath { from, to } => json!({"from": from, "to": to}),

@@ -6,7 +6,9 @@ pub mod config;
 pub mod ids;
 pub mod index;
 pub mod journal;
+pub mod local;
 pub mod lock;
+pub mod trust;
 
 use std::io::Read;
 use std::os::fd::AsFd;

@@ -802,3 +802,65 @@ fn hand_edited_gate_definitions_do_not_crash_a_run() {
     let e = env.json_err(&["issue", "update", &id, "--state", "done"], 4);
     assert_eq!(gate_names(&e), pairs(&[("empty", "failed")]));
 }
+
+/// Gate definitions that cannot run (written by hand or merged): read commands keep working,
+/// `gate list` names the problem, `gate add` refuses them, and a run records a failure without
+/// running anything.
+#[test]
+fn gate_definitions_that_cannot_run_are_named_and_never_run() {
+    let env = TestEnv::new();
+    shell_gate(&env, "zero", "precheck", "60", "touch RAN");
+    let id = issue_in(&env, "Uses zero", "ready");
+    env.ok(&["gate", "add", &id, "zero"]);
+    let path = env.jit_dir().join("config.json");
+    let mut config: Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    config["gates"]["zero"]["timeout_s"] = json!(0);
+    config["gates"]["nocmd"] = json!({"stage": "postcheck", "mode": "auto"});
+    config["gates"]["Bad Name"] = json!({"stage": "precheck", "mode": "manual"});
+    std::fs::write(&path, serde_json::to_vec_pretty(&config).unwrap()).unwrap();
+
+    for args in
+        [&["issue", "list"][..], &["ready"], &["query", "is:open"], &["gate", "show", "zero"]]
+    {
+        let out = env.run(args);
+        assert_eq!(out.status.code(), Some(0), "{args:?}: {}", describe(&out));
+    }
+    let list = env.json(&["gate", "list"]);
+    let problems: Vec<(&str, &str)> = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| (g["name"].as_str().unwrap(), g["problem"].as_str().unwrap_or("")))
+        .collect();
+    assert_eq!(
+        problems,
+        [
+            ("Bad Name", "the name is not a-z, 0-9, `_` and `-`, starting with a letter or digit"),
+            ("nocmd", "no command: an auto gate needs one"),
+            ("zero", "timeout_s is 0: the command would be killed at once"),
+        ]
+    );
+    let text = env.ok(&["gate", "list"]);
+    assert!(
+        text.contains("zero             precheck  auto   invalid   sh -c 'touch RAN'\n    cannot run: timeout_s is 0"),
+        "{text}"
+    );
+    let e = env.json_err(&["gate", "add", &id, "nocmd"], 1);
+    assert_eq!(e["code"], "GATE_INVALID");
+    assert!(e["message"].as_str().unwrap().contains("gate `nocmd` cannot run: no command"), "{e}");
+    assert_eq!(env.json_err(&["gate", "add", &id, "Bad Name"], 1)["code"], "GATE_INVALID");
+    assert_eq!(env.json_err(&["gate", "trust", "zero"], 1)["code"], "GATE_INVALID");
+
+    // The start runs the precheck: recorded as failed, its command never started.
+    let e = env.json_err(&["issue", "update", &id, "--state", "in_progress"], 4);
+    assert_eq!(gate_names(&e), pairs(&[("zero", "failed")]));
+    let run = &show(&env, &id)["gates"]["zero"]["runs"][0];
+    assert!(
+        run["output"]
+            .as_str()
+            .unwrap()
+            .starts_with("not run: gate `zero` cannot run: timeout_s is 0"),
+        "{run}"
+    );
+    assert!(!env.path().join("RAN").exists(), "an invalid gate's command ran");
+}

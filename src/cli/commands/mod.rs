@@ -110,6 +110,7 @@ impl Ctx<'_, '_> {
             lock_timeout_ms: self.global.timeout_ms,
             durability,
             command: self.command.clone(),
+            trust_all_gates: trust_all_gates_from_env()?,
         };
         let mut repo = Repo::open(&opts, Clock::from_env()?)?;
         if !self.global.quiet {
@@ -151,6 +152,24 @@ impl Ctx<'_, '_> {
         let snap = repo.snapshot()?;
         self.warn_unreadable(&snap.problems);
         Ok(snap)
+    }
+}
+
+/// `JIT_TRUST_ALL_GATES`: `1`, `true` or `yes` trusts every auto gate (for CI, whose
+/// checkout is the code it was asked to test); unset, empty, `0`, `false` or `no` does not.
+/// Anything else is refused rather than guessed, as a typo must not trust by accident.
+fn trust_all_gates_from_env() -> Result<bool, CliError> {
+    let Some(v) = std::env::var_os("JIT_TRUST_ALL_GATES") else { return Ok(false) };
+    match v.to_string_lossy().trim().to_ascii_lowercase().as_str() {
+        "1" | "true" | "yes" => Ok(true),
+        "" | "0" | "false" | "no" => Ok(false),
+        _ => Err(crate::Error::InvalidValue {
+            what: "JIT_TRUST_ALL_GATES",
+            value: v.to_string_lossy().into_owned(),
+            allowed: ["1", "true", "yes", "0", "false", "no"].map(String::from).to_vec(),
+            suggestion: None,
+        }
+        .into()),
     }
 }
 
