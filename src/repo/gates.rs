@@ -167,6 +167,35 @@ impl Repo {
         self.trust_all_gates || store.trusts(name, def)
     }
 
+    /// The auto gates of the registry that would run if needed: valid and trusted. What
+    /// readiness counts on (an auto precheck of this set runs when the issue starts).
+    pub fn runnable_auto_gates(
+        &self,
+        config: &Config,
+    ) -> Result<std::collections::BTreeSet<String>> {
+        let store = self.trust_store()?;
+        Ok(config
+            .gates
+            .iter()
+            .filter(|(n, d)| {
+                d.mode == Mode::Auto
+                    && definition_problem(n, d).is_none()
+                    && self.is_trusted(&store, n, d)
+            })
+            .map(|(n, _)| n.clone())
+            .collect())
+    }
+
+    /// Readiness and graph facts over `snap`, with this machine's runnable auto gates. An
+    /// unreadable trust file counts as trusting nothing here (a run names the damage).
+    pub fn graph_view<'a>(&'a self, snap: &'a index::Snapshot) -> crate::graph::GraphView<'a> {
+        crate::graph::GraphView {
+            snap,
+            gates: &self.config().gates,
+            runnable: self.runnable_auto_gates(self.config()).unwrap_or_default(),
+        }
+    }
+
     /// The one check before any auto gate runs: every gate of `names` that could run is
     /// trusted. Nothing has been run or written when it refuses. (A definition that cannot
     /// run needs no trust: it is never run, only recorded as failed.)

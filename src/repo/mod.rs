@@ -493,7 +493,7 @@ impl Repo {
         let lock = self.lock()?;
         let snap = index::snapshot_locked(&self.layout, &lock)?;
         let now = self.clock.now();
-        let view = crate::graph::GraphView { snap: &snap, gates: &self.config.gates };
+        let view = self.graph_view(&snap);
         let ctx = EvalCtx::new(now, Some(&view));
         let matched: Vec<IssueId> = snap
             .iter()

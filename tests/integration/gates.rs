@@ -371,10 +371,18 @@ fn prechecks_guard_the_start_of_work_and_readiness() {
 
     // An automated precheck runs on the way to in_progress; failing, it keeps the issue ready.
     env.ok(&["gate", "add", &id, "lint"]);
+    // Not trusted on this machine, it could not run at the start, so it holds the issue.
+    env.ok(&["gate", "untrust", "lint"]);
     assert!(!ready().contains(&id));
+    assert_eq!(is_ready(), ready());
+    // Trusted, it runs when the issue starts: until it has run, it holds nothing back.
+    env.ok(&["gate", "trust", "lint"]);
+    assert!(ready().contains(&id));
     assert_eq!(is_ready(), ready());
     let e = env.json_err(&["issue", "update", &id, "--state", "in_progress"], 4);
     assert_eq!(gate_names(&e), pairs(&[("lint", "failed")]));
+    assert!(!ready().contains(&id), "a failed auto precheck holds the issue");
+    assert_eq!(is_ready(), ready());
     let v = show(&env, &id);
     assert_eq!(v["state"], "ready");
     assert_eq!(v["gates"]["lint"]["runs"][0]["output"], "linting\n");
@@ -801,6 +809,38 @@ fn hand_edited_gate_definitions_do_not_crash_a_run() {
     assert_eq!(v["results"][0]["status"], "passed");
     let e = env.json_err(&["issue", "update", &id, "--state", "done"], 4);
     assert_eq!(gate_names(&e), pairs(&[("empty", "failed")]));
+}
+
+/// Readiness with auto prechecks, one rule for `ready` and `is:ready`: a pending auto precheck
+/// that can run here does not hold an issue (it runs at the start); a failed one, a pending
+/// manual one, an untrusted or invalid pending auto one, or a gate missing from the registry
+/// does. A postcheck never does.
+#[test]
+fn an_auto_precheck_that_would_run_at_the_start_does_not_hold_readiness() {
+    let env = TestEnv::new();
+    shell_gate(&env, "fmt", "precheck", "60", "exit 0");
+    let id = issue_in(&env, "Formatted", "ready");
+    env.ok(&["gate", "add", &id, "fmt"]);
+    let ready = || ids_of(&env.json(&["ready"]));
+    let is_ready = || ids_of(&env.json(&["query", "is:ready"]));
+    let not_ready = || ids_of(&env.json(&["query", "state:ready AND NOT is:ready"]));
+    assert_eq!(ready(), [id.clone()].into());
+    assert_eq!(is_ready(), ready());
+    assert!(not_ready().is_empty());
+
+    // The same definition written into config.json by hand (a clone): untrusted, so held.
+    let path = env.jit_dir().join("config.json");
+    let mut config: Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    config["gates"]["fmt"]["timeout_s"] = json!(61);
+    std::fs::write(&path, serde_json::to_vec_pretty(&config).unwrap()).unwrap();
+    assert!(ready().is_empty());
+    assert_eq!(not_ready(), [id.clone()].into());
+    // Invalid (timeout 0): held too, whatever the trust.
+    config["gates"]["fmt"]["timeout_s"] = json!(0);
+    std::fs::write(&path, serde_json::to_vec_pretty(&config).unwrap()).unwrap();
+    let out = env.cmd(&["ready", "--json"]).env("JIT_TRUST_ALL_GATES", "1").output().unwrap();
+    assert_eq!(serde_json::from_slice::<Value>(&out.stdout).unwrap(), json!([]));
+    assert!(is_ready().is_empty());
 }
 
 /// Gate definitions that cannot run (written by hand or merged): read commands keep working,

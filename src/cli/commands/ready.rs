@@ -28,7 +28,7 @@ pub struct BlockedArgs {}
 pub fn run_ready(ctx: &mut Ctx, args: ReadyArgs) -> Result<u8, CliError> {
     let repo = ctx.open_repo()?;
     let snap = ctx.snapshot(&repo)?;
-    let view = GraphView { snap: &snap, gates: &repo.config().gates };
+    let view = repo.graph_view(&snap);
     let mut ready: Vec<Entry> = snap
         .iter()
         .filter(|e| e.head().state == State::Ready.to_u8() && view.is_ready(&e.summary()))
@@ -69,7 +69,7 @@ pub fn node_json(view: &GraphView, id: u128) -> Value {
 pub fn run_blocked(ctx: &mut Ctx, _args: BlockedArgs) -> Result<u8, CliError> {
     let repo = ctx.open_repo()?;
     let snap = ctx.snapshot(&repo)?;
-    let view = GraphView { snap: &snap, gates: &repo.config().gates };
+    let view = repo.graph_view(&snap);
     let blocked: Vec<(Entry, Vec<u128>)> = snap
         .iter()
         .rev()
