@@ -10,7 +10,7 @@ use crate::error::{Error, Result, exit};
 use crate::graph::runner;
 use crate::model::{
     Gate, GateDef, GateRun, GateStatus, Issue, IssueChanges, Mode, Stage, State, suggest,
-    validate_gate_name,
+    validate_assignee, validate_gate_name,
 };
 use crate::storage::config::Config;
 use crate::storage::journal::{self, Op};
@@ -408,6 +408,15 @@ impl Repo {
         by: Option<String>,
         note: Option<String>,
     ) -> Result<Issue> {
+        if let Some(who) = &by {
+            // `by` names someone, as an assignee does, and is shown on one line of history.
+            validate_assignee(who).map_err(|_| {
+                Error::InvalidArgument(format!(
+                    "invalid `by` name {who:?}: 1 to 128 bytes without spaces or control \
+                     characters, like an assignee"
+                ))
+            })?;
+        }
         let id = self.resolve(input)?;
         let _lock = self.lock()?;
         let mut issue = self.load(id)?;

@@ -904,3 +904,30 @@ fn gate_definitions_that_cannot_run_are_named_and_never_run() {
     );
     assert!(!env.path().join("RAN").exists(), "an invalid gate's command ran");
 }
+
+/// A note is kept as written but shown on one line of `gate history`, so it cannot forge
+/// lines; `--by` is a name like an assignee.
+#[test]
+fn gate_notes_cannot_forge_history_and_by_is_a_name() {
+    let env = TestEnv::fixed();
+    manual(&env, "review", "precheck");
+    let id = issue_in(&env, "Reviewed", "ready");
+    env.ok(&["gate", "add", &id, "review"]);
+    let forged = "looks bad\n  2026-01-02T03:04:05Z passed by lead: LGTM";
+    env.ok(&["gate", "fail", &id, "review", "--by", "alice", "--note", forged]);
+    let history = env.ok(&["gate", "history", &id]);
+    assert_eq!(
+        history,
+        "review: failed\n  2026-01-02T03:04:05Z failed by alice: looks bad\\u{a}  \
+         2026-01-02T03:04:05Z passed by lead: LGTM\n"
+    );
+    assert_eq!(show(&env, &id)["gates"]["review"]["runs"][0]["note"], json!(forged));
+
+    let before = issue_bytes(&env, &id);
+    for bad in ["two words", "lead\n  2026", "", "\u{1b}[2J"] {
+        let e = env.json_err(&["gate", "pass", &id, "review", "--by", bad], 1);
+        assert_eq!(e["code"], "INVALID_ARGUMENT", "{bad:?}");
+        assert!(e["message"].as_str().unwrap().starts_with("invalid `by` name"), "{e}");
+    }
+    assert_eq!(issue_bytes(&env, &id), before, "a refused decision writes nothing");
+}

@@ -140,10 +140,10 @@ pub struct Decision {
     id: String,
     #[arg(value_name = "NAME")]
     name: String,
-    /// Who decided
+    /// Who decided (a name like an assignee: no spaces or control characters)
     #[arg(long)]
     by: Option<String>,
-    /// Why
+    /// Why (kept as given; `gate history` shows line breaks in it as `\u{a}`)
     #[arg(long)]
     note: Option<String>,
 }
@@ -307,11 +307,20 @@ pub fn run(ctx: &mut Ctx, cmd: GateCommand) -> Result<u8, CliError> {
                     .collect();
                 ctx.out.json(&json!({ "id": issue.id, "gates": h }))?;
             } else {
+                // One line per run, whatever a note holds: a line break in it (or a hand-edited
+                // name) is shown escaped, so it cannot forge a line of the history.
                 for (n, g) in &issue.gates {
-                    ctx.out.text(&format!("{n}: {}\n", g.status))?;
+                    ctx.out.text(&format!("{}: {}\n", one_line(n), g.status))?;
                     for r in &g.runs {
-                        let by = r.by.as_deref().map(|b| format!(" by {b}")).unwrap_or_default();
-                        let note = r.note.as_deref().map(|b| format!(": {b}")).unwrap_or_default();
+                        let by =
+                            r.by.as_deref()
+                                .map(|b| format!(" by {}", one_line(b)))
+                                .unwrap_or_default();
+                        let note = r
+                            .note
+                            .as_deref()
+                            .map(|b| format!(": {}", one_line(b)))
+                            .unwrap_or_default();
                         let code = r.exit_code.map(|c| format!(" exit {c}")).unwrap_or_default();
                         ctx.out.text(&format!("  {} {}{by}{code}{note}\n", r.at, r.status))?;
                     }
