@@ -32,6 +32,15 @@ pub enum Error {
     )]
     RepoNotFound { searched: PathBuf, upwards: bool },
 
+    /// Discovery stopped at a boundary before it found `.jit/` (code `REPO_NOT_FOUND` too).
+    #[error(
+        "no jit repository found in {} or its parents up to {}, {}",
+        searched.display(),
+        stopped_at.display(),
+        why.describe()
+    )]
+    RepoNotFoundBelow { searched: PathBuf, stopped_at: PathBuf, why: SearchStop },
+
     #[error("no issue matches `{0}`")]
     IssueNotFound(String),
 
@@ -125,6 +134,34 @@ pub enum Error {
     Io { path: PathBuf, source: io::Error },
 }
 
+/// Where and why repository discovery stopped searching upwards.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SearchStop {
+    /// The top of the git work tree that contains the start.
+    GitWorkTree,
+    /// The next directory up is one of `JIT_CEILING_DIRECTORIES`.
+    Ceiling,
+}
+
+impl SearchStop {
+    fn describe(self) -> &'static str {
+        match self {
+            SearchStop::GitWorkTree => {
+                "the top of the git work tree that holds it (discovery does not leave a git \
+                 repository)"
+            }
+            SearchStop::Ceiling => "as the next directory up is in JIT_CEILING_DIRECTORIES",
+        }
+    }
+
+    fn as_str(self) -> &'static str {
+        match self {
+            SearchStop::GitWorkTree => "git_work_tree",
+            SearchStop::Ceiling => "ceiling",
+        }
+    }
+}
+
 fn gate_list(gates: &[(String, String)]) -> String {
     let names: Vec<String> = gates.iter().map(|(n, s)| format!("{n} ({s})")).collect();
     format!("gate{} {}", if names.len() == 1 { "" } else { "s" }, names.join(", "))
@@ -138,7 +175,7 @@ impl Error {
     /// The stable machine code (`docs/errors.md`).
     pub fn code(&self) -> &'static str {
         match self {
-            Error::RepoNotFound { .. } => "REPO_NOT_FOUND",
+            Error::RepoNotFound { .. } | Error::RepoNotFoundBelow { .. } => "REPO_NOT_FOUND",
             Error::IssueNotFound(_) => "ISSUE_NOT_FOUND",
             Error::AmbiguousId { .. } => "AMBIGUOUS_ID",
             Error::InvalidId(_) => "INVALID_ID",
@@ -179,9 +216,10 @@ impl Error {
     /// The process exit code for this error.
     pub fn exit_code(&self) -> u8 {
         match self {
-            Error::RepoNotFound { .. } | Error::IssueNotFound(_) | Error::NoPath { .. } => {
-                exit::NOT_FOUND
-            }
+            Error::RepoNotFound { .. }
+            | Error::RepoNotFoundBelow { .. }
+            | Error::IssueNotFound(_)
+            | Error::NoPath { .. } => exit::NOT_FOUND,
             Error::TransitionRefused { .. }
             | Error::VersionConflict { .. }
             | Error::Dependency { .. }
@@ -202,6 +240,11 @@ impl Error {
             Error::RepoNotFound { .. } => {
                 Some("run `jit init` to create one, or pass --repo PATH / set JIT_DIR".into())
             }
+            Error::RepoNotFoundBelow { stopped_at, .. } => Some(format!(
+                "run `jit init` in {} to give it its own tracker, or pass --repo PATH / set \
+                 JIT_DIR to use one outside it",
+                stopped_at.display()
+            )),
             Error::AmbiguousId { candidates, .. } => {
                 Some(format!("candidates: {}; type more characters", candidates.join(", ")))
             }
@@ -292,6 +335,11 @@ impl Error {
                 json!({"prefix": prefix, "candidates": candidates})
             }
             Error::IssueNotFound(id) => json!({"id": id}),
+            Error::RepoNotFoundBelow { searched, stopped_at, why } => json!({
+                "path": searched.to_string_lossy(),
+                "stopped_at": stopped_at.to_string_lossy(),
+                "reason": why.as_str(),
+            }),
             Error::InvalidValue { what, value, allowed, suggestion } => {
                 json!({"field": what, "value": value, "allowed": allowed, "suggestion": suggestion})
             }

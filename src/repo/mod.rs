@@ -37,6 +37,8 @@ pub struct OpenOptions {
     pub command: String,
     /// `JIT_TRUST_ALL_GATES`: treat every auto gate as trusted (for CI, never the default).
     pub trust_all_gates: bool,
+    /// `JIT_CEILING_DIRECTORIES`: discovery never moves up into these (absolute) directories.
+    pub ceilings: Vec<PathBuf>,
 }
 
 type WaitNotice = Box<dyn Fn(Option<&HolderInfo>)>;
@@ -170,7 +172,7 @@ impl Repo {
     pub fn open(opts: &OpenOptions, clock: Clock) -> Result<Repo> {
         let layout = match &opts.repo {
             Some(p) => Layout::at(&opts.cwd.join(p))?,
-            None => Layout::discover(&opts.cwd)?,
+            None => Layout::discover(&opts.cwd, &opts.ceilings)?,
         };
         let config = Config::load(&layout.config_path())?;
         Ok(Repo {

@@ -119,6 +119,7 @@ impl World {
             durability: Some(Durability::Relaxed),
             command: "model test".into(),
             trust_all_gates: false,
+            ceilings: Vec::new(),
         };
         let repo = Repo::open(&opts, Clock::system()).unwrap();
         World { _dir: dir, repo, model: BTreeMap::new() }

@@ -27,6 +27,7 @@ pub fn without_jit_env(c: &mut Command) -> &mut Command {
         "JIT_DURABILITY",
         "JIT_TEST_FAULT",
         "JIT_TRUST_ALL_GATES",
+        "JIT_CEILING_DIRECTORIES",
     ] {
         c.env_remove(v);
     }

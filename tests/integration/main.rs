@@ -11,6 +11,7 @@ mod crash;
 mod index;
 mod query;
 
+mod discovery;
 mod docs;
 mod fixtures;
 mod gates;

@@ -111,6 +111,7 @@ impl Ctx<'_, '_> {
             durability,
             command: self.command.clone(),
             trust_all_gates: trust_all_gates_from_env()?,
+            ceilings: ceilings_from_env(),
         };
         let mut repo = Repo::open(&opts, Clock::from_env()?)?;
         if !self.global.quiet {
@@ -171,6 +172,22 @@ fn trust_all_gates_from_env() -> Result<bool, CliError> {
         }
         .into()),
     }
+}
+
+/// `JIT_CEILING_DIRECTORIES`: colon-separated absolute directories that discovery never
+/// moves up into, as git's `GIT_CEILING_DIRECTORIES`. Empty and relative entries are ignored
+/// (git ignores relative ones too); each is compared as given and with symbolic links
+/// resolved, as the current directory has them resolved.
+fn ceilings_from_env() -> Vec<PathBuf> {
+    let Some(v) = std::env::var_os("JIT_CEILING_DIRECTORIES") else { return Vec::new() };
+    let mut out = Vec::new();
+    for p in std::env::split_paths(&v).filter(|p| p.is_absolute()) {
+        if let Ok(real) = std::fs::canonicalize(&p) {
+            out.push(real);
+        }
+        out.push(p);
+    }
+    out
 }
 
 /// Run the parsed command; returns the exit code.
