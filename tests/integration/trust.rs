@@ -342,3 +342,22 @@ fn concurrent_trusts_lose_no_update() {
         .collect();
     assert_eq!(trusted, names.iter().map(String::as_str).collect::<Vec<_>>());
 }
+
+/// Outside git, `.jit/local/` travels with a copy or an archive of a project: a trust file
+/// that came along (written in another folder) trusts nothing here.
+#[test]
+fn a_trust_file_brought_with_a_copied_project_trusts_nothing() {
+    let theirs = TestEnv::new();
+    write_gates(&theirs, hostile_gates());
+    theirs.ok(&["gate", "trust", "setup"]);
+    let mine = TestEnv::bare();
+    copy_tree(theirs.path(), mine.path());
+    assert!(mine.jit_dir().join("local/trusted-gates.json").is_file());
+    assert_eq!(mine.json(&["gate", "list"])[0]["trusted"], false);
+    let id = ready_issue_with(&mine, "setup");
+    assert_eq!(mine.json_err(&["gate", "run", &id], 4)["code"], "GATE_UNTRUSTED");
+    assert!(!mine.path().join("OWNED").exists());
+    // Trusting here replaces the foreign file's content.
+    mine.ok(&["gate", "trust", "setup"]);
+    assert_eq!(mine.json(&["gate", "list"])[0]["trusted"], true);
+}
