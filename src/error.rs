@@ -114,11 +114,7 @@ pub enum Error {
     Gate { code: &'static str, exit: u8, message: String, suggestion: Option<String> },
 
     /// Auto gates whose exact definition the person on this machine has not trusted.
-    #[error(
-        "auto gate{} {} not trusted on this machine, so nothing was run",
-        if gates.len() == 1 { "" } else { "s" },
-        gates.iter().map(|g| format!("`{g}`")).collect::<Vec<_>>().join(", ") + if gates.len() == 1 { " is" } else { " are" }
-    )]
+    #[error("{} not trusted on this machine, so nothing was run", untrusted_list(gates))]
     GateUntrusted { gates: Vec<String> },
 
     #[error("issue {id} is blocked by {}: work cannot start before they are done", blockers.join(", "))]
@@ -165,6 +161,15 @@ impl SearchStop {
 fn gate_list(gates: &[(String, String)]) -> String {
     let names: Vec<String> = gates.iter().map(|(n, s)| format!("{n} ({s})")).collect();
     format!("gate{} {}", if names.len() == 1 { "" } else { "s" }, names.join(", "))
+}
+
+/// "auto gate `a` is" / "auto gates `a`, `b` are".
+fn untrusted_list(gates: &[String]) -> String {
+    let names: Vec<String> = gates.iter().map(|g| format!("`{g}`")).collect();
+    match names.len() {
+        1 => format!("auto gate {} is", names[0]),
+        _ => format!("auto gates {} are", names.join(", ")),
+    }
 }
 
 fn holder_suffix(holder: &Option<String>) -> String {
