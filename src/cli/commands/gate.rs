@@ -16,7 +16,9 @@ use crate::storage::trust::TrustStore;
 /// A precheck must pass before an issue moves to in_progress; a postcheck before it is done.
 /// A manual gate is passed or failed by a person or agent; an auto gate runs a command (exit 0
 /// = passed). Moving an issue to done runs its pending auto postchecks first; if any gate is
-/// still not passed, the issue becomes `gated` and the command fails naming the gates.
+/// still not passed, the issue becomes `gated` and the command fails naming the gates. An auto
+/// gate runs only once its definition is trusted on this machine (`jit gate trust`; what
+/// `jit gate define` defines here is trusted), as config.json can come from anyone.
 #[derive(Debug, Subcommand)]
 #[command(
     after_help = "Examples:\n  jit gate define tests --stage postcheck --mode auto -- cargo test\n  jit gate add 01jx5k tests\n  jit gate run 01jx5k"

@@ -10,8 +10,9 @@ use crate::graph::GraphView;
 use crate::model::{IssueId, Priority, State};
 use crate::storage::index::Entry;
 
-/// List the issues ready to work on: state ready, every dependency done, no precheck
-/// pending or failed; highest priority first, then oldest
+/// List the issues ready to work on: state ready, every dependency done, no precheck failed,
+/// no manual precheck pending (a pending auto precheck trusted here runs at the start, so it
+/// does not hold an issue back); highest priority first, then oldest
 #[derive(Debug, clap::Args)]
 #[command(after_help = "Examples:\n  jit ready\n  jit ready --json --limit 1")]
 pub struct ReadyArgs {
