@@ -236,7 +236,7 @@ fn query(c: &mut Criterion, fixtures: &[(usize, Fixture)]) {
         let layout = Layout::at(&fx.path).expect("layout");
         let snap = index::snapshot(&layout).expect("snapshot");
         let gates = std::collections::BTreeMap::<String, GateDef>::new();
-        let view = GraphView { snap: &snap, gates: &gates };
+        let view = GraphView { snap: &snap, gates: &gates, runnable: Default::default() };
         let now = Timestamp::from_millisecond(1_767_225_600_000).expect("time"); // 2026-01-01
         for (name, f) in [("eval_small", &small), ("eval_1KiB", &big)] {
             g.bench_with_input(BenchmarkId::new(name, n), f, |b, f| {

@@ -32,6 +32,15 @@ pub enum Error {
     )]
     RepoNotFound { searched: PathBuf, upwards: bool },
 
+    /// Discovery stopped at a boundary before it found `.jit/` (code `REPO_NOT_FOUND` too).
+    #[error(
+        "no jit repository found in {} or its parents up to {}, {}",
+        searched.display(),
+        stopped_at.display(),
+        why.describe()
+    )]
+    RepoNotFoundBelow { searched: PathBuf, stopped_at: PathBuf, why: SearchStop },
+
     #[error("no issue matches `{0}`")]
     IssueNotFound(String),
 
@@ -104,6 +113,10 @@ pub enum Error {
     #[error("{message}")]
     Gate { code: &'static str, exit: u8, message: String, suggestion: Option<String> },
 
+    /// Auto gates whose exact definition the person on this machine has not trusted.
+    #[error("{} not trusted on this machine, so nothing was run", untrusted_list(gates))]
+    GateUntrusted { gates: Vec<String> },
+
     #[error("issue {id} is blocked by {}: work cannot start before they are done", blockers.join(", "))]
     Blocked { id: String, blockers: Vec<String> },
 
@@ -117,9 +130,46 @@ pub enum Error {
     Io { path: PathBuf, source: io::Error },
 }
 
+/// Where and why repository discovery stopped searching upwards.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SearchStop {
+    /// The top of the git work tree that contains the start.
+    GitWorkTree,
+    /// The next directory up is one of `JIT_CEILING_DIRECTORIES`.
+    Ceiling,
+}
+
+impl SearchStop {
+    fn describe(self) -> &'static str {
+        match self {
+            SearchStop::GitWorkTree => {
+                "the top of the git work tree that holds it (discovery does not leave a git \
+                 repository)"
+            }
+            SearchStop::Ceiling => "as the next directory up is in JIT_CEILING_DIRECTORIES",
+        }
+    }
+
+    fn as_str(self) -> &'static str {
+        match self {
+            SearchStop::GitWorkTree => "git_work_tree",
+            SearchStop::Ceiling => "ceiling",
+        }
+    }
+}
+
 fn gate_list(gates: &[(String, String)]) -> String {
     let names: Vec<String> = gates.iter().map(|(n, s)| format!("{n} ({s})")).collect();
     format!("gate{} {}", if names.len() == 1 { "" } else { "s" }, names.join(", "))
+}
+
+/// "auto gate `a` is" / "auto gates `a`, `b` are".
+fn untrusted_list(gates: &[String]) -> String {
+    let names: Vec<String> = gates.iter().map(|g| format!("`{g}`")).collect();
+    match names.len() {
+        1 => format!("auto gate {} is", names[0]),
+        _ => format!("auto gates {} are", names.join(", ")),
+    }
 }
 
 fn holder_suffix(holder: &Option<String>) -> String {
@@ -130,7 +180,7 @@ impl Error {
     /// The stable machine code (`docs/errors.md`).
     pub fn code(&self) -> &'static str {
         match self {
-            Error::RepoNotFound { .. } => "REPO_NOT_FOUND",
+            Error::RepoNotFound { .. } | Error::RepoNotFoundBelow { .. } => "REPO_NOT_FOUND",
             Error::IssueNotFound(_) => "ISSUE_NOT_FOUND",
             Error::AmbiguousId { .. } => "AMBIGUOUS_ID",
             Error::InvalidId(_) => "INVALID_ID",
@@ -153,6 +203,7 @@ impl Error {
             Error::Filter(f) => f.code(),
             Error::Dependency { code, .. } | Error::Gate { code, .. } => code,
             Error::GatesNotPassed { .. } => "GATES_NOT_PASSED",
+            Error::GateUntrusted { .. } => "GATE_UNTRUSTED",
             Error::GraphCycle { .. } => "GRAPH_CYCLE",
             Error::Blocked { .. } => "ISSUE_BLOCKED",
             Error::NoPath { .. } => "PATH_NOT_FOUND",
@@ -170,13 +221,15 @@ impl Error {
     /// The process exit code for this error.
     pub fn exit_code(&self) -> u8 {
         match self {
-            Error::RepoNotFound { .. } | Error::IssueNotFound(_) | Error::NoPath { .. } => {
-                exit::NOT_FOUND
-            }
+            Error::RepoNotFound { .. }
+            | Error::RepoNotFoundBelow { .. }
+            | Error::IssueNotFound(_)
+            | Error::NoPath { .. } => exit::NOT_FOUND,
             Error::TransitionRefused { .. }
             | Error::VersionConflict { .. }
             | Error::Dependency { .. }
             | Error::GatesNotPassed { .. }
+            | Error::GateUntrusted { .. }
             | Error::Blocked { .. } => exit::CONFLICT,
             Error::Gate { exit, .. } => *exit,
             Error::GraphCycle { .. } => exit::INVALID_REPO,
@@ -192,6 +245,11 @@ impl Error {
             Error::RepoNotFound { .. } => {
                 Some("run `jit init` to create one, or pass --repo PATH / set JIT_DIR".into())
             }
+            Error::RepoNotFoundBelow { stopped_at, .. } => Some(format!(
+                "run `jit init` in {} to give it its own tracker, or pass --repo PATH / set \
+                 JIT_DIR to use one outside it",
+                stopped_at.display()
+            )),
             Error::ConfigInvalid { path, .. } => Some(format!(
                 "fix {} or restore it (e.g. with git); to start over with the defaults, move it \
                  aside and run `jit init`, which never replaces an existing config",
@@ -244,6 +302,11 @@ impl Error {
                 Some("finish the blocking issues first (`jit blocked` lists them)".into())
             }
             Error::Gate { suggestion: Some(s), .. } => Some(format!("did you mean `{s}`?")),
+            Error::GateUntrusted { gates } => Some(format!(
+                "review what it runs (`jit gate show {}`), then `jit gate trust {}`",
+                gates.first().map_or("NAME", String::as_str),
+                gates.join(" ")
+            )),
             Error::GraphCycle { .. } => Some(
                 "a cycle came in by hand editing or a merge; `jit dep rm` one of its edges".into(),
             ),
@@ -289,6 +352,11 @@ impl Error {
                 json!({"prefix": prefix, "candidates": candidates})
             }
             Error::IssueNotFound(id) => json!({"id": id}),
+            Error::RepoNotFoundBelow { searched, stopped_at, why } => json!({
+                "path": searched.to_string_lossy(),
+                "stopped_at": stopped_at.to_string_lossy(),
+                "reason": why.as_str(),
+            }),
             Error::InvalidValue { what, value, allowed, suggestion } => {
                 json!({"field": what, "value": value, "allowed": allowed, "suggestion": suggestion})
             }
@@ -313,6 +381,7 @@ impl Error {
                 "gates": gates.iter().map(|(n, s)| json!({"name": n, "status": s})).collect::<Vec<_>>(),
             }),
             Error::Gate { suggestion, .. } => json!({"suggestion": suggestion}),
+            Error::GateUntrusted { gates } => json!({"gates": gates}),
             Error::GraphCycle { cycle } => json!({"cycle": cycle}),
             Error::Blocked { id, blockers } => json!({"id": id, "blockers": blockers}),
             Error::NoPath { from, to } => json!({"from": from, "to": to}),

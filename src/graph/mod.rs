@@ -5,9 +5,9 @@
 pub mod export;
 pub mod runner;
 
-use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
 
-use crate::model::{GateDef, GateStatus, IssueId, Stage, State};
+use crate::model::{GateDef, GateStatus, IssueId, Mode, Stage, State};
 use crate::storage::index::{Snapshot, Summary};
 
 /// Node ids are the issues' 128-bit ids.
@@ -165,10 +165,63 @@ pub fn describe_cycle(cycle: &[Node], name: impl Fn(Node) -> String) -> String {
     cycle.iter().map(|n| name(*n)).collect::<Vec<_>>().join(" → ")
 }
 
+/// Why a precheck holds an issue back from being ready, when it does.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Hold {
+    /// Its latest result is failed (manual or auto).
+    Failed,
+    /// A manual precheck no one has passed yet.
+    Pending,
+    /// An auto precheck not run yet whose definition this machine has not trusted: starting
+    /// the issue would be refused, so it is not ready here.
+    Untrusted,
+    /// An auto precheck not run yet whose definition cannot run (no command, timeout 0).
+    Invalid,
+    /// A gate missing from the registry: it cannot be shown to be harmless.
+    Unknown,
+}
+
+/// The readiness rule for one gate on an issue, written once for `jit ready` and `is:ready`:
+/// a postcheck or a passed gate never holds; a failed one always does; a pending manual
+/// precheck does; a pending auto precheck does not when it can run here (`runnable`: valid
+/// and trusted), as it runs when the issue starts.
+pub fn precheck_hold(status: &str, def: Option<&GateDef>, runnable: bool) -> Option<Hold> {
+    let Some(def) = def else {
+        return (status != GateStatus::Passed.as_str()).then_some(Hold::Unknown);
+    };
+    if def.stage == Stage::Postcheck || status == GateStatus::Passed.as_str() {
+        return None;
+    }
+    if status == GateStatus::Failed.as_str() {
+        return Some(Hold::Failed);
+    }
+    match def.mode {
+        Mode::Manual => Some(Hold::Pending),
+        Mode::Auto if runnable => None,
+        Mode::Auto if def.problem().is_some() => Some(Hold::Invalid),
+        Mode::Auto => Some(Hold::Untrusted),
+    }
+}
+
+/// Ready: state ready, every dependency done (`dep_done`), and no gate holding it
+/// (`hold`, [`precheck_hold`]).
+pub fn ready_by_rule(
+    s: &Summary,
+    dep_done: impl Fn(Node) -> bool,
+    hold: impl Fn(&str, &str) -> Option<Hold>,
+) -> bool {
+    s.state == State::Ready.to_u8()
+        && s.dependencies.iter().all(|d| dep_done(*d))
+        && s.gates.iter().all(|(name, status)| hold(name, status).is_none())
+}
+
 /// Dependency and gate facts about issues in one snapshot.
 pub struct GraphView<'a> {
     pub snap: &'a Snapshot,
     pub gates: &'a BTreeMap<String, GateDef>,
+    /// The auto gates that can run on this machine (valid and trusted).
+    pub runnable: BTreeSet<String>,
 }
 
 impl<'a> GraphView<'a> {
@@ -185,15 +238,16 @@ impl<'a> GraphView<'a> {
         s.dependencies.iter().copied().filter(|d| self.state(*d) != Some(State::Done)).collect()
     }
 
-    /// Prechecks on `s` that are not passed (a gate missing from the registry counts too).
-    pub fn unpassed_prechecks<'s>(&self, s: &Summary<'s>) -> Vec<&'s str> {
+    /// How the gate `name` with `status` holds an issue back ([`precheck_hold`]).
+    pub fn hold(&self, name: &str, status: &str) -> Option<Hold> {
+        precheck_hold(status, self.gates.get(name), self.runnable.contains(name))
+    }
+
+    /// The prechecks that hold `s` back from being ready, and why.
+    pub fn holding_prechecks<'s>(&self, s: &Summary<'s>) -> Vec<(&'s str, Hold)> {
         s.gates
             .iter()
-            .filter(|(name, status)| {
-                let stage = self.gates.get(*name).map(|g| g.stage);
-                stage != Some(Stage::Postcheck) && *status != GateStatus::Passed.as_str()
-            })
-            .map(|(name, _)| *name)
+            .filter_map(|(name, status)| Some((*name, self.hold(name, status)?)))
             .collect()
     }
 
@@ -202,11 +256,9 @@ impl<'a> GraphView<'a> {
         !State::from_u8(s.state).is_some_and(State::is_closed) && !self.blockers(s).is_empty()
     }
 
-    /// Ready: state ready, every dependency done, no precheck failing or pending.
+    /// Ready ([`ready_by_rule`]): state ready, every dependency done, no precheck holding it.
     pub fn is_ready(&self, s: &Summary) -> bool {
-        s.state == State::Ready.to_u8()
-            && self.blockers(s).is_empty()
-            && self.unpassed_prechecks(s).is_empty()
+        ready_by_rule(s, |d| self.state(d) == Some(State::Done), |n, st| self.hold(n, st))
     }
 
     /// Reverse adjacency over the whole snapshot: who depends on each issue.

@@ -124,3 +124,36 @@ fn self_edge_is_a_cycle_and_describe_joins_with_arrows() {
     assert_eq!(c, vec![7, 7]);
     assert_eq!(describe_cycle(&[1, 2, 1], |n| format!("n{n}")), "n1 → n2 → n1");
 }
+
+#[test]
+fn the_precheck_rule_holds_what_cannot_pass_at_the_start() {
+    use crate::model::GateDef;
+    let def = |stage: &str, mode: &str| -> GateDef {
+        let mut v = serde_json::json!({"stage": stage, "mode": mode});
+        if mode == "auto" {
+            v["command"] = serde_json::json!(["true"]);
+        }
+        serde_json::from_value(v).unwrap()
+    };
+    let (auto, manual, post) =
+        (def("precheck", "auto"), def("precheck", "manual"), def("postcheck", "manual"));
+    let broken: GateDef = serde_json::from_value(
+        serde_json::json!({"stage": "precheck", "mode": "auto", "timeout_s": 0, "command": ["x"]}),
+    )
+    .unwrap();
+    let cases = [
+        ("pending", Some(&auto), true, None),
+        ("pending", Some(&auto), false, Some(Hold::Untrusted)),
+        ("pending", Some(&broken), false, Some(Hold::Invalid)),
+        ("failed", Some(&auto), true, Some(Hold::Failed)),
+        ("passed", Some(&auto), false, None),
+        ("pending", Some(&manual), false, Some(Hold::Pending)),
+        ("failed", Some(&manual), false, Some(Hold::Failed)),
+        ("failed", Some(&post), false, None),
+        ("pending", None, false, Some(Hold::Unknown)),
+        ("passed", None, false, None),
+    ];
+    for (status, d, runnable, want) in cases {
+        assert_eq!(precheck_hold(status, d, runnable), want, "{status} {d:?} {runnable}");
+    }
+}

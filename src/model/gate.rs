@@ -194,3 +194,108 @@ pub fn validate_gate_name(name: &str) -> Result<(), Error> {
         )))
     }
 }
+
+impl GateDef {
+    /// What stops this auto gate from running, if anything: no command, or a timeout of 0
+    /// (the command would be killed at once). `gate define` refuses both; a config edited by
+    /// hand or merged can still hold them. A manual gate runs nothing, so has no such problem.
+    pub fn problem(&self) -> Option<String> {
+        match self.mode {
+            Mode::Auto if self.command.first().is_none_or(|c| c.is_empty()) => {
+                Some("no command: an auto gate needs one".into())
+            }
+            Mode::Auto if self.timeout_s == 0 => {
+                Some("timeout_s is 0: the command would be killed at once".into())
+            }
+            _ => None,
+        }
+    }
+
+    /// The SHA-256 of everything that decides what this gate runs and how, as 64 hex digits:
+    /// the name (the command sees it as `JIT_GATE`), stage, mode, command, shell flag,
+    /// timeout and any field this jit does not know (a later one may change behaviour). Only
+    /// the description is left out. The input is a fixed prefix and compact JSON whose
+    /// object keys are sorted, so the digest does not depend on how config.json is laid out.
+    pub fn digest(&self, name: &str) -> String {
+        use sha2::{Digest, Sha256};
+        let mut canon = Map::new();
+        for (k, v) in &self.extra {
+            canon.insert(format!("x-{k}"), v.clone());
+        }
+        canon.insert("name".into(), name.into());
+        canon.insert("stage".into(), self.stage.as_str().into());
+        canon.insert("mode".into(), self.mode.to_string().into());
+        canon.insert("command".into(), self.command.clone().into());
+        canon.insert("shell".into(), self.shell.into());
+        canon.insert("timeout_s".into(), self.timeout_s.into());
+        let json = serde_json::to_string(&sorted(Value::Object(canon))).expect("JSON serialises");
+        let hash = Sha256::new().chain_update(b"jit gate definition v1\n").chain_update(json);
+        hash.finalize().iter().map(|b| format!("{b:02x}")).collect()
+    }
+}
+
+/// `v` with every object's keys in sorted order, at any depth.
+fn sorted(v: Value) -> Value {
+    match v {
+        Value::Object(m) => {
+            let mut entries: Vec<(String, Value)> = m.into_iter().collect();
+            entries.sort_by(|a, b| a.0.cmp(&b.0));
+            Value::Object(entries.into_iter().map(|(k, v)| (k, sorted(v))).collect())
+        }
+        Value::Array(a) => Value::Array(a.into_iter().map(sorted).collect()),
+        other => other,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn def(json: Value) -> GateDef {
+        serde_json::from_value(json).unwrap()
+    }
+
+    #[test]
+    fn the_digest_covers_what_runs_and_not_the_layout() {
+        let base = json!({"stage": "precheck", "mode": "auto", "command": ["make", "lint"]});
+        let d = def(base.clone());
+        let same = def(json!({"command": ["make", "lint"], "mode": "auto", "stage": "precheck",
+                              "timeout_s": 600, "description": "words change nothing"}));
+        assert_eq!(d.digest("lint"), same.digest("lint"));
+        assert_eq!(d.digest("lint").len(), 64);
+        let mut changed = Vec::new();
+        for (k, v) in [
+            ("command", json!(["make", "lint", "--fix"])),
+            ("shell", json!(true)),
+            ("timeout_s", json!(5)),
+            ("stage", json!("postcheck")),
+            ("env", json!({"A": "1"})),
+        ] {
+            let mut j = base.clone();
+            j[k] = v;
+            changed.push(def(j).digest("lint"));
+        }
+        changed.push(d.digest("other"));
+        let mut all = changed.clone();
+        all.push(d.digest("lint"));
+        all.sort();
+        all.dedup();
+        assert_eq!(all.len(), changed.len() + 1, "every change makes a new digest");
+    }
+
+    #[test]
+    fn definitions_that_cannot_run_are_named() {
+        let ok = def(json!({"stage": "precheck", "mode": "auto", "command": ["true"]}));
+        assert_eq!(ok.problem(), None);
+        let none = def(json!({"stage": "precheck", "mode": "auto"}));
+        assert_eq!(none.problem().unwrap(), "no command: an auto gate needs one");
+        let blank = def(json!({"stage": "precheck", "mode": "auto", "command": [""]}));
+        assert_eq!(blank.problem().unwrap(), "no command: an auto gate needs one");
+        let zero = def(json!({"stage": "precheck", "mode": "auto", "command": ["true"],
+                              "timeout_s": 0}));
+        assert!(zero.problem().unwrap().contains("timeout_s is 0"));
+        let manual = def(json!({"stage": "precheck", "mode": "manual"}));
+        assert_eq!(manual.problem(), None);
+    }
+}

@@ -8,8 +8,7 @@ use jiff::Timestamp;
 
 use super::Pattern;
 use super::ast::HasWhat;
-use crate::graph::GraphView;
-use crate::model::{GateStatus, Stage};
+use crate::graph::{GraphView, precheck_hold, ready_by_rule};
 
 use super::ast::{CmpOp, DateValue, Expr, IsPred, TermKind};
 use crate::model::{IssueId, Priority, State};
@@ -107,17 +106,11 @@ impl TermKind {
                     IsPred::Assigned => s.assignee.is_some(),
                     IsPred::Unassigned => s.assignee.is_none(),
                     IsPred::Blocked => !closed && !s.dependencies.iter().all(|d| ctx.dep_done(*d)),
-                    IsPred::Ready => {
-                        s.state == State::Ready.to_u8()
-                            && s.dependencies.iter().all(|d| ctx.dep_done(*d))
-                            && s.gates.iter().all(|(name, status)| {
-                                *status == GateStatus::Passed.as_str()
-                                    || ctx
-                                        .graph
-                                        .and_then(|g| g.gates.get(*name))
-                                        .is_some_and(|d| d.stage == Stage::Postcheck)
-                            })
-                    }
+                    IsPred::Ready => match ctx.graph {
+                        Some(g) => g.is_ready(s),
+                        // No registry: every gate not passed is unknown, so it holds.
+                        None => ready_by_rule(s, |_| false, |_, st| precheck_hold(st, None, false)),
+                    },
                 }
             }
             TermKind::Has(HasWhat::Deps) => !s.dependencies.is_empty(),

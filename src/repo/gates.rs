@@ -10,11 +10,53 @@ use crate::error::{Error, Result, exit};
 use crate::graph::runner;
 use crate::model::{
     Gate, GateDef, GateRun, GateStatus, Issue, IssueChanges, Mode, Stage, State, suggest,
-    validate_gate_name,
+    validate_assignee, validate_gate_name,
 };
 use crate::storage::config::Config;
 use crate::storage::journal::{self, Op};
+use crate::storage::trust::{TrustStore, Trusted};
 use crate::storage::{atomic, index};
+
+/// Whether one auto gate may run on this machine, for `gate trust|untrust|list`.
+#[derive(Debug, serde::Serialize)]
+pub struct GateTrust {
+    pub name: String,
+    /// The digest of the definition as it is now ([`GateDef::digest`]).
+    pub sha256: String,
+    /// Trusted now (after the command).
+    pub trusted: bool,
+    /// Whether this command changed that.
+    pub changed: bool,
+}
+
+/// What stops the gate `name` from ever running: a name `gate define` would refuse, or a
+/// definition that cannot run ([`GateDef::problem`]). One bad definition in config.json
+/// fails only the commands that would use it, and `gate list` names it.
+pub fn definition_problem(name: &str, def: &GateDef) -> Option<String> {
+    if validate_gate_name(name).is_err() {
+        return Some(
+            "the name is not a-z, 0-9, `_` and `-`, starting with a letter or digit".into(),
+        );
+    }
+    def.problem()
+}
+
+/// `problem`, and how to fix the definition.
+fn fix_hint(name: &str, problem: &str) -> String {
+    format!(
+        "gate `{name}` cannot run: {problem}; fix it in .jit/config.json or redefine it with \
+         `jit gate define --replace`"
+    )
+}
+
+fn invalid_gate(name: &str, problem: &str) -> Error {
+    Error::Gate {
+        code: "GATE_INVALID",
+        exit: exit::USER,
+        message: fix_hint(name, problem),
+        suggestion: None,
+    }
+}
 
 /// The result of running one automated gate.
 #[derive(Debug, serde::Serialize)]
@@ -95,9 +137,165 @@ impl Repo {
                 suggestion: None,
             });
         }
+        if def.mode == Mode::Auto {
+            // Defined here, by the person at this machine: trusted as it is written. First,
+            // so a definition is never in config.json untrusted because of a failed write.
+            self.trust_store_update(|store| {
+                store.gates.insert(name.to_string(), self.trusted_now(name, &def));
+            })?;
+        }
         config.gates.insert(name.to_string(), def.clone());
         self.write_config(&config)?;
         Ok(def)
+    }
+
+    fn trusted_now(&self, name: &str, def: &GateDef) -> Trusted {
+        Trusted { sha256: def.digest(name), trusted_at: self.clock.now() }
+    }
+
+    fn trust_store_update<T>(&self, f: impl FnOnce(&mut TrustStore) -> T) -> Result<T> {
+        TrustStore::update(&self.local, f)
+    }
+
+    /// The trusted definitions recorded on this machine.
+    pub fn trust_store(&self) -> Result<TrustStore> {
+        TrustStore::load(&self.local)
+    }
+
+    /// Is `name`'s definition allowed to run here (trusted, or `JIT_TRUST_ALL_GATES`)?
+    pub fn is_trusted(&self, store: &TrustStore, name: &str, def: &GateDef) -> bool {
+        self.trust_all_gates || store.trusts(name, def)
+    }
+
+    /// The auto gates of the registry that would run if needed: valid and trusted. What
+    /// readiness counts on (an auto precheck of this set runs when the issue starts).
+    pub fn runnable_auto_gates(
+        &self,
+        config: &Config,
+    ) -> Result<std::collections::BTreeSet<String>> {
+        let store = self.trust_store()?;
+        Ok(config
+            .gates
+            .iter()
+            .filter(|(n, d)| {
+                d.mode == Mode::Auto
+                    && definition_problem(n, d).is_none()
+                    && self.is_trusted(&store, n, d)
+            })
+            .map(|(n, _)| n.clone())
+            .collect())
+    }
+
+    /// Readiness and graph facts over `snap`, with this machine's runnable auto gates. An
+    /// unreadable trust file counts as trusting nothing here (a run names the damage).
+    pub fn graph_view<'a>(&'a self, snap: &'a index::Snapshot) -> crate::graph::GraphView<'a> {
+        crate::graph::GraphView {
+            snap,
+            gates: &self.config().gates,
+            runnable: self.runnable_auto_gates(self.config()).unwrap_or_default(),
+        }
+    }
+
+    /// The one check before any auto gate runs: every gate of `names` that could run is
+    /// trusted. Nothing has been run or written when it refuses. (A definition that cannot
+    /// run needs no trust: it is never run, only recorded as failed.)
+    fn check_trusted(&self, config: &Config, names: &[String]) -> Result<()> {
+        let store = self.trust_store()?;
+        let untrusted: Vec<String> = names
+            .iter()
+            .filter(|n| {
+                let def = &config.gates[*n];
+                definition_problem(n, def).is_none() && !self.is_trusted(&store, n, def)
+            })
+            .cloned()
+            .collect();
+        if untrusted.is_empty() { Ok(()) } else { Err(Error::GateUntrusted { gates: untrusted }) }
+    }
+
+    /// Trust the named auto gates (or, with `all`, every valid auto gate) as they are defined
+    /// now. With neither, changes nothing and returns the auto gates not trusted.
+    pub fn gate_trust(&self, names: &[String], all: bool) -> Result<Vec<GateTrust>> {
+        let config = self.reload_config()?;
+        let chosen = self.auto_gates_named(&config, names, all)?;
+        if names.is_empty() && !all {
+            let store = self.trust_store()?;
+            return Ok(chosen
+                .into_iter()
+                .filter(|n| !store.trusts(n, &config.gates[n]))
+                .map(|n| GateTrust {
+                    sha256: config.gates[&n].digest(&n),
+                    name: n,
+                    trusted: false,
+                    changed: false,
+                })
+                .collect());
+        }
+        self.trust_store_update(|store| {
+            chosen
+                .into_iter()
+                .map(|n| {
+                    let def = &config.gates[&n];
+                    let changed = !store.trusts(&n, def);
+                    if changed {
+                        store.gates.insert(n.clone(), self.trusted_now(&n, def));
+                    }
+                    GateTrust { sha256: def.digest(&n), name: n, trusted: true, changed }
+                })
+                .collect()
+        })
+    }
+
+    /// Forget the trust of the named gates (registry gates or names only in the trust file).
+    pub fn gate_untrust(&self, names: &[String]) -> Result<Vec<GateTrust>> {
+        let config = self.reload_config()?;
+        let store = self.trust_store()?;
+        if let Some(bad) =
+            names.iter().find(|n| !config.gates.contains_key(*n) && !store.gates.contains_key(*n))
+        {
+            return Err(unknown_gate(bad, &config));
+        }
+        self.trust_store_update(|store| {
+            names
+                .iter()
+                .map(|n| GateTrust {
+                    name: n.clone(),
+                    sha256: config.gates.get(n).map(|d| d.digest(n)).unwrap_or_default(),
+                    trusted: false,
+                    changed: store.gates.remove(n).is_some(),
+                })
+                .collect()
+        })
+    }
+
+    /// The auto gates `gate trust` acts on: the named ones (each must be a valid auto gate),
+    /// or every valid auto gate when none is named.
+    fn auto_gates_named(
+        &self,
+        config: &Config,
+        names: &[String],
+        all: bool,
+    ) -> Result<Vec<String>> {
+        if names.is_empty() || all {
+            return Ok(config
+                .gates
+                .iter()
+                .filter(|(n, d)| d.mode == Mode::Auto && definition_problem(n, d).is_none())
+                .map(|(n, _)| n.clone())
+                .collect());
+        }
+        for n in names {
+            let def = config.gates.get(n).ok_or_else(|| unknown_gate(n, config))?;
+            if let Some(p) = definition_problem(n, def) {
+                return Err(invalid_gate(n, &p));
+            }
+            if def.mode != Mode::Auto {
+                return Err(not_auto(n, "it runs nothing, so there is nothing to trust"));
+            }
+        }
+        let mut v = names.to_vec();
+        v.sort();
+        v.dedup();
+        Ok(v)
     }
 
     /// The registry as it is on disk now.
@@ -159,6 +357,11 @@ impl Repo {
         if let Some(bad) = names.iter().find(|n| !config.gates.contains_key(*n)) {
             return Err(unknown_gate(bad, &config));
         }
+        for n in names {
+            if let Some(p) = definition_problem(n, &config.gates[n]) {
+                return Err(invalid_gate(n, &p));
+            }
+        }
         let mut issue = self.load(id)?;
         let before = issue.gates.len();
         for n in names {
@@ -205,6 +408,15 @@ impl Repo {
         by: Option<String>,
         note: Option<String>,
     ) -> Result<Issue> {
+        if let Some(who) = &by {
+            // `by` names someone, as an assignee does, and is shown on one line of history.
+            validate_assignee(who).map_err(|_| {
+                Error::InvalidArgument(format!(
+                    "invalid `by` name {who:?}: 1 to 128 bytes without spaces or control \
+                     characters, like an assignee"
+                ))
+            })?;
+        }
         let id = self.resolve(input)?;
         let _lock = self.lock()?;
         let mut issue = self.load(id)?;
@@ -248,12 +460,7 @@ impl Repo {
                     return Err(not_attached(&issue, n));
                 }
                 if def.mode != Mode::Auto {
-                    return Err(Error::Gate {
-                        code: "GATE_NOT_AUTO",
-                        exit: exit::USER,
-                        message: format!("gate `{n}` is manual: use `jit gate pass|fail`"),
-                        suggestion: None,
-                    });
+                    return Err(not_auto(n, "use `jit gate pass|fail`"));
                 }
                 chosen.push(n.clone());
             }
@@ -270,10 +477,20 @@ impl Repo {
         gates: &[String],
         expect_version: Option<u64>,
     ) -> Result<(Issue, Vec<GateOutcome>)> {
+        self.check_trusted(config, gates)?;
         let mut results = Vec::new();
         for name in gates {
             let def = &config.gates[name];
-            let r = runner::run(def, name, &issue.id.to_string(), self.layout.project());
+            let r = match definition_problem(name, def) {
+                Some(p) => runner::RunResult {
+                    status: GateStatus::Failed,
+                    exit_code: None,
+                    duration_ms: 0,
+                    timed_out: false,
+                    output: format!("not run: {}", fix_hint(name, &p)),
+                },
+                None => runner::run(def, name, &issue.id.to_string(), self.layout.project()),
+            };
             results.push((name.clone(), issue.gates.get(name).cloned(), r));
         }
         if results.is_empty() {
@@ -388,6 +605,15 @@ impl Repo {
         issue.version += 1;
         issue.updated_at = self.clock.now();
         self.write_issue(issue)
+    }
+}
+
+fn not_auto(name: &str, what_instead: &str) -> Error {
+    Error::Gate {
+        code: "GATE_NOT_AUTO",
+        exit: exit::USER,
+        message: format!("gate `{name}` is manual: {what_instead}"),
+        suggestion: None,
     }
 }
 

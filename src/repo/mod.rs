@@ -4,6 +4,8 @@
 mod deps;
 mod gates;
 
+pub use gates::{GateTrust, definition_problem};
+
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -16,6 +18,7 @@ use crate::storage::FileBytes;
 use crate::storage::config::Config;
 use crate::storage::index::{self, Snapshot};
 use crate::storage::journal::{self, Op};
+use crate::storage::local::LocalState;
 use crate::storage::lock::{HolderInfo, RepoLock};
 use crate::storage::{Durability, Layout, atomic};
 
@@ -32,6 +35,10 @@ pub struct OpenOptions {
     pub durability: Option<Durability>,
     /// What is running, for `lock.info`.
     pub command: String,
+    /// `JIT_TRUST_ALL_GATES`: treat every auto gate as trusted (for CI, never the default).
+    pub trust_all_gates: bool,
+    /// `JIT_CEILING_DIRECTORIES`: discovery never moves up into these (absolute) directories.
+    pub ceilings: Vec<PathBuf>,
 }
 
 type WaitNotice = Box<dyn Fn(Option<&HolderInfo>)>;
@@ -45,6 +52,9 @@ pub struct Repo {
     clock: Clock,
     command: String,
     on_wait: WaitNotice,
+    /// This tracker's local state (trusted gates), outside the tracked files.
+    local: LocalState,
+    trust_all_gates: bool,
 }
 
 /// What `init` did.
@@ -107,7 +117,11 @@ const GITIGNORE: &str = "\
 /journal/
 /index/
 .tmp.*
+/local/
 ";
+
+/// The line of [`GITIGNORE`] that keeps local state (outside git: trusted gates) out of git.
+const GITIGNORE_LOCAL: &str = "/local/";
 
 impl Repo {
     /// Create `.jit/` in `project` (or repair missing pieces of one). Never touches issues,
@@ -135,9 +149,23 @@ impl Repo {
             repaired.push("config.json".to_string());
         }
         let gi = layout.root().join(".gitignore");
-        if !gi.exists() {
-            atomic::write(&gi, GITIGNORE.as_bytes(), Durability::Full)?;
-            repaired.push(".gitignore".to_string());
+        match crate::storage::read_regular(&gi).at(&gi)? {
+            FileBytes::Missing => {
+                atomic::write(&gi, GITIGNORE.as_bytes(), Durability::Full)?;
+                repaired.push(".gitignore".to_string());
+            }
+            // Written by an older jit: local state would be committed. Add the line, keep the rest.
+            FileBytes::Regular(mut old)
+                if !String::from_utf8_lossy(&old).lines().any(|l| l.trim() == GITIGNORE_LOCAL) =>
+            {
+                if !old.is_empty() && !old.ends_with(b"\n") {
+                    old.push(b'\n');
+                }
+                old.extend_from_slice(format!("{GITIGNORE_LOCAL}\n").as_bytes());
+                atomic::write(&gi, &old, Durability::Full)?;
+                repaired.push(".gitignore (/local/)".to_string());
+            }
+            _ => {}
         }
         if created {
             repaired.clear(); // all new, nothing repaired
@@ -149,7 +177,7 @@ impl Repo {
     pub fn open(opts: &OpenOptions, clock: Clock) -> Result<Repo> {
         let layout = match &opts.repo {
             Some(p) => Layout::at(&opts.cwd.join(p))?,
-            None => Layout::discover(&opts.cwd)?,
+            None => Layout::discover(&opts.cwd, &opts.ceilings)?,
         };
         let config = Config::load(&layout.config_path())?;
         Ok(Repo {
@@ -157,11 +185,13 @@ impl Repo {
             lock_timeout: Duration::from_millis(
                 opts.lock_timeout_ms.unwrap_or(config.lock_timeout_ms),
             ),
-            layout,
             config,
             clock,
             command: opts.command.clone(),
             on_wait: Box::new(|_| {}),
+            local: LocalState::for_layout(&layout),
+            trust_all_gates: opts.trust_all_gates,
+            layout,
         })
     }
 
@@ -470,7 +500,7 @@ impl Repo {
         let lock = self.lock()?;
         let snap = index::snapshot_locked(&self.layout, &lock)?;
         let now = self.clock.now();
-        let view = crate::graph::GraphView { snap: &snap, gates: &self.config.gates };
+        let view = self.graph_view(&snap);
         let ctx = EvalCtx::new(now, Some(&view));
         let matched: Vec<IssueId> = snap
             .iter()

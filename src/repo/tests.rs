@@ -118,6 +118,8 @@ impl World {
             lock_timeout_ms: Some(10_000),
             durability: Some(Durability::Relaxed),
             command: "model test".into(),
+            trust_all_gates: false,
+            ceilings: Vec::new(),
         };
         let repo = Repo::open(&opts, Clock::system()).unwrap();
         World { _dir: dir, repo, model: BTreeMap::new() }

@@ -6,13 +6,15 @@ pub mod config;
 pub mod ids;
 pub mod index;
 pub mod journal;
+pub mod local;
 pub mod lock;
+pub mod trust;
 
 use std::io::Read;
 use std::os::fd::AsFd;
 use std::path::{Path, PathBuf};
 
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, SearchStop};
 use crate::model::IssueId;
 
 /// What reading a file that should hold an issue gave.
@@ -72,17 +74,41 @@ impl Layout {
         Err(Error::RepoNotFound { searched: dir.to_path_buf(), upwards: false })
     }
 
-    /// Walk up from `start` to the first directory holding `.jit/`, the way git finds `.git`.
-    pub fn discover(start: &Path) -> Result<Layout> {
+    /// Walk up from `start` to the first directory holding `.jit/`, the way git finds `.git`,
+    /// and as git does, never past a boundary: the top of the git work tree that contains
+    /// `start` (a tracker above a git repository belongs to another project, even if that
+    /// repository is nested in it), nor into a directory of `ceilings`
+    /// (`JIT_CEILING_DIRECTORIES`; `start` itself is always searched).
+    pub fn discover(start: &Path, ceilings: &[PathBuf]) -> Result<Layout> {
         let mut cur = Some(start);
         while let Some(dir) = cur {
             let candidate = dir.join(DIR_NAME);
             if candidate.is_dir() {
                 return Ok(Layout { root: candidate });
             }
+            let stop = if local::git_top(dir).is_some() {
+                Some(SearchStop::GitWorkTree)
+            } else {
+                dir.parent()
+                    .filter(|p| ceilings.iter().any(|c| c == p))
+                    .map(|_| SearchStop::Ceiling)
+            };
+            if let Some(why) = stop {
+                return Err(Error::RepoNotFoundBelow {
+                    searched: start.to_path_buf(),
+                    stopped_at: dir.to_path_buf(),
+                    why,
+                });
+            }
             cur = dir.parent();
         }
         Err(Error::RepoNotFound { searched: start.to_path_buf(), upwards: true })
+    }
+
+    /// The nearest tracker strictly above `project` (its `.jit` directory), whatever the
+    /// boundaries: `init` warns when it makes a tracker inside another.
+    pub fn enclosing(project: &Path) -> Option<PathBuf> {
+        project.ancestors().skip(1).map(|d| d.join(DIR_NAME)).find(|c| c.is_dir())
     }
 
     /// The layout a new store at `project` will have (used by `init`).

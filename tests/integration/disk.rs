@@ -26,6 +26,8 @@ pub fn without_jit_env(c: &mut Command) -> &mut Command {
         "JIT_LOCK_TIMEOUT_MS",
         "JIT_DURABILITY",
         "JIT_TEST_FAULT",
+        "JIT_TRUST_ALL_GATES",
+        "JIT_CEILING_DIRECTORIES",
     ] {
         c.env_remove(v);
     }

@@ -371,10 +371,18 @@ fn prechecks_guard_the_start_of_work_and_readiness() {
 
     // An automated precheck runs on the way to in_progress; failing, it keeps the issue ready.
     env.ok(&["gate", "add", &id, "lint"]);
+    // Not trusted on this machine, it could not run at the start, so it holds the issue.
+    env.ok(&["gate", "untrust", "lint"]);
     assert!(!ready().contains(&id));
+    assert_eq!(is_ready(), ready());
+    // Trusted, it runs when the issue starts: until it has run, it holds nothing back.
+    env.ok(&["gate", "trust", "lint"]);
+    assert!(ready().contains(&id));
     assert_eq!(is_ready(), ready());
     let e = env.json_err(&["issue", "update", &id, "--state", "in_progress"], 4);
     assert_eq!(gate_names(&e), pairs(&[("lint", "failed")]));
+    assert!(!ready().contains(&id), "a failed auto precheck holds the issue");
+    assert_eq!(is_ready(), ready());
     let v = show(&env, &id);
     assert_eq!(v["state"], "ready");
     assert_eq!(v["gates"]["lint"]["runs"][0]["output"], "linting\n");
@@ -804,4 +812,125 @@ fn hand_edited_gate_definitions_do_not_crash_a_run() {
     assert_eq!(v["results"][0]["status"], "passed");
     let e = env.json_err(&["issue", "update", &id, "--state", "done"], 4);
     assert_eq!(gate_names(&e), pairs(&[("empty", "failed")]));
+}
+
+/// Readiness with auto prechecks, one rule for `ready` and `is:ready`: a pending auto precheck
+/// that can run here does not hold an issue (it runs at the start); a failed one, a pending
+/// manual one, an untrusted or invalid pending auto one, or a gate missing from the registry
+/// does. A postcheck never does.
+#[test]
+fn an_auto_precheck_that_would_run_at_the_start_does_not_hold_readiness() {
+    let env = TestEnv::new();
+    shell_gate(&env, "fmt", "precheck", "60", "exit 0");
+    let id = issue_in(&env, "Formatted", "ready");
+    env.ok(&["gate", "add", &id, "fmt"]);
+    let ready = || ids_of(&env.json(&["ready"]));
+    let is_ready = || ids_of(&env.json(&["query", "is:ready"]));
+    let not_ready = || ids_of(&env.json(&["query", "state:ready AND NOT is:ready"]));
+    assert_eq!(ready(), [id.clone()].into());
+    assert_eq!(is_ready(), ready());
+    assert!(not_ready().is_empty());
+
+    // The same definition written into config.json by hand (a clone): untrusted, so held.
+    let path = env.jit_dir().join("config.json");
+    let mut config: Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    config["gates"]["fmt"]["timeout_s"] = json!(61);
+    std::fs::write(&path, serde_json::to_vec_pretty(&config).unwrap()).unwrap();
+    assert!(ready().is_empty());
+    assert_eq!(not_ready(), [id.clone()].into());
+    // Invalid (timeout 0): held too, whatever the trust.
+    config["gates"]["fmt"]["timeout_s"] = json!(0);
+    std::fs::write(&path, serde_json::to_vec_pretty(&config).unwrap()).unwrap();
+    let out = env.cmd(&["ready", "--json"]).env("JIT_TRUST_ALL_GATES", "1").output().unwrap();
+    assert_eq!(serde_json::from_slice::<Value>(&out.stdout).unwrap(), json!([]));
+    assert!(is_ready().is_empty());
+}
+
+/// Gate definitions that cannot run (written by hand or merged): read commands keep working,
+/// `gate list` names the problem, `gate add` refuses them, and a run records a failure without
+/// running anything.
+#[test]
+fn gate_definitions_that_cannot_run_are_named_and_never_run() {
+    let env = TestEnv::new();
+    shell_gate(&env, "zero", "precheck", "60", "touch RAN");
+    let id = issue_in(&env, "Uses zero", "ready");
+    env.ok(&["gate", "add", &id, "zero"]);
+    let path = env.jit_dir().join("config.json");
+    let mut config: Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    config["gates"]["zero"]["timeout_s"] = json!(0);
+    config["gates"]["nocmd"] = json!({"stage": "postcheck", "mode": "auto"});
+    config["gates"]["Bad Name"] = json!({"stage": "precheck", "mode": "manual"});
+    std::fs::write(&path, serde_json::to_vec_pretty(&config).unwrap()).unwrap();
+
+    for args in
+        [&["issue", "list"][..], &["ready"], &["query", "is:open"], &["gate", "show", "zero"]]
+    {
+        let out = env.run(args);
+        assert_eq!(out.status.code(), Some(0), "{args:?}: {}", describe(&out));
+    }
+    let list = env.json(&["gate", "list"]);
+    let problems: Vec<(&str, &str)> = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| (g["name"].as_str().unwrap(), g["problem"].as_str().unwrap_or("")))
+        .collect();
+    assert_eq!(
+        problems,
+        [
+            ("Bad Name", "the name is not a-z, 0-9, `_` and `-`, starting with a letter or digit"),
+            ("nocmd", "no command: an auto gate needs one"),
+            ("zero", "timeout_s is 0: the command would be killed at once"),
+        ]
+    );
+    let text = env.ok(&["gate", "list"]);
+    assert!(
+        text.contains("zero             precheck  auto   invalid   sh -c 'touch RAN'\n    cannot run: timeout_s is 0"),
+        "{text}"
+    );
+    let e = env.json_err(&["gate", "add", &id, "nocmd"], 1);
+    assert_eq!(e["code"], "GATE_INVALID");
+    assert!(e["message"].as_str().unwrap().contains("gate `nocmd` cannot run: no command"), "{e}");
+    assert_eq!(env.json_err(&["gate", "add", &id, "Bad Name"], 1)["code"], "GATE_INVALID");
+    assert_eq!(env.json_err(&["gate", "trust", "zero"], 1)["code"], "GATE_INVALID");
+
+    // The start runs the precheck: recorded as failed, its command never started.
+    let e = env.json_err(&["issue", "update", &id, "--state", "in_progress"], 4);
+    assert_eq!(gate_names(&e), pairs(&[("zero", "failed")]));
+    let run = &show(&env, &id)["gates"]["zero"]["runs"][0];
+    assert!(
+        run["output"]
+            .as_str()
+            .unwrap()
+            .starts_with("not run: gate `zero` cannot run: timeout_s is 0"),
+        "{run}"
+    );
+    assert!(!env.path().join("RAN").exists(), "an invalid gate's command ran");
+}
+
+/// A note is kept as written but shown on one line of `gate history`, so it cannot forge
+/// lines; `--by` is a name like an assignee.
+#[test]
+fn gate_notes_cannot_forge_history_and_by_is_a_name() {
+    let env = TestEnv::fixed();
+    manual(&env, "review", "precheck");
+    let id = issue_in(&env, "Reviewed", "ready");
+    env.ok(&["gate", "add", &id, "review"]);
+    let forged = "looks bad\n  2026-01-02T03:04:05Z passed by lead: LGTM";
+    env.ok(&["gate", "fail", &id, "review", "--by", "alice", "--note", forged]);
+    let history = env.ok(&["gate", "history", &id]);
+    assert_eq!(
+        history,
+        "review: failed\n  2026-01-02T03:04:05Z failed by alice: looks bad\\u{a}  \
+         2026-01-02T03:04:05Z passed by lead: LGTM\n"
+    );
+    assert_eq!(show(&env, &id)["gates"]["review"]["runs"][0]["note"], json!(forged));
+
+    let before = issue_bytes(&env, &id);
+    for bad in ["two words", "lead\n  2026", "", "\u{1b}[2J"] {
+        let e = env.json_err(&["gate", "pass", &id, "review", "--by", bad], 1);
+        assert_eq!(e["code"], "INVALID_ARGUMENT", "{bad:?}");
+        assert!(e["message"].as_str().unwrap().starts_with("invalid `by` name"), "{e}");
+    }
+    assert_eq!(issue_bytes(&env, &id), before, "a refused decision writes nothing");
 }

@@ -11,7 +11,9 @@ mod crash;
 mod index;
 mod query;
 
+mod discovery;
 mod docs;
 mod fixtures;
 mod gates;
 mod graph;
+mod trust;

@@ -5,15 +5,20 @@ use serde_json::{Value, json};
 
 use super::Ctx;
 use crate::cli::CliError;
+use crate::cli::render::one_line;
 use crate::error::exit;
 use crate::model::{GateDef, GateStatus, Issue, Mode};
+use crate::repo::{Repo, definition_problem};
+use crate::storage::trust::TrustStore;
 
 /// Define gates and pass, fail or run them on issues
 ///
 /// A precheck must pass before an issue moves to in_progress; a postcheck before it is done.
 /// A manual gate is passed or failed by a person or agent; an auto gate runs a command (exit 0
 /// = passed). Moving an issue to done runs its pending auto postchecks first; if any gate is
-/// still not passed, the issue becomes `gated` and the command fails naming the gates.
+/// still not passed, the issue becomes `gated` and the command fails naming the gates. An auto
+/// gate runs only once its definition is trusted on this machine (`jit gate trust`; what
+/// `jit gate define` defines here is trusted), as config.json can come from anyone.
 #[derive(Debug, Subcommand)]
 #[command(
     after_help = "Examples:\n  jit gate define tests --stage postcheck --mode auto -- cargo test\n  jit gate add 01jx5k tests\n  jit gate run 01jx5k"
@@ -50,9 +55,34 @@ Examples:
         #[arg(last = true, value_name = "COMMAND")]
         command: Vec<String>,
     },
-    /// List the registry
+    /// List the registry, with whether each auto gate is trusted on this machine
     #[command(after_help = "Examples:\n  jit gate list\n  jit gate list --json")]
     List,
+    /// Allow auto gates to run on this machine, as they are defined now
+    ///
+    /// A repository's config.json can come from anyone (a clone, a pull request), so jit runs
+    /// an auto gate's command only once the person on this machine has trusted that exact
+    /// definition. The trust is kept outside the tracked files and is lost when the definition
+    /// changes. With no NAME and no --all, lists the auto gates not trusted and changes nothing.
+    #[command(after_help = "\
+Examples:
+  jit gate show lint
+  jit gate trust lint
+  jit gate trust --all
+  jit gate trust")]
+    Trust {
+        #[arg(value_name = "NAME", conflicts_with = "all")]
+        names: Vec<String>,
+        /// Trust every auto gate of the registry (read them first: `jit gate list`)
+        #[arg(long)]
+        all: bool,
+    },
+    /// Withdraw the trust of auto gates: they are not run again until trusted
+    #[command(after_help = "Examples:\n  jit gate untrust lint")]
+    Untrust {
+        #[arg(value_name = "NAME", required = true)]
+        names: Vec<String>,
+    },
     /// Show one gate definition
     #[command(after_help = "Examples:\n  jit gate show tests")]
     Show { name: String },
@@ -112,10 +142,10 @@ pub struct Decision {
     id: String,
     #[arg(value_name = "NAME")]
     name: String,
-    /// Who decided
+    /// Who decided (a name like an assignee: no spaces or control characters)
     #[arg(long)]
     by: Option<String>,
-    /// Why
+    /// Why (kept as given; `gate history` shows line breaks in it as `\u{a}`)
     #[arg(long)]
     note: Option<String>,
 }
@@ -143,24 +173,71 @@ pub fn run(ctx: &mut Ctx, cmd: GateCommand) -> Result<u8, CliError> {
                 extra: Default::default(),
             };
             let def = repo.gate_define(&name, def, replace)?;
-            print_def(ctx, &name, &def)?;
+            let store = repo.trust_store()?;
+            print_def(ctx, &name, &def, &Facts::of(&repo, &store, &name, &def))?;
         }
         GateCommand::List => {
             let config = repo.gate_registry()?;
+            let store = repo.trust_store()?;
+            let facts = |n: &str, d: &GateDef| Facts::of(&repo, &store, n, d);
             if ctx.out.is_json() {
                 // An array of what `gate show` prints, in name order, like other listings.
-                let defs: Vec<Value> = config.gates.iter().map(|(n, d)| def_json(n, d)).collect();
+                let defs: Vec<Value> =
+                    config.gates.iter().map(|(n, d)| def_json(n, d, &facts(n, d))).collect();
                 ctx.out.json(&defs)?;
             } else if config.gates.is_empty() {
                 ctx.status("no gates defined; add one with `jit gate define`");
             } else {
                 for (name, d) in &config.gates {
-                    ctx.out.text(&format!(
-                        "{name:<16} {:<9} {:<6} {}\n",
-                        d.stage,
-                        d.mode,
-                        describe(d)
-                    ))?;
+                    let f = facts(name, d);
+                    let line = format!(
+                        "{:<16} {:<9} {:<6} {:<9} {}",
+                        one_line(name),
+                        d.stage.to_string(),
+                        d.mode.to_string(),
+                        f.word(),
+                        one_line(&describe(d))
+                    );
+                    ctx.out.text(&format!("{}\n", line.trim_end()))?;
+                    if let Some(p) = &f.problem {
+                        ctx.out.text(&format!("    cannot run: {p}\n"))?;
+                    }
+                }
+            }
+        }
+        GateCommand::Trust { names, all } => {
+            let listing = names.is_empty() && !all;
+            let report = repo.gate_trust(&names, all)?;
+            if ctx.out.is_json() {
+                ctx.out.json(&json!({ "gates": report }))?;
+            } else if report.is_empty() {
+                ctx.status(if listing {
+                    "every auto gate is trusted on this machine"
+                } else {
+                    "no auto gates to trust"
+                });
+            } else if listing {
+                let config = repo.gate_registry()?;
+                for g in &report {
+                    let what = config.gates.get(&g.name).map(describe).unwrap_or_default();
+                    ctx.out.text(&format!("untrusted {}: {}\n", g.name, one_line(&what)))?;
+                }
+                ctx.status("trust them with `jit gate trust NAME...` or `jit gate trust --all`");
+            } else {
+                for g in &report {
+                    let how = if g.changed { "trusted" } else { "already trusted" };
+                    ctx.out.text(&format!("{how} {} ({})\n", g.name, &g.sha256[..12]))?;
+                }
+            }
+        }
+        GateCommand::Untrust { names } => {
+            let report = repo.gate_untrust(&names)?;
+            if ctx.out.is_json() {
+                ctx.out.json(&json!({ "gates": report }))?;
+            } else {
+                for g in &report {
+                    let how = if g.changed { "untrusted" } else { "was not trusted:" };
+                    ctx.out.text(&format!("{how} {}\n", g.name))?;
                 }
             }
         }
@@ -172,7 +249,8 @@ pub fn run(ctx: &mut Ctx, cmd: GateCommand) -> Result<u8, CliError> {
                 message: format!("no gate named `{name}` in the registry"),
                 suggestion: crate::model::suggest(&name, config.gates.keys().map(String::as_str)),
             })?;
-            print_def(ctx, &name, def)?;
+            let store = repo.trust_store()?;
+            print_def(ctx, &name, def, &Facts::of(&repo, &store, &name, def))?;
         }
         GateCommand::Remove { name, force } => {
             let detached = repo.gate_remove(&name, force)?;
@@ -231,11 +309,20 @@ pub fn run(ctx: &mut Ctx, cmd: GateCommand) -> Result<u8, CliError> {
                     .collect();
                 ctx.out.json(&json!({ "id": issue.id, "gates": h }))?;
             } else {
+                // One line per run, whatever a note holds: a line break in it (or a hand-edited
+                // name) is shown escaped, so it cannot forge a line of the history.
                 for (n, g) in &issue.gates {
-                    ctx.out.text(&format!("{n}: {}\n", g.status))?;
+                    ctx.out.text(&format!("{}: {}\n", one_line(n), g.status))?;
                     for r in &g.runs {
-                        let by = r.by.as_deref().map(|b| format!(" by {b}")).unwrap_or_default();
-                        let note = r.note.as_deref().map(|b| format!(": {b}")).unwrap_or_default();
+                        let by =
+                            r.by.as_deref()
+                                .map(|b| format!(" by {}", one_line(b)))
+                                .unwrap_or_default();
+                        let note = r
+                            .note
+                            .as_deref()
+                            .map(|b| format!(": {}", one_line(b)))
+                            .unwrap_or_default();
                         let code = r.exit_code.map(|c| format!(" exit {c}")).unwrap_or_default();
                         ctx.out.text(&format!("  {} {}{by}{code}{note}\n", r.at, r.status))?;
                     }
@@ -268,24 +355,70 @@ fn shell_quote(word: &str) -> String {
     format!("'{}'", word.replace('\'', "'\\''"))
 }
 
-fn def_json(name: &str, def: &GateDef) -> Value {
+/// What this machine makes of a definition: whether it can run and whether it is trusted.
+struct Facts {
+    /// Auto gates only: trusted here (or `JIT_TRUST_ALL_GATES`).
+    trusted: Option<bool>,
+    /// Why it can never run, if it cannot.
+    problem: Option<String>,
+}
+
+impl Facts {
+    fn of(repo: &Repo, store: &TrustStore, name: &str, def: &GateDef) -> Facts {
+        Facts {
+            trusted: (def.mode == Mode::Auto).then(|| repo.is_trusted(store, name, def)),
+            problem: definition_problem(name, def),
+        }
+    }
+
+    /// The trust column of `gate list`.
+    fn word(&self) -> &'static str {
+        match (&self.problem, self.trusted) {
+            (Some(_), _) => "invalid",
+            (None, Some(true)) => "trusted",
+            (None, Some(false)) => "untrusted",
+            (None, None) => "-",
+        }
+    }
+}
+
+fn def_json(name: &str, def: &GateDef, facts: &Facts) -> Value {
     let mut v = serde_json::to_value(def).expect("gate serialises");
     v["name"] = name.into();
+    if let Some(t) = facts.trusted {
+        v["trusted"] = t.into();
+    }
+    if let Some(p) = &facts.problem {
+        v["problem"] = p.as_str().into();
+    }
     v
 }
 
-fn print_def(ctx: &mut Ctx, name: &str, def: &GateDef) -> Result<(), CliError> {
+fn print_def(ctx: &mut Ctx, name: &str, def: &GateDef, facts: &Facts) -> Result<(), CliError> {
     if ctx.out.is_json() {
-        ctx.out.json(&def_json(name, def))?;
+        ctx.out.json(&def_json(name, def, facts))?;
     } else {
         let timeout = match def.mode {
             Mode::Auto => format!(" (timeout {} s)", def.timeout_s),
             Mode::Manual => String::new(),
         };
-        ctx.out.text(&format!("{name}: {} {}{timeout}\n", def.stage, def.mode))?;
+        let trust = match facts.trusted {
+            Some(true) => ", trusted on this machine",
+            Some(false) => ", NOT trusted on this machine",
+            None => "",
+        };
+        ctx.out.text(&format!(
+            "{}: {} {}{timeout}{trust}\n",
+            one_line(name),
+            def.stage,
+            def.mode
+        ))?;
         let what = describe(def);
         if !what.is_empty() {
-            ctx.out.text(&format!("  {what}\n"))?;
+            ctx.out.text(&format!("  {}\n", one_line(&what)))?;
+        }
+        if let Some(p) = &facts.problem {
+            ctx.out.text(&format!("  cannot run: {p}\n"))?;
         }
     }
     Ok(())

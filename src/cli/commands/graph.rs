@@ -120,7 +120,7 @@ pub fn run(ctx: &mut Ctx, cmd: GraphCommand) -> Result<u8, CliError> {
     // Human output names issues by their shortest unique prefix (at least 8 characters).
     let all: Vec<IssueId> = snap.iter().map(|e| e.id).collect();
     let id_len = crate::model::unique_prefix_len(&all);
-    let view = GraphView { snap: &snap, gates: &repo.config().gates };
+    let view = repo.graph_view(&snap);
     let name = |n: Node| IssueId::from_u128(n).to_string();
     match cmd {
         GraphCommand::Deps { id, depth } => {

@@ -6,6 +6,7 @@ use super::Ctx;
 use crate::cli::CliError;
 use crate::error::{IoContext, exit};
 use crate::repo::Repo;
+use crate::storage::Layout;
 
 /// Create a jit repository (.jit/) in the current directory or in --repo PATH
 ///
@@ -21,6 +22,17 @@ pub fn run(ctx: &mut Ctx, _args: Args) -> Result<u8, CliError> {
         None => cwd,
     };
     let report = Repo::init(&target)?;
+    if report.created {
+        let project = Layout::for_new(&target).project().to_path_buf();
+        if let Some(outer) = Layout::enclosing(&project) {
+            ctx.warn(&format!(
+                "this tracker is inside the one in {}; commands run in {} and below now use \
+                 the new one",
+                outer.display(),
+                project.display()
+            ));
+        }
+    }
     if ctx.out.is_json() {
         ctx.out.json(&report)?;
     } else if report.created {

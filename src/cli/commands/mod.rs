@@ -116,6 +116,8 @@ impl Ctx<'_, '_> {
             lock_timeout_ms: self.global.timeout_ms,
             durability,
             command: self.command.clone(),
+            trust_all_gates: trust_all_gates_from_env()?,
+            ceilings: ceilings_from_env(),
         };
         let mut repo = Repo::open(&opts, Clock::from_env()?)?;
         if !self.global.quiet {
@@ -158,6 +160,40 @@ impl Ctx<'_, '_> {
         self.warn_unreadable(&snap.problems);
         Ok(snap)
     }
+}
+
+/// `JIT_TRUST_ALL_GATES`: `1`, `true` or `yes` trusts every auto gate (for CI, whose
+/// checkout is the code it was asked to test); unset, empty, `0`, `false` or `no` does not.
+/// Anything else is refused rather than guessed, as a typo must not trust by accident.
+fn trust_all_gates_from_env() -> Result<bool, CliError> {
+    let Some(v) = std::env::var_os("JIT_TRUST_ALL_GATES") else { return Ok(false) };
+    match v.to_string_lossy().trim().to_ascii_lowercase().as_str() {
+        "1" | "true" | "yes" => Ok(true),
+        "" | "0" | "false" | "no" => Ok(false),
+        _ => Err(crate::Error::InvalidValue {
+            what: "JIT_TRUST_ALL_GATES",
+            value: v.to_string_lossy().into_owned(),
+            allowed: ["1", "true", "yes", "0", "false", "no"].map(String::from).to_vec(),
+            suggestion: None,
+        }
+        .into()),
+    }
+}
+
+/// `JIT_CEILING_DIRECTORIES`: colon-separated absolute directories that discovery never
+/// moves up into, as git's `GIT_CEILING_DIRECTORIES`. Empty and relative entries are ignored
+/// (git ignores relative ones too); each is compared as given and with symbolic links
+/// resolved, as the current directory has them resolved.
+fn ceilings_from_env() -> Vec<PathBuf> {
+    let Some(v) = std::env::var_os("JIT_CEILING_DIRECTORIES") else { return Vec::new() };
+    let mut out = Vec::new();
+    for p in std::env::split_paths(&v).filter(|p| p.is_absolute()) {
+        if let Ok(real) = std::fs::canonicalize(&p) {
+            out.push(real);
+        }
+        out.push(p);
+    }
+    out
 }
 
 /// Run the parsed command; returns the exit code.

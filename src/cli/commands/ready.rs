@@ -10,8 +10,9 @@ use crate::graph::GraphView;
 use crate::model::{IssueId, Priority, State};
 use crate::storage::index::Entry;
 
-/// List the issues ready to work on: state ready, every dependency done, no precheck
-/// pending or failed; highest priority first, then oldest
+/// List the issues ready to work on: state ready, every dependency done, no precheck failed,
+/// no manual precheck pending (a pending auto precheck trusted here runs at the start, so it
+/// does not hold an issue back); highest priority first, then oldest
 #[derive(Debug, clap::Args)]
 #[command(after_help = "Examples:\n  jit ready\n  jit ready --json --limit 1")]
 pub struct ReadyArgs {
@@ -29,7 +30,7 @@ pub struct BlockedArgs {}
 pub fn run_ready(ctx: &mut Ctx, args: ReadyArgs) -> Result<u8, CliError> {
     let repo = ctx.open_repo()?;
     let snap = ctx.snapshot(&repo)?;
-    let view = GraphView { snap: &snap, gates: &repo.config().gates };
+    let view = repo.graph_view(&snap);
     let mut ready: Vec<Entry> = snap
         .iter()
         .filter(|e| e.head().state == State::Ready.to_u8() && view.is_ready(&e.summary()))
@@ -72,7 +73,7 @@ pub fn node_json(view: &GraphView, id: u128) -> Value {
 pub fn run_blocked(ctx: &mut Ctx, _args: BlockedArgs) -> Result<u8, CliError> {
     let repo = ctx.open_repo()?;
     let snap = ctx.snapshot(&repo)?;
-    let view = GraphView { snap: &snap, gates: &repo.config().gates };
+    let view = repo.graph_view(&snap);
     let blocked: Vec<(Entry, Vec<u128>)> = snap
         .iter()
         .rev()

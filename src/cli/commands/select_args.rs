@@ -9,7 +9,6 @@ use super::Ctx;
 use crate::cli::CliError;
 use crate::cli::render::{Row, assignee, one_line, table, unique_prefix_len};
 use crate::error::Error;
-use crate::graph::GraphView;
 use crate::query::select::{Sort, select};
 use crate::query::{EvalCtx, Expr};
 use crate::repo::Repo;
@@ -93,7 +92,7 @@ fn render(
     args: &SelectArgs,
     fields: &[String],
 ) -> Result<(), CliError> {
-    let view = GraphView { snap, gates: &repo.config().gates };
+    let view = repo.graph_view(snap);
     let eval = EvalCtx::new(repo.clock().now(), Some(&view));
     let limit = if args.count { None } else { args.limit };
     let entries = select(snap, filter, &eval, sort, limit);
