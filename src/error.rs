@@ -70,6 +70,9 @@ pub enum Error {
     #[error("{0}")]
     ConfirmationRequired(String),
 
+    #[error("issue {id} is at version {version}, the largest there is: it cannot change again")]
+    VersionExhausted { id: String, version: u64 },
+
     #[error(
         "timed out after {waited_ms} ms waiting for the repository lock{}",
         holder_suffix(holder)
@@ -147,6 +150,7 @@ impl Error {
             Error::TransitionRefused { .. } => "TRANSITION_REFUSED",
             Error::VersionConflict { .. } => "VERSION_CONFLICT",
             Error::ConfirmationRequired(_) => "CONFIRMATION_REQUIRED",
+            Error::VersionExhausted { .. } => "VERSION_EXHAUSTED",
             Error::LockTimeout { .. } => "LOCK_TIMEOUT",
             Error::Corrupt { .. } => "CORRUPT_FILE",
             Error::ConfigInvalid { .. } => "CONFIG_INVALID",
@@ -177,7 +181,8 @@ impl Error {
             | Error::VersionConflict { .. }
             | Error::Dependency { .. }
             | Error::GatesNotPassed { .. }
-            | Error::Blocked { .. } => exit::CONFLICT,
+            | Error::Blocked { .. }
+            | Error::VersionExhausted { .. } => exit::CONFLICT,
             Error::Gate { exit, .. } => *exit,
             Error::GraphCycle { .. } => exit::INVALID_REPO,
             Error::LockTimeout { .. } => exit::LOCK_TIMEOUT,
@@ -214,6 +219,10 @@ impl Error {
                 Some("someone else changed the issue; re-read it and retry".into())
             }
             Error::ConfirmationRequired(_) => Some("pass --yes to confirm".into()),
+            Error::VersionExhausted { .. } => Some(
+                "the version was set by hand; versions never go backwards, so recreate the issue"
+                    .into(),
+            ),
             Error::BulkConfirmRequired(..) => Some(
                 "check the filter with --dry-run, then pass --yes (the threshold is the \
                  config's bulk_confirm)"
@@ -280,6 +289,7 @@ impl Error {
             Error::InvalidValue { what, value, allowed, suggestion } => {
                 json!({"field": what, "value": value, "allowed": allowed, "suggestion": suggestion})
             }
+            Error::VersionExhausted { id, version } => json!({"id": id, "version": version}),
             Error::TooLong { field, len, max } => json!({"field": field, "len": len, "max": max}),
             Error::TransitionRefused { id, from, to, allowed } => {
                 json!({"id": id, "from": from, "to": to, "allowed": allowed})

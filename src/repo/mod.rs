@@ -435,8 +435,7 @@ impl Repo {
         for r in &referrers {
             let mut other = self.load(*r)?;
             other.dependencies.retain(|d| *d != id);
-            other.version += 1;
-            other.updated_at = now;
+            other.bump(now)?;
             ops.push(Op::Write {
                 path: format!("issues/{}", r.file_name()),
                 content: String::from_utf8(other.to_file_bytes()).expect("JSON is UTF-8"),

@@ -15,3 +15,4 @@ mod docs;
 mod fixtures;
 mod gates;
 mod graph;
+mod hard_edges;

