@@ -118,6 +118,10 @@ pub enum Error {
 
     #[error("{path}: {source}")]
     Io { path: PathBuf, source: io::Error },
+
+    /// One of jit's own files (`.jit/lock`, say) is a FIFO, directory, symbolic link or device.
+    #[error("{}: not a regular file (jit's own file was replaced by something else)", path.display())]
+    NotRegularFile { path: PathBuf },
 }
 
 fn gate_list(gates: &[(String, String)]) -> String {
@@ -161,6 +165,7 @@ impl Error {
             Error::Blocked { .. } => "ISSUE_BLOCKED",
             Error::NoPath { .. } => "PATH_NOT_FOUND",
             Error::BulkConfirmRequired(..) => "BULK_CONFIRM_REQUIRED",
+            Error::NotRegularFile { .. } => "NOT_A_REGULAR_FILE",
             Error::Io { source, .. } => match source.kind() {
                 io::ErrorKind::PermissionDenied | io::ErrorKind::ReadOnlyFilesystem => {
                     "PERMISSION_DENIED"
@@ -186,7 +191,10 @@ impl Error {
             Error::Gate { exit, .. } => *exit,
             Error::GraphCycle { .. } => exit::INVALID_REPO,
             Error::LockTimeout { .. } => exit::LOCK_TIMEOUT,
-            Error::Io { .. } | Error::Corrupt { .. } | Error::ConfigInvalid { .. } => exit::IO,
+            Error::Io { .. }
+            | Error::Corrupt { .. }
+            | Error::ConfigInvalid { .. }
+            | Error::NotRegularFile { .. } => exit::IO,
             _ => exit::USER,
         }
     }
@@ -258,6 +266,9 @@ impl Error {
             Error::Corrupt { .. } => Some(
                 "fix or restore the file (e.g. `git checkout -- PATH`); nothing was changed".into(),
             ),
+            Error::NotRegularFile { .. } => Some(
+                "remove it (jit makes the file again when it needs it); nothing was changed".into(),
+            ),
             Error::Io { source, .. } => match source.kind() {
                 io::ErrorKind::PermissionDenied | io::ErrorKind::ReadOnlyFilesystem => {
                     Some("check the permissions of the .jit directory".into())
@@ -320,7 +331,8 @@ impl Error {
             // Lossy: a path need not be UTF-8, and a JSON error must never fail to print.
             Error::Corrupt { path, .. }
             | Error::ConfigInvalid { path, .. }
-            | Error::Io { path, .. } => json!({"path": path.to_string_lossy()}),
+            | Error::Io { path, .. }
+            | Error::NotRegularFile { path } => json!({"path": path.to_string_lossy()}),
             _ => json!({}),
         };
         match v {

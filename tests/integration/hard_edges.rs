@@ -231,3 +231,170 @@ fn with_whole_second_timestamps_a_same_second_edit_that_keeps_the_mtime_is_seen(
     }
     panic!("no edit landed in the same second as jit's write in 50 tries");
 }
+
+/// Run `jit ARGS --json` in `project`; the exit code and the parsed stdout.
+fn run_json(project: &Path, args: &[&str]) -> (Option<i32>, Value) {
+    let out = crate::disk::jit_in(project, args).arg("--json").output().expect("run jit");
+    assert_ne!(out.status.code(), Some(101), "jit panicked: {}", describe(&out));
+    let v = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
+    (out.status.code(), v)
+}
+
+#[test]
+fn deleting_the_lock_file_in_a_loop_loses_no_update_and_grants_no_version_twice() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+    const LABELS: usize = 25;
+    const SWAPS: usize = 25;
+    let env = TestEnv::new();
+    let plain = env.create("Labels from four writers");
+    let cas = env.create("Compare and swap");
+    let project = env.path().to_path_buf();
+    let stop = Arc::new(AtomicBool::new(false));
+    let deleted = Arc::new(AtomicUsize::new(0));
+    let deleter = {
+        let (stop, deleted, lock) = (stop.clone(), deleted.clone(), env.jit_dir().join("lock"));
+        std::thread::spawn(move || {
+            while !stop.load(Ordering::Relaxed) {
+                if std::fs::remove_file(&lock).is_ok() {
+                    deleted.fetch_add(1, Ordering::Relaxed);
+                }
+                std::thread::sleep(Duration::from_millis(1));
+            }
+        })
+    };
+    let mut writers = Vec::new();
+    for w in 0..4 {
+        let (project, plain) = (project.clone(), plain.clone());
+        writers.push(std::thread::spawn(move || {
+            for i in 0..LABELS {
+                let label = format!("w{w}:l{i}");
+                let (code, v) =
+                    run_json(&project, &["issue", "update", &plain, "--add-label", &label]);
+                assert_eq!(code, Some(0), "{v}");
+            }
+            Vec::new()
+        }));
+    }
+    for w in 0..2 {
+        let (project, cas) = (project.clone(), cas.clone());
+        writers.push(std::thread::spawn(move || {
+            let mut granted = Vec::new();
+            while granted.len() < SWAPS {
+                let (_, shown) = run_json(&project, &["issue", "show", &cas]);
+                let version = shown["version"].as_u64().unwrap().to_string();
+                let label = format!("c{w}:n{}", granted.len());
+                let args =
+                    ["issue", "update", &cas, "--add-label", &label, "--if-version", &version];
+                match run_json(&project, &args) {
+                    (Some(0), v) => granted.push(v["version"].as_u64().unwrap()),
+                    (Some(4), v) => assert_eq!(v["error"]["code"], "VERSION_CONFLICT", "{v}"),
+                    (code, v) => panic!("exit {code:?}: {v}"),
+                }
+            }
+            granted
+        }));
+    }
+    let mut granted: Vec<u64> = writers.into_iter().flat_map(|w| w.join().unwrap()).collect();
+    stop.store(true, Ordering::Relaxed);
+    deleter.join().unwrap();
+    assert!(deleted.load(Ordering::Relaxed) > 10, "the lock file was deleted while writers ran");
+    let plain_now = env.json(&["issue", "show", &plain]);
+    let mut want: Vec<String> =
+        (0..4).flat_map(|w| (0..LABELS).map(move |i| format!("w{w}:l{i}"))).collect();
+    want.sort();
+    assert_eq!(plain_now["labels"], json!(want), "every acknowledged label is there");
+    assert_eq!(plain_now["version"], json!(1 + 4 * LABELS as u64));
+    granted.sort_unstable();
+    let expected: Vec<u64> = (2..2 + 2 * SWAPS as u64).collect();
+    assert_eq!(granted, expected, "each version granted once");
+    let cas_now = env.json(&["issue", "show", &cas]);
+    assert_eq!(cas_now["labels"].as_array().unwrap().len(), 2 * SWAPS);
+}
+
+/// Readers take no lock, whatever the writers do: with two processes running bulk-updates
+/// back to back over the same 60 issues (and one running compare-and-swap updates), every
+/// `query --count` with a lock timeout of 1 ms succeeds, and sees each bulk-update whole.
+#[test]
+fn readers_are_not_starved_by_back_to_back_bulk_updates_and_see_them_whole() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+    const ISSUES: usize = 60;
+    const READS: usize = 150;
+    let env = TestEnv::new();
+    for i in 0..ISSUES {
+        env.ok(&["issue", "create", &format!("bulk {i}"), "-l", "group:a"]);
+    }
+    let cas = env.create("Swapped");
+    let project = env.path().to_path_buf();
+    let stop = Arc::new(AtomicBool::new(false));
+    let commits = Arc::new(AtomicUsize::new(0));
+    let mut writers = Vec::new();
+    for (w, label) in ["t:x", "t:y"].into_iter().enumerate() {
+        let (project, stop, commits) = (project.clone(), stop.clone(), commits.clone());
+        writers.push(std::thread::spawn(move || {
+            while !stop.load(Ordering::Relaxed) {
+                for change in ["--add-label", "--remove-label"] {
+                    let args = [
+                        "issue",
+                        "bulk-update",
+                        "--filter",
+                        "label:group:a",
+                        change,
+                        label,
+                        "--yes",
+                    ];
+                    let out = crate::disk::jit_in(&project, &args).output().unwrap();
+                    assert!(out.status.success(), "writer {w}: {}", describe(&out));
+                    commits.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+        }));
+    }
+    {
+        let (project, stop, cas) = (project.clone(), stop.clone(), cas.clone());
+        writers.push(std::thread::spawn(move || {
+            let mut n = 0;
+            while !stop.load(Ordering::Relaxed) {
+                let (_, shown) = run_json(&project, &["issue", "show", &cas]);
+                let v = shown["version"].as_u64().unwrap().to_string();
+                let label = format!("n:{n}");
+                let args = ["issue", "update", &cas, "--add-label", &label, "--if-version", &v];
+                match run_json(&project, &args) {
+                    (Some(0), _) => n += 1,
+                    (Some(4), e) => assert_eq!(e["error"]["code"], "VERSION_CONFLICT", "{e}"),
+                    (code, e) => panic!("exit {code:?}: {e}"),
+                }
+            }
+        }));
+    }
+    let mut torn = Vec::new();
+    let started = commits.load(Ordering::Relaxed);
+    for _ in 0..READS {
+        for label in ["t:x", "t:y"] {
+            let args = ["--timeout-ms", "1", "query", &format!("label:{label}"), "--count"];
+            let out = crate::disk::jit_in(&project, &args).output().unwrap();
+            if !out.status.success() {
+                stop.store(true, Ordering::Relaxed);
+                panic!("a read failed under write load: {}", describe(&out));
+            }
+            let count: usize = String::from_utf8_lossy(&out.stdout).trim().parse().unwrap();
+            if count != 0 && count != ISSUES {
+                torn.push(count);
+            }
+        }
+        let out = crate::disk::jit_in(&project, &["--timeout-ms", "1", "issue", "show", &cas])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "show under write load: {}", describe(&out));
+    }
+    let during = commits.load(Ordering::Relaxed) - started;
+    stop.store(true, Ordering::Relaxed);
+    for w in writers {
+        w.join().unwrap();
+    }
+    assert!(during > 20, "only {during} bulk-updates ran alongside the reads");
+    assert!(torn.is_empty(), "{} reads saw part of a bulk-update: {torn:?}", torn.len());
+    let v = env.json(&["query", "label:group:a", "--count"]);
+    assert_eq!(v["count"], ISSUES);
+}

@@ -465,3 +465,51 @@ fn append_raw(layout: &Layout, records: &[u8]) -> Result<()> {
 
 #[cfg(test)]
 mod tests;
+
+impl Snapshot {
+    /// Lay the files of journal records over this snapshot (see `journal::changes_between`):
+    /// an issue a record writes replaces the one read if the record's version is higher (the
+    /// file may have changed again since, and versions only go up), and one it removes is
+    /// gone. Records in commit order; paths outside `issues/` (config.json) are not issues.
+    pub fn overlay(&mut self, changes: &[Vec<super::journal::Op>]) {
+        use super::journal::Op;
+        let mut latest: IdMap<Option<Issue>> = IdMap::default();
+        for op in changes.iter().flatten() {
+            let (path, content) = match op {
+                Op::Write { path, content } => (path, Some(content)),
+                Op::Remove { path } => (path, None),
+            };
+            let Some(id) = path.strip_prefix("issues/").and_then(IssueId::from_file_name) else {
+                continue;
+            };
+            let issue = content.and_then(|c| Issue::from_slice(c.as_bytes()).ok());
+            match (issue, latest.get(&id.as_u128())) {
+                (Some(i), Some(Some(seen))) if seen.version >= i.version => {}
+                (Some(i), Some(None)) => drop(i), // removed for good: ids are never reused
+                (Some(i), _) => drop(latest.insert(id.as_u128(), Some(i))),
+                (None, _) => drop(latest.insert(id.as_u128(), None)),
+            }
+        }
+        if latest.is_empty() {
+            return;
+        }
+        let no_stamp = FileStamp { size: 0, mtime_ns: 0, ctime_ns: 0, ino: 0 };
+        let mut slots: IdMap<Slot> = self.slots.iter().map(|s| (s.id, *s)).collect();
+        for (raw, issue) in latest {
+            let read_version = self.get(IssueId::from_u128(raw)).map(|e| e.summary().version);
+            match issue {
+                None => drop(slots.remove(&raw)),
+                Some(i) if read_version.is_none_or(|v| v < i.version) => {
+                    // Never trusted (a zero stamp is racy), so never kept by index upkeep.
+                    let (start, end) = encode(&mut self.bufs[2], &i, no_stamp, 0);
+                    slots.insert(raw, Slot { id: raw, buf: 2, start, end });
+                }
+                Some(_) => {}
+            }
+            let path = self.layout.issue_path(IssueId::from_u128(raw));
+            self.problems.retain(|p| p.path != path);
+        }
+        self.slots = slots.into_values().collect();
+        self.slots.sort_unstable_by_key(|s| s.id);
+    }
+}
