@@ -9,7 +9,9 @@
 use std::fs;
 use std::os::unix::fs::MetadataExt;
 
-use super::{Durability, Layout, atomic, index};
+use super::{
+    Access, Durability, FileBytes, Layout, Opened, atomic, index, open_regular, read_regular,
+};
 use crate::error::{IoContext, Result};
 use crate::model::{IssueId, Prefix};
 
@@ -64,7 +66,9 @@ fn racy(stamp: DirStamp, recorded_ns: i64) -> bool {
 }
 
 fn read_all_cached(path: &std::path::Path, stamp: DirStamp) -> Option<Vec<u128>> {
-    let buf = fs::read(path).ok()?;
+    let FileBytes::Regular(buf) = cache_file(path, |p| read_regular(p).ok())? else {
+        return None;
+    };
     if buf.len() < HEADER || !trusted(&buf[..HEADER], buf.len(), stamp) {
         return None;
     }
@@ -100,8 +104,13 @@ fn list(layout: &Layout, stamp: DirStamp, recorded_ns: i64) -> Result<Vec<u128>>
         for id in &ids {
             out.extend_from_slice(&id.to_be_bytes());
         }
-        let _ = fs::create_dir_all(layout.index_dir());
-        let _ = atomic::write(&path, &out, Durability::Relaxed);
+        // Never through something else than a real `index/` directory (a symbolic link could
+        // point anywhere); writers repair that, under the lock.
+        let index_dir = layout.index_dir();
+        if fs::symlink_metadata(&index_dir).map_or(true, |m| m.is_dir()) {
+            let _ = fs::create_dir_all(&index_dir);
+            let _ = atomic::write(&path, &out, Durability::Relaxed);
+        }
     }
     Ok(ids)
 }
@@ -110,7 +119,9 @@ fn list(layout: &Layout, stamp: DirStamp, recorded_ns: i64) -> Result<Vec<u128>>
 /// few small reads, whatever the number of issues); `None` when the cache cannot be trusted.
 fn lookup_cached(path: &std::path::Path, stamp: DirStamp, prefix: &Prefix) -> Option<Vec<IssueId>> {
     use std::os::unix::fs::FileExt;
-    let file = fs::File::open(path).ok()?;
+    let Opened::File(file) = cache_file(path, |p| open_regular(p, Access::Read).ok())? else {
+        return None;
+    };
     let len = file.metadata().ok()?.len() as usize;
     let mut head = [0u8; HEADER];
     file.read_exact_at(&mut head, 0).ok()?;
@@ -136,6 +147,15 @@ fn lookup_cached(path: &std::path::Path, stamp: DirStamp, prefix: &Prefix) -> Op
     let Some((lo, hi)) = bounds(prefix) else { return Some(Vec::new()) };
     let (start, end) = (partition(lo, false)?, partition(hi, true)?);
     (start..end).map(|i| id_at(i).map(IssueId::from_u128)).collect()
+}
+
+/// Open the cache file, only in a real `index/` directory and only if it is a regular file
+/// (no symbolic link followed, no blocking on a FIFO): anything else is no cache.
+fn cache_file<T>(
+    path: &std::path::Path,
+    open: impl FnOnce(&std::path::Path) -> Option<T>,
+) -> Option<T> {
+    index::index_dir_usable(path.parent()?).then(|| open(path))?
 }
 
 /// The smallest and largest id that start with `prefix`; `None` beyond the id space.

@@ -142,7 +142,7 @@ fn write_in_place(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
 /// The directory the lock is taken on.
 fn open(layout: &Layout) -> Result<File> {
     let root = layout.root();
-    File::open(root).at(root)
+    super::open_dir(root).at(root)
 }
 
 /// `.jit/lock` (the commit sequence's file) must be a regular file, or missing (it is then

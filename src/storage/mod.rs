@@ -35,6 +35,8 @@ pub enum Opened {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Access {
     Read,
+    /// Read, following a symbolic link to a regular file (`config.json` may be one).
+    ReadFollowingLinks,
     /// Read and write, creating the file if it is missing.
     ReadWriteCreate,
     /// Read and append, creating the file if it is missing.
@@ -48,9 +50,13 @@ pub enum Access {
 /// than by creating a new temp file, is opened through here.
 pub fn open_regular_at(dir: impl AsFd, path: &Path, access: Access) -> std::io::Result<Opened> {
     use rustix::fs::{Mode, OFlags};
-    let base = OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::CLOEXEC;
+    let mut base = OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::CLOEXEC;
     let flags = match access {
         Access::Read => OFlags::RDONLY,
+        Access::ReadFollowingLinks => {
+            base.remove(OFlags::NOFOLLOW);
+            OFlags::RDONLY
+        }
         Access::ReadWriteCreate => OFlags::RDWR | OFlags::CREATE,
         Access::AppendCreate => OFlags::RDWR | OFlags::APPEND | OFlags::CREATE,
     };
@@ -72,6 +78,14 @@ pub fn open_regular_at(dir: impl AsFd, path: &Path, access: Access) -> std::io::
         return Ok(Opened::NotRegular);
     }
     Ok(Opened::File(file))
+}
+
+/// Open a directory (to list it relative to its descriptor, or to fsync it). `O_DIRECTORY`:
+/// a FIFO put in the directory's place is refused instead of blocking the open.
+pub fn open_dir(path: &Path) -> std::io::Result<std::fs::File> {
+    use rustix::fs::{Mode, OFlags};
+    let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NONBLOCK | OFlags::CLOEXEC;
+    Ok(std::fs::File::from(rustix::fs::open(path, flags, Mode::empty())?))
 }
 
 /// [`open_regular_at`] for a path from the current directory (or an absolute one).

@@ -398,3 +398,164 @@ fn readers_are_not_starved_by_back_to_back_bulk_updates_and_see_them_whole() {
     let v = env.json(&["query", "label:group:a", "--count"]);
     assert_eq!(v["count"], ISSUES);
 }
+
+/// Run a command, killing it if it has not finished after a generous minute: a hang fails
+/// the test instead of blocking the run (this bounds a hang, it does not measure speed).
+fn run_bounded(c: &mut Command) -> Output {
+    let child = c.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("spawn jit");
+    let pid = child.id();
+    let (done, wait) = std::sync::mpsc::channel::<()>();
+    let watchdog = std::thread::spawn(move || {
+        let hung = wait.recv_timeout(Duration::from_secs(60)).is_err();
+        if hung {
+            let _ = Command::new("kill").args(["-9", &pid.to_string()]).status();
+        }
+        hung
+    });
+    let out = child.wait_with_output().expect("wait for jit");
+    let _ = done.send(());
+    assert!(!watchdog.join().unwrap(), "jit hung and was killed: {}", describe(&out));
+    out
+}
+
+fn bounded(env: &TestEnv, args: &[&str]) -> Output {
+    let out = run_bounded(&mut env.cmd(args));
+    assert_ne!(out.status.code(), Some(101), "jit panicked: {}", describe(&out));
+    out
+}
+
+fn bounded_json(env: &TestEnv, args: &[&str]) -> Value {
+    let mut all = args.to_vec();
+    all.push("--json");
+    let out = bounded(env, &all);
+    assert!(out.status.success(), "jit {}: {}", args.join(" "), describe(&out));
+    json_of(&out)
+}
+
+fn mkfifo(path: &Path) {
+    let st = Command::new("mkfifo").arg(path).status().expect("run mkfifo (coreutils)");
+    assert!(st.success(), "mkfifo {}", path.display());
+}
+
+/// Put something else than a regular file at `path`: "fifo", "dir", "symlink" (to a file
+/// elsewhere) or "dangling" (a symbolic link to nothing).
+fn plant(path: &Path, shape: &str, elsewhere: &Path) {
+    if std::fs::symlink_metadata(path).is_ok_and(|m| m.is_dir()) {
+        std::fs::remove_dir_all(path).unwrap();
+    } else if std::fs::symlink_metadata(path).is_ok() {
+        std::fs::remove_file(path).unwrap();
+    }
+    match shape {
+        "fifo" => mkfifo(path),
+        "dir" => std::fs::create_dir(path).unwrap(),
+        "symlink" => {
+            let target =
+                elsewhere.join(format!("target-{}", path.file_name().unwrap().to_string_lossy()));
+            std::fs::write(&target, b"").unwrap();
+            std::os::unix::fs::symlink(&target, path).unwrap();
+        }
+        "dangling" => std::os::unix::fs::symlink(elsewhere.join("nothing-here"), path).unwrap(),
+        "garbage" => std::fs::write(path, b"\x00\x01garbage that is no index at all\xff").unwrap(),
+        other => panic!("unknown shape {other}"),
+    }
+}
+
+#[test]
+fn odd_shapes_at_the_lock_file_stop_writers_clearly_and_never_hang_readers() {
+    let elsewhere = tempfile::tempdir().unwrap();
+    for shape in ["fifo", "dir", "symlink", "dangling"] {
+        let env = TestEnv::new();
+        let a = env.create("First");
+        let b = env.create("Second");
+        let lock = env.jit_dir().join("lock");
+        plant(&lock, shape, elsewhere.path());
+        let before = env.issue_files();
+        for args in [
+            &["issue", "update", &a, "-p", "high", "--json"][..],
+            &["issue", "create", "Refused", "--json"],
+            &["issue", "delete", &b, "--yes", "--json"],
+            &["issue", "bulk-update", "--filter", "state:backlog", "-p", "low", "--json"],
+        ] {
+            let e = expect_error(&bounded(&env, args), 74, "NOT_A_REGULAR_FILE");
+            assert!(e["path"].as_str().unwrap().ends_with("lock"), "{shape}: {e}");
+            assert_eq!(env.issue_files(), before, "{shape}: nothing changed");
+        }
+        let list = bounded_json(&env, &["issue", "list"]);
+        assert_eq!(list.as_array().unwrap().len(), 2, "{shape}");
+        assert_eq!(bounded_json(&env, &["query", "state:backlog", "--count"])["count"], 2);
+        assert_eq!(bounded_json(&env, &["issue", "show", &a[..10]])["id"], json!(a));
+        // Removed, the file is made again by the next writer.
+        plant(&lock, "dir", elsewhere.path());
+        std::fs::remove_dir(&lock).unwrap();
+        assert_eq!(bounded_json(&env, &["issue", "update", &a, "-p", "high"])["version"], 2);
+        assert!(std::fs::symlink_metadata(&lock).unwrap().is_file(), "{shape}");
+    }
+    // config.json as a FIFO: every command stops with a clear error, none hangs.
+    let env = TestEnv::new();
+    plant(&env.jit_dir().join("config.json"), "fifo", elsewhere.path());
+    for args in [&["issue", "list", "--json"][..], &["issue", "create", "x", "--json"]] {
+        expect_error(&bounded(&env, args), 74, "NOT_A_REGULAR_FILE");
+    }
+}
+
+#[test]
+fn an_index_of_any_shape_costs_only_speed() {
+    let elsewhere = tempfile::tempdir().unwrap();
+    let cases: [(&str, &str); 12] = [
+        ("index", "garbage"),
+        ("index", "fifo"),
+        ("index", "symlink"),
+        ("index", "dangling"),
+        ("index/issues.idx", "dir"),
+        ("index/issues.idx", "fifo"),
+        ("index/issues.log", "fifo"),
+        ("index/issues.log", "dir"),
+        ("index/ids", "fifo"),
+        ("index/ids", "dir"),
+        ("index/issues.idx", "garbage"),
+        ("index/ids", "garbage"),
+    ];
+    for (n, (at, shape)) in cases.into_iter().enumerate() {
+        let env = TestEnv::new();
+        let ids: Vec<String> = (0..5).map(|i| env.create(&format!("issue {i}"))).collect();
+        env.ok(&["issue", "list"]);
+        let what = format!("{shape} at .jit/{at}");
+        let link_target = elsewhere.path().join(format!("case-{n}"));
+        if shape == "symlink" && at == "index" {
+            // A symbolic link to a directory elsewhere: never read from, never written to.
+            std::fs::create_dir(&link_target).unwrap();
+            std::fs::remove_dir_all(env.jit_dir().join("index")).unwrap();
+            std::os::unix::fs::symlink(&link_target, env.jit_dir().join("index")).unwrap();
+        } else {
+            plant(&env.jit_dir().join(at), shape, elsewhere.path());
+        }
+        let check = |when: &str| {
+            let truth = crate::disk::Truth::read_all_valid(&env.issues_dir());
+            let list = bounded_json(&env, &["issue", "list"]);
+            assert_eq!(list, Value::Array(truth.clone()), "{what}, {when}");
+            let count = bounded_json(&env, &["query", "state:backlog", "--count"]);
+            assert_eq!(count["count"], truth.len(), "{what}, {when}");
+            let shown = bounded_json(&env, &["issue", "show", &ids[2][..20]]);
+            assert_eq!(shown["id"], json!(ids[2]), "{what}, {when}");
+        };
+        check("read");
+        let v = bounded_json(&env, &["issue", "update", &ids[1], "--add-label", "seen:yes"]);
+        assert_eq!(v["version"], 2, "{what}");
+        let out = bounded(
+            &env,
+            &["issue", "bulk-update", "--filter", "state:backlog", "-p", "high", "--json"],
+        );
+        assert!(out.status.success(), "{what}: {}", describe(&out));
+        check("after writes");
+        std::thread::sleep(Duration::from_millis(150));
+        check("once the writes are old enough to be recorded");
+        if at == "index" {
+            let meta = std::fs::symlink_metadata(env.jit_dir().join("index")).unwrap();
+            assert!(meta.is_dir(), "{what}: the writers made index/ a directory again");
+        }
+        if link_target.exists() {
+            let inside = std::fs::read_dir(&link_target).unwrap().count();
+            assert_eq!(inside, 0, "{what}: nothing written through the link");
+        }
+    }
+}
