@@ -1,6 +1,6 @@
 //! All-or-nothing changes of several files. A checksummed intent record is made durable in
-//! `.jit/journal/` first, then every file is written, then the record is moved to
-//! `journal/done/`, where the last few are kept for readers (see [`changes_between`]).
+//! `.jit/journal/` first, then every file is written, then the record is moved to `index/`,
+//! where the last few are kept for readers (see [`changes_between`]).
 //! Whoever next takes the writers' lock rolls a complete record forward; a record that never
 //! became complete (a temp file) is discarded. So a crash at any instant leaves every file old
 //! or new.
@@ -16,8 +16,8 @@ use crate::error::{Error, IoContext, Result};
 
 const FORMAT: u32 = 1;
 
-/// The folder of `journal/` that keeps the records of finished commits for readers.
-const DONE: &str = "done";
+/// Prefix of the records of finished commits kept in `index/` for readers.
+const DONE_PREFIX: &str = "journal.";
 /// Finished records kept: at most this many, and no more bytes than [`DONE_KEEP_BYTES`]
 /// (the newest is always kept). A reader whose read overlapped more commits than are kept
 /// reads again.
@@ -88,26 +88,34 @@ pub fn commit(layout: &Layout, ops: &[Op], durability: Durability) -> Result<()>
     retire(layout, &[(path, Some(seq))], durability)
 }
 
-/// Move the records of finished commits to `journal/done/` (named by their sequence number,
-/// so a reader finds the one it needs without reading the others) and drop the oldest there.
+/// Move the records of finished commits into `index/` (named by their sequence number, so a
+/// reader finds the one it needs without reading the others) and drop the oldest there. The
+/// index is the place for them: local, git-ignored, and nothing but a help for readers, who
+/// read again when one they need is gone. A record that cannot be moved there (the index is
+/// damaged) is removed: it must leave `journal/` either way.
 fn retire(
     layout: &Layout,
     records: &[(PathBuf, Option<u64>)],
     durability: Durability,
 ) -> Result<()> {
-    let dir = layout.journal_dir();
-    let done = dir.join(DONE);
-    fs::create_dir_all(&done).at(&done)?;
+    let done = super::index::index_dir_ready(layout).ok();
     for (path, seq) in records {
         let stem = path.file_stem().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
         // Records without a number (older versions) sort first and go first.
-        let to = done.join(format!("{:020}-{stem}.json", seq.unwrap_or(0)));
-        fs::rename(path, &to).at(path)?;
+        let moved = done.as_ref().is_some_and(|d| {
+            let to = d.join(format!("{DONE_PREFIX}{:020}.{stem}.json", seq.unwrap_or(0)));
+            fs::rename(path, to).is_ok()
+        });
+        if !moved {
+            fs::remove_file(path).at(path)?;
+        }
     }
     // The record's leaving `journal/` must be durable before any later write is acknowledged:
     // recovery would otherwise apply it again over that write after a power loss.
-    atomic::sync_dir(&dir, durability)?;
-    prune_done(&done);
+    atomic::sync_dir(&layout.journal_dir(), durability)?;
+    if let Some(d) = done {
+        prune_done(&d);
+    }
     Ok(())
 }
 
@@ -120,6 +128,7 @@ fn prune_done(done: &Path) {
         .map(|e| {
             (e.file_name().to_string_lossy().into_owned(), e.metadata().map_or(0, |m| m.len()))
         })
+        .filter(|(n, _)| n.starts_with(DONE_PREFIX))
         .collect();
     names.sort();
     let mut bytes = 0u64;
@@ -210,9 +219,13 @@ pub fn recover(layout: &Layout, durability: Durability) -> Result<Recovery> {
     // A commit that failed or was killed half-way left the sequence odd (or it was damaged):
     // every record is settled now, so readers may trust what they read again. As in
     // `commit`, the number is even before the records leave `journal/`.
+    // Past every recovered record's number, too (after a power loss the number may be older
+    // than a durable record), so that no later commit reuses one.
+    let floor = applied.iter().filter_map(|(_, s)| *s).max().map_or(0, |s| (s | 1) + 1);
     match commit_seq(layout) {
-        Some(seq) if seq % 2 == 0 => {}
-        seq => set_commit_seq(layout, seq.map_or(2, |s| s + 1))?,
+        Some(seq) if seq % 2 == 0 && seq >= floor => {}
+        Some(seq) if seq % 2 == 0 => set_commit_seq(layout, floor)?,
+        seq => set_commit_seq(layout, seq.map_or(2, |s| s + 1).max(floor))?,
     }
     if !applied.is_empty() {
         retire(layout, &applied, durability)?;
@@ -260,7 +273,7 @@ fn recover_records(
     Ok((report, applied))
 }
 
-/// The names in `journal/` other than `done/`, in order (records are named by creation time).
+/// The names in `journal/`, in order (records are named by creation time).
 fn record_names(layout: &Layout) -> Result<Vec<String>> {
     let dir = layout.journal_dir();
     let entries = match fs::read_dir(&dir) {
@@ -271,7 +284,6 @@ fn record_names(layout: &Layout) -> Result<Vec<String>> {
     let mut names: Vec<String> = entries
         .filter_map(|e| e.ok())
         .map(|e| e.file_name().to_string_lossy().into_owned())
-        .filter(|n| n != DONE)
         .collect();
     names.sort();
     Ok(names)
@@ -279,8 +291,7 @@ fn record_names(layout: &Layout) -> Result<Vec<String>> {
 
 /// Whether any record (complete or not) is waiting in the journal.
 pub fn pending(layout: &Layout) -> bool {
-    fs::read_dir(layout.journal_dir())
-        .is_ok_and(|d| d.filter_map(|e| e.ok()).any(|e| e.file_name() != DONE))
+    fs::read_dir(layout.journal_dir()).is_ok_and(|mut d| d.next().is_some())
 }
 
 /// The changes a reader must lay over what it read of the files, so that every multi-file
@@ -290,14 +301,14 @@ pub fn pending(layout: &Layout) -> bool {
 ///
 /// Why this is enough. A commit numbered k (odd) touches files only between its record
 /// becoming complete in `journal/` and the number becoming k + 1, and its record leaves
-/// `journal/` only after that, for `journal/done/`. So the commits that can have changed a
+/// `journal/` only after that, for `index/`. So the commits that can have changed a
 /// file during the read are the odd k from `before` to `after`. For each, the record is found
 /// in `journal/` (complete: the commit will be rolled forward if it is not finished) or in
-/// `done/`, except for k = `after` when no record is found and the number is still `after`
+/// `index/`, except for k = `after` when no record is found and the number is still `after`
 /// once both places have been looked at: then the record was not written yet, and no file
 /// has been touched. Laying every such record's files over what was read (keeping, for each
 /// issue, the higher version, since a file may since have changed again) gives each of these
-/// commits whole. A record that cannot be found (pruned from `done/`, or the number went
+/// commits whole. A record that cannot be found (pruned from `index/`, or the number went
 /// backwards because the lock file was deleted) means: read again.
 pub fn changes_between(layout: &Layout, before: u64, after: u64) -> Result<Option<Vec<Vec<Op>>>> {
     if after < before || after - before > 2 * DONE_KEEP as u64 {
@@ -309,23 +320,26 @@ pub fn changes_between(layout: &Layout, before: u64, after: u64) -> Result<Optio
         if name.starts_with(atomic::TEMP_PREFIX) {
             continue; // not complete: that commit has touched no file
         }
-        // Gone since listed: it was retired, and is found in `done/` below.
+        // Gone since listed: it was retired, and is found in `index/` below.
         if let Ok(Some(rec)) = read_record(layout, &dir.join(&name)) {
             found.push((rec.seq, rec.ops));
         }
     }
-    let done = dir.join(DONE);
+    let done = layout.index_dir();
     let first = before | 1;
     for k in (first..=after).step_by(2) {
         if found.iter().any(|(s, _)| *s == Some(k)) {
             continue;
         }
-        let prefix = format!("{k:020}-");
-        let name = fs::read_dir(&done).ok().and_then(|d| {
-            d.filter_map(|e| e.ok())
-                .map(|e| e.file_name().to_string_lossy().into_owned())
-                .find(|n| n.starts_with(&prefix))
-        });
+        let prefix = format!("{DONE_PREFIX}{k:020}.");
+        let name = super::index::index_dir_usable(&done)
+            .then(|| fs::read_dir(&done).ok())
+            .flatten()
+            .and_then(|d| {
+                d.filter_map(|e| e.ok())
+                    .map(|e| e.file_name().to_string_lossy().into_owned())
+                    .find(|n| n.starts_with(&prefix))
+            });
         match name.and_then(|n| read_record(layout, &done.join(n)).ok().flatten()) {
             Some(rec) => found.push((rec.seq, rec.ops)),
             None if k == after => {} // not written yet, if the number still says so below
@@ -387,6 +401,45 @@ mod tests {
         assert_eq!(commit_seq(&layout), None);
         recover(&layout, Durability::Relaxed).unwrap();
         assert_eq!(commit_seq(&layout), Some(2));
+    }
+
+    #[test]
+    fn readers_find_the_record_of_every_commit_their_read_overlapped() {
+        let (_dir, layout) = setup();
+        let op = |c: &str| vec![Op::Write { path: "issues/a.json".into(), content: c.into() }];
+        assert_eq!(changes_between(&layout, 0, 0).unwrap(), Some(vec![]), "nothing ran");
+        commit(&layout, &op("one"), Durability::Relaxed).unwrap();
+        assert_eq!(commit_seq(&layout), Some(2));
+        assert!(!pending(&layout), "the finished record is kept out of the way");
+        assert_eq!(changes_between(&layout, 0, 2).unwrap(), Some(vec![op("one")]));
+        assert_eq!(changes_between(&layout, 2, 2).unwrap(), Some(vec![]));
+        commit(&layout, &op("two"), Durability::Relaxed).unwrap();
+        assert_eq!(changes_between(&layout, 0, 4).unwrap(), Some(vec![op("one"), op("two")]));
+        // A commit started (odd) whose record is not written yet has touched no file.
+        set_commit_seq(&layout, 5).unwrap();
+        assert_eq!(changes_between(&layout, 4, 5).unwrap(), Some(vec![]));
+        // ... and one whose complete record is pending (its writer died) is laid over.
+        let ops = op("three");
+        let rec = Record { format: FORMAT, checksum: checksum(&ops), seq: Some(5), ops };
+        fs::write(layout.journal_dir().join("9.json"), serde_json::to_vec(&rec).unwrap()).unwrap();
+        assert_eq!(changes_between(&layout, 4, 5).unwrap(), Some(vec![op("three")]));
+        assert_eq!(changes_between(&layout, 2, 5).unwrap(), Some(vec![op("two"), op("three")]));
+        // The number read after must still hold when the records have been looked at.
+        assert_eq!(changes_between(&layout, 4, 7).unwrap(), None);
+        recover(&layout, Durability::Relaxed).unwrap();
+        assert_eq!(commit_seq(&layout), Some(6));
+        assert_eq!(changes_between(&layout, 4, 6).unwrap(), Some(vec![op("three")]), "retired");
+        // Going backwards (the lock file deleted), or past what is kept: read again.
+        assert_eq!(changes_between(&layout, 6, 2).unwrap(), None);
+        for n in 0..DONE_KEEP + 2 {
+            commit(&layout, &op(&format!("n{n}")), Durability::Relaxed).unwrap();
+        }
+        let now = commit_seq(&layout).unwrap();
+        assert_eq!(changes_between(&layout, 6, now).unwrap(), None, "pruned");
+        let kept = fs::read_dir(layout.index_dir()).unwrap().count();
+        assert_eq!(kept, DONE_KEEP);
+        let last = changes_between(&layout, now - 2, now).unwrap().unwrap();
+        assert_eq!(last, vec![op(&format!("n{}", DONE_KEEP + 1))]);
     }
 
     #[test]

@@ -559,3 +559,84 @@ fn an_index_of_any_shape_costs_only_speed() {
         }
     }
 }
+
+/// Hold the writers' lock from outside jit (util-linux `flock` on `.jit`, running `cat`
+/// until its stdin closes), so that no jit command can recover the journal meanwhile.
+fn hold_lock(jit_dir: &Path) -> std::process::Child {
+    let mut child = Command::new("flock")
+        .arg(jit_dir)
+        .arg("cat")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("run flock (util-linux)");
+    loop {
+        assert!(child.try_wait().unwrap().is_none(), "flock exited early");
+        let free = Command::new("flock").arg("-n").arg(jit_dir).arg("true").status().unwrap();
+        if !free.success() {
+            return child;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+#[test]
+fn a_bulk_update_killed_half_way_is_seen_whole_by_readers_before_any_recovery() {
+    use std::os::unix::process::ExitStatusExt;
+    const ISSUES: usize = 150;
+    const ROUNDS: u64 = 24;
+    let env = TestEnv::new();
+    for i in 0..ISSUES {
+        env.ok(&["issue", "create", &format!("issue {i}"), "-l", "g:a"]);
+    }
+    let project = env.path().to_path_buf();
+    let bulk = |label: &str| {
+        let mut c = crate::disk::jit_in(
+            &project,
+            &["issue", "bulk-update", "--filter", "label:g:a", "--add-label", label, "--yes"],
+        );
+        c.stdout(Stdio::null()).stderr(Stdio::null());
+        c
+    };
+    // Calibrate: how long one run takes here, to spread the kills over it.
+    let t = std::time::Instant::now();
+    assert!(bulk("calibrate:run").status().unwrap().success());
+    let run_us = t.elapsed().as_micros() as u64;
+    let mut rng = crate::disk::XorShift::new(7);
+    let (mut killed, mut pending) = (0, 0);
+    for round in 0..ROUNDS {
+        let label = format!("r:n{round}");
+        let mut child = bulk(&label).spawn().unwrap();
+        std::thread::sleep(Duration::from_micros(rng.below(run_us * 3 / 2 + 1)));
+        let _ = child.kill();
+        if child.wait().unwrap().signal().is_some() {
+            killed += 1;
+        }
+        let records = std::fs::read_dir(env.jit_dir().join("journal")).map_or(0, |d| {
+            d.filter(|e| {
+                let n = e.as_ref().unwrap().file_name().to_string_lossy().into_owned();
+                !n.starts_with(".tmp.")
+            })
+            .count()
+        });
+        pending += usize::from(records > 0);
+        let mut holder = hold_lock(&env.jit_dir());
+        let filter = format!("label:{label}");
+        let read = |what: &str| {
+            let out = run_bounded(&mut crate::disk::jit_in(
+                &project,
+                &["--timeout-ms", "1", "query", &filter, "--count"],
+            ));
+            assert!(out.status.success(), "{what}, round {round}: {}", describe(&out));
+            String::from_utf8_lossy(&out.stdout).trim().parse::<usize>().unwrap()
+        };
+        let before = read("with the lock held");
+        assert!(before == 0 || before == ISSUES, "round {round}: {before} of {ISSUES} seen");
+        drop(holder.stdin.take());
+        holder.wait().unwrap();
+        env.create("recovers the journal");
+        assert_eq!(read("after recovery"), before, "round {round}: recovery agrees");
+    }
+    assert!(killed > 0, "no run was interrupted");
+    eprintln!("{killed} of {ROUNDS} runs killed, {pending} left a complete record pending");
+}

@@ -118,7 +118,7 @@ fn open_index_file(path: &Path) -> Option<File> {
 /// Make `.jit/index/` a real directory for a writer: something else in its place (a file, a
 /// FIFO, a symbolic link, which could send writes outside the repository) is removed first.
 /// The index is jit's own derived cache, so nothing of value is lost.
-fn index_dir_ready(layout: &Layout) -> Result<std::path::PathBuf> {
+pub(crate) fn index_dir_ready(layout: &Layout) -> Result<std::path::PathBuf> {
     let dir = layout.index_dir();
     match fs::symlink_metadata(&dir) {
         Ok(m) if m.is_dir() => return Ok(dir),
