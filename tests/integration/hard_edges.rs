@@ -490,6 +490,19 @@ fn odd_shapes_at_the_lock_file_stop_writers_clearly_and_never_hang_readers() {
         assert_eq!(bounded_json(&env, &["issue", "update", &a, "-p", "high"])["version"], 2);
         assert!(std::fs::symlink_metadata(&lock).unwrap().is_file(), "{shape}");
     }
+    // lock.info is informational: a FIFO there is ignored by everyone. A FIFO posing as a
+    // journal record hangs nobody, and the next writer moves it to quarantine/.
+    let env = TestEnv::new();
+    let a = env.create("First");
+    plant(&env.jit_dir().join("lock.info"), "fifo", elsewhere.path());
+    std::fs::create_dir_all(env.jit_dir().join("journal")).unwrap();
+    plant(&env.jit_dir().join("journal/1.json"), "fifo", elsewhere.path());
+    assert_eq!(bounded_json(&env, &["query", "state:backlog", "--count"])["count"], 1);
+    assert_eq!(bounded_json(&env, &["issue", "show", &a])["version"], 1);
+    assert_eq!(bounded_json(&env, &["issue", "update", &a, "-p", "high"])["version"], 2);
+    assert!(env.jit_dir().join("quarantine/journal-1.json").exists());
+    assert_eq!(std::fs::read_dir(env.jit_dir().join("journal")).unwrap().count(), 0);
+    assert_eq!(bounded_json(&env, &["issue", "list"]).as_array().unwrap().len(), 1);
     // config.json as a FIFO: every command stops with a clear error, none hangs.
     let env = TestEnv::new();
     plant(&env.jit_dir().join("config.json"), "fifo", elsewhere.path());
