@@ -342,12 +342,11 @@ pub fn changes_between(layout: &Layout, before: u64, after: u64) -> Result<Optio
             });
         match name.and_then(|n| read_record(layout, &done.join(n)).ok().flatten()) {
             Some(rec) => found.push((rec.seq, rec.ops)),
-            None if k == after => {} // not written yet, if the number still says so below
+            // Not written yet, if the number still says so now (the files were read before
+            // `after` was, so a record written since has touched none of them).
+            None if k == after && commit_seq(layout) == Some(after) => {}
             None => return Ok(None),
         }
-    }
-    if commit_seq(layout) != Some(after) {
-        return Ok(None);
     }
     found.sort_by_key(|(s, _)| *s);
     Ok(Some(found.into_iter().map(|(_, ops)| ops).collect()))
