@@ -79,6 +79,9 @@ pub enum Error {
     #[error("{0}")]
     ConfirmationRequired(String),
 
+    #[error("issue {id} is at version {version}, the largest there is: it cannot change again")]
+    VersionExhausted { id: String, version: u64 },
+
     #[error(
         "timed out after {waited_ms} ms waiting for the repository lock{}",
         holder_suffix(holder)
@@ -128,6 +131,10 @@ pub enum Error {
 
     #[error("{path}: {source}")]
     Io { path: PathBuf, source: io::Error },
+
+    /// One of jit's own files (`.jit/lock`, say) is a FIFO, directory, symbolic link or device.
+    #[error("{}: not a regular file (jit's own file was replaced by something else)", path.display())]
+    NotRegularFile { path: PathBuf },
 }
 
 /// Where and why repository discovery stopped searching upwards.
@@ -197,6 +204,7 @@ impl Error {
             Error::TransitionRefused { .. } => "TRANSITION_REFUSED",
             Error::VersionConflict { .. } => "VERSION_CONFLICT",
             Error::ConfirmationRequired(_) => "CONFIRMATION_REQUIRED",
+            Error::VersionExhausted { .. } => "VERSION_EXHAUSTED",
             Error::LockTimeout { .. } => "LOCK_TIMEOUT",
             Error::Corrupt { .. } => "CORRUPT_FILE",
             Error::ConfigInvalid { .. } => "CONFIG_INVALID",
@@ -208,6 +216,7 @@ impl Error {
             Error::Blocked { .. } => "ISSUE_BLOCKED",
             Error::NoPath { .. } => "PATH_NOT_FOUND",
             Error::BulkConfirmRequired(..) => "BULK_CONFIRM_REQUIRED",
+            Error::NotRegularFile { .. } => "NOT_A_REGULAR_FILE",
             Error::Io { source, .. } => match source.kind() {
                 io::ErrorKind::PermissionDenied | io::ErrorKind::ReadOnlyFilesystem => {
                     "PERMISSION_DENIED"
@@ -230,11 +239,15 @@ impl Error {
             | Error::Dependency { .. }
             | Error::GatesNotPassed { .. }
             | Error::GateUntrusted { .. }
-            | Error::Blocked { .. } => exit::CONFLICT,
+            | Error::Blocked { .. }
+            | Error::VersionExhausted { .. } => exit::CONFLICT,
             Error::Gate { exit, .. } => *exit,
             Error::GraphCycle { .. } => exit::INVALID_REPO,
             Error::LockTimeout { .. } => exit::LOCK_TIMEOUT,
-            Error::Io { .. } | Error::Corrupt { .. } | Error::ConfigInvalid { .. } => exit::IO,
+            Error::Io { .. }
+            | Error::Corrupt { .. }
+            | Error::ConfigInvalid { .. }
+            | Error::NotRegularFile { .. } => exit::IO,
             _ => exit::USER,
         }
     }
@@ -284,6 +297,10 @@ impl Error {
                 Some("someone else changed the issue; re-read it and retry".into())
             }
             Error::ConfirmationRequired(_) => Some("pass --yes to confirm".into()),
+            Error::VersionExhausted { .. } => Some(
+                "the version was set by hand; versions never go backwards, so recreate the issue"
+                    .into(),
+            ),
             Error::BulkConfirmRequired(..) => Some(
                 "check the filter with --dry-run, then pass --yes (the threshold is the \
                  config's bulk_confirm)"
@@ -324,6 +341,9 @@ impl Error {
             Error::Corrupt { .. } => Some(
                 "fix or restore the file (e.g. `git checkout -- PATH`); nothing was changed".into(),
             ),
+            Error::NotRegularFile { .. } => Some(
+                "remove it (jit makes the file again when it needs it); nothing was changed".into(),
+            ),
             Error::Io { source, .. } => match source.kind() {
                 io::ErrorKind::PermissionDenied | io::ErrorKind::ReadOnlyFilesystem => {
                     Some("check the permissions of the .jit directory".into())
@@ -360,6 +380,7 @@ impl Error {
             Error::InvalidValue { what, value, allowed, suggestion } => {
                 json!({"field": what, "value": value, "allowed": allowed, "suggestion": suggestion})
             }
+            Error::VersionExhausted { id, version } => json!({"id": id, "version": version}),
             Error::TooLong { field, len, max } => json!({"field": field, "len": len, "max": max}),
             Error::TransitionRefused { id, from, to, allowed } => {
                 json!({"id": id, "from": from, "to": to, "allowed": allowed})
@@ -391,7 +412,8 @@ impl Error {
             // Lossy: a path need not be UTF-8, and a JSON error must never fail to print.
             Error::Corrupt { path, .. }
             | Error::ConfigInvalid { path, .. }
-            | Error::Io { path, .. } => json!({"path": path.to_string_lossy()}),
+            | Error::Io { path, .. }
+            | Error::NotRegularFile { path } => json!({"path": path.to_string_lossy()}),
             _ => json!({}),
         };
         match v {

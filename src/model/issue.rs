@@ -49,6 +49,18 @@ pub struct Issue {
 }
 
 impl Issue {
+    /// Count one more change: the next version and `updated_at`. A version never goes
+    /// backwards, so one at `u64::MAX` (only a hand edit gets there) refuses every change,
+    /// before anything is written.
+    pub fn bump(&mut self, now: Timestamp) -> Result<()> {
+        self.version = self.version.checked_add(1).ok_or_else(|| Error::VersionExhausted {
+            id: self.id.to_string(),
+            version: self.version,
+        })?;
+        self.updated_at = now;
+        Ok(())
+    }
+
     /// The on-disk form: pretty-printed, stable key order, final newline.
     pub fn to_file_bytes(&self) -> Vec<u8> {
         let mut out = serde_json::to_vec_pretty(self).expect("issue serialises");
@@ -271,8 +283,7 @@ impl IssueChanges {
         }
         let changed = next != *target;
         if changed {
-            next.version += 1;
-            next.updated_at = now;
+            next.bump(now)?;
             *target = next;
         }
         Ok(changed)

@@ -75,8 +75,7 @@ impl Repo {
             added.push(dep);
         }
         if !added.is_empty() {
-            issue.version += 1;
-            issue.updated_at = self.clock.now();
+            issue.bump(self.clock.now())?;
             self.write_issue(&issue)?;
         }
         Ok((issue, added))
@@ -104,8 +103,7 @@ impl Repo {
             }
         }
         if !removed.is_empty() {
-            issue.version += 1;
-            issue.updated_at = self.clock.now();
+            issue.bump(self.clock.now())?;
             self.write_issue(&issue)?;
         }
         Ok((issue, removed))

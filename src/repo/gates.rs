@@ -335,8 +335,7 @@ impl Repo {
         for id in &users {
             let mut issue = self.load(*id)?;
             issue.gates.remove(name);
-            issue.version += 1;
-            issue.updated_at = now;
+            issue.bump(now)?;
             ops.push(issue_op(&issue));
             updated.push(issue);
         }
@@ -602,8 +601,7 @@ impl Repo {
     }
 
     fn bump_and_write(&self, issue: &mut Issue) -> Result<()> {
-        issue.version += 1;
-        issue.updated_at = self.clock.now();
+        issue.bump(self.clock.now())?;
         self.write_issue(issue)
     }
 }

@@ -22,6 +22,9 @@ use crate::storage::local::LocalState;
 use crate::storage::lock::{HolderInfo, RepoLock};
 use crate::storage::{Durability, Layout, atomic};
 
+/// Reads made again, when a read cannot be made consistent, before one is made under the lock.
+const READ_TRIES: usize = 8;
+
 /// How a command wants the repository opened.
 #[derive(Clone, Debug, Default)]
 pub struct OpenOptions {
@@ -273,41 +276,70 @@ impl Repo {
         Ok(())
     }
 
-    /// Resolve and read. Like [`Repo::snapshot`], first finishes a multi-file change a
-    /// crash interrupted, so it never shows half of one.
+    /// Resolve and read. Like [`Repo::snapshot`], never shows half of a multi-file change,
+    /// and takes no lock to do so.
     pub fn show(&self, input: &str) -> Result<Issue> {
-        self.finish_interrupted()?;
-        self.load(self.resolve(input)?)
-    }
-
-    /// If a journal record is pending, take the lock (which rolls it forward or discards it).
-    fn finish_interrupted(&self) -> Result<()> {
-        if journal::pending(&self.layout) {
-            drop(self.lock()?);
+        let id = self.resolve(input)?;
+        let (read, changes) = self.read_consistent(|| self.load(id))?;
+        let Some(changes) = changes else { return read };
+        // The last state of this issue among the changes laid over it, if any is newer.
+        let mut latest: Option<Option<Issue>> = None;
+        let name = format!("issues/{}", id.file_name());
+        for op in changes.iter().flatten() {
+            match op {
+                Op::Write { path, content } if *path == name => {
+                    if let Ok(i) = Issue::from_slice(content.as_bytes()) {
+                        latest = Some(Some(i));
+                    }
+                }
+                Op::Remove { path } if *path == name => latest = Some(None),
+                _ => {}
+            }
         }
-        Ok(())
+        match (latest, read) {
+            (None, read) => read,
+            (Some(None), _) => Err(Error::IssueNotFound(input.to_string())),
+            (Some(Some(new)), Ok(old)) if old.version >= new.version => Ok(old),
+            (Some(Some(new)), _) => Ok(new),
+        }
     }
 
     /// Every issue, through the index: never half of a multi-file change, whether one is
-    /// being applied while this reads or was interrupted by a crash. The read takes no lock:
-    /// it is made again if the commit sequence ([`journal::commit_seq`]) moved meanwhile,
-    /// and it waits for the writers' lock (and so for recovery) while a commit is in
-    /// progress or unfinished. After a few tries it reads under the lock.
+    /// being applied while this reads or was interrupted by a crash, and without taking the
+    /// lock (see [`Repo::read_consistent`]).
     pub fn snapshot(&self) -> Result<Snapshot> {
-        const TRIES: usize = 4;
-        for _ in 0..TRIES {
-            let before = journal::commit_seq(&self.layout);
-            if before.is_some_and(|s| s % 2 == 0) && !journal::pending(&self.layout) {
-                let snap = index::snapshot(&self.layout)?;
-                if journal::commit_seq(&self.layout) == before && !journal::pending(&self.layout) {
-                    return Ok(snap);
-                }
-                continue; // a commit ran during the read
-            }
-            drop(self.lock()?); // waits for the writer; recovers an interrupted commit
+        let (snap, changes) = self.read_consistent(|| index::snapshot(&self.layout))?;
+        let mut snap = snap?;
+        if let Some(changes) = changes {
+            snap.overlay(&changes);
         }
-        let lock = self.lock()?;
-        index::snapshot_locked(&self.layout, &lock)
+        Ok(snap)
+    }
+
+    /// Run `read` (a read of issue files) so that it can be made consistent without the lock:
+    /// returns its result and, if multi-file commits overlapped it (or one is pending after a
+    /// crash), their changes, which the caller lays over what it read
+    /// ([`journal::changes_between`] says why that gives each commit whole). In the common
+    /// case, no commit ran during the read (the commit sequence is the same even number before
+    /// and after it, and no record is pending) and nothing else is read. A read is made again
+    /// only when it overlapped more commits than the journal keeps the records of, or the
+    /// sequence could not be read; after [`READ_TRIES`] such reads it is made under the lock.
+    fn read_consistent<T>(&self, mut read: impl FnMut() -> T) -> Result<(T, Option<Vec<Vec<Op>>>)> {
+        for _ in 0..READ_TRIES {
+            let before = journal::commit_seq(&self.layout);
+            let quiet = before.is_some_and(|s| s % 2 == 0) && !journal::pending(&self.layout);
+            let got = read();
+            let after = journal::commit_seq(&self.layout);
+            if quiet && after == before {
+                return Ok((got, None));
+            }
+            let (Some(before), Some(after)) = (before, after) else { continue };
+            if let Some(changes) = journal::changes_between(&self.layout, before, after)? {
+                return Ok((got, Some(changes)));
+            }
+        }
+        let _lock = self.lock()?;
+        Ok((read(), None))
     }
 
     fn check_labels<'a>(&self, labels: impl IntoIterator<Item = &'a String>) -> Result<()> {
@@ -470,8 +502,7 @@ impl Repo {
         for r in &referrers {
             let mut other = self.load(*r)?;
             other.dependencies.retain(|d| *d != id);
-            other.version += 1;
-            other.updated_at = now;
+            other.bump(now)?;
             ops.push(Op::Write {
                 path: format!("issues/{}", r.file_name()),
                 content: String::from_utf8(other.to_file_bytes()).expect("JSON is UTF-8"),

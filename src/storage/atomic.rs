@@ -136,7 +136,7 @@ pub fn sync_parent(path: &Path, durability: Durability) -> Result<()> {
 /// fsync a directory so that renames and removals in it are durable.
 pub fn sync_dir(dir: &Path, durability: Durability) -> Result<()> {
     if durability == Durability::Full {
-        File::open(dir).and_then(|d| d.sync_all()).at(dir)?;
+        super::open_dir(dir).and_then(|d| d.sync_all()).at(dir)?;
     }
     Ok(())
 }

@@ -68,7 +68,20 @@ impl Default for Config {
 
 impl Config {
     pub fn load(path: &Path) -> Result<Config> {
-        let bytes = std::fs::read(path).at(path)?;
+        // Not blocking on a FIFO, as for every file jit opens; a symbolic link to a regular
+        // file is followed (a config shared between repositories is a fair use of one).
+        let mut file =
+            match super::open_regular(path, super::Access::ReadFollowingLinks).at(path)? {
+                super::Opened::File(f) => f,
+                super::Opened::Missing => {
+                    return Err(std::io::Error::from(std::io::ErrorKind::NotFound)).at(path);
+                }
+                super::Opened::NotRegular => {
+                    return Err(Error::NotRegularFile { path: path.to_path_buf() });
+                }
+            };
+        let mut bytes = Vec::new();
+        std::io::Read::read_to_end(&mut file, &mut bytes).at(path)?;
         let invalid = |message: String| Error::ConfigInvalid { path: path.to_path_buf(), message };
         if let Some(why) = crate::model::foreign_encoding(&bytes) {
             return Err(invalid(why.to_string()));

@@ -1,23 +1,29 @@
 //! Prefix lookup without listing the issues directory: `.jit/index/ids` keeps the sorted ids
-//! and the stamp (mtime, inode) of `issues/` they were read under. Adding, removing or
-//! renaming a file in a directory changes its mtime, so while the stamp matches, the set of
-//! ids is known and a prefix is a binary search. The stamp is trusted only when the
-//! directory's mtime is older than the moment it was taken by more than the racy window (as
-//! for the read index); otherwise the directory is listed and the file rewritten.
+//! and the stamp (mtime, ctime, inode) of `issues/` they were read under. Adding, removing or
+//! renaming a file in a directory changes its mtime and ctime, and only the mtime can be set
+//! back (`tar -x`, `rsync -a`, `cp -a` do), so while the stamp matches, the set of ids is
+//! known and a prefix is a binary search. The stamp is trusted only when the directory's
+//! mtime and ctime are older than the moment it was taken by more than the racy window (as for
+//! the read index); otherwise the directory is listed and the file rewritten.
 
 use std::fs;
 use std::os::unix::fs::MetadataExt;
 
-use super::{Durability, Layout, atomic, index};
+use super::{
+    Access, Durability, FileBytes, Layout, Opened, atomic, index, open_regular, read_regular,
+};
 use crate::error::{IoContext, Result};
 use crate::model::{IssueId, Prefix};
 
-const MAGIC: &[u8; 8] = b"JITIDS\x00\x01";
-const HEADER: usize = 8 + 8 + 8 + 8;
+const MAGIC: &[u8; 8] = b"JITIDS\x00\x02";
+const HEADER: usize = 8 + 8 + 8 + 8 + 8;
 const FILE: &str = "ids";
 
-fn dir_stamp(m: &fs::Metadata) -> (i64, u64) {
-    (m.mtime() * 1_000_000_000 + m.mtime_nsec(), m.ino())
+/// The directory's mtime, ctime (nanoseconds) and inode.
+type DirStamp = (i64, i64, u64);
+
+fn dir_stamp(m: &fs::Metadata) -> DirStamp {
+    (index::time_ns(m.mtime(), m.mtime_nsec()), index::time_ns(m.ctime(), m.ctime_nsec()), m.ino())
 }
 
 /// The ids whose text starts with `prefix`, sorted.
@@ -46,17 +52,23 @@ pub fn all(layout: &Layout) -> Result<Vec<u128>> {
 
 /// Is a cache file of `len` bytes with this header well-formed, and its stamp that of the
 /// directory now, and old enough to trust?
-fn trusted(head: &[u8], len: usize, stamp: (i64, u64)) -> bool {
+fn trusted(head: &[u8], len: usize, stamp: DirStamp) -> bool {
     let at = |o: usize| i64::from_le_bytes(head[o..o + 8].try_into().expect("8 bytes"));
     len >= HEADER
         && &head[..8] == MAGIC
         && (len - HEADER).is_multiple_of(16)
-        && (at(8), at(16) as u64) == stamp
-        && !index::racy(at(8), at(24))
+        && (at(8), at(16), at(24) as u64) == stamp
+        && !racy(stamp, at(32))
 }
 
-fn read_all_cached(path: &std::path::Path, stamp: (i64, u64)) -> Option<Vec<u128>> {
-    let buf = fs::read(path).ok()?;
+fn racy(stamp: DirStamp, recorded_ns: i64) -> bool {
+    index::racy(stamp.0, recorded_ns) || index::racy(stamp.1, recorded_ns)
+}
+
+fn read_all_cached(path: &std::path::Path, stamp: DirStamp) -> Option<Vec<u128>> {
+    let FileBytes::Regular(buf) = cache_file(path, |p| read_regular(p).ok())? else {
+        return None;
+    };
     if buf.len() < HEADER || !trusted(&buf[..HEADER], buf.len(), stamp) {
         return None;
     }
@@ -69,7 +81,7 @@ fn read_all_cached(path: &std::path::Path, stamp: (i64, u64)) -> Option<Vec<u128
 }
 
 /// List `issues/` (the stamp was taken before) and cache the result when it can be trusted.
-fn list(layout: &Layout, stamp: (i64, u64), recorded_ns: i64) -> Result<Vec<u128>> {
+fn list(layout: &Layout, stamp: DirStamp, recorded_ns: i64) -> Result<Vec<u128>> {
     let dir = layout.issues_dir();
     let path = layout.index_dir().join(FILE);
     let mut ids = Vec::new();
@@ -80,32 +92,36 @@ fn list(layout: &Layout, stamp: (i64, u64), recorded_ns: i64) -> Result<Vec<u128
         }
     }
     ids.sort_unstable();
-    if !index::racy(stamp.0, recorded_ns) {
+    if !racy(stamp, recorded_ns) {
         // Best effort: the file is a cache, and a listing that raced a change is caught by the
         // stamp next time.
         let mut out = Vec::with_capacity(HEADER + ids.len() * 16);
         out.extend_from_slice(MAGIC);
         out.extend_from_slice(&stamp.0.to_le_bytes());
         out.extend_from_slice(&stamp.1.to_le_bytes());
+        out.extend_from_slice(&stamp.2.to_le_bytes());
         out.extend_from_slice(&recorded_ns.to_le_bytes());
         for id in &ids {
             out.extend_from_slice(&id.to_be_bytes());
         }
-        let _ = fs::create_dir_all(layout.index_dir());
-        let _ = atomic::write(&path, &out, Durability::Relaxed);
+        // Never through something else than a real `index/` directory (a symbolic link could
+        // point anywhere); writers repair that, under the lock.
+        let index_dir = layout.index_dir();
+        if fs::symlink_metadata(&index_dir).map_or(true, |m| m.is_dir()) {
+            let _ = fs::create_dir_all(&index_dir);
+            let _ = atomic::write(&path, &out, Durability::Relaxed);
+        }
     }
     Ok(ids)
 }
 
 /// With a trusted cache, the matching ids, found by binary search with positioned reads (a
 /// few small reads, whatever the number of issues); `None` when the cache cannot be trusted.
-fn lookup_cached(
-    path: &std::path::Path,
-    stamp: (i64, u64),
-    prefix: &Prefix,
-) -> Option<Vec<IssueId>> {
+fn lookup_cached(path: &std::path::Path, stamp: DirStamp, prefix: &Prefix) -> Option<Vec<IssueId>> {
     use std::os::unix::fs::FileExt;
-    let file = fs::File::open(path).ok()?;
+    let Opened::File(file) = cache_file(path, |p| open_regular(p, Access::Read).ok())? else {
+        return None;
+    };
     let len = file.metadata().ok()?.len() as usize;
     let mut head = [0u8; HEADER];
     file.read_exact_at(&mut head, 0).ok()?;
@@ -131,6 +147,15 @@ fn lookup_cached(
     let Some((lo, hi)) = bounds(prefix) else { return Some(Vec::new()) };
     let (start, end) = (partition(lo, false)?, partition(hi, true)?);
     (start..end).map(|i| id_at(i).map(IssueId::from_u128)).collect()
+}
+
+/// Open the cache file, only in a real `index/` directory and only if it is a regular file
+/// (no symbolic link followed, no blocking on a FIFO): anything else is no cache.
+fn cache_file<T>(
+    path: &std::path::Path,
+    open: impl FnOnce(&std::path::Path) -> Option<T>,
+) -> Option<T> {
+    index::index_dir_usable(path.parent()?).then(|| open(path))?
 }
 
 /// The smallest and largest id that start with `prefix`; `None` beyond the id space.
@@ -179,6 +204,8 @@ mod tests {
         // Make the directory's stamp old enough to trust, then cache it.
         let old = std::time::SystemTime::now() - std::time::Duration::from_secs(10);
         fs::File::open(layout.issues_dir()).unwrap().set_modified(old).unwrap();
+        // Setting the mtime set the ctime to now: let it age past the racy window too.
+        std::thread::sleep(std::time::Duration::from_millis(150));
         assert_eq!(lookup(&layout, &p(common)).unwrap(), vec![a, b]);
         assert!(layout.index_dir().join(FILE).exists(), "a trusted stamp is cached");
         let stamp = dir_stamp(&fs::metadata(layout.issues_dir()).unwrap());

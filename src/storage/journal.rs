@@ -1,7 +1,9 @@
 //! All-or-nothing changes of several files. A checksummed intent record is made durable in
-//! `.jit/journal/` first, then every file is written, then the record is removed. Whoever next
-//! takes the writers' lock rolls a complete record forward; a record that never became
-//! complete (a temp file) is discarded. So a crash at any instant leaves every file old or new.
+//! `.jit/journal/` first, then every file is written, then the record is moved to `index/`,
+//! where the last few are kept for readers (see [`changes_between`]).
+//! Whoever next takes the writers' lock rolls a complete record forward; a record that never
+//! became complete (a temp file) is discarded. So a crash at any instant leaves every file old
+//! or new.
 
 use std::collections::BTreeSet;
 use std::fs;
@@ -9,10 +11,18 @@ use std::path::{Component, Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use super::{Durability, Layout, atomic};
+use super::{Access, Durability, FileBytes, Layout, Opened, atomic, open_regular, read_regular};
 use crate::error::{Error, IoContext, Result};
 
 const FORMAT: u32 = 1;
+
+/// Prefix of the records of finished commits kept in `index/` for readers.
+const DONE_PREFIX: &str = "journal.";
+/// Finished records kept: at most this many, and no more bytes than [`DONE_KEEP_BYTES`]
+/// (the newest is always kept). A reader whose read overlapped more commits than are kept
+/// reads again.
+const DONE_KEEP: usize = 16;
+const DONE_KEEP_BYTES: u64 = 64 << 20;
 
 /// One file operation, with a path relative to `.jit/`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -36,6 +46,10 @@ impl Op {
 struct Record {
     format: u32,
     checksum: u32,
+    /// The (odd) commit sequence number this commit ran under: lets a reader tell which
+    /// commits it has the record of. Absent in records of older versions.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    seq: Option<u64>,
     ops: Vec<Op>,
 }
 
@@ -57,19 +71,73 @@ pub fn commit(layout: &Layout, ops: &[Op], durability: Durability) -> Result<()>
     }
     let dir = layout.journal_dir();
     fs::create_dir_all(&dir).at(&dir)?;
-    let record = Record { format: FORMAT, checksum: checksum(ops), ops: ops.to_vec() };
+    // Odd while the files change (see `commit_seq`); left odd if this fails half-way, until
+    // the next writer's recovery.
+    let seq = commit_seq(layout).unwrap_or(0) | 1;
+    let record =
+        Record { format: FORMAT, checksum: checksum(ops), seq: Some(seq), ops: ops.to_vec() };
     let bytes = serde_json::to_vec(&record).expect("record serialises");
     let name = format!("{}.json", jiff::Timestamp::now().as_nanosecond());
     let path = dir.join(name);
-    // Odd while the files change (see `commit_seq`); left odd if this fails half-way, until
-    // the next writer's recovery.
-    let seq = commit_seq(layout).unwrap_or(0);
-    set_commit_seq(layout, seq | 1)?;
+    set_commit_seq(layout, seq)?;
     atomic::write(&path, &bytes, durability)?;
     apply(layout, ops, durability)?;
-    fs::remove_file(&path).at(&path)?;
-    atomic::sync_dir(&dir, durability)?;
-    set_commit_seq(layout, (seq | 1) + 1)
+    // Even again before the record leaves `journal/`: a reader that finds no record while the
+    // number is odd knows the commit has not touched a file yet (see `changes_between`).
+    set_commit_seq(layout, seq + 1)?;
+    retire(layout, &[(path, Some(seq))], durability)
+}
+
+/// Move the records of finished commits into `index/` (named by their sequence number, so a
+/// reader finds the one it needs without reading the others) and drop the oldest there. The
+/// index is the place for them: local, git-ignored, and nothing but a help for readers, who
+/// read again when one they need is gone. A record that cannot be moved there (the index is
+/// damaged) is removed: it must leave `journal/` either way.
+fn retire(
+    layout: &Layout,
+    records: &[(PathBuf, Option<u64>)],
+    durability: Durability,
+) -> Result<()> {
+    let done = super::index::index_dir_ready(layout).ok();
+    for (path, seq) in records {
+        let stem = path.file_stem().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        // Records without a number (older versions) sort first and go first.
+        let moved = done.as_ref().is_some_and(|d| {
+            let to = d.join(format!("{DONE_PREFIX}{:020}.{stem}.json", seq.unwrap_or(0)));
+            fs::rename(path, to).is_ok()
+        });
+        if !moved {
+            fs::remove_file(path).at(path)?;
+        }
+    }
+    // The record's leaving `journal/` must be durable before any later write is acknowledged:
+    // recovery would otherwise apply it again over that write after a power loss.
+    atomic::sync_dir(&layout.journal_dir(), durability)?;
+    if let Some(d) = done {
+        prune_done(&d);
+    }
+    Ok(())
+}
+
+/// Keep the newest [`DONE_KEEP`] finished records within [`DONE_KEEP_BYTES`]. Best effort:
+/// a record left over costs space, and readers only ever read the ones they need.
+fn prune_done(done: &Path) {
+    let Ok(entries) = fs::read_dir(done) else { return };
+    let mut names: Vec<(String, u64)> = entries
+        .filter_map(|e| e.ok())
+        .map(|e| {
+            (e.file_name().to_string_lossy().into_owned(), e.metadata().map_or(0, |m| m.len()))
+        })
+        .filter(|(n, _)| n.starts_with(DONE_PREFIX))
+        .collect();
+    names.sort();
+    let mut bytes = 0u64;
+    for (kept, (name, len)) in names.iter().rev().enumerate() {
+        bytes += len;
+        if kept > 0 && (kept >= DONE_KEEP || bytes > DONE_KEEP_BYTES) {
+            let _ = fs::remove_file(done.join(name));
+        }
+    }
 }
 
 /// The commit sequence number, kept in the lock file (which exists in every repository and is
@@ -81,8 +149,11 @@ pub fn commit(layout: &Layout, ops: &[Op], durability: Durability) -> Result<()>
 /// Stored as the number and its complement, so that a torn read shows.
 pub fn commit_seq(layout: &Layout) -> Option<u64> {
     use std::os::unix::fs::FileExt;
-    // No lock file (or none readable): no writer can be committing through it.
-    let Ok(file) = fs::File::open(layout.lock_path()) else { return Some(0) };
+    // No lock file, or something else than a file there (writers then refuse to start): no
+    // writer can be committing through it. Opened without blocking, so a FIFO cannot hang.
+    let Ok(Opened::File(file)) = open_regular(&layout.lock_path(), Access::Read) else {
+        return Some(0);
+    };
     let mut b = [0u8; 16];
     match file.read_at(&mut b, 0) {
         Ok(0) => return Some(0), // never written: no commit yet
@@ -98,8 +169,9 @@ pub fn commit_seq(layout: &Layout) -> Option<u64> {
 fn set_commit_seq(layout: &Layout, seq: u64) -> Result<()> {
     use std::os::unix::fs::FileExt;
     let path = layout.lock_path();
-    let file =
-        fs::OpenOptions::new().write(true).create(true).truncate(false).open(&path).at(&path)?;
+    let Opened::File(file) = open_regular(&path, Access::ReadWriteCreate).at(&path)? else {
+        return Err(Error::NotRegularFile { path });
+    };
     let mut b = [0u8; 16];
     b[..8].copy_from_slice(&seq.to_le_bytes());
     b[8..].copy_from_slice(&(!seq).to_le_bytes());
@@ -143,32 +215,38 @@ fn resolve(layout: &Layout, rel: &str) -> Result<PathBuf> {
 
 /// Roll forward complete records and discard incomplete ones. Call with the writers' lock held.
 pub fn recover(layout: &Layout, durability: Durability) -> Result<Recovery> {
-    let report = recover_records(layout, durability)?;
+    let (report, applied) = recover_records(layout, durability)?;
     // A commit that failed or was killed half-way left the sequence odd (or it was damaged):
-    // every record is settled now, so readers may trust what they read again.
+    // every record is settled now, so readers may trust what they read again. As in
+    // `commit`, the number is even before the records leave `journal/`.
+    // Past every recovered record's number, too (after a power loss the number may be older
+    // than a durable record), so that no later commit reuses one.
+    let floor = applied.iter().filter_map(|(_, s)| *s).max().map_or(0, |s| (s | 1) + 1);
     match commit_seq(layout) {
-        Some(seq) if seq % 2 == 0 => {}
-        seq => set_commit_seq(layout, seq.map_or(2, |s| s + 1))?,
+        Some(seq) if seq % 2 == 0 && seq >= floor => {}
+        Some(seq) if seq % 2 == 0 => set_commit_seq(layout, floor)?,
+        seq => set_commit_seq(layout, seq.map_or(2, |s| s + 1).max(floor))?,
+    }
+    if !applied.is_empty() {
+        retire(layout, &applied, durability)?;
     }
     Ok(report)
 }
 
-fn recover_records(layout: &Layout, durability: Durability) -> Result<Recovery> {
-    let dir = layout.journal_dir();
-    let entries = match fs::read_dir(&dir) {
-        Ok(e) => e,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Recovery::default()),
-        Err(e) => return Err(e).at(&dir),
-    };
-    let mut names: Vec<String> = entries
-        .filter_map(|e| e.ok())
-        .map(|e| e.file_name().to_string_lossy().into_owned())
-        .collect();
-    if names.is_empty() {
-        return Ok(Recovery::default());
-    }
-    names.sort(); // records are named by creation time: replay in order
+/// Apply the complete records (returned, with their sequence numbers, for [`retire`]),
+/// remove the incomplete ones and quarantine the damaged ones.
+#[allow(clippy::type_complexity)]
+fn recover_records(
+    layout: &Layout,
+    durability: Durability,
+) -> Result<(Recovery, Vec<(PathBuf, Option<u64>)>)> {
     let mut report = Recovery::default();
+    let mut applied = Vec::new();
+    let names = record_names(layout)?;
+    if names.is_empty() {
+        return Ok((report, applied));
+    }
+    let dir = layout.journal_dir();
     for name in names {
         let path = dir.join(&name);
         if name.starts_with(atomic::TEMP_PREFIX) {
@@ -177,9 +255,9 @@ fn recover_records(layout: &Layout, durability: Durability) -> Result<Recovery> 
             continue;
         }
         match read_record(layout, &path)? {
-            Some(ops) => {
-                apply(layout, &ops, durability)?;
-                fs::remove_file(&path).at(&path)?;
+            Some(rec) => {
+                apply(layout, &rec.ops, durability)?;
+                applied.push((path, rec.seq));
                 report.rolled_forward += 1;
             }
             None => {
@@ -192,7 +270,23 @@ fn recover_records(layout: &Layout, durability: Durability) -> Result<Recovery> 
         }
     }
     atomic::sync_dir(&dir, durability)?;
-    Ok(report)
+    Ok((report, applied))
+}
+
+/// The names in `journal/`, in order (records are named by creation time).
+fn record_names(layout: &Layout) -> Result<Vec<String>> {
+    let dir = layout.journal_dir();
+    let entries = match fs::read_dir(&dir) {
+        Ok(e) => e,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(e).at(&dir),
+    };
+    let mut names: Vec<String> = entries
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    Ok(names)
 }
 
 /// Whether any record (complete or not) is waiting in the journal.
@@ -200,14 +294,78 @@ pub fn pending(layout: &Layout) -> bool {
     fs::read_dir(layout.journal_dir()).is_ok_and(|mut d| d.next().is_some())
 }
 
-/// A record's operations, or `None` when it is damaged or names a path outside `.jit/`.
-fn read_record(layout: &Layout, path: &Path) -> Result<Option<Vec<Op>>> {
-    let bytes = fs::read(path).at(path)?;
+/// The changes a reader must lay over what it read of the files, so that every multi-file
+/// commit its read overlapped is seen whole. Call after reading, with `before` the commit
+/// sequence number read before reading and `after` the one read just after; `None` when that
+/// cannot be told (the read must be made again).
+///
+/// Why this is enough. A commit numbered k (odd) touches files only between its record
+/// becoming complete in `journal/` and the number becoming k + 1, and its record leaves
+/// `journal/` only after that, for `index/`. So the commits that can have changed a
+/// file during the read are the odd k from `before` to `after`. For each, the record is found
+/// in `journal/` (complete: the commit will be rolled forward if it is not finished) or in
+/// `index/`, except for k = `after` when no record is found and the number is still `after`
+/// once both places have been looked at: then the record was not written yet, and no file
+/// has been touched. Laying every such record's files over what was read (keeping, for each
+/// issue, the higher version, since a file may since have changed again) gives each of these
+/// commits whole. A record that cannot be found (pruned from `index/`, or the number went
+/// backwards because the lock file was deleted) means: read again.
+pub fn changes_between(layout: &Layout, before: u64, after: u64) -> Result<Option<Vec<Vec<Op>>>> {
+    if after < before || after - before > 2 * DONE_KEEP as u64 {
+        return Ok(None);
+    }
+    let mut found: Vec<(Option<u64>, Vec<Op>)> = Vec::new();
+    let dir = layout.journal_dir();
+    for name in record_names(layout)? {
+        if name.starts_with(atomic::TEMP_PREFIX) {
+            continue; // not complete: that commit has touched no file
+        }
+        // Gone since listed: it was retired, and is found in `index/` below.
+        if let Ok(Some(rec)) = read_record(layout, &dir.join(&name)) {
+            found.push((rec.seq, rec.ops));
+        }
+    }
+    let done = layout.index_dir();
+    let first = before | 1;
+    for k in (first..=after).step_by(2) {
+        if found.iter().any(|(s, _)| *s == Some(k)) {
+            continue;
+        }
+        let prefix = format!("{DONE_PREFIX}{k:020}.");
+        let name = super::index::index_dir_usable(&done)
+            .then(|| fs::read_dir(&done).ok())
+            .flatten()
+            .and_then(|d| {
+                d.filter_map(|e| e.ok())
+                    .map(|e| e.file_name().to_string_lossy().into_owned())
+                    .find(|n| n.starts_with(&prefix))
+            });
+        match name.and_then(|n| read_record(layout, &done.join(n)).ok().flatten()) {
+            Some(rec) => found.push((rec.seq, rec.ops)),
+            // Not written yet, if the number still says so now (the files were read before
+            // `after` was, so a record written since has touched none of them).
+            None if k == after && commit_seq(layout) == Some(after) => {}
+            None => return Ok(None),
+        }
+    }
+    found.sort_by_key(|(s, _)| *s);
+    Ok(Some(found.into_iter().map(|(_, ops)| ops).collect()))
+}
+
+/// A record, or `None` when it is damaged or names a path outside `.jit/`.
+fn read_record(layout: &Layout, path: &Path) -> Result<Option<Record>> {
+    let bytes = match read_regular(path).at(path)? {
+        FileBytes::Regular(b) => b,
+        FileBytes::Missing => {
+            return Err(std::io::Error::from(std::io::ErrorKind::NotFound)).at(path);
+        }
+        FileBytes::NotRegular => return Ok(None),
+    };
     let Ok(rec) = serde_json::from_slice::<Record>(&bytes) else { return Ok(None) };
     let sound = rec.format == FORMAT
         && rec.checksum == checksum(&rec.ops)
         && rec.ops.iter().all(|op| resolve(layout, op.path()).is_ok());
-    Ok(sound.then_some(rec.ops))
+    Ok(sound.then_some(rec))
 }
 
 #[cfg(test)]
@@ -245,6 +403,45 @@ mod tests {
     }
 
     #[test]
+    fn readers_find_the_record_of_every_commit_their_read_overlapped() {
+        let (_dir, layout) = setup();
+        let op = |c: &str| vec![Op::Write { path: "issues/a.json".into(), content: c.into() }];
+        assert_eq!(changes_between(&layout, 0, 0).unwrap(), Some(vec![]), "nothing ran");
+        commit(&layout, &op("one"), Durability::Relaxed).unwrap();
+        assert_eq!(commit_seq(&layout), Some(2));
+        assert!(!pending(&layout), "the finished record is kept out of the way");
+        assert_eq!(changes_between(&layout, 0, 2).unwrap(), Some(vec![op("one")]));
+        assert_eq!(changes_between(&layout, 2, 2).unwrap(), Some(vec![]));
+        commit(&layout, &op("two"), Durability::Relaxed).unwrap();
+        assert_eq!(changes_between(&layout, 0, 4).unwrap(), Some(vec![op("one"), op("two")]));
+        // A commit started (odd) whose record is not written yet has touched no file.
+        set_commit_seq(&layout, 5).unwrap();
+        assert_eq!(changes_between(&layout, 4, 5).unwrap(), Some(vec![]));
+        // ... and one whose complete record is pending (its writer died) is laid over.
+        let ops = op("three");
+        let rec = Record { format: FORMAT, checksum: checksum(&ops), seq: Some(5), ops };
+        fs::write(layout.journal_dir().join("9.json"), serde_json::to_vec(&rec).unwrap()).unwrap();
+        assert_eq!(changes_between(&layout, 4, 5).unwrap(), Some(vec![op("three")]));
+        assert_eq!(changes_between(&layout, 2, 5).unwrap(), Some(vec![op("two"), op("three")]));
+        // The number read after must still hold when the records have been looked at.
+        assert_eq!(changes_between(&layout, 4, 7).unwrap(), None);
+        recover(&layout, Durability::Relaxed).unwrap();
+        assert_eq!(commit_seq(&layout), Some(6));
+        assert_eq!(changes_between(&layout, 4, 6).unwrap(), Some(vec![op("three")]), "retired");
+        // Going backwards (the lock file deleted), or past what is kept: read again.
+        assert_eq!(changes_between(&layout, 6, 2).unwrap(), None);
+        for n in 0..DONE_KEEP + 2 {
+            commit(&layout, &op(&format!("n{n}")), Durability::Relaxed).unwrap();
+        }
+        let now = commit_seq(&layout).unwrap();
+        assert_eq!(changes_between(&layout, 6, now).unwrap(), None, "pruned");
+        let kept = fs::read_dir(layout.index_dir()).unwrap().count();
+        assert_eq!(kept, DONE_KEEP);
+        let last = changes_between(&layout, now - 2, now).unwrap().unwrap();
+        assert_eq!(last, vec![op(&format!("n{}", DONE_KEEP + 1))]);
+    }
+
+    #[test]
     fn commit_writes_and_removes_and_leaves_no_record() {
         let (_d, layout) = setup();
         fs::write(layout.issues_dir().join("b.json"), "old").unwrap();
@@ -264,10 +461,10 @@ mod tests {
         let jdir = layout.journal_dir();
         fs::create_dir_all(&jdir).unwrap();
         let ops = vec![Op::Write { path: "issues/a.json".into(), content: "rolled".into() }];
-        let rec = Record { format: FORMAT, checksum: checksum(&ops), ops };
+        let rec = Record { format: FORMAT, checksum: checksum(&ops), seq: None, ops };
         fs::write(jdir.join("1.json"), serde_json::to_vec(&rec).unwrap()).unwrap();
         fs::write(jdir.join(".tmp.1.0.2.json"), b"{\"format\":1,").unwrap();
-        let bad = Record { format: FORMAT, checksum: 0, ops: rec.ops.clone() };
+        let bad = Record { format: FORMAT, checksum: 0, seq: None, ops: rec.ops.clone() };
         fs::write(jdir.join("3.json"), serde_json::to_vec(&bad).unwrap()).unwrap();
         let r = recover(&layout, Durability::Full).unwrap();
         assert_eq!(r, Recovery { rolled_forward: 1, discarded: 2 });
@@ -282,7 +479,7 @@ mod tests {
         let jdir = layout.journal_dir();
         fs::create_dir_all(&jdir).unwrap();
         let ops = vec![Op::Write { path: "../escaped.json".into(), content: "x".into() }];
-        let rec = Record { format: FORMAT, checksum: checksum(&ops), ops };
+        let rec = Record { format: FORMAT, checksum: checksum(&ops), seq: None, ops };
         fs::write(jdir.join("1.json"), serde_json::to_vec(&rec).unwrap()).unwrap();
         let r = recover(&layout, Durability::Relaxed).unwrap();
         assert_eq!(r, Recovery { rolled_forward: 0, discarded: 1 });

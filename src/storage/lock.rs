@@ -1,14 +1,23 @@
-//! The writers' lock: an exclusive fs4 lock on `.jit/lock` (never deleted or renamed), taken
-//! with a timeout and exponential backoff with jitter. `lock.info` names the holder so that a
+//! The writers' lock: an exclusive fs4 lock on the `.jit` directory itself, taken with a
+//! timeout and exponential backoff with jitter. `lock.info` names the holder so that a
 //! waiting process can say whom it waits for.
+//!
+//! Why the directory and not a lock file: `.jit/lock` is git-ignored, so `git clean -fdX` or a
+//! cleanup script deletes it, and a writer that opens the path afterwards locks a new file
+//! while the holder still has the old one: two writers at once. Checking after locking that
+//! the path still names the locked file does not close that: the file can be deleted a moment
+//! later, while it is held. The directory holds the tracked files, so it cannot be removed
+//! under a running command (short of removing the whole repository), and every process locks
+//! the same inode. `.jit/lock` remains as the home of the commit sequence
+//! (see `journal::commit_seq`), made again when it is missing.
 
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::time::{Duration, Instant};
 
 use fs4::{FileExt, TryLockError};
 use serde::{Deserialize, Serialize};
 
-use super::Layout;
+use super::{Access, FileBytes, Layout, Opened, open_regular};
 use crate::error::{Error, IoContext, Result};
 
 /// After this long, a waiting process reports who holds the lock (once).
@@ -50,7 +59,7 @@ impl std::fmt::Display for HolderInfo {
 /// A held lock; dropping it releases the lock.
 #[derive(Debug)]
 pub struct RepoLock {
-    _file: File,
+    _dir: File,
 }
 
 impl RepoLock {
@@ -63,6 +72,7 @@ impl RepoLock {
         on_wait: &mut dyn FnMut(Option<&HolderInfo>),
     ) -> Result<RepoLock> {
         let file = open(layout)?;
+        check_lock_file(layout)?;
         let start = Instant::now();
         let mut backoff = FIRST_BACKOFF;
         let mut notified = false;
@@ -71,7 +81,7 @@ impl RepoLock {
             match FileExt::try_lock(&file) {
                 Ok(()) => return Ok(Self::held(layout, file, command)),
                 Err(TryLockError::WouldBlock) => {}
-                Err(TryLockError::Error(e)) => return Err(e).at(layout.lock_path()),
+                Err(TryLockError::Error(e)) => return Err(e).at(layout.root()),
             }
             let waited = start.elapsed();
             if waited >= timeout {
@@ -93,10 +103,11 @@ impl RepoLock {
     /// Take the lock only if it is free right now (used for opportunistic index upkeep).
     pub fn try_acquire(layout: &Layout, command: &str) -> Result<Option<RepoLock>> {
         let file = open(layout)?;
+        check_lock_file(layout)?;
         match FileExt::try_lock(&file) {
             Ok(()) => Ok(Some(Self::held(layout, file, command))),
             Err(TryLockError::WouldBlock) => Ok(None),
-            Err(TryLockError::Error(e)) => Err(e).at(layout.lock_path()),
+            Err(TryLockError::Error(e)) => Err(e).at(layout.root()),
         }
     }
 
@@ -114,25 +125,41 @@ impl RepoLock {
             &layout.lock_info_path(),
             &serde_json::to_vec(&info).unwrap_or_default(),
         );
-        RepoLock { _file: file }
+        RepoLock { _dir: file }
     }
 }
 
+/// Rewrite a regular file in place (a FIFO or anything else planted there is left alone).
 fn write_in_place(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
     use std::os::unix::fs::FileExt;
-    let f = OpenOptions::new().write(true).create(true).truncate(false).open(path)?;
+    let Opened::File(f) = open_regular(path, Access::ReadWriteCreate)? else {
+        return Err(super::not_regular());
+    };
     f.write_all_at(bytes, 0)?;
     f.set_len(bytes.len() as u64)
 }
 
+/// The directory the lock is taken on.
 fn open(layout: &Layout) -> Result<File> {
+    let root = layout.root();
+    super::open_dir(root).at(root)
+}
+
+/// `.jit/lock` (the commit sequence's file) must be a regular file, or missing (it is then
+/// made): a FIFO, directory or symbolic link there is refused with a clear error, before
+/// anything is changed, rather than hanging or being followed by the commit that writes it.
+fn check_lock_file(layout: &Layout) -> Result<()> {
     let path = layout.lock_path();
-    OpenOptions::new().read(true).write(true).create(true).truncate(false).open(&path).at(&path)
+    match open_regular(&path, Access::ReadWriteCreate).at(&path)? {
+        Opened::File(_) => Ok(()),
+        Opened::Missing | Opened::NotRegular => Err(Error::NotRegularFile { path }),
+    }
 }
 
 /// The holder recorded in `lock.info`, if readable.
 pub fn read_holder(layout: &Layout) -> Option<HolderInfo> {
-    let bytes = std::fs::read(layout.lock_info_path()).ok()?;
+    let path = layout.lock_info_path();
+    let FileBytes::Regular(bytes) = super::read_regular(&path).ok()? else { return None };
     serde_json::from_slice(&bytes).ok()
 }
 

@@ -25,26 +25,102 @@ pub enum FileBytes {
     NotRegular,
 }
 
-/// Read `path` (relative to `dir`, or absolute) only if it is a regular file: a symbolic link
+/// What opening a path that should be a regular file gave.
+pub enum Opened {
+    File(std::fs::File),
+    Missing,
+    /// A symbolic link, directory, FIFO, socket or device.
+    NotRegular,
+}
+
+/// How [`open_regular_at`] opens a file.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Access {
+    Read,
+    /// Read, following a symbolic link to a regular file (`config.json` may be one).
+    ReadFollowingLinks,
+    /// Read and write, creating the file if it is missing.
+    ReadWriteCreate,
+    /// Read and append, creating the file if it is missing.
+    AppendCreate,
+}
+
+/// Open `path` (relative to `dir`, or absolute) only if it is a regular file: a symbolic link
 /// is not followed, and a FIFO or device is opened without blocking and then refused, so a
-/// file planted in `issues/` can neither redirect a read nor hang a command (which may hold
-/// the writers' lock). Every read of an issue file goes through here.
-pub fn read_regular_at(dir: impl AsFd, path: &Path) -> std::io::Result<FileBytes> {
+/// file planted where jit expects one of its own can neither redirect a read or write nor
+/// hang a command (which may hold the writers' lock). Every file jit opens in `.jit/`, other
+/// than by creating a new temp file, is opened through here.
+pub fn open_regular_at(dir: impl AsFd, path: &Path, access: Access) -> std::io::Result<Opened> {
     use rustix::fs::{Mode, OFlags};
-    let flags = OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::CLOEXEC;
-    let fd = match rustix::fs::openat(dir, path, flags, Mode::empty()) {
+    let mut base = OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::CLOEXEC;
+    let flags = match access {
+        Access::Read => OFlags::RDONLY,
+        Access::ReadFollowingLinks => {
+            base.remove(OFlags::NOFOLLOW);
+            OFlags::RDONLY
+        }
+        Access::ReadWriteCreate => OFlags::RDWR | OFlags::CREATE,
+        Access::AppendCreate => OFlags::RDWR | OFlags::APPEND | OFlags::CREATE,
+    };
+    let fd = match rustix::fs::openat(dir, path, base | flags, Mode::from_raw_mode(0o666)) {
         Ok(fd) => fd,
-        Err(rustix::io::Errno::NOENT) => return Ok(FileBytes::Missing),
-        Err(rustix::io::Errno::LOOP) => return Ok(FileBytes::NotRegular),
+        Err(rustix::io::Errno::NOENT) => return Ok(Opened::Missing),
+        // A symbolic link (not followed), a directory opened for writing, a FIFO opened for
+        // writing with no reader, a socket.
+        Err(
+            rustix::io::Errno::LOOP
+            | rustix::io::Errno::ISDIR
+            | rustix::io::Errno::NXIO
+            | rustix::io::Errno::OPNOTSUPP,
+        ) => return Ok(Opened::NotRegular),
         Err(e) => return Err(e.into()),
     };
-    let mut file = std::fs::File::from(fd);
+    let file = std::fs::File::from(fd);
     if !file.metadata()?.is_file() {
-        return Ok(FileBytes::NotRegular);
+        return Ok(Opened::NotRegular);
     }
+    Ok(Opened::File(file))
+}
+
+/// Open a directory (to list it relative to its descriptor, or to fsync it). `O_DIRECTORY`:
+/// a FIFO put in the directory's place is refused instead of blocking the open.
+pub fn open_dir(path: &Path) -> std::io::Result<std::fs::File> {
+    use rustix::fs::{Mode, OFlags};
+    let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NONBLOCK | OFlags::CLOEXEC;
+    Ok(std::fs::File::from(rustix::fs::open(path, flags, Mode::empty())?))
+}
+
+/// [`open_regular_at`] for a path from the current directory (or an absolute one).
+pub fn open_regular(path: &Path, access: Access) -> std::io::Result<Opened> {
+    open_regular_at(rustix::fs::CWD, path, access)
+}
+
+/// Read `path` (relative to `dir`, or absolute) only if it is a regular file, opened as
+/// [`open_regular_at`] does. Every read of an issue file goes through here.
+pub fn read_regular_at(dir: impl AsFd, path: &Path) -> std::io::Result<FileBytes> {
+    let mut file = match open_regular_at(dir, path, Access::Read)? {
+        Opened::File(f) => f,
+        Opened::Missing => return Ok(FileBytes::Missing),
+        Opened::NotRegular => return Ok(FileBytes::NotRegular),
+    };
     let mut bytes = Vec::new();
     file.read_to_end(&mut bytes)?;
     Ok(FileBytes::Regular(bytes))
+}
+
+/// The bytes of a regular file at `path`; a missing file is empty, anything else that is not
+/// a regular file is an error of kind `InvalidData` naming what it is not.
+pub fn read_regular_or_empty(path: &Path) -> std::io::Result<Vec<u8>> {
+    match read_regular(path)? {
+        FileBytes::Regular(b) => Ok(b),
+        FileBytes::Missing => Ok(Vec::new()),
+        FileBytes::NotRegular => Err(not_regular()),
+    }
+}
+
+/// The error for a path that should be a regular file and is not.
+pub fn not_regular() -> std::io::Error {
+    std::io::Error::new(std::io::ErrorKind::InvalidData, "not a regular file")
 }
 
 /// [`read_regular_at`] for a path from the current directory (or an absolute one).

@@ -28,6 +28,7 @@ pub fn without_jit_env(c: &mut Command) -> &mut Command {
         "JIT_TEST_FAULT",
         "JIT_TRUST_ALL_GATES",
         "JIT_CEILING_DIRECTORIES",
+        "JIT_TEST_COARSE_STAMPS",
     ] {
         c.env_remove(v);
     }

@@ -534,8 +534,9 @@ fn a_full_disk_fails_every_write_and_changes_nothing() {
     assert_eq!(env.json(&["issue", "show", &b])["dependencies"], json!([]));
 }
 
-/// A process outside jit holding `.jit/lock` (util-linux `flock` running `cat`, which holds
-/// on until its stdin closes). Dropping it releases the lock.
+/// A process outside jit holding the writers' lock, which is on the `.jit` directory
+/// (util-linux `flock` running `cat`, which holds on until its stdin closes). Dropping it
+/// releases the lock.
 struct LockHolder {
     child: Child,
     stdin: Option<ChildStdin>,
@@ -585,7 +586,7 @@ fn a_held_lock_times_out_with_lock_timeout() {
     // shows that the flag and the variable were obeyed.
     set_field(&env.jit_dir().join("config.json"), "lock_timeout_ms", json!(600_000));
     let before = env.issue_files();
-    let holder = LockHolder::hold(&env.jit_dir().join("lock"));
+    let holder = LockHolder::hold(&env.jit_dir());
     let timed_out = |c: &mut Command| {
         let e = json_error(&c.output().unwrap(), 75, "LOCK_TIMEOUT");
         let waited = e["waited_ms"].as_u64().unwrap();

@@ -16,4 +16,5 @@ mod docs;
 mod fixtures;
 mod gates;
 mod graph;
+mod hard_edges;
 mod trust;

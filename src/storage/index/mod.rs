@@ -19,7 +19,7 @@
 //! anyone else gets a current mtime and so a different stamp.
 
 use std::collections::HashMap;
-use std::fs::{self, File, OpenOptions};
+use std::fs::{self, File};
 use std::hash::{BuildHasherDefault, Hasher};
 use std::io::{Read, Write};
 use std::os::unix::fs::FileExt;
@@ -36,13 +36,16 @@ use snapshot::{BaseFile, FileRead, Section, Slot, read_issue_file};
 pub use snapshot::{Entry, Head, Headline, Problem, Snapshot, Summary, Text};
 #[cfg(test)]
 use snapshot::{PARALLEL_READ_MIN, SINGLE_READS, read_exact_at_parallel};
-pub use stat::FileStamp;
 #[cfg(test)]
 use stat::PARALLEL_STAT_MIN;
+pub use stat::{FileStamp, time_ns};
 use stat::{stat_all, stat_one};
 
-use super::{Durability, FileBytes, Layout, atomic, lock::RepoLock, read_regular_at};
-use crate::error::{IoContext, Result};
+use super::{
+    Access, Durability, FileBytes, Layout, Opened, atomic, lock::RepoLock, open_regular,
+    read_regular_at,
+};
+use crate::error::{Error, IoContext, Result};
 use crate::model::{Issue, IssueId};
 
 /// Minimum age of an mtime, at the moment its stamp is taken, for the stamp to be trusted.
@@ -50,10 +53,21 @@ pub const RACY_WINDOW_NS: i64 = 100_000_000;
 /// Same, for files whose mtime has no sub-second part (filesystems with coarse timestamps).
 const RACY_WINDOW_COARSE_NS: i64 = 2_000_000_000;
 
-/// Is a stamp with this mtime, taken at `recorded_ns`, too recent to trust?
-pub fn racy(mtime_ns: i64, recorded_ns: i64) -> bool {
-    let window = if mtime_ns % 1_000_000_000 == 0 { RACY_WINDOW_COARSE_NS } else { RACY_WINDOW_NS };
-    recorded_ns - mtime_ns <= window
+/// Is a file time (an mtime or a ctime), seen in a stamp taken at `recorded_ns`, too recent
+/// for the stamp to be trusted? A time with no sub-second part is taken to come from a
+/// filesystem with whole-second timestamps, whose tick is a whole second.
+pub fn racy(time_ns: i64, recorded_ns: i64) -> bool {
+    let window = if time_ns % 1_000_000_000 == 0 { RACY_WINDOW_COARSE_NS } else { RACY_WINDOW_NS };
+    recorded_ns - time_ns <= window
+}
+
+/// Is this stamp, taken at `recorded_ns`, too recent to trust? Its mtime and its ctime are
+/// both checked: the mtime can be set back by anyone (`touch -r`, `tar -x`, and jit itself,
+/// see [`atomic::BACKDATE`]), the ctime cannot, and every change of a file's content or mtime
+/// sets its ctime to the current tick. So a stamp whose ctime is older than one tick when it
+/// is taken can only match a file that has not changed since.
+pub fn racy_stamp(stamp: &FileStamp, recorded_ns: i64) -> bool {
+    racy(stamp.mtime_ns, recorded_ns) || racy(stamp.ctime_ns, recorded_ns)
 }
 
 /// Wall-clock nanoseconds since the epoch.
@@ -86,23 +100,54 @@ impl Hasher for IdHasher {
 
 type IdMap<V> = HashMap<u128, V, BuildHasherDefault<IdHasher>>;
 
-fn read_opt(path: &Path) -> Result<Vec<u8>> {
-    match fs::read(path) {
-        Ok(b) => Ok(b),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),
-        Err(e) => Err(e).at(path),
+/// The bytes of an index file; empty if it is missing or cannot be used in any way (not a
+/// regular file, unreadable, `index` itself not a directory): a damaged index of any shape
+/// only costs speed, so its failures are never errors.
+fn read_opt(path: &Path) -> Vec<u8> {
+    super::read_regular_or_empty(path).unwrap_or_default()
+}
+
+/// An index file opened for reading, if it is a regular file that can be opened.
+fn open_index_file(path: &Path) -> Option<File> {
+    match open_regular(path, Access::Read) {
+        Ok(Opened::File(f)) => Some(f),
+        _ => None,
     }
+}
+
+/// Make `.jit/index/` a real directory for a writer: something else in its place (a file, a
+/// FIFO, a symbolic link, which could send writes outside the repository) is removed first.
+/// The index is jit's own derived cache, so nothing of value is lost.
+pub(crate) fn index_dir_ready(layout: &Layout) -> Result<std::path::PathBuf> {
+    let dir = layout.index_dir();
+    match fs::symlink_metadata(&dir) {
+        Ok(m) if m.is_dir() => return Ok(dir),
+        Ok(_) => fs::remove_file(&dir).at(&dir)?,
+        Err(_) => {}
+    }
+    fs::create_dir_all(&dir).at(&dir)?;
+    Ok(dir)
+}
+
+/// Before an index file is replaced by rename: a directory in its place would make the
+/// rename fail for good, so it goes (FIFOs and symbolic links are replaced by the rename).
+fn clear_odd(path: &Path) {
+    if fs::symlink_metadata(path).is_ok_and(|m| m.is_dir()) {
+        let _ = fs::remove_dir_all(path);
+    }
+}
+
+/// Is `.jit/index/` a real directory (not a symbolic link, which readers do not follow)?
+pub(crate) fn index_dir_usable(dir: &Path) -> bool {
+    fs::symlink_metadata(dir).is_ok_and(|m| m.is_dir())
 }
 
 /// The base, opened: its generation, its record section (read), and its other sections
 /// (read when needed). `None` if there is no base or its header does not hold.
 fn open_base(path: &Path) -> Result<Option<(u64, Vec<u8>, BaseFile)>> {
-    let file = match File::open(path) {
-        Ok(f) => f,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(e).at(path),
-    };
-    let size = file.metadata().at(path)?.len();
+    let Some(file) = open_index_file(path) else { return Ok(None) };
+    let Ok(meta) = file.metadata() else { return Ok(None) };
+    let size = meta.len();
     let mut head = [0u8; BASE_HEADER];
     if file.read_exact_at(&mut head, 0).is_err() {
         return Ok(None);
@@ -142,7 +187,7 @@ pub struct Records {
 impl Records {
     pub fn open(layout: &Layout) -> Result<Records> {
         let issues = layout.issues_dir();
-        let dir = File::open(&issues).at(&issues)?;
+        let dir = super::open_dir(&issues).at(&issues)?;
         Ok(Records { loaded: load(&layout.index_dir())?, dir })
     }
 
@@ -152,7 +197,7 @@ impl Records {
         if let Some(slot) = self.loaded.known.get(&id) {
             let p = &self.loaded.bufs[slot.buf as usize][slot.start..slot.end];
             let (rec_stamp, rec_ns) = RecordRef::stamp(p)?;
-            if rec_stamp == stamp && !racy(rec_stamp.mtime_ns, rec_ns) {
+            if rec_stamp == stamp && !racy_stamp(&rec_stamp, rec_ns) {
                 let head = RecordRef::parse(p, slot.based())
                     .and_then(|rec| postcard::from_bytes::<Head>(rec.summary()).ok());
                 if let Some(head) = head {
@@ -202,11 +247,13 @@ impl Health {
 }
 
 fn load(dir: &Path) -> Result<Loaded> {
-    let (base_gen, core, base) = match open_base(&dir.join(BASE))? {
+    let usable = index_dir_usable(dir);
+    let opened = if usable { open_base(&dir.join(BASE))? } else { None };
+    let (base_gen, core, base) = match opened {
         Some((g, core, base)) => (Some(g), core, Some(base)),
         None => (None, Vec::new(), None),
     };
-    let log = read_opt(&dir.join(LOG))?;
+    let log = if usable { read_opt(&dir.join(LOG)) } else { Vec::new() };
     let log_usable = base_gen.is_some() && generation_of(&log) == base_gen;
     let bufs = vec![core, if log_usable { log } else { Vec::new() }, Vec::new()];
     let mut known: IdMap<Slot> = IdMap::default();
@@ -272,7 +319,7 @@ fn snapshot_inner(layout: &Layout, held: Option<&RepoLock>) -> Result<Snapshot> 
             let (rec_stamp, rec_ns) =
                 RecordRef::stamp(&bufs[slot.buf as usize][slot.start..slot.end])
                     .expect("checked by records()");
-            if rec_stamp == stamp && !racy(rec_stamp.mtime_ns, rec_ns) {
+            if rec_stamp == stamp && !racy_stamp(&rec_stamp, rec_ns) {
                 slots.push(*slot);
                 continue;
             }
@@ -292,7 +339,7 @@ fn snapshot_inner(layout: &Layout, held: Option<&RepoLock>) -> Result<Snapshot> 
         };
         let (start, end) = encode(&mut bufs[2], &issue, stamp, recorded_ns);
         let slot = Slot { id: raw, buf: 2, start, end };
-        if !racy(stamp.mtime_ns, recorded_ns) {
+        if !racy_stamp(&stamp, recorded_ns) {
             fresh_trusted.push(slot);
         }
         slots.push(slot);
@@ -315,7 +362,7 @@ fn snapshot_inner(layout: &Layout, held: Option<&RepoLock>) -> Result<Snapshot> 
 /// of the cost of a listing).
 fn load_and_stat(layout: &Layout, ids: &[u128]) -> Result<(Loaded, Vec<Option<FileStamp>>)> {
     let issues_dir = layout.issues_dir();
-    let dir_fd = File::open(&issues_dir).at(&issues_dir)?;
+    let dir_fd = super::open_dir(&issues_dir).at(&issues_dir)?;
     let (loaded, stats) = std::thread::scope(|s| {
         let worker = std::thread::Builder::new().spawn_scoped(s, || stat_all(&dir_fd, ids));
         let loaded = load(&layout.index_dir());
@@ -366,8 +413,9 @@ fn upkeep(
 /// Rewrite the base from `snap` (only trusted records whose parts can be read) and start an
 /// empty log.
 fn compact(layout: &Layout, snap: &Snapshot) -> Result<()> {
-    let dir = layout.index_dir();
-    fs::create_dir_all(&dir).at(&dir)?;
+    let dir = index_dir_ready(layout)?;
+    clear_odd(&dir.join(BASE));
+    clear_odd(&dir.join(LOG));
     // A compaction killed half-way leaves its temp base behind; the next one clears it.
     atomic::remove_stale_temps(&dir);
     let generation = crate::clock::Clock::system().rng().next_u64();
@@ -375,7 +423,7 @@ fn compact(layout: &Layout, snap: &Snapshot) -> Result<()> {
     for s in &snap.slots {
         let p = snap.payload(s);
         let (stamp, recorded_ns) = RecordRef::stamp(p).expect("checked");
-        if racy(stamp.mtime_ns, recorded_ns) {
+        if racy_stamp(&stamp, recorded_ns) {
             continue; // will be re-read anyway; recording it would only cost space
         }
         let Some((j, d)) = snap.blobs(s) else { continue }; // re-read from its file next time
@@ -425,25 +473,34 @@ pub fn record_written(layout: &Layout, issues: &[&Issue]) -> Result<()> {
 }
 
 fn append_raw(layout: &Layout, records: &[u8]) -> Result<()> {
-    let dir = layout.index_dir();
+    let dir = index_dir_ready(layout)?;
     let base_path = dir.join(BASE);
     let mut head = [0u8; HEADER];
-    let base_gen = File::open(&base_path)
-        .and_then(|mut f| f.read_exact(&mut head))
-        .ok()
+    let base_gen = open_index_file(&base_path)
+        .and_then(|mut f| f.read_exact(&mut head).ok())
         .and_then(|()| generation_of(&head));
     let generation = match base_gen {
         Some(g) => g,
         None => {
-            fs::create_dir_all(&dir).at(&dir)?;
+            clear_odd(&base_path);
             let g = crate::clock::Clock::system().rng().next_u64();
             atomic::write(&base_path, &base_header(g, [0; 3]), Durability::Relaxed)?;
             g
         }
     };
     let log_path = dir.join(LOG);
-    let mut log =
-        OpenOptions::new().read(true).append(true).create(true).open(&log_path).at(&log_path)?;
+    let mut log = match open_regular(&log_path, Access::AppendCreate).at(&log_path)? {
+        Opened::File(f) => f,
+        _ => {
+            // A FIFO, symbolic link or directory where the log should be: start a new one.
+            clear_odd(&log_path);
+            atomic::write(&log_path, &header(generation), Durability::Relaxed)?;
+            match open_regular(&log_path, Access::AppendCreate).at(&log_path)? {
+                Opened::File(f) => f,
+                _ => return Err(Error::NotRegularFile { path: log_path }),
+            }
+        }
+    };
     let mut log_head = [0u8; HEADER];
     if log.read_exact(&mut log_head).is_err() || generation_of(&log_head) != Some(generation) {
         log.set_len(0).at(&log_path)?;
@@ -454,3 +511,51 @@ fn append_raw(layout: &Layout, records: &[u8]) -> Result<()> {
 
 #[cfg(test)]
 mod tests;
+
+impl Snapshot {
+    /// Lay the files of journal records over this snapshot (see `journal::changes_between`):
+    /// an issue a record writes replaces the one read if the record's version is higher (the
+    /// file may have changed again since, and versions only go up), and one it removes is
+    /// gone. Records in commit order; paths outside `issues/` (config.json) are not issues.
+    pub fn overlay(&mut self, changes: &[Vec<super::journal::Op>]) {
+        use super::journal::Op;
+        let mut latest: IdMap<Option<Issue>> = IdMap::default();
+        for op in changes.iter().flatten() {
+            let (path, content) = match op {
+                Op::Write { path, content } => (path, Some(content)),
+                Op::Remove { path } => (path, None),
+            };
+            let Some(id) = path.strip_prefix("issues/").and_then(IssueId::from_file_name) else {
+                continue;
+            };
+            let issue = content.and_then(|c| Issue::from_slice(c.as_bytes()).ok());
+            match (issue, latest.get(&id.as_u128())) {
+                (Some(i), Some(Some(seen))) if seen.version >= i.version => {}
+                (Some(i), Some(None)) => drop(i), // removed for good: ids are never reused
+                (Some(i), _) => drop(latest.insert(id.as_u128(), Some(i))),
+                (None, _) => drop(latest.insert(id.as_u128(), None)),
+            }
+        }
+        if latest.is_empty() {
+            return;
+        }
+        let no_stamp = FileStamp { size: 0, mtime_ns: 0, ctime_ns: 0, ino: 0 };
+        let mut slots: IdMap<Slot> = self.slots.iter().map(|s| (s.id, *s)).collect();
+        for (raw, issue) in latest {
+            let read_version = self.get(IssueId::from_u128(raw)).map(|e| e.summary().version);
+            match issue {
+                None => drop(slots.remove(&raw)),
+                Some(i) if read_version.is_none_or(|v| v < i.version) => {
+                    // Never trusted (a zero stamp is racy), so never kept by index upkeep.
+                    let (start, end) = encode(&mut self.bufs[2], &i, no_stamp, 0);
+                    slots.insert(raw, Slot { id: raw, buf: 2, start, end });
+                }
+                Some(_) => {}
+            }
+            let path = self.layout.issue_path(IssueId::from_u128(raw));
+            self.problems.retain(|p| p.path != path);
+        }
+        self.slots = slots.into_values().collect();
+        self.slots.sort_unstable_by_key(|s| s.id);
+    }
+}

@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 
 use super::format::{BlobRef, RecordRef};
 use super::{IdMap, record_written};
-use crate::error::{Error, IoContext, Result};
+use crate::error::{Error, Result};
 use crate::model::{Issue, IssueId};
 use crate::storage::lock::RepoLock;
 use crate::storage::{FileBytes, Layout, read_regular};
@@ -456,8 +456,15 @@ pub(super) enum FileRead {
     Gone,
 }
 
+/// Read an issue file for a listing. A file that cannot be read (no permission, an I/O
+/// error) is skipped with its reason like one that does not parse: one bad file must not
+/// hide every other issue.
 pub(super) fn read_issue_file(path: &Path) -> Result<FileRead> {
-    let bytes = match read_regular(path).at(path)? {
+    let read = match read_regular(path) {
+        Ok(r) => r,
+        Err(e) => return Ok(FileRead::Invalid(format!("cannot be read: {e}"))),
+    };
+    let bytes = match read {
         FileBytes::Regular(b) => b,
         FileBytes::Missing => return Ok(FileRead::Gone),
         FileBytes::NotRegular => return Ok(FileRead::Invalid("not a regular file".into())),

@@ -20,11 +20,20 @@ impl FileStamp {
     pub fn of(m: &fs::Metadata) -> FileStamp {
         FileStamp {
             size: m.size(),
-            mtime_ns: m.mtime() * 1_000_000_000 + m.mtime_nsec(),
-            ctime_ns: m.ctime() * 1_000_000_000 + m.ctime_nsec(),
+            mtime_ns: time_ns(m.mtime(), m.mtime_nsec()),
+            ctime_ns: time_ns(m.ctime(), m.ctime_nsec()),
             ino: m.ino(),
         }
     }
+}
+
+/// A file time in nanoseconds since the epoch. With the test hook `JIT_TEST_COARSE_STAMPS=1`
+/// the sub-second part is dropped, as on a filesystem with whole-second timestamps, so that
+/// tests can show the index stays correct there.
+pub fn time_ns(secs: i64, nsecs: i64) -> i64 {
+    static COARSE: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    let coarse = *COARSE.get_or_init(|| std::env::var_os("JIT_TEST_COARSE_STAMPS").is_some());
+    secs * 1_000_000_000 + if coarse { 0 } else { nsecs }
 }
 
 /// Below this many files, statting them on one thread is as fast as spreading the work.
@@ -73,8 +82,8 @@ pub(super) fn stat_one(dir: &File, raw: u128) -> Option<FileStamp> {
     let st = statat(dir, name, AtFlags::SYMLINK_NOFOLLOW).ok()?;
     (FileType::from_raw_mode(st.st_mode as _) == FileType::RegularFile).then(|| FileStamp {
         size: st.st_size as u64,
-        mtime_ns: st.st_mtime as i64 * 1_000_000_000 + st.st_mtime_nsec as i64,
-        ctime_ns: st.st_ctime as i64 * 1_000_000_000 + st.st_ctime_nsec as i64,
+        mtime_ns: time_ns(st.st_mtime as i64, st.st_mtime_nsec as i64),
+        ctime_ns: time_ns(st.st_ctime as i64, st.st_ctime_nsec as i64),
         ino: st.st_ino as u64,
     })
 }

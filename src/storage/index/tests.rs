@@ -69,6 +69,8 @@ fn repo_with_descriptions() -> (tempfile::TempDir, Layout, Vec<Issue>) {
             issue
         })
         .collect();
+    // Let the files' ctimes age past the racy window, so that their records are trusted.
+    std::thread::sleep(std::time::Duration::from_millis(150));
     (dir, layout, issues)
 }
 
