@@ -14,4 +14,5 @@ mod query;
 mod docs;
 mod fixtures;
 mod gates;
+mod git;
 mod graph;
