@@ -23,8 +23,8 @@ use super::{Issue, MAX_MERGE_OVERRIDES, MAX_RUNS};
 pub enum MergeError {
     #[error("{side} is not an issue file: {message}")]
     Unreadable { side: &'static str, message: String },
-    #[error("ours is issue {ours} but theirs is issue {theirs}")]
-    DifferentIds { ours: String, theirs: String },
+    #[error("ours is issue {ours} but {side} is issue {other}")]
+    DifferentIds { ours: String, side: &'static str, other: String },
     #[error("the merged issue is not valid: {0}")]
     Invalid(String),
 }
@@ -50,13 +50,15 @@ pub fn merge(base: Option<&Issue>, ours: &Issue, theirs: &Issue) -> Result<Issue
     if ours.id != theirs.id {
         return Err(MergeError::DifferentIds {
             ours: ours.id.to_string(),
-            theirs: theirs.id.to_string(),
+            side: "theirs",
+            other: theirs.id.to_string(),
         });
     }
     if let Some(b) = base.filter(|b| b.id != ours.id) {
         return Err(MergeError::DifferentIds {
             ours: ours.id.to_string(),
-            theirs: b.id.to_string(),
+            side: "base",
+            other: b.id.to_string(),
         });
     }
     let (o, t) = (to_map(ours), to_map(theirs));

@@ -170,7 +170,8 @@ impl UnmergedFile {
             }
             Unmerged::BothChanged => format!(
                 "{p} is unmerged: git did not merge it with jit's merge driver; run \
-                 `jit git-setup`, then `git checkout -m -- {p}` and `git add {p}`"
+                 `jit git-setup` if this clone lacks it and make sure `jit` is on PATH, then \
+                 `git checkout -m -- {p}` and `git add {p}`"
             ),
         }
     }

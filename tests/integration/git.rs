@@ -226,8 +226,8 @@ fn two_clones_merge_field_by_field_without_conflict_markers() {
     let title = id(w.jit_json(&a, T0, &["issue", "create", "Login page"]));
     let labels = id(w.jit_json(&a, T0, &["issue", "create", "Labels", "-l", "type:bug"]));
     let state = id(w.jit_json(&a, T0, &["issue", "create", "State"]));
-    let x = id(w.jit_json(&a, T0, &["issue", "create", "X"]));
-    let y = id(w.jit_json(&a, T0, &["issue", "create", "Y"]));
+    let x = id(w.jit_json(&a, T0, &["issue", "create", "X", "--state", "ready"]));
+    let y = id(w.jit_json(&a, T0, &["issue", "create", "Y", "--state", "ready"]));
     w.commit(&a, "issues");
 
     let b = w.path("b");
@@ -290,6 +290,9 @@ fn two_clones_merge_field_by_field_without_conflict_markers() {
         "{}",
         describe(&out)
     );
+    let ready = w.jit_json(&a, T2, &["ready"]).to_string();
+    assert!(ready.contains(&state), "{ready}");
+    assert!(!ready.contains(&x) && !ready.contains(&y), "each waits for the other: {ready}");
     // The card shows the override compactly.
     let card = w.jit(&a, T2, &["issue", "show", &state]);
     assert!(
@@ -398,7 +401,8 @@ fn a_clone_without_the_driver_is_told_how_to_remerge() {
     assert!(
         warned.contains(&format!(
             "warning: {path} is unmerged: git did not merge it with jit's merge driver; run `jit \
-         git-setup`, then `git checkout -m -- {path}` and `git add {path}`\n"
+         git-setup` if this clone lacks it and make sure `jit` is on PATH, then `git checkout \
+         -m -- {path}` and `git add {path}`\n"
         )),
         "{warned}"
     );
