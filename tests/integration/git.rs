@@ -480,3 +480,49 @@ fn merge_driver_writes_ours_and_refuses_bad_input_untouched() {
     let help = env.ok(&["--help"]);
     assert!(!help.contains("merge-driver") && help.contains("git-setup"), "{help}");
 }
+
+/// A linked worktree shares the clone's git config, so the driver set up once serves it; its
+/// `.git` is a file naming the git directory, where jit finds the unfinished merge.
+#[test]
+fn a_linked_worktree_merges_with_the_driver_and_is_warned_about_a_delete() {
+    if !have_tool("git", "git") {
+        return;
+    }
+    let w = World::new();
+    let a = w.repo("a");
+    let id = |v: Value| v["id"].as_str().unwrap().to_string();
+    let both = id(w.jit_json(&a, T0, &["issue", "create", "Both"]));
+    let doomed = id(w.jit_json(&a, T0, &["issue", "create", "Doomed"]));
+    w.commit(&a, "issues");
+    w.git(&a, &["worktree", "add", "-q", "-b", "side", "../wt"]);
+    let wt = w.path("wt");
+    assert!(wt.join(".git").is_file());
+    w.jit(&wt, T1, &["issue", "update", &both, "--add-label", "side:1"]);
+    w.jit(&wt, T1, &["issue", "update", &doomed, "--title", "Kept"]);
+    w.commit(&wt, "side");
+    w.jit(&a, T2, &["issue", "update", &both, "--add-label", "main:1"]);
+    w.jit(&a, T2, &["issue", "delete", &doomed, "--yes"]);
+    w.commit(&a, "main");
+
+    let out = w.git_run(&wt, &["merge", "--no-edit", "main"]);
+    assert!(!out.status.success(), "{}", describe(&out));
+    assert_no_markers(&wt);
+    assert_eq!(read_issue(&wt, &both)["labels"], json!(["main:1", "side:1"]));
+    let path = format!(".jit/issues/{doomed}.json");
+    let out = w.jit_run(&wt, T2, &["issue", "list"]);
+    assert_success(&out, &["issue", "list"]);
+    assert_eq!(
+        stderr(&out),
+        format!(
+            "warning: {path} was deleted on one side of the merge and edited on the other (git \
+             status: deleted by them); keep the edited issue: `git add {path}`, or accept the \
+             delete: `git rm {path}`\n"
+        )
+    );
+    w.git(&wt, &["rm", "-q", &path]);
+    w.git(&wt, &["commit", "-q", "--no-edit"]);
+    let out = w.jit_run(&wt, T2, &["issue", "list", "--json"]);
+    assert_eq!(stderr(&out), "");
+    let listed: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(listed.as_array().unwrap().len(), 1, "{listed}");
+}
