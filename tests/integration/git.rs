@@ -526,3 +526,25 @@ fn a_linked_worktree_merges_with_the_driver_and_is_warned_about_a_delete() {
     let listed: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(listed.as_array().unwrap().len(), 1, "{listed}");
 }
+
+/// Without git on PATH: `init` sets nothing up and says nothing; `git-setup` says git is
+/// missing (GIT_FAILED) instead of calling the project no git repository.
+#[test]
+fn without_git_installed_init_is_silent_and_git_setup_says_so() {
+    let env = TestEnv::bare();
+    let empty = env.path().join("empty-bin");
+    std::fs::create_dir(&empty).unwrap();
+    let out = env.cmd(&["init"]).env("PATH", &empty).output().unwrap();
+    assert_success(&out, &["init"]);
+    assert_eq!(stderr(&out), "");
+    assert!(!env.jit_dir().join(".gitattributes").exists());
+    let out = env.cmd(&["git-setup", "--json"]).env("PATH", &empty).output().unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", describe(&out));
+    let err: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(err["error"]["code"], json!("GIT_FAILED"));
+    assert_eq!(err["error"]["command"], json!("rev-parse --show-toplevel"));
+    assert_eq!(
+        err["error"]["message"],
+        json!("`git rev-parse --show-toplevel` failed: git is not installed (not found on PATH)")
+    );
+}
