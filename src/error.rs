@@ -135,6 +135,17 @@ pub enum Error {
     /// One of jit's own files (`.jit/lock`, say) is a FIFO, directory, symbolic link or device.
     #[error("{}: not a regular file (jit's own file was replaced by something else)", path.display())]
     NotRegularFile { path: PathBuf },
+
+    /// `jit merge-driver` could not merge one issue file; git reports a conflict.
+    #[error("cannot merge {path}: {source}")]
+    MergeFailed { path: String, source: crate::model::merge::MergeError },
+
+    #[error("{} is not in a git work tree", path.display())]
+    NotGitRepo { path: PathBuf },
+
+    /// Running `git` itself failed (not installed, or it refused the command).
+    #[error("`git {command}` failed: {message}")]
+    GitFailed { command: String, message: String },
 }
 
 /// Where and why repository discovery stopped searching upwards.
@@ -217,6 +228,9 @@ impl Error {
             Error::NoPath { .. } => "PATH_NOT_FOUND",
             Error::BulkConfirmRequired(..) => "BULK_CONFIRM_REQUIRED",
             Error::NotRegularFile { .. } => "NOT_A_REGULAR_FILE",
+            Error::MergeFailed { .. } => "MERGE_FAILED",
+            Error::NotGitRepo { .. } => "NOT_A_GIT_REPOSITORY",
+            Error::GitFailed { .. } => "GIT_FAILED",
             Error::Io { source, .. } => match source.kind() {
                 io::ErrorKind::PermissionDenied | io::ErrorKind::ReadOnlyFilesystem => {
                     "PERMISSION_DENIED"
@@ -338,12 +352,24 @@ impl Error {
                 "another jit process holds the lock; raise --timeout-ms or JIT_LOCK_TIMEOUT_MS"
                     .into(),
             ),
-            Error::Corrupt { .. } => Some(
-                "fix or restore the file (e.g. `git checkout -- PATH`); nothing was changed".into(),
+            // `git checkout -- PATH` fails on a path left unmerged by a merge; naming HEAD
+            // works there too.
+            Error::Corrupt { path, .. } => Some(format!(
+                "fix or restore the file (e.g. `git checkout HEAD -- {}`; after a merge see \
+                 docs/git.md); nothing was changed",
+                path.display()
+            )),
+            Error::MergeFailed { .. } => Some(
+                "git keeps the file unmerged; settle it by hand (docs/git.md, \"After a merge\")"
+                    .into(),
             ),
             Error::NotRegularFile { .. } => Some(
                 "remove it (jit makes the file again when it needs it); nothing was changed".into(),
             ),
+            Error::NotGitRepo { .. } => {
+                Some("run `git init` first, or run `jit git-setup` inside the clone".into())
+            }
+            Error::GitFailed { .. } => Some("check that git is installed and on PATH".into()),
             Error::Io { source, .. } => match source.kind() {
                 io::ErrorKind::PermissionDenied | io::ErrorKind::ReadOnlyFilesystem => {
                     Some("check the permissions of the .jit directory".into())
@@ -406,6 +432,9 @@ impl Error {
             Error::GraphCycle { cycle } => json!({"cycle": cycle}),
             Error::Blocked { id, blockers } => json!({"id": id, "blockers": blockers}),
             Error::NoPath { from, to } => json!({"from": from, "to": to}),
+            Error::MergeFailed { path, .. } => json!({"path": path}),
+            Error::NotGitRepo { path } => json!({"path": path.to_string_lossy()}),
+            Error::GitFailed { command, .. } => json!({"command": command}),
             Error::LockTimeout { waited_ms, holder } => {
                 json!({"waited_ms": waited_ms, "holder": holder})
             }

@@ -49,6 +49,7 @@ pub fn card(w: &mut dyn Write, issue: &Issue) -> io::Result<()> {
     for (k, v) in &issue.context {
         writeln!(w, "  context   {k} = {v}")?;
     }
+    merge_overrides(w, issue)?;
     writeln!(w, "  version   {}", issue.version)?;
     writeln!(w, "  created   {}", issue.created_at)?;
     writeln!(w, "  updated   {}", issue.updated_at)?;
@@ -60,6 +61,34 @@ pub fn card(w: &mut dyn Write, issue: &Issue) -> io::Result<()> {
         for line in issue.description.lines() {
             writeln!(w, "  {line}")?;
         }
+    }
+    Ok(())
+}
+
+/// The latest values a git merge overrode, one line each, values cut to a few words.
+fn merge_overrides(w: &mut dyn Write, issue: &Issue) -> io::Result<()> {
+    const SHOWN: usize = 3;
+    let all = &issue.merge_overrides;
+    let short = |v: &serde_json::Value| {
+        let s = one_line(&v.to_string()).into_owned();
+        if s.chars().count() > 40 {
+            format!("{}…", s.chars().take(39).collect::<String>())
+        } else {
+            s
+        }
+    };
+    for o in all.iter().rev().take(SHOWN).rev() {
+        writeln!(
+            w,
+            "  merge     {}: kept {}, dropped {} (from {})",
+            one_line(&o.field),
+            short(&o.kept),
+            short(&o.dropped),
+            o.dropped_at
+        )?;
+    }
+    if all.len() > SHOWN {
+        writeln!(w, "  merge     ... and {} earlier (see --json)", all.len() - SHOWN)?;
     }
     Ok(())
 }

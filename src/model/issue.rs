@@ -44,6 +44,27 @@ pub struct Issue {
     pub updated_at: Timestamp,
     #[serde(default, with = "super::time::option")]
     pub closed_at: Option<Timestamp>,
+    /// Values a git merge overrode (both branches changed a field; the later one won), the
+    /// last [`MAX_MERGE_OVERRIDES`], oldest first. Left out of the file while empty.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub merge_overrides: Vec<MergeOverride>,
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
+
+/// Overrides kept per issue; older ones are dropped so issue files stay small.
+pub const MAX_MERGE_OVERRIDES: usize = 50;
+
+/// One value a merge dropped: `field` was changed on both branches, `kept` won (its branch
+/// changed the issue later) and `dropped` lost. `dropped_at` is the `updated_at` of the
+/// branch whose value was dropped.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct MergeOverride {
+    pub field: String,
+    pub kept: Value,
+    pub dropped: Value,
+    #[serde(with = "super::time")]
+    pub dropped_at: Timestamp,
     #[serde(flatten)]
     pub extra: Map<String, Value>,
 }
@@ -127,6 +148,7 @@ impl NewIssue {
             created_at: now,
             updated_at: now,
             closed_at: state.is_closed().then_some(now),
+            merge_overrides: Vec::new(),
             extra: Map::new(),
         })
     }

@@ -4,13 +4,16 @@ mod gate;
 mod id;
 mod issue;
 mod label;
+pub mod merge;
 mod state;
 mod text;
 pub mod time;
 
 pub use gate::{Gate, GateDef, GateRun, GateStatus, MAX_RUNS, Mode, Stage, validate_gate_name};
 pub use id::{IssueId, MIN_PREFIX, Prefix, unique_prefix_len};
-pub use issue::{Issue, IssueChanges, MAX_DESCRIPTION, MAX_TITLE, NewIssue};
+pub use issue::{
+    Issue, IssueChanges, MAX_DESCRIPTION, MAX_MERGE_OVERRIDES, MAX_TITLE, MergeOverride, NewIssue,
+};
 pub use label::{is_reserved_assignee, validate_assignee, validate_label};
 pub use state::{Priority, State};
 pub use text::{foreign_encoding, is_layout_char, terminal_safe, without_bom, write_safe};

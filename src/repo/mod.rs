@@ -3,6 +3,7 @@
 
 mod deps;
 mod gates;
+pub mod git;
 
 pub use gates::{GateTrust, definition_problem};
 
@@ -68,6 +69,8 @@ pub struct InitReport {
     pub created: bool,
     /// In an existing repository: the missing pieces `init` put back.
     pub repaired: Vec<String>,
+    /// In a git work tree: the merge driver's setup (`null` outside one).
+    pub git: Option<git::GitSetupReport>,
 }
 
 /// A path as JSON text even when it is not UTF-8 (serde refuses such paths outright).
@@ -173,7 +176,13 @@ impl Repo {
         if created {
             repaired.clear(); // all new, nothing repaired
         }
-        Ok(InitReport { path: layout.root().to_path_buf(), created, repaired })
+        // Outside a git work tree (or without git) there is nothing to set up, and nothing
+        // to say about it: `jit git-setup` does it later.
+        let git = match git::work_tree(layout.root())? {
+            Some(_) => Some(git::setup(&layout)?),
+            None => None,
+        };
+        Ok(InitReport { path: layout.root().to_path_buf(), created, repaired, git })
     }
 
     /// Find and open the repository.

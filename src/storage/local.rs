@@ -18,6 +18,9 @@ use crate::error::{IoContext, Result};
 pub struct GitTree {
     /// The top of the work tree: the directory holding `.git`.
     pub top: PathBuf,
+    /// This work tree's own git dir (`.git`, or what a `gitdir:` file names): where git keeps
+    /// the state of a merge in progress.
+    pub git_dir: Option<PathBuf>,
     /// The directory every worktree of the clone shares, when `.git` could be read.
     pub common_dir: Option<PathBuf>,
 }
@@ -34,8 +37,8 @@ pub fn git_top(dir: &Path) -> Option<GitTree> {
     let dot_git = dir.join(".git");
     let meta = std::fs::metadata(&dot_git).ok()?;
     let git_dir = if meta.is_dir() { Some(dot_git) } else { read_gitdir_file(&dot_git) };
-    let common_dir = git_dir.map(|g| common_dir_of(&g));
-    Some(GitTree { top: dir.to_path_buf(), common_dir })
+    let common_dir = git_dir.as_deref().map(common_dir_of);
+    Some(GitTree { top: dir.to_path_buf(), git_dir, common_dir })
 }
 
 /// The git dir a `.git` file names (`gitdir: PATH`, relative to the file's directory).
@@ -82,7 +85,7 @@ impl LocalState {
     pub fn for_layout(layout: &Layout) -> LocalState {
         let project = std::fs::canonicalize(layout.project())
             .unwrap_or_else(|_| layout.project().to_path_buf());
-        if let Some(GitTree { top, common_dir: Some(common) }) = find_git(&project) {
+        if let Some(GitTree { top, common_dir: Some(common), .. }) = find_git(&project) {
             let rel = project.strip_prefix(&top).unwrap_or(Path::new(""));
             let dir = common.join(GIT_DIR_NAME).join("trackers").join(tracker_key(rel));
             return LocalState { dir };
@@ -169,7 +172,11 @@ mod tests {
         std::fs::write(main.join(".git/worktrees/wt/commondir"), "../..\n").unwrap();
         std::fs::create_dir_all(main.join("src/deep")).unwrap();
         let found = find_git(&main.join("src/deep")).unwrap();
-        assert_eq!(found, GitTree { top: main.clone(), common_dir: Some(main.join(".git")) });
+        let dot_git = Some(main.join(".git"));
+        assert_eq!(
+            found,
+            GitTree { top: main.clone(), git_dir: dot_git.clone(), common_dir: dot_git }
+        );
 
         let wt = t.path().join("wt");
         std::fs::create_dir_all(wt.join("x")).unwrap();
@@ -177,6 +184,7 @@ mod tests {
         std::fs::write(wt.join(".git"), format!("gitdir: {}\n", gitdir.display())).unwrap();
         let found = find_git(&wt.join("x")).unwrap();
         assert_eq!(found.top, wt);
+        assert_eq!(found.git_dir.as_deref(), Some(gitdir.as_path()), "the worktree's own");
         assert_eq!(
             std::fs::canonicalize(found.common_dir.unwrap()).unwrap(),
             std::fs::canonicalize(main.join(".git")).unwrap()
@@ -186,7 +194,10 @@ mod tests {
         let broken = t.path().join("broken");
         std::fs::create_dir_all(&broken).unwrap();
         std::fs::write(broken.join(".git"), "not a gitdir line\n").unwrap();
-        assert_eq!(find_git(&broken), Some(GitTree { top: broken.clone(), common_dir: None }));
+        assert_eq!(
+            find_git(&broken),
+            Some(GitTree { top: broken.clone(), git_dir: None, common_dir: None })
+        );
         assert_eq!(find_git(t.path()), None);
     }
 }

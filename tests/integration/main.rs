@@ -15,6 +15,7 @@ mod discovery;
 mod docs;
 mod fixtures;
 mod gates;
+mod git;
 mod graph;
 mod hard_edges;
 mod trust;

@@ -49,5 +49,8 @@ pub fn run(ctx: &mut Ctx, _args: Args) -> Result<u8, CliError> {
             report.repaired.join(", ")
         ))?;
     }
+    if let Some(git) = report.git.as_ref().filter(|g| !ctx.out.is_json() && g.changed()) {
+        ctx.out.text(&super::git_setup::describe(git))?;
+    }
     Ok(exit::OK)
 }

@@ -18,6 +18,7 @@ pub struct Args {
 
 pub fn run(ctx: &mut Ctx, args: Args) -> Result<u8, CliError> {
     let repo = ctx.open_repo()?;
+    ctx.warn_unmerged(&repo);
     let issues = args.ids.iter().map(|i| repo.show(i)).collect::<Result<Vec<_>, _>>()?;
     if ctx.out.is_json() && issues.len() > 1 {
         ctx.out.json(&issues)?;

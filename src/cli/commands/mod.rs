@@ -5,6 +5,7 @@ mod change_args;
 mod completions;
 mod dep;
 mod gate;
+mod git_setup;
 mod graph;
 mod help;
 mod init;
@@ -16,6 +17,7 @@ mod issue_list;
 mod issue_show;
 mod issue_update;
 mod man;
+mod merge_driver;
 mod query;
 mod ready;
 mod select_args;
@@ -88,9 +90,12 @@ pub enum Command {
     Graph(graph::GraphCommand),
     #[command(subcommand)]
     Gate(Box<gate::GateCommand>),
+    GitSetup(git_setup::Args),
     Completions(completions::Args),
     Man(man::Args),
     Help(help::Args),
+    #[command(hide = true)]
+    MergeDriver(merge_driver::Args),
 }
 
 /// What a command gets: the global options and the printer.
@@ -158,7 +163,16 @@ impl Ctx<'_, '_> {
     pub fn snapshot(&self, repo: &Repo) -> Result<Snapshot, CliError> {
         let snap = repo.snapshot()?;
         self.warn_unreadable(&snap.problems);
+        self.warn_unmerged(repo);
         Ok(snap)
+    }
+
+    /// One warning for each issue file an unfinished git merge left unmerged, naming the git
+    /// commands that settle it.
+    pub fn warn_unmerged(&self, repo: &Repo) {
+        for f in crate::repo::git::unmerged_issue_files(repo.layout()) {
+            self.warn(&f.advice());
+        }
     }
 }
 
@@ -208,8 +222,10 @@ pub fn dispatch(cli: Cli, out: &mut Printer, command: String) -> Result<u8, CliE
         Command::Blocked(a) => ready::run_blocked(&mut ctx, a),
         Command::Graph(c) => graph::run(&mut ctx, c),
         Command::Gate(c) => gate::run(&mut ctx, *c),
+        Command::GitSetup(a) => git_setup::run(&mut ctx, a),
         Command::Completions(a) => completions::run(&mut ctx, a),
         Command::Man(a) => man::run(&mut ctx, a),
         Command::Help(a) => help::run(&mut ctx, a),
+        Command::MergeDriver(a) => merge_driver::run(&mut ctx, a),
     }
 }

@@ -1,0 +1,262 @@
+//! jit in a git repository: registering the field-wise merge driver (`jit init`,
+//! `jit git-setup`) and noticing issue files an unfinished merge left unmerged. git itself is
+//! run as a program (`git config`, `git ls-files`); see `docs/git.md`.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use crate::error::{Error, IoContext, Result};
+use crate::storage::{Durability, Layout, atomic};
+
+/// The line of `.jit/.gitattributes` that sends issue files through the driver.
+pub const ATTRIBUTES_LINE: &str = "issues/*.json merge=jit";
+
+const ATTRIBUTES: &str = "\
+# jit: merge issue files field by field with `jit merge-driver` (see docs/git.md).
+# The driver itself lives in the git config, which is not versioned: run `jit git-setup`
+# once in every clone.
+issues/*.json merge=jit
+";
+
+/// The git config entries of the driver. `jit` is found on PATH when git runs it, as git-lfs
+/// is: an absolute path would break in every other clone and on every other machine.
+pub const DRIVER_CONFIG: [(&str, &str); 2] = [
+    ("merge.jit.name", "jit field-wise merge of issue files"),
+    ("merge.jit.driver", "jit merge-driver %O %A %B %P"),
+];
+
+/// What setting up git did.
+#[derive(Debug, serde::Serialize)]
+pub struct GitSetupReport {
+    /// The top of the git work tree.
+    #[serde(serialize_with = "super::lossy_path")]
+    pub work_tree: PathBuf,
+    /// `.jit/.gitattributes`.
+    #[serde(serialize_with = "super::lossy_path")]
+    pub gitattributes: PathBuf,
+    /// Whether `.gitattributes` was written (created, or the driver line appended).
+    pub gitattributes_changed: bool,
+    /// The config entries, each with whether it was set now (false: it already had the value).
+    pub config: Vec<ConfigEntry>,
+}
+
+/// One git config entry jit sets.
+#[derive(Debug, serde::Serialize)]
+pub struct ConfigEntry {
+    pub key: &'static str,
+    pub value: &'static str,
+    pub changed: bool,
+}
+
+impl GitSetupReport {
+    /// Whether anything was written.
+    pub fn changed(&self) -> bool {
+        self.gitattributes_changed || self.config.iter().any(|c| c.changed)
+    }
+}
+
+/// Run git in `dir`; `Ok(None)` when git is not installed.
+fn git(dir: &Path, args: &[&str]) -> Result<Option<std::process::Output>> {
+    let out = Command::new("git").arg("-C").arg(dir).args(args).stdin(Stdio::null()).output();
+    match out {
+        Ok(o) => Ok(Some(o)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(Error::GitFailed { command: args.join(" "), message: e.to_string() }),
+    }
+}
+
+fn failed(args: &[&str], out: &std::process::Output) -> Error {
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    Error::GitFailed { command: args.join(" "), message: stderr.trim().to_string() }
+}
+
+/// The top of the git work tree holding `dir`, or `None` outside one (or without git).
+pub fn work_tree(dir: &Path) -> Result<Option<PathBuf>> {
+    let args = ["rev-parse", "--show-toplevel"];
+    match git(dir, &args)? {
+        Some(o) if o.status.success() => {
+            let top = String::from_utf8_lossy(&o.stdout).trim_end_matches('\n').to_string();
+            Ok(Some(PathBuf::from(top)))
+        }
+        _ => Ok(None),
+    }
+}
+
+/// Write `.jit/.gitattributes` and register the driver in the repository's git config.
+/// Idempotent. `git` must be installed and `layout` inside a git work tree.
+pub fn setup(layout: &Layout) -> Result<GitSetupReport> {
+    let dir = layout.root();
+    let args = ["rev-parse", "--show-toplevel"];
+    let Some(out) = git(dir, &args)? else {
+        return Err(Error::GitFailed {
+            command: args.join(" "),
+            message: "git is not installed (not found on PATH)".into(),
+        });
+    };
+    if !out.status.success() {
+        return Err(Error::NotGitRepo { path: layout.project().to_path_buf() });
+    }
+    let work_tree = PathBuf::from(String::from_utf8_lossy(&out.stdout).trim_end_matches('\n'));
+    let gitattributes = dir.join(".gitattributes");
+    let gitattributes_changed = write_attributes(&gitattributes)?;
+    let mut config = Vec::new();
+    for (key, value) in DRIVER_CONFIG {
+        let get = ["config", "--local", "--get", key];
+        let current = git(dir, &get)?.filter(|o| o.status.success()).map(|o| o.stdout);
+        let changed = current.as_deref() != Some(format!("{value}\n").as_bytes());
+        if changed {
+            let set = ["config", "--local", key, value];
+            let out = git(dir, &set)?.expect("git ran just before");
+            if !out.status.success() {
+                return Err(failed(&set, &out));
+            }
+        }
+        config.push(ConfigEntry { key, value, changed });
+    }
+    Ok(GitSetupReport { work_tree, gitattributes, gitattributes_changed, config })
+}
+
+/// Create `.gitattributes` or append the driver line to one that lacks it (a user's own
+/// lines are kept). Returns whether the file changed.
+fn write_attributes(path: &Path) -> Result<bool> {
+    let current = match fs::read_to_string(path) {
+        Ok(s) => Some(s),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+        Err(e) => return Err(e).at(path),
+    };
+    let new = match current {
+        None => ATTRIBUTES.to_string(),
+        Some(s) if s.lines().any(|l| l.trim() == ATTRIBUTES_LINE) => return Ok(false),
+        Some(s) if s.is_empty() || s.ends_with('\n') => format!("{s}{ATTRIBUTES_LINE}\n"),
+        Some(s) => format!("{s}\n{ATTRIBUTES_LINE}\n"),
+    };
+    atomic::write(path, new.as_bytes(), Durability::Full)?;
+    Ok(true)
+}
+
+/// How git left an issue file in an unfinished merge (or rebase, cherry-pick, revert).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Unmerged {
+    /// Deleted on our side, edited on theirs (`git status`: deleted by us).
+    DeletedByUs,
+    /// Edited on our side, deleted on theirs (`git status`: deleted by them).
+    DeletedByThem,
+    /// Changed on both sides and not merged by jit's driver (not set up, or it refused).
+    BothChanged,
+}
+
+/// One issue file left unmerged.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct UnmergedFile {
+    /// The path as git names it, relative to the project directory.
+    pub path: String,
+    pub kind: Unmerged,
+}
+
+impl UnmergedFile {
+    /// What to tell the user: what happened and the git commands that settle it.
+    pub fn advice(&self) -> String {
+        let p = &self.path;
+        match self.kind {
+            Unmerged::DeletedByUs | Unmerged::DeletedByThem => {
+                let by = if self.kind == Unmerged::DeletedByUs { "us" } else { "them" };
+                format!(
+                    "{p} was deleted on one side of the merge and edited on the other \
+                     (git status: deleted by {by}); keep the edited issue: `git add {p}`, \
+                     or accept the delete: `git rm {p}`"
+                )
+            }
+            Unmerged::BothChanged => format!(
+                "{p} is unmerged: git did not merge it with jit's merge driver; run \
+                 `jit git-setup` if this clone lacks it and make sure `jit` is on PATH, then \
+                 `git checkout -m -- {p}` and `git add {p}`"
+            ),
+        }
+    }
+}
+
+/// The issue files an unfinished merge left unmerged. Cheap when there is none: a few
+/// `stat`s find the git directory and see no merge in progress, and only then is git run.
+pub fn unmerged_issue_files(layout: &Layout) -> Vec<UnmergedFile> {
+    let Some(git_dir) = crate::storage::local::find_git(layout.project()).and_then(|t| t.git_dir)
+    else {
+        return Vec::new();
+    };
+    let busy = ["MERGE_HEAD", "CHERRY_PICK_HEAD", "REVERT_HEAD", "rebase-merge", "rebase-apply"];
+    if !busy.iter().any(|f| git_dir.join(f).exists()) {
+        return Vec::new();
+    }
+    let issues = layout.issues_dir();
+    let args = ["ls-files", "-u", "-z", "--"];
+    let out = Command::new("git")
+        .arg("-C")
+        .arg(layout.project())
+        .args(args)
+        .arg(&issues)
+        .stdin(Stdio::null())
+        .stderr(Stdio::null())
+        .output();
+    let Ok(out) = out.map_err(drop).and_then(|o| o.status.success().then_some(o).ok_or(())) else {
+        return Vec::new();
+    };
+    parse_unmerged(&out.stdout)
+}
+
+/// `git ls-files -u -z` output: `<mode> <object> <stage>\t<path>\0` per index entry, stage 1
+/// the base, 2 ours, 3 theirs.
+fn parse_unmerged(out: &[u8]) -> Vec<UnmergedFile> {
+    let mut files: Vec<(String, [bool; 3])> = Vec::new();
+    for entry in out.split(|b| *b == 0).filter(|e| !e.is_empty()) {
+        let entry = String::from_utf8_lossy(entry);
+        let Some((meta, path)) = entry.split_once('\t') else { continue };
+        let Some(stage) = meta.rsplit(' ').next().and_then(|s| s.parse::<usize>().ok()) else {
+            continue;
+        };
+        if !(1..=3).contains(&stage) {
+            continue;
+        }
+        match files.iter_mut().find(|(p, _)| p == path) {
+            Some((_, s)) => s[stage - 1] = true,
+            None => {
+                let mut s = [false; 3];
+                s[stage - 1] = true;
+                files.push((path.to_string(), s));
+            }
+        }
+    }
+    files
+        .into_iter()
+        .map(|(path, [_, ours, theirs])| {
+            let kind = match (ours, theirs) {
+                (false, _) => Unmerged::DeletedByUs,
+                (_, false) => Unmerged::DeletedByThem,
+                _ => Unmerged::BothChanged,
+            };
+            UnmergedFile { path, kind }
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unmerged_entries_are_read_by_stage() {
+        let out = b"100644 aaa 1\t.jit/issues/a.json\x00100644 bbb 2\t.jit/issues/a.json\x00\
+                    100644 aaa 1\t.jit/issues/b.json\x00100644 ccc 3\t.jit/issues/b.json\x00\
+                    100644 aaa 1\t.jit/issues/c.json\x00100644 bbb 2\t.jit/issues/c.json\x00\
+                    100644 ccc 3\t.jit/issues/c.json\x00";
+        let kinds: Vec<_> = parse_unmerged(out).into_iter().map(|f| (f.path, f.kind)).collect();
+        assert_eq!(
+            kinds,
+            [
+                (".jit/issues/a.json".to_string(), Unmerged::DeletedByThem),
+                (".jit/issues/b.json".to_string(), Unmerged::DeletedByUs),
+                (".jit/issues/c.json".to_string(), Unmerged::BothChanged),
+            ]
+        );
+    }
+}

@@ -1,0 +1,550 @@
+//! jit under real git: `init` and `git-setup` register the merge driver, and `git merge` of
+//! two clones' divergent edits merges issue files field by field (see docs/git.md). git runs
+//! with a config of its own in the temp dir, never the machine's.
+
+use std::ffi::OsStr;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+use serde_json::{Value, json};
+
+use crate::common::{TestEnv, assert_success, describe, have_tool, jit_bin};
+
+/// Two (or more) repositories in one temp dir, a git that ignores the machine's config, and
+/// `jit` on PATH for the driver git runs.
+struct World {
+    dir: tempfile::TempDir,
+    seed: std::cell::Cell<u64>,
+}
+
+impl World {
+    fn new() -> World {
+        let w = World { dir: tempfile::tempdir().unwrap(), seed: std::cell::Cell::new(1) };
+        std::fs::write(w.dir.path().join("gitconfig"), "").unwrap();
+        w
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    fn path_env(&self) -> std::ffi::OsString {
+        let bin_dir = Path::new(jit_bin()).parent().unwrap().to_path_buf();
+        let rest = std::env::var_os("PATH").unwrap_or_default();
+        std::env::join_paths(std::iter::once(bin_dir).chain(std::env::split_paths(&rest))).unwrap()
+    }
+
+    /// The environment every git and jit command of the test gets.
+    fn env<'c>(&self, c: &'c mut Command) -> &'c mut Command {
+        crate::disk::without_jit_env(c)
+            .env("HOME", self.dir.path())
+            .env("GIT_CONFIG_GLOBAL", self.path("gitconfig"))
+            .env("GIT_CONFIG_NOSYSTEM", "1")
+            .env("GIT_AUTHOR_NAME", "Test")
+            .env("GIT_AUTHOR_EMAIL", "test@example.com")
+            .env("GIT_COMMITTER_NAME", "Test")
+            .env("GIT_COMMITTER_EMAIL", "test@example.com")
+            .env("PATH", self.path_env())
+    }
+
+    fn git_cmd(&self, dir: &Path, args: &[&str]) -> Command {
+        let mut c = Command::new("git");
+        c.args(args).current_dir(dir).stdin(Stdio::null());
+        self.env(&mut c);
+        c
+    }
+
+    fn git_run(&self, dir: &Path, args: &[&str]) -> Output {
+        self.git_cmd(dir, args).output().expect("run git")
+    }
+
+    fn git(&self, dir: &Path, args: &[&str]) -> String {
+        let out = self.git_run(dir, args);
+        assert!(out.status.success(), "git {} failed: {}", args.join(" "), describe(&out));
+        String::from_utf8(out.stdout).unwrap()
+    }
+
+    /// `jit` in `dir` at the instant `now` (which decides who wins a both-sided change).
+    fn jit_run<S: AsRef<OsStr>>(&self, dir: &Path, now: &str, args: &[S]) -> Output {
+        let s = self.seed.get();
+        self.seed.set(s + 1);
+        let mut c = Command::new(jit_bin());
+        c.args(args).current_dir(dir).stdin(Stdio::null());
+        self.env(&mut c).env("JIT_NOW", now).env("JIT_SEED", s.to_string());
+        c.output().expect("run jit")
+    }
+
+    fn jit<S: AsRef<OsStr>>(&self, dir: &Path, now: &str, args: &[S]) -> String {
+        let out = self.jit_run(dir, now, args);
+        assert_success(&out, args);
+        String::from_utf8(out.stdout).unwrap()
+    }
+
+    fn jit_json(&self, dir: &Path, now: &str, args: &[&str]) -> Value {
+        let mut all = args.to_vec();
+        all.push("--json");
+        serde_json::from_str(&self.jit(dir, now, &all)).unwrap()
+    }
+
+    /// A git repository with a jit tracker made by `jit init` inside it.
+    fn repo(&self, name: &str) -> PathBuf {
+        let dir = self.path(name);
+        std::fs::create_dir(&dir).unwrap();
+        self.git(&dir, &["init", "-q", "-b", "main"]);
+        self.jit(&dir, T0, &["init"]);
+        dir
+    }
+
+    fn commit(&self, dir: &Path, message: &str) {
+        self.git(dir, &["add", "-A"]);
+        self.git(dir, &["commit", "-q", "-m", message]);
+    }
+}
+
+const T0: &str = "2026-03-01T09:00:00Z";
+const T1: &str = "2026-03-01T10:00:00Z";
+const T2: &str = "2026-03-01T11:00:00Z";
+
+fn issue_file(dir: &Path, id: &str) -> PathBuf {
+    dir.join(".jit/issues").join(format!("{id}.json"))
+}
+
+fn read_issue(dir: &Path, id: &str) -> Value {
+    serde_json::from_slice(&std::fs::read(issue_file(dir, id)).unwrap()).unwrap()
+}
+
+/// No file under `.jit/` holds a conflict marker.
+fn assert_no_markers(dir: &Path) {
+    for e in std::fs::read_dir(dir.join(".jit/issues")).unwrap() {
+        let text = std::fs::read_to_string(e.unwrap().path()).unwrap();
+        for marker in ["<<<<<<<", "=======", ">>>>>>>"] {
+            assert!(!text.contains(marker), "conflict marker in {text}");
+        }
+    }
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+#[test]
+fn init_in_a_git_work_tree_sets_up_the_driver_and_git_setup_is_idempotent() {
+    if !have_tool("git", "git") {
+        return;
+    }
+    let w = World::new();
+    let dir = w.path("p");
+    std::fs::create_dir(&dir).unwrap();
+    w.git(&dir, &["init", "-q", "-b", "main"]);
+    let report = w.jit_json(&dir, T0, &["init"]);
+    assert_eq!(report["created"], json!(true));
+    let git = &report["git"];
+    assert_eq!(git["gitattributes_changed"], json!(true));
+    assert_eq!(
+        git["config"],
+        json!([
+            {"key": "merge.jit.name", "value": "jit field-wise merge of issue files", "changed": true},
+            {"key": "merge.jit.driver", "value": "jit merge-driver %O %A %B %P", "changed": true},
+        ])
+    );
+    let attrs = std::fs::read_to_string(dir.join(".jit/.gitattributes")).unwrap();
+    assert!(attrs.lines().any(|l| l == "issues/*.json merge=jit"), "{attrs}");
+    assert_eq!(
+        w.git(&dir, &["config", "--local", "merge.jit.driver"]),
+        "jit merge-driver %O %A %B %P\n"
+    );
+    let check =
+        w.git(&dir, &["check-attr", "merge", "--", ".jit/issues/x.json", ".jit/config.json"]);
+    assert_eq!(check, ".jit/issues/x.json: merge: jit\n.jit/config.json: merge: unspecified\n");
+
+    // Again: nothing to do, in both commands.
+    let again = w.jit_json(&dir, T0, &["git-setup"]);
+    assert_eq!(again["gitattributes_changed"], json!(false));
+    assert!(again["config"].as_array().unwrap().iter().all(|c| c["changed"] == json!(false)));
+    let out = w.jit(&dir, T0, &["git-setup"]);
+    assert!(out.ends_with("is already set up for jit; nothing to do\n"), "{out}");
+    let out = w.jit(&dir, T0, &["init"]);
+    assert!(out.ends_with("; nothing to do\n"), "init says nothing of git when set: {out}");
+
+    // A user's own attribute lines are kept; a lost driver line is put back.
+    std::fs::write(dir.join(".jit/.gitattributes"), "*.md diff").unwrap();
+    w.git(&dir, &["config", "--local", "--unset", "merge.jit.driver"]);
+    let out = w.jit(&dir, T0, &["git-setup"]);
+    assert_eq!(
+        out,
+        format!(
+            "Wrote {}\nSet git config merge.jit.driver = jit merge-driver %O %A %B %P\n",
+            dir.join(".jit/.gitattributes").display()
+        )
+    );
+    let attrs = std::fs::read_to_string(dir.join(".jit/.gitattributes")).unwrap();
+    assert_eq!(attrs, "*.md diff\nissues/*.json merge=jit\n");
+}
+
+#[test]
+fn outside_git_init_is_silent_and_git_setup_refuses() {
+    if !have_tool("git", "git") {
+        return;
+    }
+    let w = World::new();
+    let dir = w.path("plain");
+    std::fs::create_dir(&dir).unwrap();
+    let out = w.jit_run(&dir, T0, &["init"]);
+    assert_success(&out, &["init"]);
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        format!("Initialized jit repository in {}\n", dir.join(".jit").display())
+    );
+    assert_eq!(stderr(&out), "");
+    assert!(!dir.join(".jit/.gitattributes").exists());
+    assert_eq!(w.jit_json(&dir, T0, &["init"])["git"], Value::Null);
+
+    let out = w.jit_run(&dir, T0, &["git-setup", "--json"]);
+    assert_eq!(out.status.code(), Some(1), "{}", describe(&out));
+    let err: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(err["error"]["code"], json!("NOT_A_GIT_REPOSITORY"));
+    assert_eq!(err["error"]["path"], json!(dir.to_string_lossy()));
+    let out = w.jit_run(&dir, T0, &["git-setup"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).starts_with(&format!("error: {} is not in a git work tree\n", dir.display())),
+        "{}",
+        stderr(&out)
+    );
+    assert!(!dir.join(".jit/.gitattributes").exists(), "nothing written");
+}
+
+/// Two clones edit the same issues; `git merge` merges them field by field.
+#[test]
+fn two_clones_merge_field_by_field_without_conflict_markers() {
+    if !have_tool("git", "git") {
+        return;
+    }
+    let w = World::new();
+    let a = w.repo("a");
+    let id = |v: Value| v["id"].as_str().unwrap().to_string();
+    let title = id(w.jit_json(&a, T0, &["issue", "create", "Login page"]));
+    let labels = id(w.jit_json(&a, T0, &["issue", "create", "Labels", "-l", "type:bug"]));
+    let state = id(w.jit_json(&a, T0, &["issue", "create", "State"]));
+    let x = id(w.jit_json(&a, T0, &["issue", "create", "X", "--state", "ready"]));
+    let y = id(w.jit_json(&a, T0, &["issue", "create", "Y", "--state", "ready"]));
+    w.commit(&a, "issues");
+
+    let b = w.path("b");
+    w.git(w.dir.path(), &["clone", "-q", a.to_str().unwrap(), "b"]);
+    // git config is not versioned: the clone has the attributes but not the driver yet.
+    assert!(!w.git_run(&b, &["config", "merge.jit.driver"]).status.success());
+    let setup = w.jit_json(&b, T0, &["git-setup"]);
+    assert_eq!(setup["gitattributes_changed"], json!(false));
+
+    // b, earlier: the title, a label, a state, and Y depends on X.
+    w.jit(&b, T1, &["issue", "update", &title, "--title", "The login page"]);
+    w.jit(&b, T1, &["issue", "update", &labels, "--add-label", "area:ui"]);
+    w.jit(&b, T1, &["issue", "update", &state, "--state", "rejected"]);
+    w.jit(&b, T1, &["dep", "add", &y, &x]);
+    w.commit(&b, "b's edits");
+    // a, later: other labels, another state, and X depends on Y.
+    w.jit(
+        &a,
+        T2,
+        &["issue", "update", &labels, "--add-label", "area:auth", "--remove-label", "type:bug"],
+    );
+    w.jit(&a, T2, &["issue", "update", &state, "--state", "ready"]);
+    w.jit(&a, T2, &["dep", "add", &x, &y]);
+    w.commit(&a, "a's edits");
+
+    w.git(&a, &["pull", "-q", "--no-rebase", "--no-edit", "../b", "main"]);
+    assert_no_markers(&a);
+    assert_eq!(w.git(&a, &["status", "--porcelain"]), "", "merged and committed");
+
+    let t = read_issue(&a, &title);
+    assert_eq!(t["title"], json!("The login page"));
+    assert_eq!(t["version"], json!(2), "only b changed it: b's file as it is");
+    let l = read_issue(&a, &labels);
+    assert_eq!(l["labels"], json!(["area:auth", "area:ui"]), "type:bug removed by a");
+    assert_eq!(l["version"], json!(3), "max(2, 2) + 1");
+    assert_eq!(l["updated_at"], json!("2026-03-01T11:00:00.000000Z"));
+    let s = read_issue(&a, &state);
+    assert_eq!((&s["state"], &s["closed_at"]), (&json!("ready"), &Value::Null), "a was later");
+    assert_eq!(
+        s["merge_overrides"],
+        json!([{"field": "state", "kept": "ready", "dropped": "rejected",
+                "dropped_at": "2026-03-01T10:00:00.000000Z"}])
+    );
+    assert_eq!(read_issue(&a, &x)["dependencies"], json!([y]));
+    assert_eq!(read_issue(&a, &y)["dependencies"], json!([x]));
+
+    // What jit says about the cycle the two branches made together: listings work and say
+    // nothing of it; the graph commands name it.
+    let out = w.jit_run(&a, T2, &["issue", "list"]);
+    assert_success(&out, &["issue", "list"]);
+    assert_eq!(stderr(&out), "");
+    let out = w.jit_run(&a, T2, &["graph", "order", "--json"]);
+    assert_eq!(out.status.code(), Some(6), "{}", describe(&out));
+    let err: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(err["error"]["code"], json!("GRAPH_CYCLE"));
+    assert_eq!(err["error"]["cycle"].as_array().unwrap().len(), 3, "x → y → x: {err}");
+    let out = w.jit_run(&a, T2, &["graph", "roots"]);
+    assert!(
+        stderr(&out).starts_with("warning: the dependency graph has a cycle: "),
+        "{}",
+        describe(&out)
+    );
+    let ready = w.jit_json(&a, T2, &["ready"]).to_string();
+    assert!(ready.contains(&state), "{ready}");
+    assert!(!ready.contains(&x) && !ready.contains(&y), "each waits for the other: {ready}");
+    // The card shows the override compactly.
+    let card = w.jit(&a, T2, &["issue", "show", &state]);
+    assert!(
+        card.contains(
+            "  merge     state: kept \"ready\", dropped \"rejected\" (from 2026-03-01T10:00:00Z)\n"
+        ),
+        "{card}"
+    );
+    // A later jit write keeps the record.
+    w.jit(&a, T2, &["issue", "update", &state, "--priority", "high"]);
+    assert_eq!(read_issue(&a, &state)["merge_overrides"][0]["field"], json!("state"));
+}
+
+/// A delete on one branch and an edit on the other: git stops with a modify/delete conflict,
+/// jit keeps working and names the two git commands that settle it, and both work.
+#[test]
+fn delete_here_and_edit_there_stops_the_merge_and_jit_says_how_to_settle_it() {
+    if !have_tool("git", "git") {
+        return;
+    }
+    for keep in [true, false] {
+        let w = World::new();
+        let a = w.repo("a");
+        let id =
+            w.jit_json(&a, T0, &["issue", "create", "Doomed"])["id"].as_str().unwrap().to_string();
+        let other =
+            w.jit_json(&a, T0, &["issue", "create", "Other"])["id"].as_str().unwrap().to_string();
+        w.commit(&a, "issues");
+        w.git(w.dir.path(), &["clone", "-q", a.to_str().unwrap(), "b"]);
+        let b = w.path("b");
+        w.jit(&b, T0, &["git-setup"]);
+        w.jit(&b, T1, &["issue", "update", &id, "--title", "Saved"]);
+        w.commit(&b, "edit");
+        w.jit(&a, T1, &["issue", "delete", &id, "--yes"]);
+        w.commit(&a, "delete");
+
+        let out = w.git_run(&a, &["pull", "--no-rebase", "--no-edit", "../b", "main"]);
+        assert!(!out.status.success(), "git stops: {}", describe(&out));
+        let said = String::from_utf8_lossy(&out.stdout);
+        assert!(said.contains("CONFLICT (modify/delete)"), "{said}");
+        assert_no_markers(&a);
+
+        let path = format!(".jit/issues/{id}.json");
+        let advice = format!(
+            "warning: {path} was deleted on one side of the merge and edited on the other (git \
+             status: deleted by us); keep the edited issue: `git add {path}`, or accept the \
+             delete: `git rm {path}`\n"
+        );
+        let out = w.jit_run(&a, T1, &["issue", "list"]);
+        assert_success(&out, &["issue", "list"]);
+        assert_eq!(stderr(&out), advice);
+        let listed = String::from_utf8_lossy(&out.stdout).into_owned();
+        assert!(listed.contains("Saved") && listed.contains("Other"), "{listed}");
+        let out = w.jit_run(&a, T1, &["issue", "show", &id]);
+        assert_success(&out, &["issue", "show"]);
+        assert_eq!(stderr(&out), advice);
+
+        if keep {
+            w.git(&a, &["add", &path]);
+        } else {
+            w.git(&a, &["rm", "-q", &path]);
+        }
+        w.git(&a, &["commit", "-q", "--no-edit"]);
+        let out = w.jit_run(&a, T1, &["issue", "list", "--json"]);
+        assert_eq!(stderr(&out), "", "settled: no more warning");
+        let ids: Vec<String> = serde_json::from_slice::<Value>(&out.stdout)
+            .unwrap()
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|i| i["id"].as_str().unwrap().to_string())
+            .collect();
+        if keep {
+            assert!(ids.contains(&id) && ids.contains(&other), "{ids:?}");
+            assert_eq!(read_issue(&a, &id)["title"], json!("Saved"));
+        } else {
+            assert_eq!(ids, std::slice::from_ref(&other));
+        }
+    }
+}
+
+/// Without the driver (a clone where `git-setup` was never run) git leaves conflict markers;
+/// jit skips the file with a warning that names the way out, and that way works mid-merge.
+#[test]
+fn a_clone_without_the_driver_is_told_how_to_remerge() {
+    if !have_tool("git", "git") {
+        return;
+    }
+    let w = World::new();
+    let a = w.repo("a");
+    let id = w.jit_json(&a, T0, &["issue", "create", "Shared"])["id"].as_str().unwrap().to_string();
+    w.commit(&a, "issue");
+    w.git(w.dir.path(), &["clone", "-q", a.to_str().unwrap(), "b"]);
+    let b = w.path("b");
+    w.jit(&b, T1, &["issue", "update", &id, "--add-label", "x:1"]);
+    w.commit(&b, "b");
+    w.jit(&a, T2, &["issue", "update", &id, "--add-label", "y:1"]);
+    w.commit(&a, "a");
+    // In b, which has no driver: git merges by lines and fails.
+    let out = w.git_run(&b, &["pull", "--no-rebase", "--no-edit", "../a", "main"]);
+    assert!(!out.status.success(), "{}", describe(&out));
+    let path = format!(".jit/issues/{id}.json");
+    let out = w.jit_run(&b, T2, &["issue", "list"]);
+    assert_success(&out, &["issue", "list"]);
+    let warned = stderr(&out);
+    assert!(
+        warned.contains(&format!(
+            "warning: {path} is unmerged: git did not merge it with jit's merge driver; run `jit \
+         git-setup` if this clone lacks it and make sure `jit` is on PATH, then `git checkout \
+         -m -- {path}` and `git add {path}`\n"
+        )),
+        "{warned}"
+    );
+    // The file with markers is no issue: `issue show` refuses it with a hint that works in
+    // the middle of a merge (`git checkout -- PATH` does not: "path is unmerged").
+    let out = w.jit_run(&b, T2, &["issue", "show", &id, "--json"]);
+    assert_eq!(out.status.code(), Some(74), "{}", describe(&out));
+    let err: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(err["error"]["code"], json!("CORRUPT_FILE"));
+    let hint = err["error"]["hint"].as_str().unwrap();
+    assert!(hint.starts_with("fix or restore the file (e.g. `git checkout HEAD -- "), "{hint}");
+    // The way out, step by step.
+    w.jit(&b, T2, &["git-setup"]);
+    w.git(&b, &["checkout", "-m", "--", &path]);
+    assert_no_markers(&b);
+    w.git(&b, &["add", &path]);
+    w.git(&b, &["commit", "-q", "--no-edit"]);
+    assert_eq!(read_issue(&b, &id)["labels"], json!(["x:1", "y:1"]));
+    let out = w.jit_run(&b, T2, &["issue", "list"]);
+    assert_eq!(stderr(&out), "");
+}
+
+#[test]
+fn merge_driver_writes_ours_and_refuses_bad_input_untouched() {
+    let env = TestEnv::fixed();
+    let id = env.create("One");
+    let file = env.issues_dir().join(format!("{id}.json"));
+    let base = std::fs::read(&file).unwrap();
+    env.ok(&["issue", "update", &id, "--add-label", "a:1"]);
+    let ours = std::fs::read(&file).unwrap();
+    std::fs::write(&file, &base).unwrap();
+    env.ok(&["issue", "update", &id, "--add-label", "b:1"]);
+    let theirs = std::fs::read(&file).unwrap();
+    let d = env.path();
+    for (name, bytes) in [("O", &base), ("A", &ours), ("B", &theirs)] {
+        std::fs::write(d.join(name), bytes).unwrap();
+    }
+    let v = env.json(&["merge-driver", "O", "A", "B", "issues/x.json"]);
+    assert_eq!(v["id"], json!(id));
+    assert_eq!(v["version"], json!(3));
+    let merged: Value = serde_json::from_slice(&std::fs::read(d.join("A")).unwrap()).unwrap();
+    assert_eq!(merged["labels"], json!(["a:1", "b:1"]));
+
+    // Both added the same id: git passes an empty base.
+    std::fs::write(d.join("E"), "").unwrap();
+    std::fs::write(d.join("A"), &ours).unwrap();
+    assert_success(&env.run(&["merge-driver", "E", "A", "B", "p"]), &["merge-driver"]);
+    let merged: Value = serde_json::from_slice(&std::fs::read(d.join("A")).unwrap()).unwrap();
+    assert_eq!(merged["labels"], json!(["a:1", "b:1"]));
+
+    // Not an issue, or another issue: exit 1, OURS left as it was.
+    let other = env.create("Two");
+    std::fs::copy(env.issues_dir().join(format!("{other}.json")), d.join("C")).unwrap();
+    std::fs::write(d.join("M"), "<<<<<<< HEAD\n").unwrap();
+    std::fs::write(d.join("A"), &ours).unwrap();
+    for (args, says) in [
+        (["O", "A", "M"], "theirs is not an issue file"),
+        (["M", "A", "B"], "base is not an issue file"),
+        (["O", "A", "C"], "but theirs is issue"),
+    ] {
+        let mut all = vec!["merge-driver"];
+        all.extend(args);
+        all.push(".jit/issues/p.json");
+        let out = env.run(&all);
+        assert_eq!(out.status.code(), Some(1), "{}", describe(&out));
+        let err = stderr(&out);
+        assert!(err.starts_with("error: cannot merge .jit/issues/p.json: "), "{err}");
+        assert!(err.contains(says), "{err}");
+        assert_eq!(std::fs::read(d.join("A")).unwrap(), ours, "OURS untouched");
+        let e = env.json_err(&all, 1);
+        assert_eq!(e["code"], json!("MERGE_FAILED"));
+        assert_eq!(e["path"], json!(".jit/issues/p.json"));
+    }
+    // Plumbing: not in the main help list.
+    let help = env.ok(&["--help"]);
+    assert!(!help.contains("merge-driver") && help.contains("git-setup"), "{help}");
+}
+
+/// A linked worktree shares the clone's git config, so the driver set up once serves it; its
+/// `.git` is a file naming the git directory, where jit finds the unfinished merge.
+#[test]
+fn a_linked_worktree_merges_with_the_driver_and_is_warned_about_a_delete() {
+    if !have_tool("git", "git") {
+        return;
+    }
+    let w = World::new();
+    let a = w.repo("a");
+    let id = |v: Value| v["id"].as_str().unwrap().to_string();
+    let both = id(w.jit_json(&a, T0, &["issue", "create", "Both"]));
+    let doomed = id(w.jit_json(&a, T0, &["issue", "create", "Doomed"]));
+    w.commit(&a, "issues");
+    w.git(&a, &["worktree", "add", "-q", "-b", "side", "../wt"]);
+    let wt = w.path("wt");
+    assert!(wt.join(".git").is_file());
+    w.jit(&wt, T1, &["issue", "update", &both, "--add-label", "side:1"]);
+    w.jit(&wt, T1, &["issue", "update", &doomed, "--title", "Kept"]);
+    w.commit(&wt, "side");
+    w.jit(&a, T2, &["issue", "update", &both, "--add-label", "main:1"]);
+    w.jit(&a, T2, &["issue", "delete", &doomed, "--yes"]);
+    w.commit(&a, "main");
+
+    let out = w.git_run(&wt, &["merge", "--no-edit", "main"]);
+    assert!(!out.status.success(), "{}", describe(&out));
+    assert_no_markers(&wt);
+    assert_eq!(read_issue(&wt, &both)["labels"], json!(["main:1", "side:1"]));
+    let path = format!(".jit/issues/{doomed}.json");
+    let out = w.jit_run(&wt, T2, &["issue", "list"]);
+    assert_success(&out, &["issue", "list"]);
+    assert_eq!(
+        stderr(&out),
+        format!(
+            "warning: {path} was deleted on one side of the merge and edited on the other (git \
+             status: deleted by them); keep the edited issue: `git add {path}`, or accept the \
+             delete: `git rm {path}`\n"
+        )
+    );
+    w.git(&wt, &["rm", "-q", &path]);
+    w.git(&wt, &["commit", "-q", "--no-edit"]);
+    let out = w.jit_run(&wt, T2, &["issue", "list", "--json"]);
+    assert_eq!(stderr(&out), "");
+    let listed: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(listed.as_array().unwrap().len(), 1, "{listed}");
+}
+
+/// Without git on PATH: `init` sets nothing up and says nothing; `git-setup` says git is
+/// missing (GIT_FAILED) instead of calling the project no git repository.
+#[test]
+fn without_git_installed_init_is_silent_and_git_setup_says_so() {
+    let env = TestEnv::bare();
+    let empty = env.path().join("empty-bin");
+    std::fs::create_dir(&empty).unwrap();
+    let out = env.cmd(&["init"]).env("PATH", &empty).output().unwrap();
+    assert_success(&out, &["init"]);
+    assert_eq!(stderr(&out), "");
+    assert!(!env.jit_dir().join(".gitattributes").exists());
+    let out = env.cmd(&["git-setup", "--json"]).env("PATH", &empty).output().unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", describe(&out));
+    let err: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(err["error"]["code"], json!("GIT_FAILED"));
+    assert_eq!(err["error"]["command"], json!("rev-parse --show-toplevel"));
+    assert_eq!(
+        err["error"]["message"],
+        json!("`git rev-parse --show-toplevel` failed: git is not installed (not found on PATH)")
+    );
+}
