@@ -3,6 +3,7 @@
 
 pub mod atomic;
 pub mod config;
+pub mod events;
 pub mod ids;
 pub mod index;
 pub mod journal;
@@ -130,6 +131,10 @@ impl Layout {
 
     pub fn index_dir(&self) -> PathBuf {
         self.root.join("index")
+    }
+
+    pub fn events_dir(&self) -> PathBuf {
+        self.root.join("events")
     }
 
     pub fn quarantine_dir(&self) -> PathBuf {
