@@ -17,7 +17,7 @@ use crate::storage::config::Config;
 use crate::storage::index::{self, Snapshot};
 use crate::storage::journal::{self, Op};
 use crate::storage::lock::{HolderInfo, RepoLock};
-use crate::storage::{Durability, Layout, atomic};
+use crate::storage::{Durability, Layout, atomic, gitattributes};
 
 /// How a command wants the repository opened.
 #[derive(Clone, Debug, Default)]
@@ -138,6 +138,17 @@ impl Repo {
         if !gi.exists() {
             atomic::write(&gi, GITIGNORE.as_bytes(), Durability::Full)?;
             repaired.push(".gitignore".to_string());
+        }
+        let ga = layout.root().join(".gitattributes");
+        let existing = match crate::storage::read_regular(&ga).at(&ga)? {
+            FileBytes::Regular(b) => Some(Some(String::from_utf8_lossy(&b).into_owned())),
+            FileBytes::Missing => Some(None),
+            // A link or other odd file is the user's business: left alone.
+            FileBytes::NotRegular => None,
+        };
+        if let Some(content) = existing.and_then(|e| gitattributes::complete(e.as_deref())) {
+            atomic::write(&ga, content.as_bytes(), Durability::Full)?;
+            repaired.push(".gitattributes".to_string());
         }
         if created {
             repaired.clear(); // all new, nothing repaired

@@ -4,6 +4,7 @@
 pub mod atomic;
 pub mod config;
 pub mod events;
+pub mod gitattributes;
 pub mod ids;
 pub mod index;
 pub mod journal;
