@@ -10,14 +10,14 @@ use std::time::Duration;
 
 use crate::clock::Clock;
 use crate::error::{Error, IoContext, Result};
-use crate::model::{Issue, IssueChanges, IssueId, NewIssue, Prefix, State};
+use crate::model::{Event, Issue, IssueChanges, IssueId, NewIssue, Prefix, State};
 use crate::query::{EvalCtx, Expr};
 use crate::storage::FileBytes;
 use crate::storage::config::Config;
 use crate::storage::index::{self, Snapshot};
 use crate::storage::journal::{self, Op};
 use crate::storage::lock::{HolderInfo, RepoLock};
-use crate::storage::{Durability, Layout, atomic, gitattributes};
+use crate::storage::{Durability, Layout, atomic, events, gitattributes};
 
 /// How a command wants the repository opened.
 #[derive(Clone, Debug, Default)]
@@ -32,6 +32,9 @@ pub struct OpenOptions {
     pub durability: Option<Durability>,
     /// What is running, for `lock.info`.
     pub command: String,
+    /// Who is acting, for the event log: `--actor`, `JIT_ACTOR`, else the user (validated by
+    /// the caller).
+    pub actor: String,
 }
 
 type WaitNotice = Box<dyn Fn(Option<&HolderInfo>)>;
@@ -44,6 +47,7 @@ pub struct Repo {
     lock_timeout: Duration,
     clock: Clock,
     command: String,
+    actor: String,
     on_wait: WaitNotice,
 }
 
@@ -172,6 +176,7 @@ impl Repo {
             config,
             clock,
             command: opts.command.clone(),
+            actor: opts.actor.clone(),
             on_wait: Box::new(|_| {}),
         })
     }
@@ -191,6 +196,37 @@ impl Repo {
 
     pub fn clock(&self) -> &Clock {
         &self.clock
+    }
+
+    /// Who is acting (`--actor`, `JIT_ACTOR`, else the user).
+    pub fn actor(&self) -> &str {
+        &self.actor
+    }
+
+    /// A new event of `op` for this command: now, a fresh id, the actor and the command
+    /// words. The transaction fills in the issues and the times, and appends it with
+    /// [`Repo::append_event`] once the change has committed.
+    pub fn new_event(&self, op: &str) -> Event {
+        // `JIT_SEED` (tests) gives every `rng()` the same bits: a per-process count keeps the
+        // ids of several events of one command (a batch) apart.
+        static COUNT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let n = COUNT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let random = self.clock.rng().next_u128() ^ u128::from(n.wrapping_mul(0x9e37_79b9));
+        let mut e = Event::new(self.clock.now(), random, &self.actor, op);
+        e.command = Some(self.command.clone()).filter(|c| !c.is_empty());
+        e
+    }
+
+    /// Append `event` to the event log (with the repository's durability). Call with the
+    /// lock held, after the change it records has committed, never before: a crash between
+    /// the two loses this event, never records a change that did not happen.
+    pub fn append_event(&self, event: &Event) -> Result<()> {
+        events::append(&self.layout, event, self.durability)
+    }
+
+    /// Read the event log (see [`events::read`]).
+    pub fn events(&self, filter: &events::Filter, limit: Option<usize>) -> Result<events::Page> {
+        events::read(&self.layout, filter, limit)
     }
 
     /// Take the writers' lock and finish any change a crash interrupted.

@@ -26,6 +26,7 @@ pub fn without_jit_env(c: &mut Command) -> &mut Command {
         "JIT_LOCK_TIMEOUT_MS",
         "JIT_DURABILITY",
         "JIT_TEST_FAULT",
+        "JIT_ACTOR",
     ] {
         c.env_remove(v);
     }

@@ -12,6 +12,7 @@ mod index;
 mod query;
 
 mod docs;
+mod events;
 mod fixtures;
 mod gates;
 mod graph;

@@ -4,6 +4,7 @@
 mod change_args;
 mod completions;
 mod dep;
+mod events;
 mod gate;
 mod graph;
 mod help;
@@ -69,6 +70,12 @@ pub struct GlobalArgs {
     /// How long a write waits for the repository lock, in milliseconds
     #[arg(long, global = true, env = "JIT_LOCK_TIMEOUT_MS", value_name = "MS")]
     pub timeout_ms: Option<u64>,
+    /// Who is acting, as the event log records it [default: the user name]
+    #[arg(long, global = true, env = "JIT_ACTOR", value_name = "NAME")]
+    pub actor: Option<String>,
+    /// `--actor` was typed (not taken from `JIT_ACTOR`): `jit events` then filters by it.
+    #[arg(skip)]
+    pub actor_from_command_line: bool,
     /// Say nothing on stderr except errors and warnings
     #[arg(short, long, global = true, overrides_with = "quiet")]
     pub quiet: bool,
@@ -88,6 +95,7 @@ pub enum Command {
     Graph(graph::GraphCommand),
     #[command(subcommand)]
     Gate(Box<gate::GateCommand>),
+    Events(events::Args),
     Completions(completions::Args),
     Man(man::Args),
     Help(help::Args),
@@ -116,6 +124,7 @@ impl Ctx<'_, '_> {
             lock_timeout_ms: self.global.timeout_ms,
             durability,
             command: self.command.clone(),
+            actor: crate::cli::actor::resolve(self.global.actor.as_deref())?,
         };
         let mut repo = Repo::open(&opts, Clock::from_env()?)?;
         if !self.global.quiet {
@@ -172,6 +181,7 @@ pub fn dispatch(cli: Cli, out: &mut Printer, command: String) -> Result<u8, CliE
         Command::Blocked(a) => ready::run_blocked(&mut ctx, a),
         Command::Graph(c) => graph::run(&mut ctx, c),
         Command::Gate(c) => gate::run(&mut ctx, *c),
+        Command::Events(a) => events::run(&mut ctx, a),
         Command::Completions(a) => completions::run(&mut ctx, a),
         Command::Man(a) => man::run(&mut ctx, a),
         Command::Help(a) => help::run(&mut ctx, a),
