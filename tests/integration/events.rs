@@ -354,3 +354,25 @@ fn git_merges_segments_as_a_union() {
     got.sort();
     assert_eq!(got, [1, 2, 3], "both sides' events, no conflict");
 }
+
+#[test]
+fn limit_and_since_read_only_the_end_of_the_history() {
+    let env = TestEnv::fixed();
+    // Damage early in the history is never reached by a read of the newest events (nor by
+    // the look-ahead that tells whether there are more): what was not read was not counted.
+    let mut old = vec![json!("garbage"); 1000];
+    old.push(event(1, "2025-12-01T00:00:00.000000Z", "a", "update", &[]));
+    segment(&env, "2025-12.jsonl", &old);
+    let mut new = vec![json!("garbage"); 500];
+    new.extend((2..6).map(|n| event(n, "2026-01-01T00:00:00.000000Z", "a", "update", &[])));
+    segment(&env, "2026-01.jsonl", &new);
+    let v = env.json(&["events", "--limit", "3"]);
+    assert_eq!(
+        (durations(&v), v["more"].clone(), v["skipped_lines"].clone()),
+        (vec![5, 4, 3], json!(true), json!(0))
+    );
+    let v = env.json(&["events", "--since", "2026-01-01"]);
+    assert_eq!((durations(&v), v["skipped_lines"].clone()), (vec![5, 4, 3, 2], json!(500)));
+    let v = env.json(&["events", "--all"]);
+    assert_eq!((durations(&v), v["skipped_lines"].clone()), (vec![5, 4, 3, 2, 1], json!(1500)));
+}
