@@ -185,7 +185,18 @@ pub fn read(layout: &Layout, filter: &Filter, limit: Option<usize>) -> Result<Pa
     let mut page = Page::default();
     let oldest = filter.oldest_segment();
     let mut seen: HashSet<EventId> = HashSet::new();
-    for name in segments(&layout.events_dir())? {
+    let dir = layout.events_dir();
+    match fs::symlink_metadata(&dir) {
+        Ok(m) if m.is_dir() => {}
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(page),
+        Err(e) => return Err(e).at(&dir),
+        // A link (which could lead anywhere) or a file where the directory should be.
+        Ok(_) => {
+            page.skipped_files.push(dir);
+            return Ok(page);
+        }
+    }
+    for name in segments(&dir)? {
         if oldest.as_ref().is_some_and(|o| name < *o) {
             break;
         }
@@ -454,6 +465,22 @@ mod tests {
         assert_eq!(bad.count(), 0);
         let page = read(&l, &Filter::default(), None).unwrap();
         assert_eq!((page.events.len(), page.skipped_lines), (1600, 0));
+    }
+
+    #[test]
+    fn an_events_entry_that_is_not_a_directory_is_skipped_or_refused() {
+        let (d, l) = layout();
+        let elsewhere = d.path().join("elsewhere");
+        fs::create_dir(&elsewhere).unwrap();
+        std::os::unix::fs::symlink(&elsewhere, l.events_dir()).unwrap();
+        let page = read(&l, &Filter::default(), None).unwrap();
+        assert_eq!(page.skipped_files, [l.events_dir()]);
+        let e = append(&l, &event("2026-01-01T00:00:00Z", 1, "a"), Durability::Full);
+        assert_eq!(e.unwrap_err().code(), "CORRUPT_FILE");
+        assert_eq!(fs::read_dir(&elsewhere).unwrap().count(), 0, "nothing written through it");
+        fs::remove_file(l.events_dir()).unwrap();
+        fs::write(l.events_dir(), "").unwrap();
+        assert_eq!(read(&l, &Filter::default(), None).unwrap().skipped_files.len(), 1);
     }
 
     #[test]

@@ -248,6 +248,28 @@ fn a_fifo_or_link_named_like_a_segment_is_skipped_not_waited_on() {
 }
 
 #[test]
+fn an_events_link_is_not_followed() {
+    let env = TestEnv::fixed();
+    let elsewhere = env.path().join("elsewhere");
+    fs::create_dir(&elsewhere).unwrap();
+    fs::write(
+        elsewhere.join("2026-01.jsonl"),
+        format!("{}\n", event(1, "2026-01-01T00:00:00.000000Z", "a", "b", &[])),
+    )
+    .unwrap();
+    std::os::unix::fs::symlink(&elsewhere, events_dir(&env)).unwrap();
+    let out = env.run(&["events", "--json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(durations(&v), Vec::<u64>::new());
+    assert_eq!(v["skipped_files"], json!([events_dir(&env).to_str().unwrap()]));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        format!("warning: skipped {}: not a directory\n", events_dir(&env).display())
+    );
+}
+
+#[test]
 fn human_output_is_terminal_safe() {
     let env = TestEnv::fixed();
     segment(

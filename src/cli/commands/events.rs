@@ -155,7 +155,8 @@ fn warn_skipped(ctx: &Ctx, page: &Page) {
         ));
     }
     for p in &page.skipped_files {
-        ctx.warn(&format!("skipped {}: not a regular file", p.display()));
+        let what = if p.extension().is_some() { "a regular file" } else { "a directory" };
+        ctx.warn(&format!("skipped {}: not {what}", p.display()));
     }
 }
 
