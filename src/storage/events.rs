@@ -202,7 +202,11 @@ pub fn read(layout: &Layout, filter: &Filter, limit: Option<usize>) -> Result<Pa
         }
         let path = layout.events_dir().join(&name);
         let Some(mut lines) = RevLines::open(&path, &mut page)? else { continue };
+        // The first piece read is the text after the last line feed: empty, or a line not
+        // terminated (torn by a crash, or being appended right now).
+        let mut tail = true;
         while let Some(line) = lines.next().at(&path)? {
+            let is_tail = std::mem::take(&mut tail);
             let Some(line) = line else {
                 page.skipped_lines += 1;
                 continue;
@@ -211,7 +215,11 @@ pub fn read(layout: &Layout, filter: &Filter, limit: Option<usize>) -> Result<Pa
                 continue;
             }
             let Ok(event) = Event::from_line(&line) else {
-                page.skipped_lines += 1;
+                // A segment that grew since it was opened had an append under way: its
+                // unfinished line is no damage (the next read sees it whole).
+                if !(is_tail && lines.grew()) {
+                    page.skipped_lines += 1;
+                }
                 continue;
             };
             if !seen.insert(event.id) || !filter.matches(&event) {
@@ -248,6 +256,8 @@ fn segments(dir: &Path) -> Result<Vec<String>> {
 /// The lines of a file from its last to its first, read in blocks from the end.
 struct RevLines {
     file: File,
+    /// The length when opened: what is read.
+    len: u64,
     /// Bytes before this offset are not read yet.
     pos: u64,
     /// The tail of the part read that is not returned yet (it ends a line).
@@ -278,7 +288,12 @@ impl RevLines {
             return Ok(None);
         }
         let pos = meta.len();
-        Ok(Some(RevLines { file, pos, buf: Vec::new(), overlong: false, done: false }))
+        Ok(Some(RevLines { file, len: pos, pos, buf: Vec::new(), overlong: false, done: false }))
+    }
+
+    /// Has the file grown since it was opened?
+    fn grew(&self) -> bool {
+        self.file.metadata().is_ok_and(|m| m.len() > self.len)
     }
 
     /// The previous line (without its line feed), `Some(None)` for an overlong one, or
@@ -481,6 +496,21 @@ mod tests {
         fs::remove_file(l.events_dir()).unwrap();
         fs::write(l.events_dir(), "").unwrap();
         assert_eq!(read(&l, &Filter::default(), None).unwrap().skipped_files.len(), 1);
+    }
+
+    #[test]
+    fn an_unfinished_last_line_of_a_growing_segment_is_not_damage() {
+        let (_d, l) = layout();
+        append(&l, &event("2026-01-01T00:00:00Z", 1, "a"), Durability::Relaxed).unwrap();
+        let seg = l.events_dir().join("2026-01.jsonl");
+        let mut f = fs::OpenOptions::new().append(true).open(&seg).unwrap();
+        f.write_all(b"{\"id\":").unwrap();
+        let mut page = Page::default();
+        let mut lines = RevLines::open(&seg, &mut page).unwrap().unwrap();
+        assert_eq!(lines.next().unwrap(), Some(Some(b"{\"id\":".to_vec())));
+        assert!(!lines.grew(), "a torn line: nothing more is coming");
+        f.write_all(b"\"01kj\"}\n").unwrap();
+        assert!(lines.grew(), "an append under way: the rest came");
     }
 
     #[test]
