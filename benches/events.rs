@@ -1,5 +1,6 @@
 //! Criterion benchmarks of the event log, through the library: read the newest 20 events
-//! from logs of 1k, 10k and 100k events (the cost must not grow with the history), and
+//! from logs of 1k, 10k and 100k events (the cost must not grow with the history), scan the
+//! whole log with a filter that matches nothing (for comparison), and
 //! append one event at full and relaxed durability, against a single-file atomic write (what
 //! a one-issue commit already costs) as the reference. Under `cargo test --all-targets`
 //! (criterion's test mode, no `--bench` argument) each runs once on a 100-event log. See
@@ -62,6 +63,11 @@ fn bench(c: &mut Criterion) {
                 assert_eq!(page.events.len(), 20);
                 black_box(page)
             })
+        });
+        // For comparison: a filter that matches nothing reads the whole log.
+        let none = Filter { op: Some("no-such-op".into()), ..Filter::default() };
+        g.bench_with_input(BenchmarkId::new("scan_all", n), &layout, |b, l| {
+            b.iter(|| black_box(events::read(l, &none, Some(20)).expect("read")))
         });
     }
     for (name, durability) in [("full", Durability::Full), ("relaxed", Durability::Relaxed)] {
