@@ -1,6 +1,7 @@
 //! The command-line layer: argument parsing, dispatch, and rendering of results and errors.
 //! It is the only part of jit that touches stdout, stderr and the exit code.
 
+mod actor;
 mod commands;
 mod output;
 mod render;
@@ -47,12 +48,18 @@ impl From<std::io::Error> for CliError {
 fn parse(args: &[OsString]) -> Result<Cli, clap::Error> {
     use clap::{CommandFactory, FromArgMatches};
     let mut cmd = Cli::command();
-    for (arg, var) in [("repo", "JIT_DIR"), ("timeout_ms", "JIT_LOCK_TIMEOUT_MS")] {
+    for (arg, var) in
+        [("repo", "JIT_DIR"), ("timeout_ms", "JIT_LOCK_TIMEOUT_MS"), ("actor", "JIT_ACTOR")]
+    {
         if std::env::var_os(var).is_some_and(|v| v.is_empty()) {
             cmd = cmd.mut_arg(arg, |a| a.env(None::<&str>));
         }
     }
-    Cli::from_arg_matches(&cmd.try_get_matches_from(args)?)
+    let matches = cmd.try_get_matches_from(args)?;
+    let mut cli = Cli::from_arg_matches(&matches)?;
+    cli.global.actor_from_command_line =
+        matches.value_source("actor") == Some(clap::parser::ValueSource::CommandLine);
+    Ok(cli)
 }
 
 /// Run jit with the process's arguments.
@@ -67,11 +74,11 @@ fn command_words(args: &[OsString]) -> String {
     let mut rest = args.iter().skip(1).map(|a| a.to_string_lossy());
     while let Some(w) = rest.next() {
         match w.as_ref() {
-            "--repo" | "--timeout-ms" => {
+            "--repo" | "--timeout-ms" | "--actor" => {
                 rest.next();
             }
             "--json" | "-q" | "--quiet" => {}
-            w if w.starts_with("--repo=") || w.starts_with("--timeout-ms=") => {}
+            w if ["--repo=", "--timeout-ms=", "--actor="].iter().any(|p| w.starts_with(p)) => {}
             _ if words.len() < 4 => words.push(w.into_owned()),
             _ => break,
         }

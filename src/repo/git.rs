@@ -7,17 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 use crate::error::{Error, IoContext, Result};
-use crate::storage::{Durability, Layout, atomic};
-
-/// The line of `.jit/.gitattributes` that sends issue files through the driver.
-pub const ATTRIBUTES_LINE: &str = "issues/*.json merge=jit";
-
-const ATTRIBUTES: &str = "\
-# jit: merge issue files field by field with `jit merge-driver` (see docs/git.md).
-# The driver itself lives in the git config, which is not versioned: run `jit git-setup`
-# once in every clone.
-issues/*.json merge=jit
-";
+use crate::storage::{Durability, Layout, atomic, gitattributes};
 
 /// The git config entries of the driver. `jit` is found on PATH when git runs it, as git-lfs
 /// is: an absolute path would break in every other clone and on every other machine.
@@ -117,7 +107,7 @@ pub fn setup(layout: &Layout) -> Result<GitSetupReport> {
     Ok(GitSetupReport { work_tree, gitattributes, gitattributes_changed, config })
 }
 
-/// Create `.gitattributes` or append the driver line to one that lacks it (a user's own
+/// Create `.gitattributes` or add the lines it lacks ([`gitattributes::LINES`]; a user's own
 /// lines are kept). Returns whether the file changed.
 fn write_attributes(path: &Path) -> Result<bool> {
     let current = match fs::read_to_string(path) {
@@ -125,14 +115,13 @@ fn write_attributes(path: &Path) -> Result<bool> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
         Err(e) => return Err(e).at(path),
     };
-    let new = match current {
-        None => ATTRIBUTES.to_string(),
-        Some(s) if s.lines().any(|l| l.trim() == ATTRIBUTES_LINE) => return Ok(false),
-        Some(s) if s.is_empty() || s.ends_with('\n') => format!("{s}{ATTRIBUTES_LINE}\n"),
-        Some(s) => format!("{s}\n{ATTRIBUTES_LINE}\n"),
-    };
-    atomic::write(path, new.as_bytes(), Durability::Full)?;
-    Ok(true)
+    match gitattributes::complete(current.as_deref()) {
+        Some(new) => {
+            atomic::write(path, new.as_bytes(), Durability::Full)?;
+            Ok(true)
+        }
+        None => Ok(false),
+    }
 }
 
 /// How git left an issue file in an unfinished merge (or rebase, cherry-pick, revert).

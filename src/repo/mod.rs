@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use crate::clock::Clock;
 use crate::error::{Error, IoContext, Result};
-use crate::model::{Issue, IssueChanges, IssueId, NewIssue, Prefix, State};
+use crate::model::{Event, Issue, IssueChanges, IssueId, NewIssue, Prefix, State};
 use crate::query::{EvalCtx, Expr};
 use crate::storage::FileBytes;
 use crate::storage::config::Config;
@@ -21,7 +21,7 @@ use crate::storage::index::{self, Snapshot};
 use crate::storage::journal::{self, Op};
 use crate::storage::local::LocalState;
 use crate::storage::lock::{HolderInfo, RepoLock};
-use crate::storage::{Durability, Layout, atomic};
+use crate::storage::{Durability, Layout, atomic, events, gitattributes};
 
 /// Reads made again, when a read cannot be made consistent, before one is made under the lock.
 const READ_TRIES: usize = 8;
@@ -43,6 +43,9 @@ pub struct OpenOptions {
     pub trust_all_gates: bool,
     /// `JIT_CEILING_DIRECTORIES`: discovery never moves up into these (absolute) directories.
     pub ceilings: Vec<PathBuf>,
+    /// Who is acting, for the event log: `--actor`, `JIT_ACTOR`, else the user (validated by
+    /// the caller).
+    pub actor: String,
 }
 
 type WaitNotice = Box<dyn Fn(Option<&HolderInfo>)>;
@@ -55,6 +58,7 @@ pub struct Repo {
     lock_timeout: Duration,
     clock: Clock,
     command: String,
+    actor: String,
     on_wait: WaitNotice,
     /// This tracker's local state (trusted gates), outside the tracked files.
     local: LocalState,
@@ -173,15 +177,29 @@ impl Repo {
             }
             _ => {}
         }
+        // In a git work tree, `git::setup` writes `.gitattributes` (and says so in its
+        // report) with the driver's config; elsewhere `init` writes it itself, so a project
+        // put in git later merges its files right from the first commit (the driver's config,
+        // which git does not version, then comes from `jit git-setup`). Outside git or
+        // without git, nothing is said about git.
+        let in_git = git::work_tree(layout.root())?.is_some();
+        if !in_git {
+            let ga = layout.root().join(".gitattributes");
+            let existing = match crate::storage::read_regular(&ga).at(&ga)? {
+                FileBytes::Regular(b) => Some(Some(String::from_utf8_lossy(&b).into_owned())),
+                FileBytes::Missing => Some(None),
+                // A link or other odd file is the user's business: left alone.
+                FileBytes::NotRegular => None,
+            };
+            if let Some(content) = existing.and_then(|e| gitattributes::complete(e.as_deref())) {
+                atomic::write(&ga, content.as_bytes(), Durability::Full)?;
+                repaired.push(".gitattributes".to_string());
+            }
+        }
         if created {
             repaired.clear(); // all new, nothing repaired
         }
-        // Outside a git work tree (or without git) there is nothing to set up, and nothing
-        // to say about it: `jit git-setup` does it later.
-        let git = match git::work_tree(layout.root())? {
-            Some(_) => Some(git::setup(&layout)?),
-            None => None,
-        };
+        let git = if in_git { Some(git::setup(&layout)?) } else { None };
         Ok(InitReport { path: layout.root().to_path_buf(), created, repaired, git })
     }
 
@@ -200,6 +218,7 @@ impl Repo {
             config,
             clock,
             command: opts.command.clone(),
+            actor: opts.actor.clone(),
             on_wait: Box::new(|_| {}),
             local: LocalState::for_layout(&layout),
             trust_all_gates: opts.trust_all_gates,
@@ -222,6 +241,37 @@ impl Repo {
 
     pub fn clock(&self) -> &Clock {
         &self.clock
+    }
+
+    /// Who is acting (`--actor`, `JIT_ACTOR`, else the user).
+    pub fn actor(&self) -> &str {
+        &self.actor
+    }
+
+    /// A new event of `op` for this command: now, a fresh id, the actor and the command
+    /// words. The transaction fills in the issues and the times, and appends it with
+    /// [`Repo::append_event`] once the change has committed.
+    pub fn new_event(&self, op: &str) -> Event {
+        // `JIT_SEED` (tests) gives every `rng()` the same bits: a per-process count keeps the
+        // ids of several events of one command (a batch) apart.
+        static COUNT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let n = COUNT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let random = self.clock.rng().next_u128() ^ u128::from(n.wrapping_mul(0x9e37_79b9));
+        let mut e = Event::new(self.clock.now(), random, &self.actor, op);
+        e.command = Some(self.command.clone()).filter(|c| !c.is_empty());
+        e
+    }
+
+    /// Append `event` to the event log (with the repository's durability). Call with the
+    /// lock held, after the change it records has committed, never before: a crash between
+    /// the two loses this event, never records a change that did not happen.
+    pub fn append_event(&self, event: &Event) -> Result<()> {
+        events::append(&self.layout, event, self.durability)
+    }
+
+    /// Read the event log (see [`events::read`]).
+    pub fn events(&self, filter: &events::Filter, limit: Option<usize>) -> Result<events::Page> {
+        events::read(&self.layout, filter, limit)
     }
 
     /// Take the writers' lock and finish any change a crash interrupted.

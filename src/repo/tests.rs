@@ -120,6 +120,7 @@ impl World {
             command: "model test".into(),
             trust_all_gates: false,
             ceilings: Vec::new(),
+            actor: "tester".into(),
         };
         let repo = Repo::open(&opts, Clock::system()).unwrap();
         World { _dir: dir, repo, model: BTreeMap::new() }
@@ -329,4 +330,22 @@ proptest! {
             w.check(op);
         }
     }
+}
+
+/// What the transaction will do at its commit: an event made by the repository carries the
+/// actor and the command, and reads back once appended.
+#[test]
+fn an_event_made_and_appended_by_the_repository_reads_back() {
+    let w = World::new();
+    let id = IssueId::from_parts(1, 2);
+    let mut a = w.repo.new_event("create");
+    a.touch(id, None, Some(1));
+    let mut b = w.repo.new_event("update");
+    b.touch(id, Some(1), Some(2));
+    assert_ne!(a.id, b.id);
+    assert_eq!((a.actor.as_str(), a.command.as_deref()), ("tester", Some("model test")));
+    w.repo.append_event(&a).unwrap();
+    w.repo.append_event(&b).unwrap();
+    let page = w.repo.events(&crate::storage::events::Filter::default(), None).unwrap();
+    assert_eq!(page.events, [b, a]);
 }

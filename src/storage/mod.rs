@@ -3,6 +3,8 @@
 
 pub mod atomic;
 pub mod config;
+pub mod events;
+pub mod gitattributes;
 pub mod ids;
 pub mod index;
 pub mod journal;
@@ -232,6 +234,10 @@ impl Layout {
 
     pub fn index_dir(&self) -> PathBuf {
         self.root.join("index")
+    }
+
+    pub fn events_dir(&self) -> PathBuf {
+        self.root.join("events")
     }
 
     pub fn quarantine_dir(&self) -> PathBuf {

@@ -29,6 +29,7 @@ pub fn without_jit_env(c: &mut Command) -> &mut Command {
         "JIT_TRUST_ALL_GATES",
         "JIT_CEILING_DIRECTORIES",
         "JIT_TEST_COARSE_STAMPS",
+        "JIT_ACTOR",
     ] {
         c.env_remove(v);
     }

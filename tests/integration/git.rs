@@ -123,6 +123,25 @@ fn assert_no_markers(dir: &Path) {
     }
 }
 
+/// Every file under `dir` (recursively) with its bytes, in path order.
+fn snapshot_tree(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
+    let mut files = Vec::new();
+    let mut todo = vec![dir.to_path_buf()];
+    while let Some(d) = todo.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                todo.push(p);
+            } else {
+                let bytes = std::fs::read(&p).unwrap();
+                files.push((p, bytes));
+            }
+        }
+    }
+    files.sort();
+    files
+}
+
 fn stderr(out: &Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
 }
@@ -178,7 +197,7 @@ fn init_in_a_git_work_tree_sets_up_the_driver_and_git_setup_is_idempotent() {
         )
     );
     let attrs = std::fs::read_to_string(dir.join(".jit/.gitattributes")).unwrap();
-    assert_eq!(attrs, "*.md diff\nissues/*.json merge=jit\n");
+    assert_eq!(attrs, "*.md diff\nissues/*.json merge=jit\nevents/*.jsonl merge=union\n");
 }
 
 #[test]
@@ -196,9 +215,13 @@ fn outside_git_init_is_silent_and_git_setup_refuses() {
         format!("Initialized jit repository in {}\n", dir.join(".jit").display())
     );
     assert_eq!(stderr(&out), "");
-    assert!(!dir.join(".jit/.gitattributes").exists());
+    // The attributes are written anyway (a project put in git later merges right from its
+    // first commit); only the git config waits for `jit git-setup`.
+    let attrs = std::fs::read_to_string(dir.join(".jit/.gitattributes")).unwrap();
+    assert!(attrs.ends_with("issues/*.json merge=jit\nevents/*.jsonl merge=union\n"), "{attrs}");
     assert_eq!(w.jit_json(&dir, T0, &["init"])["git"], Value::Null);
 
+    let before = snapshot_tree(&dir.join(".jit"));
     let out = w.jit_run(&dir, T0, &["git-setup", "--json"]);
     assert_eq!(out.status.code(), Some(1), "{}", describe(&out));
     let err: Value = serde_json::from_slice(&out.stdout).unwrap();
@@ -211,7 +234,7 @@ fn outside_git_init_is_silent_and_git_setup_refuses() {
         "{}",
         stderr(&out)
     );
-    assert!(!dir.join(".jit/.gitattributes").exists(), "nothing written");
+    assert_eq!(snapshot_tree(&dir.join(".jit")), before, "nothing written");
 }
 
 /// Two clones edit the same issues; `git merge` merges them field by field.
@@ -537,7 +560,7 @@ fn without_git_installed_init_is_silent_and_git_setup_says_so() {
     let out = env.cmd(&["init"]).env("PATH", &empty).output().unwrap();
     assert_success(&out, &["init"]);
     assert_eq!(stderr(&out), "");
-    assert!(!env.jit_dir().join(".gitattributes").exists());
+    assert!(env.jit_dir().join(".gitattributes").is_file(), "written without git too");
     let out = env.cmd(&["git-setup", "--json"]).env("PATH", &empty).output().unwrap();
     assert_eq!(out.status.code(), Some(1), "{}", describe(&out));
     let err: Value = serde_json::from_slice(&out.stdout).unwrap();

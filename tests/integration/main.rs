@@ -13,6 +13,7 @@ mod query;
 
 mod discovery;
 mod docs;
+mod events;
 mod fixtures;
 mod gates;
 mod git;

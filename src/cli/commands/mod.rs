@@ -4,6 +4,7 @@
 mod change_args;
 mod completions;
 mod dep;
+mod events;
 mod gate;
 mod git_setup;
 mod graph;
@@ -71,6 +72,12 @@ pub struct GlobalArgs {
     /// How long a write waits for the repository lock, in milliseconds
     #[arg(long, global = true, env = "JIT_LOCK_TIMEOUT_MS", value_name = "MS")]
     pub timeout_ms: Option<u64>,
+    /// Who is acting, as the event log records it [default: the user name]
+    #[arg(long, global = true, env = "JIT_ACTOR", value_name = "NAME")]
+    pub actor: Option<String>,
+    /// `--actor` was typed (not taken from `JIT_ACTOR`): `jit events` then filters by it.
+    #[arg(skip)]
+    pub actor_from_command_line: bool,
     /// Say nothing on stderr except errors and warnings
     #[arg(short, long, global = true, overrides_with = "quiet")]
     pub quiet: bool,
@@ -91,6 +98,7 @@ pub enum Command {
     #[command(subcommand)]
     Gate(Box<gate::GateCommand>),
     GitSetup(git_setup::Args),
+    Events(events::Args),
     Completions(completions::Args),
     Man(man::Args),
     Help(help::Args),
@@ -123,6 +131,7 @@ impl Ctx<'_, '_> {
             command: self.command.clone(),
             trust_all_gates: trust_all_gates_from_env()?,
             ceilings: ceilings_from_env(),
+            actor: crate::cli::actor::resolve(self.global.actor.as_deref())?,
         };
         let mut repo = Repo::open(&opts, Clock::from_env()?)?;
         if !self.global.quiet {
@@ -223,6 +232,7 @@ pub fn dispatch(cli: Cli, out: &mut Printer, command: String) -> Result<u8, CliE
         Command::Graph(c) => graph::run(&mut ctx, c),
         Command::Gate(c) => gate::run(&mut ctx, *c),
         Command::GitSetup(a) => git_setup::run(&mut ctx, a),
+        Command::Events(a) => events::run(&mut ctx, a),
         Command::Completions(a) => completions::run(&mut ctx, a),
         Command::Man(a) => man::run(&mut ctx, a),
         Command::Help(a) => help::run(&mut ctx, a),
