@@ -17,7 +17,7 @@ const MAX_CONTEXT_KEY: usize = 128;
 
 /// One issue. Field order here is the key order on disk; fields this version does not know
 /// are kept in `extra` and written back unchanged.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Issue {
     pub id: IssueId,
     pub title: String,
@@ -39,10 +39,13 @@ pub struct Issue {
     pub artifacts: Vec<Value>,
     pub version: u64,
     #[serde(with = "super::time")]
+    #[schemars(with = "super::time::Rfc3339")]
     pub created_at: Timestamp,
     #[serde(with = "super::time")]
+    #[schemars(with = "super::time::Rfc3339")]
     pub updated_at: Timestamp,
     #[serde(default, with = "super::time::option")]
+    #[schemars(with = "Option<super::time::Rfc3339>")]
     pub closed_at: Option<Timestamp>,
     #[serde(flatten)]
     pub extra: Map<String, Value>,
