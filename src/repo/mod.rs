@@ -3,6 +3,7 @@
 
 mod deps;
 mod gates;
+pub mod read;
 
 pub use gates::{GateTrust, definition_problem};
 

@@ -3,7 +3,6 @@
 use super::Ctx;
 use super::select_args::{SelectArgs, print_selection};
 use crate::cli::CliError;
-use crate::error::exit;
 
 /// List issues, newest first, optionally filtered
 ///
@@ -27,6 +26,5 @@ pub fn run(ctx: &mut Ctx, args: Args) -> Result<u8, CliError> {
     let filter =
         args.filter.as_deref().map(crate::query::parse).transpose().map_err(crate::Error::from)?;
     let repo = ctx.open_repo()?;
-    print_selection(ctx, &repo, filter.as_ref(), &args.select)?;
-    Ok(exit::OK)
+    print_selection(ctx, &repo, filter.as_ref(), &args.select)
 }

@@ -7,9 +7,14 @@ use crate::error::exit;
 
 /// Show issues by id or unique prefix (4+ characters)
 ///
-/// With --json, one id prints the issue object; several print an array.
+/// Each issue is shown once, in the order first named, however many ids name it. With --json,
+/// every issue is one JSON object on a line of its own (JSON Lines): one id prints exactly one
+/// object, several print one per line, the same shape either way.
 #[derive(Debug, clap::Args)]
-#[command(after_help = "Examples:\n  jit issue show 01jx5k\n  jit issue show 01jx5k 01jx7m --json")]
+#[command(after_help = "\
+Examples:
+  jit issue show 01jx5k
+  jit issue show 01jx5k 01jx7m --json | jq -r .title")]
 pub struct Args {
     /// Issue ids or unique prefixes
     #[arg(required = true, value_name = "ID")]
@@ -18,10 +23,13 @@ pub struct Args {
 
 pub fn run(ctx: &mut Ctx, args: Args) -> Result<u8, CliError> {
     let repo = ctx.open_repo()?;
-    let issues = args.ids.iter().map(|i| repo.show(i)).collect::<Result<Vec<_>, _>>()?;
-    if ctx.out.is_json() && issues.len() > 1 {
-        ctx.out.json(&issues)?;
-        return Ok(exit::OK);
+    let mut issues = Vec::with_capacity(args.ids.len());
+    let mut seen = std::collections::HashSet::new();
+    for input in &args.ids {
+        let issue = repo.show(input)?;
+        if seen.insert(issue.id) {
+            issues.push(issue);
+        }
     }
     for (n, issue) in issues.iter().enumerate() {
         if n > 0 && !ctx.out.is_json() {

@@ -2,35 +2,17 @@
 
 use std::io::Write;
 
-use serde::ser::{SerializeMap, Serializer};
 use serde_json::Value;
 
 use super::Ctx;
+use crate::api::CountResponse;
 use crate::cli::CliError;
 use crate::cli::render::{Row, assignee, one_line, table, unique_prefix_len};
 use crate::error::Error;
 use crate::query::select::{Sort, select};
 use crate::query::{EvalCtx, Expr};
 use crate::repo::Repo;
-
-/// Fields `--fields` may name.
-const FIELDS: &[&str] = &[
-    "id",
-    "title",
-    "description",
-    "state",
-    "priority",
-    "assignee",
-    "labels",
-    "dependencies",
-    "gates",
-    "context",
-    "artifacts",
-    "version",
-    "created_at",
-    "updated_at",
-    "closed_at",
-];
+use crate::repo::read::{self, Projected};
 
 #[derive(Debug, clap::Args)]
 pub struct SelectArgs {
@@ -50,32 +32,19 @@ pub struct SelectArgs {
     pub fields: Vec<String>,
 }
 
-/// Run `filter` over the repository and print the result as these options ask.
+/// Run `filter` over the repository and print the result as these options ask; returns the
+/// exit code ([`Ctx::read_outcome`]).
 pub fn print_selection(
     ctx: &mut Ctx,
     repo: &Repo,
     filter: Option<&Expr>,
     args: &SelectArgs,
-) -> Result<(), CliError> {
+) -> Result<u8, CliError> {
     let sort: Sort = args.sort.as_deref().map(str::parse).transpose()?.unwrap_or_default();
-    // A field named twice is shown once: a JSON object cannot hold the same key twice.
-    let mut fields: Vec<String> = Vec::with_capacity(args.fields.len());
-    for f in &args.fields {
-        if !FIELDS.contains(&f.as_str()) {
-            return Err(Error::InvalidValue {
-                what: "field",
-                value: f.clone(),
-                allowed: FIELDS.iter().map(|s| s.to_string()).collect(),
-                suggestion: crate::model::suggest(f, FIELDS.iter().copied()),
-            }
-            .into());
-        }
-        if !fields.contains(f) {
-            fields.push(f.clone());
-        }
-    }
+    let fields = read::fields(&args.fields)?;
     let snap = ctx.snapshot(repo)?;
-    let result = render(ctx, repo, &snap, filter, sort, args, &fields);
+    let result =
+        render(ctx, repo, &snap, filter, sort, args, &fields).map(|()| ctx.read_outcome(&snap));
     snap.repair();
     // The process ends right after: returning the index buffers (up to ~1 KB per issue) to the
     // allocator would only cost time (munmap of tens of MB at 100k issues).
@@ -98,7 +67,7 @@ fn render(
     let entries = select(snap, filter, &eval, sort, limit);
     if args.count {
         if ctx.out.is_json() {
-            ctx.out.json(&serde_json::json!({ "count": entries.len() }))?;
+            ctx.out.json(&CountResponse { count: entries.len() })?;
         } else {
             ctx.out.text(&format!("{}\n", entries.len()))?;
         }
@@ -130,35 +99,6 @@ fn render(
     let rows: Vec<Row> = entries.iter().map(|e| Row { id: e.id, summary: e.summary() }).collect();
     ctx.out.human(|w| table(w, &rows, unique_prefix_len(&ids)))?;
     Ok(())
-}
-
-/// An issue reduced to some fields, serialised in the order asked for.
-struct Projected<'f> {
-    values: Vec<(&'f str, Value)>,
-}
-
-impl<'f> Projected<'f> {
-    /// `json` is an issue's JSON from the index (written by jit, guarded by a CRC); if it
-    /// is not an object after all, that is an error rather than a panic.
-    fn new(json: &[u8], fields: &'f [String]) -> Result<Self, Error> {
-        let mut obj: serde_json::Map<String, Value> = serde_json::from_slice(json)
-            .map_err(|e| Error::Corrupt { path: ".jit/index".into(), message: e.to_string() })?;
-        let values = fields
-            .iter()
-            .map(|f| (f.as_str(), obj.remove(f.as_str()).unwrap_or(Value::Null)))
-            .collect();
-        Ok(Projected { values })
-    }
-}
-
-impl serde::Serialize for Projected<'_> {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let mut m = s.serialize_map(Some(self.values.len()))?;
-        for (k, v) in &self.values {
-            m.serialize_entry(k, v)?;
-        }
-        m.end()
-    }
 }
 
 fn field_table(
