@@ -17,3 +17,5 @@ mod fixtures;
 mod gates;
 mod graph;
 mod trust;
+
+mod contract;
