@@ -356,3 +356,75 @@ fn listings_say_when_they_left_files_out_and_name_misnamed_ones() {
     }
     assert_eq!(env.json(&["issue", "list"]).as_array().unwrap().len(), 3);
 }
+
+/// More error families: gates, dependencies, the configuration, the graph, the disk.
+#[test]
+fn the_other_error_families_keep_their_shape() {
+    let (env, [a, b, c]) = project();
+    let errors: Vec<(&str, Vec<&str>)> = vec![
+        ("INVALID_PRIORITY", vec!["issue", "update", &c, "-p", "urgnt"]),
+        ("INVALID_TITLE", vec!["issue", "create", "two\nlines"]),
+        ("DEP_MISSING", vec!["dep", "add", &c, "01kdyak348zzzzzzzzzzzzzzzz"]),
+        (
+            "GATE_EXISTS",
+            vec!["gate", "define", "review", "--stage", "precheck", "--mode", "manual"],
+        ),
+        ("GATE_IN_USE", vec!["gate", "remove", "review"]),
+        ("GATE_NOT_ATTACHED", vec!["gate", "pass", &c, "review"]),
+        ("GATE_NOT_AUTO", vec!["gate", "trust", "review"]),
+    ];
+    let mut all = Map::new();
+    for (name, args) in errors {
+        all.insert(name.into(), call(&env, &args));
+    }
+    // An auto gate whose definition changed behind jit's back is no longer trusted.
+    let config = env.jit_dir().join("config.json");
+    let mut v: Value = serde_json::from_slice(&fs::read(&config).unwrap()).unwrap();
+    v["gates"]["tests"]["command"] = json!(["false"]);
+    v["bulk_confirm"] = json!(1);
+    fs::write(&config, serde_json::to_vec_pretty(&v).unwrap()).unwrap();
+    env.ok(&["gate", "add", &c, "tests"]);
+    all.insert("GATE_UNTRUSTED".into(), call(&env, &["gate", "run", &c]));
+    all.insert(
+        "BULK_CONFIRM_REQUIRED".into(),
+        call(&env, &["issue", "bulk-update", "--filter", "is:open", "-p", "low"]),
+    );
+    let mut faulty = env.cmd(&["issue", "update", &c, "-p", "low", "--json"]);
+    let out = faulty.env("JIT_TEST_FAULT", "enospc").output().unwrap();
+    let disk: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let disk = serde_json::to_string(&disk).unwrap();
+    // The temporary file's name holds the process id.
+    let tmp = redact_after(&disk, ".tmp.", ".");
+    all.insert(
+        "DISK_FULL".into(),
+        json!({"exit": out.status.code(), "stdout": serde_json::from_str::<Value>(&tmp).unwrap()}),
+    );
+    // A cycle made by hand.
+    let path = env.issues_dir().join(format!("{b}.json"));
+    let mut issue: Value = serde_json::from_slice(&fs::read(&path).unwrap()).unwrap();
+    issue["dependencies"] = json!([a]);
+    fs::write(&path, serde_json::to_vec_pretty(&issue).unwrap()).unwrap();
+    all.insert("GRAPH_CYCLE".into(), call(&env, &["graph", "order"]));
+    fs::write(&config, "{ not json").unwrap();
+    all.insert("CONFIG_INVALID".into(), call(&env, &["issue", "list"]));
+    for (name, v) in &all {
+        let e = v["stdout"]["error"].as_object().unwrap_or_else(|| panic!("{name}: {v}"));
+        assert_eq!(e["code"], **name, "{v}");
+    }
+    snap(&env, "contract-errors-more", &Value::Object(all));
+}
+
+/// `text` with what follows each `start` up to the next `end` after it replaced by `[pid]`.
+fn redact_after(text: &str, start: &str, end: &str) -> String {
+    let mut out = String::new();
+    let mut rest = text;
+    while let Some(i) = rest.find(start) {
+        out.push_str(&rest[..i + start.len()]);
+        rest = &rest[i + start.len()..];
+        let j = rest.find(end).unwrap_or(rest.len());
+        out.push_str("[pid]");
+        rest = &rest[j..];
+    }
+    out.push_str(rest);
+    out
+}
