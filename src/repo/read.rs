@@ -7,19 +7,64 @@ use serde::ser::{SerializeMap, Serializer};
 use serde_json::Value;
 
 use crate::api::{BlockedIssue, DepthNode, Edge, ExportFormat, ExportNode, GraphExport, NodeRef};
-use crate::api::{GateHistory, GateInfo, GateRecord, graph::TreeLine};
+use crate::api::{ClosureRequest, ListRequest, PathRequest, ReadyRequest, ShowRequest};
+use crate::api::{GateHistory, GateHistoryRequest, GateInfo, GateRecord, graph::TreeLine};
 use crate::error::{Error, Result};
 use crate::graph::{self, GraphView, Node};
 use crate::model::{Issue, IssueId, Mode, Priority, State};
+use crate::query::select::Sort;
 use crate::query::{EvalCtx, Expr};
-use crate::storage::index::Entry;
+use crate::storage::index::{Entry, Snapshot};
 use crate::storage::trust::TrustStore;
 
 use super::{Repo, definition_problem};
 
+/// A [`ListRequest`] checked before any issue is read: the filter parsed, the sort and the
+/// fields known.
+pub struct Selection {
+    pub filter: Option<Expr>,
+    pub sort: Sort,
+    pub limit: Option<usize>,
+    /// Each once, in the order asked for; empty for whole issues.
+    pub fields: Vec<String>,
+    pub count: bool,
+}
+
+impl Selection {
+    pub fn new(req: &ListRequest) -> Result<Selection> {
+        Ok(Selection {
+            filter: req.filter.as_deref().map(crate::query::parse).transpose()?,
+            sort: req.sort.as_deref().map(str::parse).transpose()?.unwrap_or_default(),
+            limit: req.limit,
+            fields: fields(&req.fields)?,
+            count: req.count,
+        })
+    }
+
+    /// The issues it selects, in its order (all of them for a count).
+    pub fn run<'s>(&self, snap: &'s Snapshot, eval: &EvalCtx) -> Vec<Entry<'s>> {
+        let limit = if self.count { None } else { self.limit };
+        crate::query::select::select(snap, self.filter.as_ref(), eval, self.sort, limit)
+    }
+}
+
+/// `issue show`: each issue the ids name, once, in the order first named.
+pub fn show(repo: &Repo, req: &ShowRequest) -> Result<Vec<Issue>> {
+    let mut issues = Vec::with_capacity(req.ids.len());
+    let mut seen = HashSet::new();
+    for input in &req.ids {
+        let issue = repo.show(input)?;
+        if seen.insert(issue.id) {
+            issues.push(issue);
+        }
+    }
+    Ok(issues)
+}
+
 /// The issues ready to work on, in claim order: priority (highest first), then age (oldest
-/// first), at most `limit`.
-pub fn ready<'s>(view: &GraphView<'s>, limit: Option<usize>) -> Vec<Entry<'s>> {
+/// first), at most `req.limit`.
+pub fn ready<'s>(view: &GraphView<'s>, req: &ReadyRequest) -> Vec<Entry<'s>> {
+    let limit = req.limit;
     let mut ready: Vec<Entry> = view
         .snap
         .iter()
@@ -73,6 +118,8 @@ pub enum Direction {
 
 /// A closure and what the human tree of it shows.
 pub struct Closure {
+    /// The issue it starts from.
+    pub start: IssueId,
     /// Each issue reached once, at its shortest distance, breadth first.
     pub nodes: Vec<DepthNode>,
     /// The tree depth first, as [`tree_lines`] spans it.
@@ -81,15 +128,24 @@ pub struct Closure {
     pub on_cycle: bool,
 }
 
-/// `graph deps`/`graph rdeps`: everything reachable from `start` along `dir`, `depth` levels
-/// (0 = all).
-pub fn closure(view: &GraphView, start: IssueId, depth: usize, dir: Direction) -> Closure {
+/// `graph deps`/`graph rdeps`: everything reachable from the issue `req.id` names along
+/// `dir`, `req.depth` levels (0 = all).
+pub fn closure(
+    repo: &Repo,
+    view: &GraphView,
+    req: &ClosureRequest,
+    dir: Direction,
+) -> Result<Closure> {
+    Ok(closure_from(view, repo.resolve(&req.id)?, req.depth, dir))
+}
+
+fn closure_from(view: &GraphView, start: IssueId, depth: usize, dir: Direction) -> Closure {
     let rev = (dir == Direction::Dependents).then(|| view.dependents());
     let next = |n: Node| match &rev {
         None => view.deps(n),
         Some(rev) => rev.get(&n).cloned().unwrap_or_default(),
     };
-    let start = start.as_u128();
+    let (from, start) = (start, start.as_u128());
     let found = graph::closure(start, depth, next);
     let on_cycle =
         next(start).contains(&start) || found.iter().any(|(n, _)| next(*n).contains(&start));
@@ -98,7 +154,7 @@ pub fn closure(view: &GraphView, start: IssueId, depth: usize, dir: Direction) -
         .map(|(n, level, again)| TreeLine { node: node_ref(view, n), level, again })
         .collect();
     let nodes = found.iter().map(|(n, d)| DepthNode { node: node_ref(view, *n), depth: *d });
-    Closure { nodes: nodes.collect(), tree, on_cycle }
+    Closure { start: from, nodes: nodes.collect(), tree, on_cycle }
 }
 
 /// The tree under `start`, depth first, children in the order `next` gives them (the start
@@ -160,8 +216,9 @@ pub fn order(view: &GraphView) -> Result<Vec<NodeRef>> {
     }
 }
 
-/// The shortest chain of dependencies from `from` to `to`.
-pub fn path(view: &GraphView, from: IssueId, to: IssueId) -> Result<Vec<NodeRef>> {
+/// The shortest chain of dependencies from `req.from` to `req.to`.
+pub fn path(repo: &Repo, view: &GraphView, req: &PathRequest) -> Result<Vec<NodeRef>> {
+    let (from, to) = (repo.resolve(&req.from)?, repo.resolve(&req.to)?);
     let p = graph::path(from.as_u128(), to.as_u128(), |n| view.deps(n))
         .ok_or_else(|| Error::NoPath { from: from.to_string(), to: to.to_string() })?;
     Ok(p.into_iter().map(|n| node_ref(view, n)).collect())
@@ -229,8 +286,12 @@ pub fn gate_info(
     }
 }
 
-/// Every gate of an issue with its status and runs.
-pub fn gate_history(issue: &Issue) -> GateHistory {
+/// Every gate of the issue `req.id` names, with its status and runs.
+pub fn gate_history(repo: &Repo, req: &GateHistoryRequest) -> Result<GateHistory> {
+    Ok(gate_history_of(&repo.show(&req.id)?))
+}
+
+fn gate_history_of(issue: &Issue) -> GateHistory {
     let gates = issue
         .gates
         .iter()

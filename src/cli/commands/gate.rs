@@ -4,7 +4,7 @@ use clap::Subcommand;
 use serde_json::json;
 
 use super::Ctx;
-use crate::api::GateInfo;
+use crate::api::{GateHistoryRequest, GateInfo};
 use crate::cli::CliError;
 use crate::cli::render::one_line;
 use crate::error::exit;
@@ -295,13 +295,13 @@ pub fn run(ctx: &mut Ctx, cmd: GateCommand) -> Result<u8, CliError> {
             return Ok(if failed { exit::USER } else { exit::OK });
         }
         GateCommand::History { id } => {
-            let issue = repo.show(&id)?;
+            let history = read::gate_history(&repo, &GateHistoryRequest { id })?;
             if ctx.out.is_json() {
-                ctx.out.json(&read::gate_history(&issue))?;
+                ctx.out.json(&history)?;
             } else {
                 // One line per run, whatever a note holds: a line break in it (or a hand-edited
                 // name) is shown escaped, so it cannot forge a line of the history.
-                for (n, g) in &issue.gates {
+                for (n, g) in &history.gates {
                     ctx.out.text(&format!("{}: {}\n", one_line(n), g.status))?;
                     for r in &g.runs {
                         let by =

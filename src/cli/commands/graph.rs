@@ -3,7 +3,7 @@
 use clap::Subcommand;
 
 use super::Ctx;
-use crate::api::{ExportFormat, NodeRef, PathResponse};
+use crate::api::{ClosureRequest, ExportFormat, NodeRef, PathRequest, PathResponse};
 use crate::cli::CliError;
 use crate::cli::render::one_line;
 use crate::error::Error;
@@ -126,14 +126,17 @@ pub fn run(ctx: &mut Ctx, cmd: GraphCommand) -> Result<u8, CliError> {
     let view = repo.graph_view(&snap);
     match &cmd {
         GraphCommand::Deps { id, depth } | GraphCommand::Rdeps { id, depth } => {
-            let start = repo.resolve(id)?;
-            let (dir, none) = match cmd {
-                GraphCommand::Deps { .. } => {
-                    (Direction::Deps, format!("{} depends on nothing", start.short(id_len)))
-                }
-                _ => (Direction::Dependents, format!("nothing depends on {}", start.short(id_len))),
+            let req = ClosureRequest { id: id.clone(), depth: *depth };
+            let dir = match cmd {
+                GraphCommand::Deps { .. } => Direction::Deps,
+                _ => Direction::Dependents,
             };
-            let closure = read::closure(&view, start, *depth, dir);
+            let closure = read::closure(&repo, &view, &req, dir)?;
+            let start = closure.start;
+            let none = match dir {
+                Direction::Deps => format!("{} depends on nothing", start.short(id_len)),
+                Direction::Dependents => format!("nothing depends on {}", start.short(id_len)),
+            };
             if closure.on_cycle {
                 ctx.warn(&format!(
                     "{start} lies on a dependency cycle (`jit dep rm` one of its edges)"
@@ -160,8 +163,8 @@ pub fn run(ctx: &mut Ctx, cmd: GraphCommand) -> Result<u8, CliError> {
         }
         GraphCommand::Order => print_nodes(ctx, &read::order(&view)?, id_len)?,
         GraphCommand::Path { from, to } => {
-            let (a, b) = (repo.resolve(from)?, repo.resolve(to)?);
-            let path = PathResponse { path: read::path(&view, a, b)? };
+            let req = PathRequest { from: from.clone(), to: to.clone() };
+            let path = PathResponse { path: read::path(&repo, &view, &req)? };
             if ctx.out.is_json() {
                 ctx.out.json(&path)?;
             } else {

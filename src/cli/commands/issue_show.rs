@@ -2,6 +2,7 @@
 
 use super::Ctx;
 use super::issue::print_issue;
+use crate::api::ShowRequest;
 use crate::cli::CliError;
 use crate::error::exit;
 
@@ -23,14 +24,7 @@ pub struct Args {
 
 pub fn run(ctx: &mut Ctx, args: Args) -> Result<u8, CliError> {
     let repo = ctx.open_repo()?;
-    let mut issues = Vec::with_capacity(args.ids.len());
-    let mut seen = std::collections::HashSet::new();
-    for input in &args.ids {
-        let issue = repo.show(input)?;
-        if seen.insert(issue.id) {
-            issues.push(issue);
-        }
-    }
+    let issues = crate::repo::read::show(&repo, &ShowRequest { ids: args.ids })?;
     for (n, issue) in issues.iter().enumerate() {
         if n > 0 && !ctx.out.is_json() {
             ctx.out.text("\n")?;

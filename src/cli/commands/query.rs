@@ -4,6 +4,7 @@ use super::Ctx;
 use super::select_args::{SelectArgs, print_selection};
 use crate::cli::CliError;
 use crate::error::exit;
+use crate::repo::read::Selection;
 
 /// Find issues with a filter expression
 ///
@@ -48,6 +49,7 @@ pub fn run(ctx: &mut Ctx, args: Args) -> Result<u8, CliError> {
         }
         return Ok(exit::OK);
     }
+    let sel = Selection::new(&args.select.request(Some(args.expr)))?;
     let repo = ctx.open_repo()?;
-    print_selection(ctx, &repo, Some(&expr), &args.select)
+    print_selection(ctx, &repo, &sel)
 }

@@ -1,7 +1,7 @@
 //! `jit ready` and `jit blocked`
 
 use super::Ctx;
-use crate::api::NodeRef;
+use crate::api::{NodeRef, ReadyRequest};
 use crate::cli::CliError;
 use crate::cli::render::{Row, one_line, table, unique_prefix_len};
 use crate::model::IssueId;
@@ -28,7 +28,7 @@ pub fn run_ready(ctx: &mut Ctx, args: ReadyArgs) -> Result<u8, CliError> {
     let repo = ctx.open_repo()?;
     let snap = ctx.snapshot(&repo)?;
     let view = repo.graph_view(&snap);
-    let ready = read::ready(&view, args.limit);
+    let ready = read::ready(&view, &ReadyRequest { limit: args.limit });
     if ctx.out.is_json() {
         ctx.out.json_array(snap.json_of(&ready)?.iter().map(|j| &**j))?;
     } else if args.limit == Some(0) {

@@ -5,14 +5,13 @@ use std::io::Write;
 use serde_json::Value;
 
 use super::Ctx;
-use crate::api::CountResponse;
+use crate::api::{CountResponse, ListRequest};
 use crate::cli::CliError;
 use crate::cli::render::{Row, assignee, one_line, table, unique_prefix_len};
 use crate::error::Error;
-use crate::query::select::{Sort, select};
-use crate::query::{EvalCtx, Expr};
+use crate::query::EvalCtx;
 use crate::repo::Repo;
-use crate::repo::read::{self, Projected};
+use crate::repo::read::{Projected, Selection};
 
 #[derive(Debug, clap::Args)]
 pub struct SelectArgs {
@@ -32,19 +31,24 @@ pub struct SelectArgs {
     pub fields: Vec<String>,
 }
 
-/// Run `filter` over the repository and print the result as these options ask; returns the
-/// exit code ([`Ctx::read_outcome`]).
-pub fn print_selection(
-    ctx: &mut Ctx,
-    repo: &Repo,
-    filter: Option<&Expr>,
-    args: &SelectArgs,
-) -> Result<u8, CliError> {
-    let sort: Sort = args.sort.as_deref().map(str::parse).transpose()?.unwrap_or_default();
-    let fields = read::fields(&args.fields)?;
+impl SelectArgs {
+    /// The request these options make, with `filter`.
+    pub fn request(&self, filter: Option<String>) -> ListRequest {
+        ListRequest {
+            filter,
+            sort: self.sort.clone(),
+            limit: self.limit,
+            fields: self.fields.clone(),
+            count: self.count,
+        }
+    }
+}
+
+/// Run the selection over the repository and print the result; returns the exit code
+/// ([`Ctx::read_outcome`]).
+pub fn print_selection(ctx: &mut Ctx, repo: &Repo, sel: &Selection) -> Result<u8, CliError> {
     let snap = ctx.snapshot(repo)?;
-    let result =
-        render(ctx, repo, &snap, filter, sort, args, &fields).map(|()| ctx.read_outcome(&snap));
+    let result = render(ctx, repo, &snap, sel).map(|()| ctx.read_outcome(&snap));
     snap.repair();
     // The process ends right after: returning the index buffers (up to ~1 KB per issue) to the
     // allocator would only cost time (munmap of tens of MB at 100k issues).
@@ -56,16 +60,13 @@ fn render(
     ctx: &mut Ctx,
     repo: &Repo,
     snap: &crate::storage::index::Snapshot,
-    filter: Option<&Expr>,
-    sort: Sort,
-    args: &SelectArgs,
-    fields: &[String],
+    sel: &Selection,
 ) -> Result<(), CliError> {
     let view = repo.graph_view(snap);
     let eval = EvalCtx::new(repo.clock().now(), Some(&view));
-    let limit = if args.count { None } else { args.limit };
-    let entries = select(snap, filter, &eval, sort, limit);
-    if args.count {
+    let entries = sel.run(snap, &eval);
+    let fields = &sel.fields;
+    if sel.count {
         if ctx.out.is_json() {
             ctx.out.json(&CountResponse { count: entries.len() })?;
         } else {
@@ -86,7 +87,7 @@ fn render(
     }
     if entries.is_empty() {
         // `--limit 0` shows nothing by request; otherwise nothing matched.
-        if limit != Some(0) {
+        if sel.limit != Some(0) {
             ctx.status("no matching issues");
         }
         return Ok(());
