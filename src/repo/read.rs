@@ -122,24 +122,32 @@ pub struct Closure {
     pub start: IssueId,
     /// Each issue reached once, at its shortest distance, breadth first.
     pub nodes: Vec<DepthNode>,
-    /// The tree depth first, as [`tree_lines`] spans it.
+    /// The tree depth first, as [`tree_lines`] spans it (empty unless asked for: it is for
+    /// people, and can be much longer than `nodes`).
     pub tree: Vec<TreeLine>,
     /// Whether the start lies on a cycle.
     pub on_cycle: bool,
 }
 
 /// `graph deps`/`graph rdeps`: everything reachable from the issue `req.id` names along
-/// `dir`, `req.depth` levels (0 = all).
+/// `dir`, `req.depth` levels (0 = all); with `tree`, the human tree of it too.
 pub fn closure(
     repo: &Repo,
     view: &GraphView,
     req: &ClosureRequest,
     dir: Direction,
+    tree: bool,
 ) -> Result<Closure> {
-    Ok(closure_from(view, repo.resolve(&req.id)?, req.depth, dir))
+    Ok(closure_from(view, repo.resolve(&req.id)?, req.depth, dir, tree))
 }
 
-fn closure_from(view: &GraphView, start: IssueId, depth: usize, dir: Direction) -> Closure {
+fn closure_from(
+    view: &GraphView,
+    start: IssueId,
+    depth: usize,
+    dir: Direction,
+    with_tree: bool,
+) -> Closure {
     let rev = (dir == Direction::Dependents).then(|| view.dependents());
     let next = |n: Node| match &rev {
         None => view.deps(n),
@@ -149,10 +157,13 @@ fn closure_from(view: &GraphView, start: IssueId, depth: usize, dir: Direction) 
     let found = graph::closure(start, depth, next);
     let on_cycle =
         next(start).contains(&start) || found.iter().any(|(n, _)| next(*n).contains(&start));
-    let tree = tree_lines(start, depth, next)
-        .into_iter()
-        .map(|(n, level, again)| TreeLine { node: node_ref(view, n), level, again })
-        .collect();
+    let tree = match with_tree {
+        false => Vec::new(),
+        true => tree_lines(start, depth, next)
+            .into_iter()
+            .map(|(n, level, again)| TreeLine { node: node_ref(view, n), level, again })
+            .collect(),
+    };
     let nodes = found.iter().map(|(n, d)| DepthNode { node: node_ref(view, *n), depth: *d });
     Closure { start: from, nodes: nodes.collect(), tree, on_cycle }
 }

@@ -131,7 +131,7 @@ pub fn run(ctx: &mut Ctx, cmd: GraphCommand) -> Result<u8, CliError> {
                 GraphCommand::Deps { .. } => Direction::Deps,
                 _ => Direction::Dependents,
             };
-            let closure = read::closure(&repo, &view, &req, dir)?;
+            let closure = read::closure(&repo, &view, &req, dir, !ctx.out.is_json())?;
             let start = closure.start;
             let none = match dir {
                 Direction::Deps => format!("{} depends on nothing", start.short(id_len)),
@@ -144,7 +144,7 @@ pub fn run(ctx: &mut Ctx, cmd: GraphCommand) -> Result<u8, CliError> {
             }
             if ctx.out.is_json() {
                 ctx.out.json(&closure.nodes)?;
-            } else if closure.tree.is_empty() {
+            } else if closure.nodes.is_empty() {
                 ctx.status(&none);
             } else {
                 for line in &closure.tree {
