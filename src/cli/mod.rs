@@ -108,7 +108,13 @@ pub fn run_with(args: Vec<OsString>) -> ExitCode {
             let _ = writeln!(std::io::stderr(), "error: cannot write output: {}", u.error);
             ExitCode::from(exit::IO)
         }
-        _ => ExitCode::from(code),
+        Err(u) => {
+            // A failure whose report could not reach stdout: what was held of it goes to
+            // stderr, so the error is not lost (`{"error": ...}` under --json).
+            let _ = std::io::stderr().write_all(&u.output);
+            ExitCode::from(code)
+        }
+        Ok(()) => ExitCode::from(code),
     }
 }
 

@@ -307,7 +307,13 @@ fn a_committed_write_whose_stdout_fails_exits_0_with_its_result_on_stderr() {
     // A read that cannot write its output is still an I/O error: nothing was done.
     let out = env.cmd(&["issue", "list"]).stdout(full()).output().unwrap();
     assert_eq!(out.status.code(), Some(74), "{}", describe(&out));
-    // A failed write reports its error as before (nothing committed).
+    // A failed write keeps its exit code; its error, which stdout could not take, goes to
+    // stderr.
+    let mut update = env.cmd(&["issue", "update", "zzzzzzzz", "-p", "low", "--json"]);
+    let out = update.stdout(full()).output().unwrap();
+    assert_eq!(out.status.code(), Some(3), "{}", describe(&out));
+    let e: Value = serde_json::from_slice(&out.stderr).unwrap();
+    assert_eq!(e["error"]["code"], "ISSUE_NOT_FOUND");
     let out = env.cmd(&["issue", "show", "zzzzzzzz"]).stdout(Stdio::null()).output().unwrap();
     assert_eq!(out.status.code(), Some(3));
 }
