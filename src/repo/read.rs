@@ -378,3 +378,29 @@ impl serde::Serialize for Projected<'_> {
         m.end()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_tree_shows_a_shared_subtree_once_and_marks_it_after() {
+        // 1 → 2 → 4, 1 → 3 → 4, 4 → 5
+        let next = |n: Node| match n {
+            1 => vec![2, 3],
+            2 | 3 => vec![4],
+            4 => vec![5],
+            _ => vec![],
+        };
+        let lines = tree_lines(1, 0, next);
+        assert_eq!(
+            lines,
+            [(2, 1, false), (4, 2, false), (5, 3, false), (3, 1, false), (4, 2, true)]
+        );
+        // Two levels: 4 is shown, nothing under it.
+        assert_eq!(tree_lines(1, 2, next).len(), 4);
+        // A cycle back to the start ends there.
+        let cyclic = |n: Node| if n == 1 { vec![2] } else { vec![1] };
+        assert_eq!(tree_lines(1, 0, cyclic), [(2, 1, false), (1, 2, true)]);
+    }
+}
