@@ -3,6 +3,7 @@
 
 mod actor;
 mod commands;
+mod error_map;
 mod output;
 mod render;
 
@@ -10,6 +11,7 @@ use std::ffi::OsString;
 use std::io::Write;
 use std::process::ExitCode;
 
+use crate::api::{ErrorBody, ErrorResponse};
 use crate::model::terminal_safe;
 pub use commands::Cli;
 use output::Printer;
@@ -89,23 +91,70 @@ fn command_words(args: &[OsString]) -> String {
 /// Run jit with the given arguments (the first is the program name).
 pub fn run_with(args: Vec<OsString>) -> ExitCode {
     let json = args.iter().skip(1).take_while(|a| *a != "--").any(|a| a == "--json");
-    let mut printer = Printer::stdout(json);
-    let result = match parse(&args) {
+    let parsed = parse(&args);
+    let writes = parsed.as_ref().is_ok_and(|cli| cli.command.writes());
+    let mut printer = if writes { Printer::held_stdout(json) } else { Printer::stdout(json) };
+    let result = match parsed {
         Ok(cli) => commands::dispatch(cli, &mut printer, command_words(&args)),
         Err(e) => clap_error(e, &mut printer),
     };
+    // A write that returned a code (not an error) has committed what it did.
+    let committed = writes && result.is_ok();
     let code = match result {
         Ok(code) => code,
         Err(CliError::BrokenPipe) => exit::OK,
         Err(err) => report(&err, &mut printer),
     };
-    match printer.flush() {
-        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe && code == exit::OK => {
-            let _ = writeln!(std::io::stderr(), "error: cannot write output: {e}");
+    match printer.finish() {
+        Err(u) if u.error.kind() == std::io::ErrorKind::BrokenPipe => ExitCode::from(code),
+        Err(u) if committed => {
+            report_unwritten(&u, json);
+            ExitCode::from(code)
+        }
+        Err(u) if code == exit::OK => {
+            let _ = writeln!(std::io::stderr(), "error: cannot write output: {}", u.error);
             ExitCode::from(exit::IO)
         }
-        _ => ExitCode::from(code),
+        Err(u) => {
+            // A failure whose report could not reach stdout: what was held of it goes to
+            // stderr, so the error is not lost (`{"error": ...}` under --json).
+            let _ = std::io::stderr().write_all(&u.output);
+            ExitCode::from(code)
+        }
+        Ok(()) => ExitCode::from(code),
     }
+}
+
+/// A committed change whose result could not be written to stdout (`jit issue create x >
+/// /dev/full`): the exit code stays the command's own, as the change is made and a retry
+/// would make it twice; stderr says so (`OUTPUT_LOST`, docs/errors.md) and carries the
+/// result that stdout should have had.
+fn report_unwritten(u: &output::Unwritten, json: bool) {
+    let mut err = std::io::stderr().lock();
+    let message = format!(
+        "the change is committed, but its result could not be written to stdout ({}); \
+         the result follows on stderr",
+        u.error
+    );
+    if json {
+        let body = ErrorBody {
+            code: "OUTPUT_LOST".into(),
+            message,
+            hint: Some("do not retry the command: its change is made".into()),
+            details: serde_json::Map::from_iter([("committed".to_string(), true.into())]),
+        };
+        let _ = serde_json::to_writer(&mut err, &Warning { warning: body });
+        let _ = writeln!(err);
+    } else {
+        let _ = writeln!(err, "warning: {message}");
+    }
+    let _ = err.write_all(&u.output);
+}
+
+/// The line before the result [`report_unwritten`] prints under `--json`.
+#[derive(serde::Serialize)]
+struct Warning {
+    warning: ErrorBody,
 }
 
 fn clap_error(e: clap::Error, printer: &mut Printer) -> Result<u8, CliError> {
@@ -148,7 +197,9 @@ fn print_clap(e: &clap::Error) {
 
 fn report(err: &CliError, printer: &mut Printer) -> u8 {
     let (code, message, hint, details, exit_code) = match err {
-        CliError::Jit(e) => (e.code(), e.to_string(), e.hint(), e.details(), e.exit_code()),
+        CliError::Jit(e) => {
+            (e.code(), e.to_string(), error_map::hint(e), e.details(), error_map::exit_code(e))
+        }
         CliError::Usage { code, message } => {
             let msg = message.trim().trim_start_matches("error: ").to_string();
             (*code, msg, Some("see `jit --help`".to_string()), Default::default(), exit::USAGE)
@@ -156,13 +207,8 @@ fn report(err: &CliError, printer: &mut Printer) -> u8 {
         CliError::BrokenPipe => return exit::OK,
     };
     if printer.is_json() {
-        let mut obj = serde_json::Map::new();
-        obj.insert("code".into(), code.into());
-        obj.insert("message".into(), message.into());
-        obj.insert("hint".into(), hint.map(Into::into).unwrap_or(serde_json::Value::Null));
-        obj.extend(details);
-        let v = serde_json::json!({ "error": obj });
-        let _ = printer.json(&v);
+        let body = ErrorBody { code: code.to_string(), message, hint, details };
+        let _ = printer.json(&ErrorResponse { error: body });
     } else {
         // Messages can quote file contents (titles, lock.info): made safe like all human text.
         let mut err_out = std::io::stderr().lock();

@@ -1,9 +1,11 @@
 //! Where results go: JSON (pretty on a terminal, one line otherwise) or human text, written
 //! to any `Write` so tests can capture it.
 
+use std::cell::RefCell;
 use std::fs::File;
 use std::io::{self, IsTerminal, Write};
 use std::os::fd::AsFd;
+use std::rc::Rc;
 
 use serde::Serialize;
 
@@ -14,12 +16,66 @@ pub struct Printer<'a> {
     out: io::BufWriter<Box<dyn Write + 'a>>,
     json: bool,
     pretty: bool,
+    /// For [`Printer::held`]: the output so far, and where it goes at the end.
+    held: Option<Held<'a>>,
+}
+
+/// The output held so far, and where it goes at the end.
+type Held<'a> = (Rc<RefCell<Vec<u8>>>, Box<dyn Write + 'a>);
+
+/// A `Write` into a buffer the printer keeps a handle on.
+struct Shared(Rc<RefCell<Vec<u8>>>);
+
+impl Write for Shared {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.0.borrow_mut().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+/// The output of a command that committed a change, which could not be written to stdout.
+pub struct Unwritten {
+    pub error: io::Error,
+    pub output: Vec<u8>,
 }
 
 impl<'a> Printer<'a> {
     /// `pretty` asks for indented JSON (used when stdout is a terminal).
     pub fn new(out: Box<dyn Write + 'a>, json: bool, pretty: bool) -> Self {
-        Printer { out: io::BufWriter::with_capacity(1 << 16, out), json, pretty }
+        Printer { out: io::BufWriter::with_capacity(1 << 16, out), json, pretty, held: None }
+    }
+
+    /// A printer that keeps the whole output until [`Printer::finish`] writes it to `dest`: a
+    /// write command's result is small, and must not be lost when `dest` fails.
+    pub fn held(dest: Box<dyn Write + 'a>, json: bool, pretty: bool) -> Self {
+        let buf = Rc::new(RefCell::new(Vec::new()));
+        let mut p = Printer::new(Box::new(Shared(buf.clone())), json, pretty);
+        p.held = Some((buf, dest));
+        p
+    }
+
+    /// A held printer on this process's stdout ([`Printer::held`], [`Printer::stdout`]).
+    pub fn held_stdout(json: bool) -> Printer<'static> {
+        let (out, pretty) = stdout_handle();
+        Printer::held(out, json, pretty)
+    }
+
+    /// Write out what is held (nothing to do for a printer that is not held). On failure, the
+    /// error and the output that was not written.
+    pub fn finish(&mut self) -> Result<(), Unwritten> {
+        if let Err(error) = self.flush() {
+            return Err(Unwritten { error, output: Vec::new() });
+        }
+        let Some((buf, dest)) = &mut self.held else { return Ok(()) };
+        let output = std::mem::take(&mut *buf.borrow_mut());
+        match dest.write_all(&output).and_then(|()| dest.flush()) {
+            Ok(()) => Ok(()),
+            Err(error) => Err(Unwritten { error, output }),
+        }
     }
 
     /// A printer on this process's stdout.
@@ -30,12 +86,7 @@ impl<'a> Printer<'a> {
     /// of stdout and buffers it anyway, so nothing else changes; if the descriptor cannot
     /// be duplicated, the standard handle is used.
     pub fn stdout(json: bool) -> Printer<'static> {
-        let stdout = io::stdout();
-        let pretty = stdout.is_terminal();
-        let out: Box<dyn Write> = match stdout.as_fd().try_clone_to_owned() {
-            Ok(fd) => Box::new(File::from(fd)),
-            Err(_) => Box::new(stdout.lock()),
-        };
+        let (out, pretty) = stdout_handle();
         Printer::new(out, json, pretty)
     }
 
@@ -96,6 +147,17 @@ impl<'a> Printer<'a> {
     pub fn flush(&mut self) -> io::Result<()> {
         self.out.flush()
     }
+}
+
+/// This process's stdout, and whether it is a terminal.
+fn stdout_handle() -> (Box<dyn Write>, bool) {
+    let stdout = io::stdout();
+    let pretty = stdout.is_terminal();
+    let out: Box<dyn Write> = match stdout.as_fd().try_clone_to_owned() {
+        Ok(fd) => Box::new(File::from(fd)),
+        Err(_) => Box::new(stdout.lock()),
+    };
+    (out, pretty)
 }
 
 #[cfg(test)]

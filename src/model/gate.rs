@@ -10,7 +10,7 @@ use serde_json::{Map, Value};
 use crate::error::Error;
 
 /// When a gate applies.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Stage {
     Precheck,
@@ -18,7 +18,7 @@ pub enum Stage {
 }
 
 /// Who decides a gate.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Mode {
     Manual,
@@ -26,7 +26,7 @@ pub enum Mode {
 }
 
 /// A gate's status on one issue.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum GateStatus {
     Pending,
@@ -105,7 +105,7 @@ impl FromStr for Mode {
 }
 
 /// A gate in the registry (`config.json` → `gates`).
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct GateDef {
     pub stage: Stage,
     pub mode: Mode,
@@ -127,10 +127,11 @@ fn default_timeout() -> u64 {
 }
 
 /// One recorded decision or run of a gate.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct GateRun {
     pub status: GateStatus,
     #[serde(with = "super::time")]
+    #[schemars(with = "super::time::Rfc3339")]
     pub at: jiff::Timestamp,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub by: Option<String>,
@@ -153,7 +154,7 @@ pub struct GateRun {
 pub const MAX_RUNS: usize = 20;
 
 /// A gate attached to an issue: its status and its recent history.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Gate {
     pub status: GateStatus,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]

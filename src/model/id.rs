@@ -106,6 +106,20 @@ impl Serialize for IssueId {
     }
 }
 
+impl schemars::JsonSchema for IssueId {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "IssueId".into()
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "type": "string",
+            "description": "a ULID in lowercase Crockford base32",
+            "pattern": "^[0-9a-hjkmnp-tv-z]{26}$"
+        })
+    }
+}
+
 impl<'de> Deserialize<'de> for IssueId {
     fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
         let s = <std::borrow::Cow<'de, str>>::deserialize(d)?;

@@ -17,7 +17,7 @@ const MAX_CONTEXT_KEY: usize = 128;
 
 /// One issue. Field order here is the key order on disk; fields this version does not know
 /// are kept in `extra` and written back unchanged.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Issue {
     pub id: IssueId,
     pub title: String,
@@ -39,10 +39,13 @@ pub struct Issue {
     pub artifacts: Vec<Value>,
     pub version: u64,
     #[serde(with = "super::time")]
+    #[schemars(with = "super::time::Rfc3339")]
     pub created_at: Timestamp,
     #[serde(with = "super::time")]
+    #[schemars(with = "super::time::Rfc3339")]
     pub updated_at: Timestamp,
     #[serde(default, with = "super::time::option")]
+    #[schemars(with = "Option<super::time::Rfc3339>")]
     pub closed_at: Option<Timestamp>,
     /// Values a git merge overrode (both branches changed a field; the later one won), the
     /// last [`MAX_MERGE_OVERRIDES`], oldest first. Left out of the file while empty.
@@ -58,12 +61,13 @@ pub const MAX_MERGE_OVERRIDES: usize = 50;
 /// One value a merge dropped: `field` was changed on both branches, `kept` won (its branch
 /// changed the issue later) and `dropped` lost. `dropped_at` is the `updated_at` of the
 /// branch whose value was dropped.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct MergeOverride {
     pub field: String,
     pub kept: Value,
     pub dropped: Value,
     #[serde(with = "super::time")]
+    #[schemars(with = "super::time::Rfc3339")]
     pub dropped_at: Timestamp,
     #[serde(flatten)]
     pub extra: Map<String, Value>,

@@ -63,6 +63,23 @@ pub mod option {
     }
 }
 
+/// The JSON Schema of a timestamp as jit writes it (`jit schema`): an RFC 3339 string.
+pub struct Rfc3339;
+
+impl schemars::JsonSchema for Rfc3339 {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Timestamp".into()
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "type": "string",
+            "format": "date-time",
+            "description": "RFC 3339, UTC, six fraction digits when written by jit"
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -41,13 +41,33 @@ pub fn lookup(layout: &Layout, prefix: &Prefix) -> Result<Vec<IssueId>> {
 /// Every issue id in `issues/`, sorted: from the cache when its stamp can be trusted, else by
 /// listing the directory (and refreshing the cache).
 pub fn all(layout: &Layout) -> Result<Vec<u128>> {
+    Ok(all_and_misnamed(layout)?.0)
+}
+
+/// [`all`], and the names in `issues/` that look meant as issue files but are not named
+/// `<id>.json` ([`is_misnamed`]), sorted. A listing that finds such a name is never cached, so
+/// a trusted cache means there is none.
+pub fn all_and_misnamed(layout: &Layout) -> Result<(Vec<u128>, Vec<String>)> {
     let dir = layout.issues_dir();
     let recorded_ns = index::now_ns();
     let stamp = dir_stamp(&fs::metadata(&dir).at(&dir)?);
     if let Some(ids) = read_all_cached(&layout.index_dir().join(FILE), stamp) {
-        return Ok(ids);
+        return Ok((ids, Vec::new()));
     }
-    list(layout, stamp, recorded_ns)
+    list_all(layout, stamp, recorded_ns)
+}
+
+/// A name in `issues/` that is not `<id>.json` but looks meant as an issue file: it holds
+/// `.json` in any case (`x (copy).json`, `<id>.json.bak`, `<ID>.JSON`), or starts with an id
+/// in any case (`<ID>.json`, `<id>.bak`). Hidden names (jit's own temporary files, editors'
+/// swap files) and other files (`notes.txt`) are not: `jit validate` reports foreign files.
+pub fn is_misnamed(name: &str) -> bool {
+    if name.starts_with('.') || IssueId::from_file_name(name).is_some() {
+        return false;
+    }
+    let lower = name.to_ascii_lowercase();
+    let stem = lower.split('.').next().unwrap_or("");
+    lower.contains(".json") || stem.parse::<IssueId>().is_ok()
 }
 
 /// Is a cache file of `len` bytes with this header well-formed, and its stamp that of the
@@ -82,17 +102,31 @@ fn read_all_cached(path: &std::path::Path, stamp: DirStamp) -> Option<Vec<u128>>
 
 /// List `issues/` (the stamp was taken before) and cache the result when it can be trusted.
 fn list(layout: &Layout, stamp: DirStamp, recorded_ns: i64) -> Result<Vec<u128>> {
+    Ok(list_all(layout, stamp, recorded_ns)?.0)
+}
+
+/// [`list`], with the misnamed files.
+fn list_all(
+    layout: &Layout,
+    stamp: DirStamp,
+    recorded_ns: i64,
+) -> Result<(Vec<u128>, Vec<String>)> {
     let dir = layout.issues_dir();
     let path = layout.index_dir().join(FILE);
     let mut ids = Vec::new();
+    let mut misnamed = Vec::new();
     for e in fs::read_dir(&dir).at(&dir)? {
         let name = e.at(&dir)?.file_name();
-        if let Some(id) = name.to_str().and_then(IssueId::from_file_name) {
-            ids.push(id.as_u128());
+        let name = name.to_string_lossy();
+        match IssueId::from_file_name(&name) {
+            Some(id) => ids.push(id.as_u128()),
+            None if is_misnamed(&name) => misnamed.push(name.into_owned()),
+            None => {}
         }
     }
     ids.sort_unstable();
-    if !racy(stamp, recorded_ns) {
+    misnamed.sort_unstable();
+    if misnamed.is_empty() && !racy(stamp, recorded_ns) {
         // Best effort: the file is a cache, and a listing that raced a change is caught by the
         // stamp next time.
         let mut out = Vec::with_capacity(HEADER + ids.len() * 16);
@@ -112,7 +146,7 @@ fn list(layout: &Layout, stamp: DirStamp, recorded_ns: i64) -> Result<Vec<u128>>
             let _ = atomic::write(&path, &out, Durability::Relaxed);
         }
     }
-    Ok(ids)
+    Ok((ids, misnamed))
 }
 
 /// With a trusted cache, the matching ids, found by binary search with positioned reads (a
@@ -218,6 +252,24 @@ mod tests {
         assert_eq!(lookup(&layout, &p(common)).unwrap(), vec![a, b, c]);
         fs::remove_file(layout.issue_path(a)).unwrap();
         assert_eq!(lookup(&layout, &p(common)).unwrap(), vec![b, c]);
+    }
+
+    #[test]
+    fn names_meant_as_issue_files_are_told_apart() {
+        let id = IssueId::from_parts(1_700_000_000_000, 1).to_string();
+        let upper = id.to_uppercase();
+        for name in [
+            format!("{upper}.json"),
+            format!("{id}.json.bak"),
+            format!("{id}.bak"),
+            format!("{id}.JSON"),
+            "x (copy).json".into(),
+        ] {
+            assert!(is_misnamed(&name), "{name}");
+        }
+        for name in [format!("{id}.json"), format!(".tmp.1.0.{id}.json"), "notes.txt".into()] {
+            assert!(!is_misnamed(&name), "{name}");
+        }
     }
 
     #[test]

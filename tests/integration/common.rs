@@ -98,6 +98,17 @@ impl TestEnv {
         serde_json::from_str(&out).unwrap_or_else(|e| panic!("bad JSON ({e}): {out}"))
     }
 
+    /// Run with `--json` appended in a repository with files a read leaves out: require the
+    /// partial outcome (exit 1 with the whole result on stdout), parse stdout.
+    pub fn json_partial<S: AsRef<OsStr>>(&self, args: &[S]) -> Value {
+        let mut all: Vec<&OsStr> = args.iter().map(|a| a.as_ref()).collect();
+        all.push(OsStr::new("--json"));
+        let out = self.run(&all);
+        assert_eq!(out.status.code(), Some(1), "a partial read: {}", describe(&out));
+        serde_json::from_slice(&out.stdout)
+            .unwrap_or_else(|e| panic!("bad JSON ({e}): {}", describe(&out)))
+    }
+
     /// Run with `--json`, require the given exit code, return the `error` object.
     pub fn json_err<S: AsRef<OsStr>>(&self, args: &[S], code: i32) -> Value {
         let mut all: Vec<&OsStr> = args.iter().map(|a| a.as_ref()).collect();

@@ -161,7 +161,8 @@ fn an_unreadable_issue_file_is_skipped_with_a_warning_like_a_corrupt_one() {
     chmod(&path, 0o000);
     for args in [&["issue", "list", "--json"][..], &["query", "state:backlog", "--json"]] {
         let out = run_unprivileged(&env, &bin, args);
-        assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
+        // Like a corrupt file: left out, and the listing says it is partial (exit 1).
+        assert_eq!(out.status.code(), Some(1), "{}", describe(&out));
         let ids: Vec<Value> =
             json_of(&out).as_array().unwrap().iter().map(|i| i["id"].clone()).collect();
         assert_eq!(ids, vec![json!(readable)], "{}", describe(&out));
@@ -172,7 +173,7 @@ fn an_unreadable_issue_file_is_skipped_with_a_warning_like_a_corrupt_one() {
         assert!(warnings[0].contains("Permission denied"), "{stderr}");
     }
     let out = run_unprivileged(&env, &bin, &["query", "state:backlog", "--count", "--json"]);
-    assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
+    assert_eq!(out.status.code(), Some(1), "a partial count: {}", describe(&out));
     assert_eq!(json_of(&out)["count"], 1);
     chmod(&path, 0o644);
 }

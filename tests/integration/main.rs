@@ -20,3 +20,5 @@ mod git;
 mod graph;
 mod hard_edges;
 mod trust;
+
+mod contract;

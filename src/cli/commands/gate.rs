@@ -1,15 +1,15 @@
 //! `jit gate …`
 
 use clap::Subcommand;
-use serde_json::{Value, json};
+use serde_json::json;
 
 use super::Ctx;
+use crate::api::{GateHistoryRequest, GateInfo};
 use crate::cli::CliError;
 use crate::cli::render::one_line;
 use crate::error::exit;
 use crate::model::{GateDef, GateStatus, Issue, Mode};
-use crate::repo::{Repo, definition_problem};
-use crate::storage::trust::TrustStore;
+use crate::repo::read;
 
 /// Define gates and pass, fail or run them on issues
 ///
@@ -174,32 +174,27 @@ pub fn run(ctx: &mut Ctx, cmd: GateCommand) -> Result<u8, CliError> {
             };
             let def = repo.gate_define(&name, def, replace)?;
             let store = repo.trust_store()?;
-            print_def(ctx, &name, &def, &Facts::of(&repo, &store, &name, &def))?;
+            print_def(ctx, &read::gate_info(&repo, &store, &name, &def))?;
         }
         GateCommand::List => {
-            let config = repo.gate_registry()?;
-            let store = repo.trust_store()?;
-            let facts = |n: &str, d: &GateDef| Facts::of(&repo, &store, n, d);
+            // An array of what `gate show` prints, in name order, like other listings.
+            let gates = read::gate_list(&repo)?;
             if ctx.out.is_json() {
-                // An array of what `gate show` prints, in name order, like other listings.
-                let defs: Vec<Value> =
-                    config.gates.iter().map(|(n, d)| def_json(n, d, &facts(n, d))).collect();
-                ctx.out.json(&defs)?;
-            } else if config.gates.is_empty() {
+                ctx.out.json(&gates)?;
+            } else if gates.is_empty() {
                 ctx.status("no gates defined; add one with `jit gate define`");
             } else {
-                for (name, d) in &config.gates {
-                    let f = facts(name, d);
+                for g in &gates {
                     let line = format!(
                         "{:<16} {:<9} {:<6} {:<9} {}",
-                        one_line(name),
-                        d.stage.to_string(),
-                        d.mode.to_string(),
-                        f.word(),
-                        one_line(&describe(d))
+                        one_line(&g.name),
+                        g.def.stage.to_string(),
+                        g.def.mode.to_string(),
+                        trust_word(g),
+                        one_line(&describe(&g.def))
                     );
                     ctx.out.text(&format!("{}\n", line.trim_end()))?;
-                    if let Some(p) = &f.problem {
+                    if let Some(p) = &g.problem {
                         ctx.out.text(&format!("    cannot run: {p}\n"))?;
                     }
                 }
@@ -250,7 +245,7 @@ pub fn run(ctx: &mut Ctx, cmd: GateCommand) -> Result<u8, CliError> {
                 suggestion: crate::model::suggest(&name, config.gates.keys().map(String::as_str)),
             })?;
             let store = repo.trust_store()?;
-            print_def(ctx, &name, def, &Facts::of(&repo, &store, &name, def))?;
+            print_def(ctx, &read::gate_info(&repo, &store, &name, def))?;
         }
         GateCommand::Remove { name, force } => {
             let detached = repo.gate_remove(&name, force)?;
@@ -300,18 +295,13 @@ pub fn run(ctx: &mut Ctx, cmd: GateCommand) -> Result<u8, CliError> {
             return Ok(if failed { exit::USER } else { exit::OK });
         }
         GateCommand::History { id } => {
-            let issue = repo.show(&id)?;
+            let history = read::gate_history(&repo, &GateHistoryRequest { id })?;
             if ctx.out.is_json() {
-                let h: serde_json::Map<String, serde_json::Value> = issue
-                    .gates
-                    .iter()
-                    .map(|(n, g)| (n.clone(), json!({ "status": g.status, "runs": g.runs })))
-                    .collect();
-                ctx.out.json(&json!({ "id": issue.id, "gates": h }))?;
+                ctx.out.json(&history)?;
             } else {
                 // One line per run, whatever a note holds: a line break in it (or a hand-edited
                 // name) is shown escaped, so it cannot forge a line of the history.
-                for (n, g) in &issue.gates {
+                for (n, g) in &history.gates {
                     ctx.out.text(&format!("{}: {}\n", one_line(n), g.status))?;
                     for r in &g.runs {
                         let by =
@@ -355,54 +345,26 @@ fn shell_quote(word: &str) -> String {
     format!("'{}'", word.replace('\'', "'\\''"))
 }
 
-/// What this machine makes of a definition: whether it can run and whether it is trusted.
-struct Facts {
-    /// Auto gates only: trusted here (or `JIT_TRUST_ALL_GATES`).
-    trusted: Option<bool>,
-    /// Why it can never run, if it cannot.
-    problem: Option<String>,
-}
-
-impl Facts {
-    fn of(repo: &Repo, store: &TrustStore, name: &str, def: &GateDef) -> Facts {
-        Facts {
-            trusted: (def.mode == Mode::Auto).then(|| repo.is_trusted(store, name, def)),
-            problem: definition_problem(name, def),
-        }
-    }
-
-    /// The trust column of `gate list`.
-    fn word(&self) -> &'static str {
-        match (&self.problem, self.trusted) {
-            (Some(_), _) => "invalid",
-            (None, Some(true)) => "trusted",
-            (None, Some(false)) => "untrusted",
-            (None, None) => "-",
-        }
+/// The trust column of `gate list`.
+fn trust_word(g: &GateInfo) -> &'static str {
+    match (&g.problem, g.trusted) {
+        (Some(_), _) => "invalid",
+        (None, Some(true)) => "trusted",
+        (None, Some(false)) => "untrusted",
+        (None, None) => "-",
     }
 }
 
-fn def_json(name: &str, def: &GateDef, facts: &Facts) -> Value {
-    let mut v = serde_json::to_value(def).expect("gate serialises");
-    v["name"] = name.into();
-    if let Some(t) = facts.trusted {
-        v["trusted"] = t.into();
-    }
-    if let Some(p) = &facts.problem {
-        v["problem"] = p.as_str().into();
-    }
-    v
-}
-
-fn print_def(ctx: &mut Ctx, name: &str, def: &GateDef, facts: &Facts) -> Result<(), CliError> {
+fn print_def(ctx: &mut Ctx, g: &GateInfo) -> Result<(), CliError> {
+    let (name, def) = (&g.name, &g.def);
     if ctx.out.is_json() {
-        ctx.out.json(&def_json(name, def, facts))?;
+        ctx.out.json(g)?;
     } else {
         let timeout = match def.mode {
             Mode::Auto => format!(" (timeout {} s)", def.timeout_s),
             Mode::Manual => String::new(),
         };
-        let trust = match facts.trusted {
+        let trust = match g.trusted {
             Some(true) => ", trusted on this machine",
             Some(false) => ", NOT trusted on this machine",
             None => "",
@@ -417,7 +379,7 @@ fn print_def(ctx: &mut Ctx, name: &str, def: &GateDef, facts: &Facts) -> Result<
         if !what.is_empty() {
             ctx.out.text(&format!("  {}\n", one_line(&what)))?;
         }
-        if let Some(p) = &facts.problem {
+        if let Some(p) = &g.problem {
             ctx.out.text(&format!("  cannot run: {p}\n"))?;
         }
     }

@@ -3,7 +3,7 @@
 use super::Ctx;
 use super::select_args::{SelectArgs, print_selection};
 use crate::cli::CliError;
-use crate::error::exit;
+use crate::repo::read::Selection;
 
 /// List issues, newest first, optionally filtered
 ///
@@ -24,9 +24,8 @@ pub struct Args {
 }
 
 pub fn run(ctx: &mut Ctx, args: Args) -> Result<u8, CliError> {
-    let filter =
-        args.filter.as_deref().map(crate::query::parse).transpose().map_err(crate::Error::from)?;
+    // Checked before the repository is opened: a bad option fails fast.
+    let sel = Selection::new(&args.select.request(args.filter))?;
     let repo = ctx.open_repo()?;
-    print_selection(ctx, &repo, filter.as_ref(), &args.select)?;
-    Ok(exit::OK)
+    print_selection(ctx, &repo, &sel)
 }

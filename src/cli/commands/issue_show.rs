@@ -2,14 +2,20 @@
 
 use super::Ctx;
 use super::issue::print_issue;
+use crate::api::ShowRequest;
 use crate::cli::CliError;
 use crate::error::exit;
 
 /// Show issues by id or unique prefix (4+ characters)
 ///
-/// With --json, one id prints the issue object; several print an array.
+/// Each issue is shown once, in the order first named, however many ids name it. With --json,
+/// every issue is one JSON object on a line of its own (JSON Lines): one id prints exactly one
+/// object, several print one per line, the same shape either way.
 #[derive(Debug, clap::Args)]
-#[command(after_help = "Examples:\n  jit issue show 01jx5k\n  jit issue show 01jx5k 01jx7m --json")]
+#[command(after_help = "\
+Examples:
+  jit issue show 01jx5k
+  jit issue show 01jx5k 01jx7m --json | jq -r .title")]
 pub struct Args {
     /// Issue ids or unique prefixes
     #[arg(required = true, value_name = "ID")]
@@ -19,11 +25,7 @@ pub struct Args {
 pub fn run(ctx: &mut Ctx, args: Args) -> Result<u8, CliError> {
     let repo = ctx.open_repo()?;
     ctx.warn_unmerged(&repo);
-    let issues = args.ids.iter().map(|i| repo.show(i)).collect::<Result<Vec<_>, _>>()?;
-    if ctx.out.is_json() && issues.len() > 1 {
-        ctx.out.json(&issues)?;
-        return Ok(exit::OK);
-    }
+    let issues = crate::repo::read::show(&repo, &ShowRequest { ids: args.ids })?;
     for (n, issue) in issues.iter().enumerate() {
         if n > 0 && !ctx.out.is_json() {
             ctx.out.text("\n")?;

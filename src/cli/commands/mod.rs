@@ -21,6 +21,7 @@ mod man;
 mod merge_driver;
 mod query;
 mod ready;
+mod schema;
 mod select_args;
 
 use std::io::Write;
@@ -99,11 +100,35 @@ pub enum Command {
     Gate(Box<gate::GateCommand>),
     GitSetup(git_setup::Args),
     Events(events::Args),
+    Schema(schema::Args),
     Completions(completions::Args),
     Man(man::Args),
     Help(help::Args),
     #[command(hide = true)]
     MergeDriver(merge_driver::Args),
+}
+
+impl Command {
+    /// Whether the command changes the repository (then its output is held until it is done,
+    /// so that a result that cannot be written to stdout can be reported on stderr).
+    pub fn writes(&self) -> bool {
+        use gate::GateCommand as G;
+        use issue::IssueCommand as I;
+        match self {
+            Command::Init(_) | Command::Dep(_) => true,
+            Command::Issue(c) => match &**c {
+                I::Create(_) | I::Update(_) | I::Delete(_) => true,
+                I::BulkUpdate(a) => !a.dry_run,
+                I::Show(_) | I::List(_) => false,
+            },
+            Command::Gate(c) => match &**c {
+                G::Trust { names, all } => !names.is_empty() || *all,
+                G::List | G::Show { .. } | G::History { .. } => false,
+                _ => true,
+            },
+            _ => false,
+        }
+    }
 }
 
 /// What a command gets: the global options and the printer.
@@ -166,6 +191,12 @@ impl Ctx<'_, '_> {
                 p.message
             ));
         }
+    }
+
+    /// The exit code of a read that used `snap`: 0, or 1 (a partial result, `docs/errors.md`)
+    /// when it left out files of `issues/` it could not read as issues; each was warned about.
+    pub fn read_outcome(&self, snap: &Snapshot) -> u8 {
+        if snap.problems.is_empty() { crate::error::exit::OK } else { crate::error::exit::USER }
     }
 
     /// Every issue, through the index, warning about the files left out.
@@ -233,6 +264,7 @@ pub fn dispatch(cli: Cli, out: &mut Printer, command: String) -> Result<u8, CliE
         Command::Gate(c) => gate::run(&mut ctx, *c),
         Command::GitSetup(a) => git_setup::run(&mut ctx, a),
         Command::Events(a) => events::run(&mut ctx, a),
+        Command::Schema(a) => schema::run(&mut ctx, a),
         Command::Completions(a) => completions::run(&mut ctx, a),
         Command::Man(a) => man::run(&mut ctx, a),
         Command::Help(a) => help::run(&mut ctx, a),

@@ -4,6 +4,7 @@ use super::Ctx;
 use super::select_args::{SelectArgs, print_selection};
 use crate::cli::CliError;
 use crate::error::exit;
+use crate::repo::read::Selection;
 
 /// Find issues with a filter expression
 ///
@@ -42,14 +43,13 @@ pub fn run(ctx: &mut Ctx, args: Args) -> Result<u8, CliError> {
     let expr = crate::query::parse(&args.expr).map_err(crate::Error::from)?;
     if args.explain {
         if ctx.out.is_json() {
-            ctx.out
-                .json(&serde_json::json!({ "query": expr.to_string(), "ast": expr.to_json() }))?;
+            ctx.out.json(&crate::api::Explain { ast: expr.to_json(), query: expr.to_string() })?;
         } else {
             ctx.out.text(&format!("query: {expr}\n{}", expr.tree()))?;
         }
         return Ok(exit::OK);
     }
+    let sel = Selection::new(&args.select.request(Some(args.expr)))?;
     let repo = ctx.open_repo()?;
-    print_selection(ctx, &repo, Some(&expr), &args.select)?;
-    Ok(exit::OK)
+    print_selection(ctx, &repo, &sel)
 }

@@ -2,35 +2,16 @@
 
 use std::io::Write;
 
-use serde::ser::{SerializeMap, Serializer};
 use serde_json::Value;
 
 use super::Ctx;
+use crate::api::{CountResponse, ListRequest};
 use crate::cli::CliError;
 use crate::cli::render::{Row, assignee, one_line, table, unique_prefix_len};
 use crate::error::Error;
-use crate::query::select::{Sort, select};
-use crate::query::{EvalCtx, Expr};
+use crate::query::EvalCtx;
 use crate::repo::Repo;
-
-/// Fields `--fields` may name.
-const FIELDS: &[&str] = &[
-    "id",
-    "title",
-    "description",
-    "state",
-    "priority",
-    "assignee",
-    "labels",
-    "dependencies",
-    "gates",
-    "context",
-    "artifacts",
-    "version",
-    "created_at",
-    "updated_at",
-    "closed_at",
-];
+use crate::repo::read::{Projected, Selection};
 
 #[derive(Debug, clap::Args)]
 pub struct SelectArgs {
@@ -50,32 +31,24 @@ pub struct SelectArgs {
     pub fields: Vec<String>,
 }
 
-/// Run `filter` over the repository and print the result as these options ask.
-pub fn print_selection(
-    ctx: &mut Ctx,
-    repo: &Repo,
-    filter: Option<&Expr>,
-    args: &SelectArgs,
-) -> Result<(), CliError> {
-    let sort: Sort = args.sort.as_deref().map(str::parse).transpose()?.unwrap_or_default();
-    // A field named twice is shown once: a JSON object cannot hold the same key twice.
-    let mut fields: Vec<String> = Vec::with_capacity(args.fields.len());
-    for f in &args.fields {
-        if !FIELDS.contains(&f.as_str()) {
-            return Err(Error::InvalidValue {
-                what: "field",
-                value: f.clone(),
-                allowed: FIELDS.iter().map(|s| s.to_string()).collect(),
-                suggestion: crate::model::suggest(f, FIELDS.iter().copied()),
-            }
-            .into());
-        }
-        if !fields.contains(f) {
-            fields.push(f.clone());
+impl SelectArgs {
+    /// The request these options make, with `filter`.
+    pub fn request(&self, filter: Option<String>) -> ListRequest {
+        ListRequest {
+            filter,
+            sort: self.sort.clone(),
+            limit: self.limit,
+            fields: self.fields.clone(),
+            count: self.count,
         }
     }
+}
+
+/// Run the selection over the repository and print the result; returns the exit code
+/// ([`Ctx::read_outcome`]).
+pub fn print_selection(ctx: &mut Ctx, repo: &Repo, sel: &Selection) -> Result<u8, CliError> {
     let snap = ctx.snapshot(repo)?;
-    let result = render(ctx, repo, &snap, filter, sort, args, &fields);
+    let result = render(ctx, repo, &snap, sel).map(|()| ctx.read_outcome(&snap));
     snap.repair();
     // The process ends right after: returning the index buffers (up to ~1 KB per issue) to the
     // allocator would only cost time (munmap of tens of MB at 100k issues).
@@ -87,18 +60,15 @@ fn render(
     ctx: &mut Ctx,
     repo: &Repo,
     snap: &crate::storage::index::Snapshot,
-    filter: Option<&Expr>,
-    sort: Sort,
-    args: &SelectArgs,
-    fields: &[String],
+    sel: &Selection,
 ) -> Result<(), CliError> {
     let view = repo.graph_view(snap);
     let eval = EvalCtx::new(repo.clock().now(), Some(&view));
-    let limit = if args.count { None } else { args.limit };
-    let entries = select(snap, filter, &eval, sort, limit);
-    if args.count {
+    let entries = sel.run(snap, &eval);
+    let fields = &sel.fields;
+    if sel.count {
         if ctx.out.is_json() {
-            ctx.out.json(&serde_json::json!({ "count": entries.len() }))?;
+            ctx.out.json(&CountResponse { count: entries.len() })?;
         } else {
             ctx.out.text(&format!("{}\n", entries.len()))?;
         }
@@ -117,7 +87,7 @@ fn render(
     }
     if entries.is_empty() {
         // `--limit 0` shows nothing by request; otherwise nothing matched.
-        if limit != Some(0) {
+        if sel.limit != Some(0) {
             ctx.status("no matching issues");
         }
         return Ok(());
@@ -130,35 +100,6 @@ fn render(
     let rows: Vec<Row> = entries.iter().map(|e| Row { id: e.id, summary: e.summary() }).collect();
     ctx.out.human(|w| table(w, &rows, unique_prefix_len(&ids)))?;
     Ok(())
-}
-
-/// An issue reduced to some fields, serialised in the order asked for.
-struct Projected<'f> {
-    values: Vec<(&'f str, Value)>,
-}
-
-impl<'f> Projected<'f> {
-    /// `json` is an issue's JSON from the index (written by jit, guarded by a CRC); if it
-    /// is not an object after all, that is an error rather than a panic.
-    fn new(json: &[u8], fields: &'f [String]) -> Result<Self, Error> {
-        let mut obj: serde_json::Map<String, Value> = serde_json::from_slice(json)
-            .map_err(|e| Error::Corrupt { path: ".jit/index".into(), message: e.to_string() })?;
-        let values = fields
-            .iter()
-            .map(|f| (f.as_str(), obj.remove(f.as_str()).unwrap_or(Value::Null)))
-            .collect();
-        Ok(Projected { values })
-    }
-}
-
-impl serde::Serialize for Projected<'_> {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let mut m = s.serialize_map(Some(self.values.len()))?;
-        for (k, v) in &self.values {
-            m.serialize_entry(k, v)?;
-        }
-        m.end()
-    }
 }
 
 fn field_table(

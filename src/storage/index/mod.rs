@@ -295,12 +295,19 @@ pub fn snapshot_locked(layout: &Layout, held: &RepoLock) -> Result<Snapshot> {
 fn snapshot_inner(layout: &Layout, held: Option<&RepoLock>) -> Result<Snapshot> {
     let recorded_ns = now_ns();
     let issues_dir = layout.issues_dir();
-    let ids = super::ids::all(layout)?;
+    let (ids, misnamed) = super::ids::all_and_misnamed(layout)?;
     let (loaded, stats) = load_and_stat(layout, &ids)?;
     let Loaded { mut bufs, base, known, health } = loaded;
     let mut slots = Vec::with_capacity(known.len());
     let mut fresh_trusted = Vec::new();
-    let mut problems = Vec::new();
+    let mut problems: Vec<Problem> = misnamed
+        .into_iter()
+        .map(|name| Problem {
+            path: issues_dir.join(name),
+            message: "not an issue file name (issue files are <id>.json, the id in lowercase)"
+                .into(),
+        })
+        .collect();
     let mut live_known = 0usize;
     for (&raw, stat) in ids.iter().zip(stats) {
         let id = IssueId::from_u128(raw);

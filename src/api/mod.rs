@@ -1,0 +1,18 @@
+//! The request/response contract: what each command takes and what `--json` prints (and MCP
+//! returns). One set of serde types; `jit schema` prints their JSON Schemas from `schema`.
+
+pub mod error;
+pub mod gates;
+pub mod graph;
+pub mod issues;
+pub mod ready;
+pub mod schema;
+
+pub use error::{ErrorBody, ErrorResponse};
+pub use gates::{GateHistory, GateHistoryRequest, GateInfo, GateListRequest, GateRecord};
+pub use graph::{
+    ClosureRequest, DepthNode, Edge, ExportFormat, ExportNode, ExportRequest, GraphExport, NodeRef,
+    PathRequest, PathResponse,
+};
+pub use issues::{CountResponse, Explain, ListRequest, QueryRequest, ShowRequest};
+pub use ready::{BlockedIssue, BlockedRequest, ReadyRequest};

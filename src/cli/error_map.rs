@@ -1,0 +1,147 @@
+//! How the CLI reports a library error: its exit code (`docs/errors.md`) and a hint of what
+//! to do next, which may name the command's flags. The machine code and the details come
+//! from the error itself ([`Error::code`], [`Error::details`]), the same in every front end.
+
+use std::io;
+
+use crate::error::{Error, exit};
+
+/// The process exit code for this error.
+pub fn exit_code(e: &Error) -> u8 {
+    match e {
+        Error::RepoNotFound { .. }
+        | Error::RepoNotFoundBelow { .. }
+        | Error::IssueNotFound(_)
+        | Error::NoPath { .. } => exit::NOT_FOUND,
+        Error::TransitionRefused { .. }
+        | Error::VersionConflict { .. }
+        | Error::Dependency { .. }
+        | Error::GatesNotPassed { .. }
+        | Error::GateUntrusted { .. }
+        | Error::Blocked { .. }
+        | Error::VersionExhausted { .. } => exit::CONFLICT,
+        Error::Gate { exit, .. } => *exit,
+        Error::GraphCycle { .. } => exit::INVALID_REPO,
+        Error::LockTimeout { .. } => exit::LOCK_TIMEOUT,
+        Error::Io { .. }
+        | Error::Corrupt { .. }
+        | Error::ConfigInvalid { .. }
+        | Error::NotRegularFile { .. } => exit::IO,
+        _ => exit::USER,
+    }
+}
+
+/// A short suggestion of what to do next, when there is one.
+pub fn hint(e: &Error) -> Option<String> {
+    match e {
+        Error::RepoNotFound { .. } => {
+            Some("run `jit init` to create one, or pass --repo PATH / set JIT_DIR".into())
+        }
+        Error::RepoNotFoundBelow { stopped_at, .. } => Some(format!(
+            "run `jit init` in {} to give it its own tracker, or pass --repo PATH / set \
+             JIT_DIR to use one outside it",
+            stopped_at.display()
+        )),
+        Error::ConfigInvalid { path, .. } => Some(format!(
+            "fix {} or restore it (e.g. with git); to start over with the defaults, move it \
+             aside and run `jit init`, which never replaces an existing config",
+            path.display()
+        )),
+        Error::AmbiguousId { candidates, .. } => {
+            // A short prefix can match thousands: the hint names a few, JSON has them all.
+            const SHOWN: usize = 10;
+            let mut list = candidates.iter().take(SHOWN).cloned().collect::<Vec<_>>().join(", ");
+            if candidates.len() > SHOWN {
+                list += &format!(" ... and {} more", candidates.len() - SHOWN);
+            }
+            Some(format!("candidates: {list}; type more characters"))
+        }
+        Error::InvalidId(_) => {
+            Some("ids are 26 characters; any unique prefix of 4 or more works".into())
+        }
+        Error::InvalidLabel { .. } => {
+            Some("labels are `namespace:value`, e.g. `type:bug` or `epic:phase5.2`".into())
+        }
+        Error::InvalidValue { allowed, suggestion, .. } => Some(match suggestion {
+            Some(s) => format!("did you mean `{s}`? allowed: {}", allowed.join(", ")),
+            None => format!("allowed: {}", allowed.join(", ")),
+        }),
+        Error::TransitionRefused { from, allowed, .. } => Some(if allowed.is_empty() {
+            format!("no transition leaves {from}")
+        } else {
+            format!("from {from} an issue may move to: {}", allowed.join(", "))
+        }),
+        Error::VersionConflict { .. } => {
+            Some("someone else changed the issue; re-read it and retry".into())
+        }
+        Error::ConfirmationRequired(_) => Some("pass --yes to confirm".into()),
+        Error::VersionExhausted { .. } => Some(
+            "the version was set by hand; versions never go backwards, so recreate the issue"
+                .into(),
+        ),
+        Error::BulkConfirmRequired(..) => Some(
+            "check the filter with --dry-run, then pass --yes (the threshold is the \
+             config's bulk_confirm)"
+                .into(),
+        ),
+        Error::Dependency { code: "DEP_CYCLE", .. } => {
+            Some("remove one edge of the cycle first, or depend the other way".into())
+        }
+        Error::GatesNotPassed { moved_to: Some(s), .. } => Some(format!(
+            "the issue is now {s}; pass the gates (`jit gate pass` / `jit gate run`) and retry"
+        )),
+        Error::GatesNotPassed { .. } => {
+            Some("pass the gates (`jit gate pass` / `jit gate run`) and retry".into())
+        }
+        Error::Blocked { .. } => {
+            Some("finish the blocking issues first (`jit blocked` lists them)".into())
+        }
+        Error::Gate { suggestion: Some(s), .. } => Some(format!("did you mean `{s}`?")),
+        Error::GateUntrusted { gates } => Some(format!(
+            "review what it runs (`jit gate show {}`), then `jit gate trust {}`",
+            gates.first().map_or("NAME", String::as_str),
+            gates.join(" ")
+        )),
+        Error::GraphCycle { .. } => {
+            Some("a cycle came in by hand editing or a merge; `jit dep rm` one of its edges".into())
+        }
+        Error::Filter(f) => match &f.suggestion {
+            Some(s) => Some(format!("did you mean `{s}`?")),
+            None if f.kind == crate::query::FilterErrorKind::Syntax => {
+                Some("`jit help filters` describes the syntax".into())
+            }
+            None => None,
+        },
+        Error::LockTimeout { .. } => Some(
+            "another jit process holds the lock; raise --timeout-ms or JIT_LOCK_TIMEOUT_MS".into(),
+        ),
+        // `git checkout -- PATH` fails on a path left unmerged by a merge; naming HEAD
+        // works there too.
+        Error::Corrupt { path, .. } => Some(format!(
+            "fix or restore the file (e.g. `git checkout HEAD -- {}`; after a merge see \
+             docs/git.md); nothing was changed",
+            path.display()
+        )),
+        Error::MergeFailed { .. } => Some(
+            "git keeps the file unmerged; settle it by hand (docs/git.md, \"After a merge\")"
+                .into(),
+        ),
+        Error::NotRegularFile { .. } => Some(
+            "remove it (jit makes the file again when it needs it); nothing was changed".into(),
+        ),
+        Error::NotGitRepo { .. } => {
+            Some("run `git init` first, or run `jit git-setup` inside the clone".into())
+        }
+        Error::GitFailed { .. } => Some("check that git is installed and on PATH".into()),
+        Error::Io { source, .. } => match source.kind() {
+            io::ErrorKind::PermissionDenied | io::ErrorKind::ReadOnlyFilesystem => {
+                Some("check the permissions of the .jit directory".into())
+            }
+            io::ErrorKind::StorageFull | io::ErrorKind::QuotaExceeded => {
+                Some("free some disk space and retry; nothing was changed".into())
+            }
+            _ => None,
+        },
+        _ => None,
+    }
+}
