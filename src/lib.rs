@@ -4,6 +4,7 @@
 //! the `cli` module renders them.
 #![forbid(unsafe_code)]
 
+pub mod api;
 pub mod cli;
 pub mod clock;
 pub mod error;

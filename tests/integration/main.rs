@@ -17,4 +17,5 @@ mod fixtures;
 mod gates;
 mod graph;
 mod hard_edges;
+mod transaction;
 mod trust;

@@ -4,6 +4,7 @@ use clap::Subcommand;
 use serde_json::{Value, json};
 
 use super::Ctx;
+use crate::api;
 use crate::cli::CliError;
 use crate::cli::render::one_line;
 use crate::error::exit;
@@ -150,6 +151,13 @@ pub struct Decision {
     note: Option<String>,
 }
 
+impl Decision {
+    fn into_request(self, passed: bool) -> api::GateDecide {
+        let status = if passed { GateStatus::Passed } else { GateStatus::Failed };
+        api::GateDecide { id: self.id, gate: self.name, status, by: self.by, note: self.note }
+    }
+}
+
 pub fn run(ctx: &mut Ctx, cmd: GateCommand) -> Result<u8, CliError> {
     let repo = ctx.open_repo()?;
     match cmd {
@@ -163,16 +171,17 @@ pub fn run(ctx: &mut Ctx, cmd: GateCommand) -> Result<u8, CliError> {
             replace,
             command,
         } => {
-            let def = GateDef {
+            let req = api::GateDefine {
+                name: name.clone(),
                 stage: stage.parse()?,
                 mode: mode.parse()?,
                 description,
                 command,
                 shell,
                 timeout_s,
-                extra: Default::default(),
+                replace,
             };
-            let def = repo.gate_define(&name, def, replace)?;
+            let def = repo.gate_define(&req)?;
             let store = repo.trust_store()?;
             print_def(ctx, &name, &def, &Facts::of(&repo, &store, &name, &def))?;
         }
@@ -253,24 +262,20 @@ pub fn run(ctx: &mut Ctx, cmd: GateCommand) -> Result<u8, CliError> {
             print_def(ctx, &name, def, &Facts::of(&repo, &store, &name, def))?;
         }
         GateCommand::Remove { name, force } => {
-            let detached = repo.gate_remove(&name, force)?;
+            let done = repo.gate_remove(&api::GateRemove { name: name.clone(), force })?;
             if ctx.out.is_json() {
-                ctx.out.json(&json!({ "removed": name, "detached_from": detached }))?;
+                ctx.out.json(&done)?;
             } else {
                 ctx.out.text(&format!(
                     "removed gate {name}; detached from {} issue(s)\n",
-                    detached.len()
+                    done.detached_from.len()
                 ))?;
             }
         }
         GateCommand::Add { id, names } => print_gates(ctx, &repo.gate_add(&id, &names)?)?,
         GateCommand::Rm { id, names } => print_gates(ctx, &repo.gate_rm(&id, &names)?)?,
-        GateCommand::Pass(d) => {
-            print_gates(ctx, &repo.gate_decide(&d.id, &d.name, GateStatus::Passed, d.by, d.note)?)?
-        }
-        GateCommand::Fail(d) => {
-            print_gates(ctx, &repo.gate_decide(&d.id, &d.name, GateStatus::Failed, d.by, d.note)?)?
-        }
+        GateCommand::Pass(d) => print_gates(ctx, &repo.gate_decide(&d.into_request(true))?)?,
+        GateCommand::Fail(d) => print_gates(ctx, &repo.gate_decide(&d.into_request(false))?)?,
         GateCommand::Run { id, names } => {
             let (issue, outcomes) = repo.gate_run(&id, &names)?;
             let failed = outcomes.iter().any(|o| o.status != GateStatus::Passed);
