@@ -292,7 +292,8 @@ impl Repo {
     /// of the guarding stage not passed yet; then ONE transaction records their results and
     /// applies the update or refuses the move (which may leave the issue `gated`).
     pub fn update_issue(&self, req: &api::UpdateIssue) -> Result<Updated> {
-        let (id, changes) = ops::update::check(self, req)?;
+        let changes = ops::update::check(self, req)?;
+        let id = self.resolve(&req.id)?;
         if changes.state == Some(State::InProgress) {
             let issue = self.load(id)?;
             if issue.state.can_move_to(State::InProgress) && issue.state != State::InProgress {

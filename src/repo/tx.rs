@@ -12,7 +12,7 @@ use jiff::Timestamp;
 
 use super::Repo;
 use crate::error::{Error, Result};
-use crate::model::{Issue, IssueId};
+use crate::model::{Issue, IssueId, Prefix};
 use crate::storage::atomic;
 use crate::storage::config::Config;
 use crate::storage::index::{self, Snapshot};
@@ -147,6 +147,36 @@ impl<'r> Transaction<'r> {
             None => self.loaded[&id].as_ref(),
         };
         found.ok_or_else(|| Error::IssueNotFound(id.to_string()))
+    }
+
+    /// Turn a full id or a unique prefix into an id, as this transaction sees the issues: one
+    /// it created counts (so a later operation of the same transaction can name it), one it
+    /// deleted does not.
+    pub fn resolve(&mut self, input: &str) -> Result<IssueId> {
+        let prefix = Prefix::parse(input)?;
+        let created: Vec<IssueId> = self
+            .staged
+            .iter()
+            .filter(|(id, s)| {
+                matches!(s, Staged::Create(..)) && id.to_string().starts_with(prefix.as_str())
+            })
+            .map(|(id, _)| *id)
+            .collect();
+        let on_disk = match self.repo.resolve(input) {
+            Ok(id) if matches!(self.staged.get(&id), Some(Staged::Delete)) => None,
+            Ok(id) => Some(id),
+            Err(Error::IssueNotFound(_)) => None,
+            Err(e) => return Err(e),
+        };
+        match (on_disk, created.as_slice()) {
+            (Some(id), []) => Ok(id),
+            (None, [id]) => Ok(*id),
+            (None, []) => Err(Error::IssueNotFound(input.to_string())),
+            (found, more) => Err(Error::AmbiguousId {
+                prefix: input.to_string(),
+                candidates: found.iter().chain(more).map(|i| i.to_string()).collect(),
+            }),
+        }
     }
 
     /// Whether an issue with this id exists, as this transaction sees it.

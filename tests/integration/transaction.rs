@@ -130,6 +130,36 @@ fn a_version_that_cannot_go_up_is_refused_when_staged() {
     assert_eq!(std::fs::read(&path).unwrap(), bytes.as_bytes());
 }
 
+/// Operations applied in one transaction see each other's changes: an issue created earlier
+/// can be named by a prefix of its id, one deleted earlier is not found; all commit as one.
+#[test]
+fn later_operations_of_a_transaction_see_the_earlier_ones() {
+    use jit::repo::ops;
+    let env = TestEnv::new();
+    let old = env.create("Old");
+    let gone = env.create("Gone");
+    let repo = open(&env);
+    let mut tx = repo.begin().unwrap();
+    let req = api::CreateIssue { title: "New".into(), ..Default::default() };
+    let new = ops::create::apply(&mut tx, &req).unwrap();
+    let prefix = new.id.to_string()[..12].to_string();
+    let edit = api::DepEdit { id: old.clone(), deps: vec![prefix] };
+    let done = ops::dep_add::apply(&mut tx, &edit).unwrap();
+    assert_eq!(done.changed, vec![new.id]);
+    ops::delete::apply(&mut tx, &api::DeleteIssue { id: gone.clone() }).unwrap();
+    let edit = api::DepEdit { id: old.clone(), deps: vec![gone.clone()] };
+    let err = ops::dep_add::apply(&mut tx, &edit).unwrap_err();
+    assert_eq!(err.code(), "DEP_MISSING");
+    let committed = tx.commit("batch").unwrap();
+    assert_eq!(committed.issues.len(), 3, "{committed:?}");
+    let shown = env.json(&["issue", "show", &old]);
+    assert_eq!(shown["dependencies"], serde_json::json!([new.id.to_string()]));
+    assert_eq!(shown["version"], 2);
+    assert_eq!(env.json(&["issue", "show", &new.id.to_string()])["version"], 1);
+    let out = env.run(&["issue", "show", &gone]);
+    assert_eq!(out.status.code(), Some(3));
+}
+
 fn version(env: &TestEnv, issue: &str) -> u64 {
     env.json(&["issue", "show", issue])["version"].as_u64().unwrap()
 }

@@ -1,6 +1,7 @@
 //! `issue create`: a new issue (version 1), depending on issues that exist.
 
-use super::{Repo, Transaction, check_labels, state_on_disk};
+use super::dep_add::resolve_deps;
+use super::{Repo, Transaction, check_labels, state_in, state_on_disk};
 use crate::api::CreateIssue;
 use crate::clock::Rng;
 use crate::error::{Error, Result};
@@ -11,11 +12,15 @@ use crate::repo::tx::PreparedFile;
 /// order) and, for an issue created in progress, that none of them blocks it.
 pub fn template(repo: &Repo, req: &CreateIssue) -> Result<NewIssue> {
     check_labels(repo.config(), &req.labels)?;
-    let dependencies = super::dep_add::resolve_deps(repo, &req.depends_on)?;
+    let dependencies = resolve_deps(&req.depends_on, |i| repo.resolve(i))?;
     if req.state == Some(State::InProgress) {
         crate::rules::check_unblocked("the new issue", &dependencies, |d| state_on_disk(repo, d))?;
     }
-    Ok(NewIssue {
+    Ok(new_issue(req, dependencies))
+}
+
+fn new_issue(req: &CreateIssue, dependencies: Vec<IssueId>) -> NewIssue {
+    NewIssue {
         title: req.title.clone(),
         description: req.description.clone(),
         state: req.state,
@@ -23,7 +28,7 @@ pub fn template(repo: &Repo, req: &CreateIssue) -> Result<NewIssue> {
         assignee: req.assignee.clone(),
         labels: req.labels.clone(),
         dependencies,
-    })
+    }
 }
 
 /// The issue `template` builds with a new id drawn from `rng` at `repo`'s time.
@@ -34,9 +39,15 @@ pub fn build(repo: &Repo, template: &NewIssue, rng: &mut Rng) -> Result<Issue> {
     template.clone().build(id, now, repo.config().default_state)
 }
 
-/// Create the issue `req` describes.
+/// Create the issue `req` describes; its dependencies may name issues this transaction
+/// created.
 pub fn apply(tx: &mut Transaction, req: &CreateIssue) -> Result<Issue> {
-    let template = template(tx.repo(), req)?;
+    check_labels(tx.repo().config(), &req.labels)?;
+    let dependencies = resolve_deps(&req.depends_on, |i| tx.resolve(i))?;
+    if req.state == Some(State::InProgress) {
+        crate::rules::check_unblocked("the new issue", &dependencies, |d| state_in(tx, d))?;
+    }
+    let template = new_issue(req, dependencies);
     let mut rng = tx.repo().clock().rng();
     loop {
         let issue = build(tx.repo(), &template, &mut rng)?;

@@ -6,7 +6,7 @@ use crate::api::{DeleteIssue, Deleted};
 use crate::error::Result;
 
 pub fn apply(tx: &mut Transaction, req: &DeleteIssue) -> Result<Deleted> {
-    let id = tx.repo().resolve(&req.id)?;
+    let id = tx.resolve(&req.id)?;
     let issue = tx.load(id)?.clone();
     let snap = tx.snapshot()?;
     let key = id.as_u128();

@@ -2,7 +2,7 @@
 //! The check runs under the writers' lock, so two processes adding A→B and B→A at once can
 //! never both succeed.
 
-use super::{Repo, Transaction};
+use super::Transaction;
 use crate::api::DepEdit;
 use crate::error::{Error, Result};
 use crate::graph;
@@ -16,23 +16,22 @@ pub struct DepsChanged {
     pub changed: Vec<IssueId>,
 }
 
-/// Resolve a dependency argument, refusing a missing issue with `DEP_MISSING`.
-fn resolve_dep(repo: &Repo, input: &str) -> Result<IssueId> {
-    match repo.resolve(input) {
-        Err(Error::IssueNotFound(_)) => Err(Error::Dependency {
-            code: "DEP_MISSING",
-            message: format!("cannot depend on `{input}`: no such issue"),
-            cycle: vec![],
-        }),
-        other => other,
-    }
-}
-
-/// Resolve dependency arguments, each once, in order.
-pub fn resolve_deps(repo: &Repo, inputs: &[String]) -> Result<Vec<IssueId>> {
+/// Resolve dependency arguments with `resolve`, each once, in order, refusing a missing
+/// issue with `DEP_MISSING`.
+pub fn resolve_deps(
+    inputs: &[String],
+    mut resolve: impl FnMut(&str) -> Result<IssueId>,
+) -> Result<Vec<IssueId>> {
     let mut ids = Vec::new();
-    for i in inputs {
-        let id = resolve_dep(repo, i)?;
+    for input in inputs {
+        let id = match resolve(input) {
+            Err(Error::IssueNotFound(_)) => Err(Error::Dependency {
+                code: "DEP_MISSING",
+                message: format!("cannot depend on `{input}`: no such issue"),
+                cycle: vec![],
+            }),
+            other => other,
+        }?;
         if !ids.contains(&id) {
             ids.push(id);
         }
@@ -42,10 +41,10 @@ pub fn resolve_deps(repo: &Repo, inputs: &[String]) -> Result<Vec<IssueId>> {
 
 pub fn apply(tx: &mut Transaction, req: &DepEdit) -> Result<DepsChanged> {
     let repo = tx.repo();
-    let id = repo.resolve(&req.id)?;
+    let id = tx.resolve(&req.id)?;
     let mut issue = tx.load(id)?.clone();
     let mut added = Vec::new();
-    let wanted = resolve_deps(repo, &req.deps)?;
+    let wanted = resolve_deps(&req.deps, |i| tx.resolve(i))?;
     // The cycle check visits only what the new dependencies lead to: read through the
     // index, each visited issue checked against its own file.
     let records = index::Records::open(repo.layout())?;

@@ -8,12 +8,11 @@ use crate::error::{Error, Result};
 use crate::model::IssueId;
 
 pub fn apply(tx: &mut Transaction, req: &DepEdit) -> Result<DepsChanged> {
-    let repo = tx.repo();
-    let id = repo.resolve(&req.id)?;
+    let id = tx.resolve(&req.id)?;
     let mut issue = tx.load(id)?.clone();
     let mut removed = Vec::new();
     for d in &req.deps {
-        let dep = match repo.resolve(d) {
+        let dep = match tx.resolve(d) {
             Ok(x) => x,
             Err(Error::IssueNotFound(_)) => match d.to_ascii_lowercase().parse::<IssueId>() {
                 Ok(x) => x,

@@ -8,7 +8,7 @@ use crate::repo::definition_problem;
 use crate::repo::gates::invalid_gate;
 
 pub fn apply(tx: &mut Transaction, req: &GateAttach) -> Result<Issue> {
-    let id = tx.repo().resolve(&req.id)?;
+    let id = tx.resolve(&req.id)?;
     let config = tx.config()?;
     if let Some(bad) = req.gates.iter().find(|n| !config.gates.contains_key(*n)) {
         return Err(unknown_gate(bad, config));

@@ -16,7 +16,7 @@ pub fn apply(tx: &mut Transaction, req: &GateDecide) -> Result<Issue> {
             ))
         })?;
     }
-    let id = tx.repo().resolve(&req.id)?;
+    let id = tx.resolve(&req.id)?;
     let now = tx.now();
     let mut issue = tx.load(id)?.clone();
     let Some(gate) = issue.gates.get_mut(&req.gate) else {

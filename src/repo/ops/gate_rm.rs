@@ -7,7 +7,7 @@ use crate::error::{Error, Result, exit};
 use crate::model::{Issue, suggest};
 
 pub fn apply(tx: &mut Transaction, req: &GateAttach) -> Result<Issue> {
-    let id = tx.repo().resolve(&req.id)?;
+    let id = tx.resolve(&req.id)?;
     let config = tx.config()?.clone();
     let mut issue = tx.load(id)?.clone();
     let names = &req.gates;

@@ -6,7 +6,7 @@
 use super::{Repo, Transaction, check_labels, state_in};
 use crate::api::UpdateIssue;
 use crate::error::{Error, Result};
-use crate::model::{Issue, IssueChanges, IssueId, State};
+use crate::model::{Issue, IssueChanges, State};
 
 /// What an update did.
 #[derive(Debug)]
@@ -20,16 +20,17 @@ pub struct Updated {
     pub refused: Option<Error>,
 }
 
-/// The checks of an update that need no lock: the values, the labels and the id.
-pub fn check(repo: &Repo, req: &UpdateIssue) -> Result<(IssueId, IssueChanges)> {
+/// The checks of an update that need no issue: the values and the labels.
+pub fn check(repo: &Repo, req: &UpdateIssue) -> Result<IssueChanges> {
     let changes = req.changes.to_model();
     changes.validate()?;
     check_labels(repo.config(), &changes.add_labels)?;
-    Ok((repo.resolve(&req.id)?, changes))
+    Ok(changes)
 }
 
 pub fn apply(tx: &mut Transaction, req: &UpdateIssue) -> Result<Updated> {
-    let (id, changes) = check(tx.repo(), req)?;
+    let changes = check(tx.repo(), req)?;
+    let id = tx.resolve(&req.id)?;
     let issue = tx.load(id)?.clone();
     if let Some(expected) = req.if_version {
         let actual = tx.version_as_read(id)?.unwrap_or(issue.version);
