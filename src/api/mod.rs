@@ -201,24 +201,24 @@ pub struct GateDecide {
     pub note: Option<String>,
 }
 
-/// The response of `issue delete`.
+/// The response of `issue delete` (fields in the order `--json` has always printed them).
 #[derive(Debug, Serialize)]
 pub struct Deleted {
     pub deleted: IssueId,
-    pub title: String,
     /// Issues whose dependency on it was removed in the same commit.
     #[serde(rename = "references_removed")]
     pub referrers: Vec<IssueId>,
+    pub title: String,
     /// Issue files that could not be read as issues, so were not checked for a reference.
     #[serde(skip)]
     pub unreadable: Vec<index::Problem>,
 }
 
-/// The response of `gate remove`.
+/// The response of `gate remove` (fields in the order `--json` has always printed them).
 #[derive(Debug, Serialize)]
 pub struct GateRemoved {
-    pub removed: String,
     pub detached_from: Vec<IssueId>,
+    pub removed: String,
 }
 
 /// One issue a bulk change could not change.

@@ -4,7 +4,7 @@
 //! An automated gate runs with no lock held; its result is recorded afterwards in a
 //! transaction (`ops::gate_record`). The writes themselves are operations of `ops/`.
 
-use super::ops::gate_record::{GateOutcome, GateResult, RecordGates};
+use super::ops::gate_record::{GateResult, GatesRun, RecordGates};
 use super::ops::{self, unknown_gate};
 use super::{Repo, api};
 use crate::error::{Error, Result, exit};
@@ -260,7 +260,7 @@ impl Repo {
 
     /// Run automated gates of an issue (all attached auto gates, or the named ones) with no
     /// lock held, then record the results.
-    pub fn gate_run(&self, input: &str, names: &[String]) -> Result<(Issue, Vec<GateOutcome>)> {
+    pub fn gate_run(&self, input: &str, names: &[String]) -> Result<GatesRun> {
         let id = self.resolve(input)?;
         let issue = self.load(id)?;
         let config = self.reload_config()?;
@@ -285,14 +285,14 @@ impl Repo {
         }
         let results = self.run_gates(&issue, &config, &chosen)?;
         if results.is_empty() {
-            return Ok((issue, Vec::new()));
+            return Ok(GatesRun { id, version: issue.version, results: Vec::new() });
         }
         let mut tx = self.begin()?;
-        let outcomes =
+        let results =
             ops::gate_record::apply(&mut tx, RecordGates { id, results, if_version: None })?;
-        let issue = tx.load(id)?.clone();
+        let version = tx.load(id)?.version;
         tx.commit("gate run")?;
-        Ok((issue, outcomes))
+        Ok(GatesRun { id, version, results })
     }
 
     /// Run `gates` of `issue` with no lock, after checking that every one that can run is

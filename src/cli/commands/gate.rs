@@ -277,16 +277,17 @@ pub fn run(ctx: &mut Ctx, cmd: GateCommand) -> Result<u8, CliError> {
         GateCommand::Pass(d) => print_gates(ctx, &repo.gate_decide(&d.into_request(true))?)?,
         GateCommand::Fail(d) => print_gates(ctx, &repo.gate_decide(&d.into_request(false))?)?,
         GateCommand::Run { id, names } => {
-            let (issue, outcomes) = repo.gate_run(&id, &names)?;
+            let run = repo.gate_run(&id, &names)?;
+            let outcomes = &run.results;
             let failed = outcomes.iter().any(|o| o.status != GateStatus::Passed);
             if ctx.out.is_json() {
-                ctx.out.json(
-                    &json!({ "id": issue.id, "version": issue.version, "results": outcomes }),
-                )?;
+                // Through a JSON value, whose keys are sorted: the bytes `gate run` always printed.
+                let value = serde_json::to_value(&run).expect("a gate run serialises");
+                ctx.out.json(&value)?;
             } else if outcomes.is_empty() {
                 ctx.status("no auto gates to run on this issue");
             } else {
-                for o in &outcomes {
+                for o in outcomes {
                     let code =
                         o.exit_code.map_or("no exit code".to_string(), |c| format!("exit {c}"));
                     let extra =

@@ -37,6 +37,15 @@ pub struct GateOutcome {
     pub output: String,
 }
 
+/// The response of `gate run`: the issue's id and version after the results were recorded.
+/// (Fields in the order `--json` has always printed them.)
+#[derive(Debug, serde::Serialize)]
+pub struct GatesRun {
+    pub id: IssueId,
+    pub results: Vec<GateOutcome>,
+    pub version: u64,
+}
+
 pub fn apply(tx: &mut Transaction, req: RecordGates) -> Result<Vec<GateOutcome>> {
     let id = req.id;
     let mut current = tx.load(id)?.clone();
