@@ -197,7 +197,7 @@ impl Repo {
 
     /// Every issue, through the index: never half of a multi-file change, whether one is
     /// being applied while this reads or was interrupted by a crash, and without taking the
-    /// lock (see [`Repo::read_consistent`]).
+    /// lock (see `Repo::read_consistent`).
     pub fn snapshot(&self) -> Result<Snapshot> {
         let (snap, changes) = self.read_consistent(|| index::snapshot(&self.layout))?;
         let mut snap = snap?;
