@@ -12,6 +12,7 @@ pub mod graph;
 pub mod model;
 pub mod query;
 pub mod repo;
+pub mod rules;
 pub mod storage;
 
 pub use error::{Error, Result};

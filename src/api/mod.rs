@@ -7,6 +7,7 @@ pub mod graph;
 pub mod issues;
 pub mod ready;
 pub mod schema;
+pub mod write;
 
 pub use error::{ErrorBody, ErrorResponse};
 pub use gates::{GateHistory, GateHistoryRequest, GateInfo, GateListRequest, GateRecord};
@@ -16,3 +17,4 @@ pub use graph::{
 };
 pub use issues::{CountResponse, Explain, ListRequest, QueryRequest, ShowRequest};
 pub use ready::{BlockedIssue, BlockedRequest, ReadyRequest};
+pub use write::*;

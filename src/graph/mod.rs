@@ -1,14 +1,18 @@
 //! The dependency DAG: `A depends on B` is an edge A → B. Cycle checks, closures, paths and
 //! topological order work on any adjacency function, so the same code serves the index
-//! snapshot and the property tests. Readiness and blocking are derived here, never stored.
+//! snapshot and the property tests. Readiness and blocking are derived (by the rules of
+//! `rules/`), never stored.
 
 pub mod export;
 pub mod runner;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
 
-use crate::model::{GateDef, GateStatus, IssueId, Mode, Stage, State};
+use crate::model::{GateDef, IssueId, State};
 use crate::storage::index::{Snapshot, Summary};
+
+// The readiness rules live in `rules/`; the graph's callers find them here too.
+pub use crate::rules::{Hold, precheck_hold, ready_by_rule};
 
 /// Node ids are the issues' 128-bit ids.
 pub type Node = u128;
@@ -165,57 +169,6 @@ pub fn describe_cycle(cycle: &[Node], name: impl Fn(Node) -> String) -> String {
     cycle.iter().map(|n| name(*n)).collect::<Vec<_>>().join(" → ")
 }
 
-/// Why a precheck holds an issue back from being ready, when it does.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Hold {
-    /// Its latest result is failed (manual or auto).
-    Failed,
-    /// A manual precheck no one has passed yet.
-    Pending,
-    /// An auto precheck not run yet whose definition this machine has not trusted: starting
-    /// the issue would be refused, so it is not ready here.
-    Untrusted,
-    /// An auto precheck not run yet whose definition cannot run (no command, timeout 0).
-    Invalid,
-    /// A gate missing from the registry: it cannot be shown to be harmless.
-    Unknown,
-}
-
-/// The readiness rule for one gate on an issue, written once for `jit ready` and `is:ready`:
-/// a postcheck or a passed gate never holds; a failed one always does; a pending manual
-/// precheck does; a pending auto precheck does not when it can run here (`runnable`: valid
-/// and trusted), as it runs when the issue starts.
-pub fn precheck_hold(status: &str, def: Option<&GateDef>, runnable: bool) -> Option<Hold> {
-    let Some(def) = def else {
-        return (status != GateStatus::Passed.as_str()).then_some(Hold::Unknown);
-    };
-    if def.stage == Stage::Postcheck || status == GateStatus::Passed.as_str() {
-        return None;
-    }
-    if status == GateStatus::Failed.as_str() {
-        return Some(Hold::Failed);
-    }
-    match def.mode {
-        Mode::Manual => Some(Hold::Pending),
-        Mode::Auto if runnable => None,
-        Mode::Auto if def.problem().is_some() => Some(Hold::Invalid),
-        Mode::Auto => Some(Hold::Untrusted),
-    }
-}
-
-/// Ready: state ready, every dependency done (`dep_done`), and no gate holding it
-/// (`hold`, [`precheck_hold`]).
-pub fn ready_by_rule(
-    s: &Summary,
-    dep_done: impl Fn(Node) -> bool,
-    hold: impl Fn(&str, &str) -> Option<Hold>,
-) -> bool {
-    s.state == State::Ready.to_u8()
-        && s.dependencies.iter().all(|d| dep_done(*d))
-        && s.gates.iter().all(|(name, status)| hold(name, status).is_none())
-}
-
 /// Dependency and gate facts about issues in one snapshot.
 pub struct GraphView<'a> {
     pub snap: &'a Snapshot,
@@ -253,7 +206,7 @@ impl<'a> GraphView<'a> {
 
     /// Blocked: open, with some dependency not done.
     pub fn is_blocked(&self, s: &Summary) -> bool {
-        !State::from_u8(s.state).is_some_and(State::is_closed) && !self.blockers(s).is_empty()
+        crate::rules::is_blocked(s, |d| self.state(d) == Some(State::Done))
     }
 
     /// Ready ([`ready_by_rule`]): state ready, every dependency done, no precheck holding it.

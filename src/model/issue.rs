@@ -269,8 +269,9 @@ impl IssueChanges {
             && self.context.is_empty()
     }
 
-    /// Apply to `issue`. Returns whether anything changed; when it did, the version is bumped
-    /// and `updated_at` set. A refused state transition changes nothing.
+    /// Apply to `issue`. Returns whether anything changed. The version and `updated_at` are
+    /// left alone: the transaction that stages the issue sets them. A refused state
+    /// transition changes nothing.
     pub fn apply(&self, target: &mut Issue, now: Timestamp) -> Result<bool> {
         let mut next = target.clone();
         let issue = &mut next;
@@ -309,7 +310,6 @@ impl IssueChanges {
         }
         let changed = next != *target;
         if changed {
-            next.bump(now)?;
             *target = next;
         }
         Ok(changed)
@@ -379,6 +379,8 @@ mod tests {
             ..Default::default()
         };
         assert!(ch.apply(&mut i, later).unwrap());
+        assert_eq!(i.version, 1, "the version is the transaction's to bump");
+        i.bump(later).unwrap();
         assert_eq!((i.version, i.state, i.updated_at), (2, State::Ready, later));
         assert_eq!(i.labels, vec!["area:ui"]);
         let bad = IssueChanges { state: Some(State::Done), ..Default::default() };

@@ -57,6 +57,12 @@ impl<'a> EvalCtx<'a> {
 const US_PER_DAY: i64 = 86_400_000_000;
 
 impl Expr {
+    /// Does the full issue match? The same answer as [`Expr::matches`] on its index summary
+    /// (for operations that hold the issue itself, such as claims and validate).
+    pub fn matches_issue(&self, issue: &crate::model::Issue, ctx: &EvalCtx) -> bool {
+        self.matches(issue.id, &Summary::of(issue), ctx)
+    }
+
     /// Does the issue `id` with summary `s` match?
     pub fn matches(&self, id: IssueId, s: &Summary<'_>, ctx: &EvalCtx) -> bool {
         match self {
@@ -105,7 +111,7 @@ impl TermKind {
                     IsPred::Closed => closed,
                     IsPred::Assigned => s.assignee.is_some(),
                     IsPred::Unassigned => s.assignee.is_none(),
-                    IsPred::Blocked => !closed && !s.dependencies.iter().all(|d| ctx.dep_done(*d)),
+                    IsPred::Blocked => crate::rules::is_blocked(s, |d| ctx.dep_done(d)),
                     IsPred::Ready => match ctx.graph {
                         Some(g) => g.is_ready(s),
                         // No registry: every gate not passed is unknown, so it holds.

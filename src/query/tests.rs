@@ -541,6 +541,22 @@ proptest! {
     }
 
     #[test]
+    fn a_filter_gives_one_answer_on_an_issue_and_on_its_index_summary(
+        e in arb_expr(),
+        issues in prop::collection::vec(arb_issue(), 1..6),
+    ) {
+        let now: jiff::Timestamp = "2027-01-01T00:00:00Z".parse().unwrap();
+        let ctx = EvalCtx::new(now, None);
+        for i in &issues {
+            // As the index stores the summary and reads it back, description beside it.
+            let bytes = postcard::to_allocvec(&Summary::of(i)).unwrap();
+            let mut s: Summary = postcard::from_bytes(&bytes).unwrap();
+            s.description = crate::storage::index::Text::Inline(i.description.as_bytes());
+            prop_assert_eq!(e.matches_issue(i, &ctx), e.matches(i.id, &s, &ctx), "{} on {:?}", e, i);
+        }
+    }
+
+    #[test]
     fn arbitrary_input_never_panics(s in "\\PC{0,200}") {
         let _ = parse(&s);
     }

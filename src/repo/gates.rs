@@ -1,21 +1,20 @@
 //! Gates: the registry in config.json, gates on issues, manual decisions, automated runs, and
 //! the check that guards moves to in_progress (prechecks) and to done (postchecks).
 //!
-//! An automated gate runs with no lock held; its result is recorded afterwards under the
-//! lock, and only if that gate's record did not change meanwhile (a version check on the
-//! gate, so unrelated edits of the issue do not throw a finished run away).
+//! An automated gate runs with no lock held; its result is recorded afterwards in a
+//! transaction (`ops::gate_record`). The writes themselves are operations of `ops/`.
 
-use super::Repo;
+use super::ops::gate_record::{GateResult, GatesRun, RecordGates};
+use super::ops::{self, unknown_gate};
+use super::{Repo, api};
 use crate::error::{Error, Result, exit};
 use crate::graph::runner;
-use crate::model::{
-    Gate, GateDef, GateRun, GateStatus, Issue, IssueChanges, Mode, Stage, State, suggest,
-    validate_assignee, validate_gate_name,
-};
+use crate::model::validate_gate_name;
+use crate::model::{GateDef, GateStatus, Issue, IssueChanges, IssueId, Mode, suggest};
+use crate::rules::{guarding_stage, unpassed};
 use crate::storage::config::Config;
-use crate::storage::journal::{self, Op};
+use crate::storage::index;
 use crate::storage::trust::{TrustStore, Trusted};
-use crate::storage::{atomic, index};
 
 /// Whether one auto gate may run on this machine, for `gate trust|untrust|list`.
 #[derive(Debug, serde::Serialize)]
@@ -49,7 +48,7 @@ fn fix_hint(name: &str, problem: &str) -> String {
     )
 }
 
-fn invalid_gate(name: &str, problem: &str) -> Error {
+pub(super) fn invalid_gate(name: &str, problem: &str) -> Error {
     Error::Gate {
         code: "GATE_INVALID",
         exit: exit::USER,
@@ -58,94 +57,16 @@ fn invalid_gate(name: &str, problem: &str) -> Error {
     }
 }
 
-/// The result of running one automated gate.
-#[derive(Debug, serde::Serialize)]
-pub struct GateOutcome {
-    pub gate: String,
-    pub status: GateStatus,
-    pub exit_code: Option<i32>,
-    pub duration_ms: u64,
-    pub timed_out: bool,
-    /// False when the gate's record changed while the command ran; the result was dropped.
-    pub recorded: bool,
-    pub output: String,
-}
-
-/// The stage whose gates guard a move to `to`, if any.
-pub fn guarding_stage(to: State) -> Option<Stage> {
-    match to {
-        State::InProgress => Some(Stage::Precheck),
-        State::Done => Some(Stage::Postcheck),
-        _ => None,
-    }
-}
-
-/// Gates of `stage` on `issue` that are not passed, with their status. A gate missing from
-/// the registry guards both stages (it cannot be shown to be harmless).
-pub fn unpassed(issue: &Issue, stage: Stage, registry: &Config) -> Vec<(String, String)> {
-    issue
-        .gates
-        .iter()
-        .filter(|(name, g)| {
-            g.status != GateStatus::Passed
-                && registry.gates.get(*name).is_none_or(|d| d.stage == stage)
-        })
-        .map(|(name, g)| (name.clone(), g.status.to_string()))
-        .collect()
-}
-
-fn unknown_gate(name: &str, config: &Config) -> Error {
-    Error::Gate {
-        code: "GATE_UNKNOWN",
-        exit: exit::NOT_FOUND,
-        message: format!("no gate named `{name}` in the registry"),
-        suggestion: suggest(name, config.gates.keys().map(String::as_str)),
-    }
-}
-
 impl Repo {
     fn reload_config(&self) -> Result<Config> {
         Config::load(&self.layout.config_path())
     }
 
-    fn write_config(&self, config: &Config) -> Result<()> {
-        atomic::write(&self.layout.config_path(), &config.to_bytes(), self.durability)
-    }
-
     /// Add (or, with `replace`, redefine) a gate in the registry.
-    pub fn gate_define(&self, name: &str, def: GateDef, replace: bool) -> Result<GateDef> {
-        validate_gate_name(name)?;
-        match (def.mode, def.command.is_empty()) {
-            (Mode::Auto, true) => {
-                return Err(Error::InvalidArgument(
-                    "an auto gate needs a command: `jit gate define NAME --mode auto -- CMD ARG...`"
-                        .into(),
-                ));
-            }
-            (Mode::Manual, false) => {
-                return Err(Error::InvalidArgument("a manual gate takes no command".into()));
-            }
-            _ => {}
-        }
-        let _lock = self.lock()?;
-        let mut config = self.reload_config()?;
-        if config.gates.contains_key(name) && !replace {
-            return Err(Error::Gate {
-                code: "GATE_EXISTS",
-                exit: exit::CONFLICT,
-                message: format!("a gate named `{name}` is already defined"),
-                suggestion: None,
-            });
-        }
-        if def.mode == Mode::Auto {
-            // Defined here, by the person at this machine: trusted as it is written. First,
-            // so a definition is never in config.json untrusted because of a failed write.
-            self.trust_store_update(|store| {
-                store.gates.insert(name.to_string(), self.trusted_now(name, &def));
-            })?;
-        }
-        config.gates.insert(name.to_string(), def.clone());
-        self.write_config(&config)?;
+    pub fn gate_define(&self, req: &api::GateDefine) -> Result<GateDef> {
+        let mut tx = self.begin()?;
+        let def = ops::gate_define::apply(&mut tx, req)?;
+        tx.commit("gate_define")?;
         Ok(def)
     }
 
@@ -303,145 +224,43 @@ impl Repo {
         self.reload_config()
     }
 
-    /// Remove a gate from the registry. If issues carry it, refuse unless `force`, which also
-    /// detaches it from them, in the same journal commit.
-    pub fn gate_remove(&self, name: &str, force: bool) -> Result<Vec<crate::model::IssueId>> {
-        let lock = self.lock()?;
-        let mut config = self.reload_config()?;
-        if config.gates.remove(name).is_none() {
-            return Err(unknown_gate(name, &config));
-        }
-        let snap = index::snapshot_locked(&self.layout, &lock)?;
-        let users: Vec<_> = snap
-            .iter()
-            .filter(|e| e.summary().gates.iter().any(|(g, _)| *g == name))
-            .map(|e| e.id)
-            .collect();
-        drop(snap);
-        if !users.is_empty() && !force {
-            return Err(Error::Gate {
-                code: "GATE_IN_USE",
-                exit: exit::CONFLICT,
-                message: format!(
-                    "{} issue(s) carry gate `{name}`; --force detaches it from them",
-                    users.len()
-                ),
-                suggestion: None,
-            });
-        }
-        let now = self.clock.now();
-        let mut ops = Vec::new();
-        let mut updated = Vec::new();
-        for id in &users {
-            let mut issue = self.load(*id)?;
-            issue.gates.remove(name);
-            issue.bump(now)?;
-            ops.push(issue_op(&issue));
-            updated.push(issue);
-        }
-        ops.push(Op::Write {
-            path: "config.json".into(),
-            content: String::from_utf8(config.to_bytes()).expect("JSON is UTF-8"),
-        });
-        journal::commit(&self.layout, &ops, self.durability)?;
-        let _ = index::record_written(&self.layout, &updated.iter().collect::<Vec<_>>());
-        Ok(users)
+    /// Remove a gate from the registry (with `force`, detaching it from every issue).
+    pub fn gate_remove(&self, req: &api::GateRemove) -> Result<api::GateRemoved> {
+        let mut tx = self.begin()?;
+        let done = ops::gate_remove::apply(&mut tx, req)?;
+        tx.commit("gate_remove")?;
+        Ok(done)
     }
 
     /// Attach registry gates to an issue (pending). Already attached ones are left as they are.
     pub fn gate_add(&self, input: &str, names: &[String]) -> Result<Issue> {
-        let id = self.resolve(input)?;
-        let _lock = self.lock()?;
-        let config = self.reload_config()?;
-        if let Some(bad) = names.iter().find(|n| !config.gates.contains_key(*n)) {
-            return Err(unknown_gate(bad, &config));
-        }
-        for n in names {
-            if let Some(p) = definition_problem(n, &config.gates[n]) {
-                return Err(invalid_gate(n, &p));
-            }
-        }
-        let mut issue = self.load(id)?;
-        let before = issue.gates.len();
-        for n in names {
-            issue.gates.entry(n.clone()).or_insert_with(Gate::pending);
-        }
-        if issue.gates.len() != before {
-            self.bump_and_write(&mut issue)?;
-        }
+        let mut tx = self.begin()?;
+        let req = api::GateAttach { id: input.to_string(), gates: names.to_vec() };
+        let issue = ops::gate_add::apply(&mut tx, &req)?;
+        tx.commit("gate_add")?;
         Ok(issue)
     }
 
-    /// Detach gates from an issue (registry gates or not, so stale ones can be cleaned up).
-    /// A name that is neither attached nor in the registry is a typo: refused, nothing changes.
+    /// Detach gates from an issue.
     pub fn gate_rm(&self, input: &str, names: &[String]) -> Result<Issue> {
-        let id = self.resolve(input)?;
-        let _lock = self.lock()?;
-        let config = self.reload_config()?;
-        let mut issue = self.load(id)?;
-        if let Some(bad) =
-            names.iter().find(|n| !issue.gates.contains_key(*n) && !config.gates.contains_key(*n))
-        {
-            let known = config.gates.keys().chain(issue.gates.keys()).map(String::as_str);
-            return Err(Error::Gate {
-                code: "GATE_UNKNOWN",
-                exit: exit::NOT_FOUND,
-                message: format!("no gate named `{bad}` in the registry or on issue {id}"),
-                suggestion: suggest(bad, known),
-            });
-        }
-        let before = issue.gates.len();
-        issue.gates.retain(|k, _| !names.contains(k));
-        if issue.gates.len() != before {
-            self.bump_and_write(&mut issue)?;
-        }
+        let mut tx = self.begin()?;
+        let req = api::GateAttach { id: input.to_string(), gates: names.to_vec() };
+        let issue = ops::gate_rm::apply(&mut tx, &req)?;
+        tx.commit("gate_rm")?;
         Ok(issue)
     }
 
     /// Record a manual decision on a gate.
-    pub fn gate_decide(
-        &self,
-        input: &str,
-        name: &str,
-        status: GateStatus,
-        by: Option<String>,
-        note: Option<String>,
-    ) -> Result<Issue> {
-        if let Some(who) = &by {
-            // `by` names someone, as an assignee does, and is shown on one line of history.
-            validate_assignee(who).map_err(|_| {
-                Error::InvalidArgument(format!(
-                    "invalid `by` name {who:?}: 1 to 128 bytes without spaces or control \
-                     characters, like an assignee"
-                ))
-            })?;
-        }
-        let id = self.resolve(input)?;
-        let _lock = self.lock()?;
-        let mut issue = self.load(id)?;
-        let now = self.clock.now();
-        if !issue.gates.contains_key(name) {
-            return Err(not_attached(&issue, name));
-        }
-        let gate = issue.gates.get_mut(name).expect("checked above");
-        gate.record(GateRun {
-            status,
-            at: now,
-            by,
-            note,
-            exit_code: None,
-            duration_ms: None,
-            timed_out: false,
-            output: None,
-            extra: Default::default(),
-        });
-        self.bump_and_write(&mut issue)?;
+    pub fn gate_decide(&self, req: &api::GateDecide) -> Result<Issue> {
+        let mut tx = self.begin()?;
+        let issue = ops::gate_decide::apply(&mut tx, req)?;
+        tx.commit(if req.status == GateStatus::Passed { "gate_pass" } else { "gate_fail" })?;
         Ok(issue)
     }
 
     /// Run automated gates of an issue (all attached auto gates, or the named ones) with no
     /// lock held, then record the results.
-    pub fn gate_run(&self, input: &str, names: &[String]) -> Result<(Issue, Vec<GateOutcome>)> {
+    pub fn gate_run(&self, input: &str, names: &[String]) -> Result<GatesRun> {
         let id = self.resolve(input)?;
         let issue = self.load(id)?;
         let config = self.reload_config()?;
@@ -464,23 +283,31 @@ impl Repo {
                 chosen.push(n.clone());
             }
         }
-        self.run_and_record(issue, &config, &chosen, None)
+        let results = self.run_gates(&issue, &config, &chosen)?;
+        if results.is_empty() {
+            return Ok(GatesRun { id, version: issue.version, results: Vec::new() });
+        }
+        let mut tx = self.begin()?;
+        let results =
+            ops::gate_record::apply(&mut tx, RecordGates { id, results, if_version: None })?;
+        let version = tx.load(id)?.version;
+        tx.commit("gate_run")?;
+        Ok(GatesRun { id, version, results })
     }
 
-    /// Run `gates` with no lock, then record under the lock. With `expect_version`, the issue
-    /// must still be at that version when the results are recorded (compare-and-swap).
-    fn run_and_record(
+    /// Run `gates` of `issue` with no lock, after checking that every one that can run is
+    /// trusted. A definition that cannot run is not run: it is recorded as failed.
+    fn run_gates(
         &self,
-        issue: Issue,
+        issue: &Issue,
         config: &Config,
         gates: &[String],
-        expect_version: Option<u64>,
-    ) -> Result<(Issue, Vec<GateOutcome>)> {
+    ) -> Result<Vec<GateResult>> {
         self.check_trusted(config, gates)?;
         let mut results = Vec::new();
         for name in gates {
             let def = &config.gates[name];
-            let r = match definition_problem(name, def) {
+            let run = match definition_problem(name, def) {
                 Some(p) => runner::RunResult {
                     status: GateStatus::Failed,
                     exit_code: None,
@@ -490,75 +317,25 @@ impl Repo {
                 },
                 None => runner::run(def, name, &issue.id.to_string(), self.layout.project()),
             };
-            results.push((name.clone(), issue.gates.get(name).cloned(), r));
+            let before = issue.gates.get(name).cloned();
+            results.push(GateResult { gate: name.clone(), before, run });
         }
-        if results.is_empty() {
-            return Ok((issue, Vec::new()));
-        }
-        let _lock = self.lock()?;
-        let mut current = self.load(issue.id)?;
-        if let Some(expected) = expect_version {
-            if current.version != expected {
-                return Err(Error::VersionConflict {
-                    id: current.id.to_string(),
-                    expected,
-                    actual: current.version,
-                });
-            }
-        }
-        let now = self.clock.now();
-        let mut outcomes = Vec::new();
-        let mut changed = false;
-        for (name, before, r) in results {
-            let recorded = match current.gates.get_mut(&name) {
-                Some(g) if Some(&*g) == before.as_ref() => {
-                    g.record(GateRun {
-                        status: r.status,
-                        at: now,
-                        by: Some("jit".into()),
-                        note: None,
-                        exit_code: r.exit_code,
-                        duration_ms: Some(r.duration_ms),
-                        timed_out: r.timed_out,
-                        output: Some(r.output.clone()),
-                        extra: Default::default(),
-                    });
-                    changed = true;
-                    true
-                }
-                _ => false,
-            };
-            outcomes.push(GateOutcome {
-                gate: name,
-                status: r.status,
-                exit_code: r.exit_code,
-                duration_ms: r.duration_ms,
-                timed_out: r.timed_out,
-                recorded,
-                output: r.output,
-            });
-        }
-        if changed {
-            self.bump_and_write(&mut current)?;
-        }
-        Ok((current, outcomes))
+        Ok(results)
     }
 
     /// Before a move to in_progress or done: run the automated gates of the guarding stage
-    /// that are not passed yet (no lock held). The caller then re-checks under the lock.
-    /// Returns the version the caller must now expect, when it expected one.
-    pub(super) fn prepare_gates(
+    /// that are not passed yet (no lock held). `None` when there is nothing to run; the
+    /// caller records the results in the transaction that makes (or refuses) the move.
+    pub(super) fn guarding_auto_gates(
         &self,
-        id: crate::model::IssueId,
+        id: IssueId,
         changes: &IssueChanges,
-        expect_version: Option<u64>,
-    ) -> Result<Option<u64>> {
-        let Some(stage) = changes.state.and_then(guarding_stage) else { return Ok(expect_version) };
+    ) -> Result<Option<Vec<GateResult>>> {
+        let Some(to) = changes.state else { return Ok(None) };
+        let Some(stage) = guarding_stage(to) else { return Ok(None) };
         let issue = self.load(id)?;
-        if issue.state == changes.state.expect("checked")
-            || !issue.state.can_move_to(changes.state.expect("checked"))
-        {
-            return Ok(expect_version); // nothing to run: no move, or a move refused anyway
+        if issue.state == to || !issue.state.can_move_to(to) {
+            return Ok(None); // nothing to run: no move, or a move refused anyway
         }
         let config = self.reload_config()?;
         let auto: Vec<String> = unpassed(&issue, stage, &config)
@@ -567,42 +344,9 @@ impl Repo {
             .filter(|n| config.gates.get(n).is_some_and(|d| d.mode == Mode::Auto))
             .collect();
         if auto.is_empty() {
-            return Ok(expect_version);
+            return Ok(None);
         }
-        let (after, _) = self.run_and_record(issue, &config, &auto, expect_version)?;
-        Ok(expect_version.map(|_| after.version))
-    }
-
-    /// Under the lock: refuse a move past unpassed gates. A refused move to done from
-    /// in_progress leaves the issue `gated`; that is written before the error is returned.
-    pub(super) fn check_gates(&self, issue: &mut Issue, changes: &IssueChanges) -> Result<()> {
-        let Some(to) = changes.state else { return Ok(()) };
-        let Some(stage) = guarding_stage(to) else { return Ok(()) };
-        if issue.state == to {
-            return Ok(());
-        }
-        let config = self.reload_config()?;
-        let blocking = unpassed(issue, stage, &config);
-        if blocking.is_empty() {
-            return Ok(());
-        }
-        let mut moved_to = None;
-        if to == State::Done && issue.state == State::InProgress {
-            issue.state = State::Gated;
-            self.bump_and_write(issue)?;
-            moved_to = Some(State::Gated.to_string());
-        }
-        Err(Error::GatesNotPassed {
-            id: issue.id.to_string(),
-            to: to.to_string(),
-            gates: blocking,
-            moved_to,
-        })
-    }
-
-    fn bump_and_write(&self, issue: &mut Issue) -> Result<()> {
-        issue.bump(self.clock.now())?;
-        self.write_issue(issue)
+        Ok(Some(self.run_gates(&issue, &config, &auto)?))
     }
 }
 
@@ -615,19 +359,11 @@ fn not_auto(name: &str, what_instead: &str) -> Error {
     }
 }
 
-fn not_attached(issue: &Issue, name: &str) -> Error {
+pub(super) fn not_attached(issue: &Issue, name: &str) -> Error {
     Error::Gate {
         code: "GATE_NOT_ATTACHED",
         exit: exit::USER,
         message: format!("issue {} has no gate `{name}`", issue.id),
         suggestion: suggest(name, issue.gates.keys().map(String::as_str)),
-    }
-}
-
-/// A journal write of one issue file.
-pub(super) fn issue_op(issue: &Issue) -> Op {
-    Op::Write {
-        path: format!("issues/{}", issue.id.file_name()),
-        content: String::from_utf8(issue.to_file_bytes()).expect("JSON is UTF-8"),
     }
 }

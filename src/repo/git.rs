@@ -20,10 +20,10 @@ pub const DRIVER_CONFIG: [(&str, &str); 2] = [
 #[derive(Debug, serde::Serialize)]
 pub struct GitSetupReport {
     /// The top of the git work tree.
-    #[serde(serialize_with = "super::lossy_path")]
+    #[serde(serialize_with = "super::init::lossy_path")]
     pub work_tree: PathBuf,
     /// `.jit/.gitattributes`.
-    #[serde(serialize_with = "super::lossy_path")]
+    #[serde(serialize_with = "super::init::lossy_path")]
     pub gitattributes: PathBuf,
     /// Whether `.gitattributes` was written (created, or the driver line appended).
     pub gitattributes_changed: bool,

@@ -1,28 +1,39 @@
-//! A repository and the operations on it: every command goes through here. Writes take the
-//! writers' lock, roll forward any journal left by a crash, and keep the read index current.
+//! A repository and the operations on it: every command goes through here. Every write is an
+//! operation of [`ops`] applied inside one [`Transaction`] (see `tx.rs`), which takes the
+//! writers' lock, rolls forward any journal left by a crash, commits, and keeps the read
+//! index current. The methods here are thin: resolve what needs no lock, begin, apply,
+//! commit.
 
-mod deps;
 mod gates;
 pub mod git;
+mod init;
+pub mod ops;
 pub mod read;
+pub mod tx;
 
+pub use crate::api::{BulkFailure, BulkReport, Deleted};
 pub use gates::{GateTrust, definition_problem};
+pub use init::InitReport;
+pub use ops::gate_record::GateOutcome;
+pub use ops::update::Updated;
+pub use tx::{Committed, IssueChange, Transaction};
 
 use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 
+use crate::api;
 use crate::clock::Clock;
 use crate::error::{Error, IoContext, Result};
 use crate::model::{Event, Issue, IssueChanges, IssueId, NewIssue, Prefix, State};
-use crate::query::{EvalCtx, Expr};
+use crate::query::Expr;
 use crate::storage::FileBytes;
 use crate::storage::config::Config;
 use crate::storage::index::{self, Snapshot};
 use crate::storage::journal::{self, Op};
 use crate::storage::local::LocalState;
-use crate::storage::lock::{HolderInfo, RepoLock};
-use crate::storage::{Durability, Layout, atomic, events, gitattributes};
+use crate::storage::lock::HolderInfo;
+use crate::storage::{Durability, Layout, events};
 
 /// Reads made again, when a read cannot be made consistent, before one is made under the lock.
 const READ_TRIES: usize = 8;
@@ -61,53 +72,11 @@ pub struct Repo {
     command: String,
     actor: String,
     on_wait: WaitNotice,
+    /// Told what went wrong after a change committed (the event could not be appended).
+    on_warning: Box<dyn Fn(&str)>,
     /// This tracker's local state (trusted gates), outside the tracked files.
     local: LocalState,
     trust_all_gates: bool,
-}
-
-/// What `init` did.
-#[derive(Debug, serde::Serialize)]
-pub struct InitReport {
-    #[serde(serialize_with = "lossy_path")]
-    pub path: PathBuf,
-    pub created: bool,
-    /// In an existing repository: the missing pieces `init` put back.
-    pub repaired: Vec<String>,
-    /// In a git work tree: the merge driver's setup (`null` outside one).
-    pub git: Option<git::GitSetupReport>,
-}
-
-/// A path as JSON text even when it is not UTF-8 (serde refuses such paths outright).
-fn lossy_path<S: serde::Serializer>(path: &Path, s: S) -> std::result::Result<S::Ok, S::Error> {
-    s.serialize_str(&path.to_string_lossy())
-}
-
-/// One issue a bulk change could not change.
-#[derive(Debug, serde::Serialize)]
-pub struct BulkFailure {
-    pub id: IssueId,
-    pub code: &'static str,
-    pub message: String,
-}
-
-/// The outcome of a bulk update (or what it would be, with `dry_run`).
-#[derive(Debug, serde::Serialize)]
-pub struct BulkReport {
-    pub operation: &'static str,
-    pub filter: String,
-    pub changes: serde_json::Value,
-    pub dry_run: bool,
-    pub matched: usize,
-    pub modified: usize,
-    /// Matched issues already in the target shape.
-    pub skipped: usize,
-    pub errors: Vec<BulkFailure>,
-    /// The issues modified (or, with `dry_run`, that would be).
-    pub issue_ids: Vec<IssueId>,
-    /// Issue files that could not be read as issues, so were not matched against the filter.
-    #[serde(skip)]
-    pub unreadable: Vec<index::Problem>,
 }
 
 /// What deleting an issue touches.
@@ -121,89 +90,7 @@ pub struct DeletePlan {
     pub unreadable: Vec<index::Problem>,
 }
 
-const GITIGNORE: &str = "\
-# jit: local, derived or in-flight files; never commit these
-/lock
-/lock.info
-/journal/
-/index/
-.tmp.*
-/local/
-";
-
-/// The line of [`GITIGNORE`] that keeps local state (outside git: trusted gates) out of git.
-const GITIGNORE_LOCAL: &str = "/local/";
-
 impl Repo {
-    /// Create `.jit/` in `project` (or repair missing pieces of one). Never touches issues,
-    /// nor an existing config: one that does not load is refused (`ConfigInvalid`) before
-    /// anything is created, as replacing it with the defaults would lose the user's settings.
-    pub fn init(project: &Path) -> Result<InitReport> {
-        let layout = Layout::for_new(project);
-        let config = layout.config_path();
-        if fs::symlink_metadata(&config).is_ok() {
-            Config::load(&config)?;
-        }
-        // New: no `.jit/` yet, or one without a config (e.g. a directory made by hand). A
-        // `.jit/` that already holds issues is being repaired, not created.
-        let created = !config.exists()
-            && !layout.issues_dir().read_dir().is_ok_and(|mut d| d.next().is_some());
-        let mut repaired = Vec::new();
-        fs::create_dir_all(layout.root()).at(layout.root())?;
-        let issues = layout.issues_dir();
-        if !issues.is_dir() {
-            fs::create_dir_all(&issues).at(&issues)?;
-            repaired.push("issues/".to_string());
-        }
-        if !config.exists() {
-            atomic::write(&config, &Config::default().to_bytes(), Durability::Full)?;
-            repaired.push("config.json".to_string());
-        }
-        let gi = layout.root().join(".gitignore");
-        match crate::storage::read_regular(&gi).at(&gi)? {
-            FileBytes::Missing => {
-                atomic::write(&gi, GITIGNORE.as_bytes(), Durability::Full)?;
-                repaired.push(".gitignore".to_string());
-            }
-            // Written by an older jit: local state would be committed. Add the line, keep the rest.
-            FileBytes::Regular(mut old)
-                if !String::from_utf8_lossy(&old).lines().any(|l| l.trim() == GITIGNORE_LOCAL) =>
-            {
-                if !old.is_empty() && !old.ends_with(b"\n") {
-                    old.push(b'\n');
-                }
-                old.extend_from_slice(format!("{GITIGNORE_LOCAL}\n").as_bytes());
-                atomic::write(&gi, &old, Durability::Full)?;
-                repaired.push(".gitignore (/local/)".to_string());
-            }
-            _ => {}
-        }
-        // In a git work tree, `git::setup` writes `.gitattributes` (and says so in its
-        // report) with the driver's config; elsewhere `init` writes it itself, so a project
-        // put in git later merges its files right from the first commit (the driver's config,
-        // which git does not version, then comes from `jit git-setup`). Outside git or
-        // without git, nothing is said about git.
-        let in_git = git::work_tree(layout.root())?.is_some();
-        if !in_git {
-            let ga = layout.root().join(".gitattributes");
-            let existing = match crate::storage::read_regular(&ga).at(&ga)? {
-                FileBytes::Regular(b) => Some(Some(String::from_utf8_lossy(&b).into_owned())),
-                FileBytes::Missing => Some(None),
-                // A link or other odd file is the user's business: left alone.
-                FileBytes::NotRegular => None,
-            };
-            if let Some(content) = existing.and_then(|e| gitattributes::complete(e.as_deref())) {
-                atomic::write(&ga, content.as_bytes(), Durability::Full)?;
-                repaired.push(".gitattributes".to_string());
-            }
-        }
-        if created {
-            repaired.clear(); // all new, nothing repaired
-        }
-        let git = if in_git { Some(git::setup(&layout)?) } else { None };
-        Ok(InitReport { path: layout.root().to_path_buf(), created, repaired, git })
-    }
-
     /// Find and open the repository.
     pub fn open(opts: &OpenOptions, clock: Clock) -> Result<Repo> {
         let layout = match &opts.repo {
@@ -221,6 +108,7 @@ impl Repo {
             command: opts.command.clone(),
             actor: opts.actor.clone(),
             on_wait: Box::new(|_| {}),
+            on_warning: Box::new(|_| {}),
             local: LocalState::for_layout(&layout),
             trust_all_gates: opts.trust_all_gates,
             layout,
@@ -230,6 +118,16 @@ impl Repo {
     /// Called once when a write has waited long for the lock (the CLI prints who holds it).
     pub fn set_wait_notice(&mut self, f: impl Fn(Option<&HolderInfo>) + 'static) {
         self.on_wait = Box::new(f);
+    }
+
+    /// Called with a message when something went wrong after a change committed, so the
+    /// command still succeeds (the CLI prints it as a warning).
+    pub fn set_warning_notice(&mut self, f: impl Fn(&str) + 'static) {
+        self.on_warning = Box::new(f);
+    }
+
+    pub(crate) fn warn(&self, message: &str) {
+        (self.on_warning)(message)
     }
 
     pub fn layout(&self) -> &Layout {
@@ -275,15 +173,6 @@ impl Repo {
         events::read(&self.layout, filter, limit)
     }
 
-    /// Take the writers' lock and finish any change a crash interrupted.
-    pub fn lock(&self) -> Result<RepoLock> {
-        let lock = RepoLock::acquire(&self.layout, self.lock_timeout, &self.command, &mut |h| {
-            (self.on_wait)(h)
-        })?;
-        journal::recover(&self.layout, self.durability)?;
-        Ok(lock)
-    }
-
     /// Turn a full id or a unique prefix (4+ characters) into an id.
     pub fn resolve(&self, input: &str) -> Result<IssueId> {
         let prefix = Prefix::parse(input)?;
@@ -327,13 +216,6 @@ impl Repo {
             });
         }
         Ok(issue)
-    }
-
-    /// Write one issue atomically and record it in the index. Call with the lock held.
-    fn write_issue(&self, issue: &Issue) -> Result<()> {
-        atomic::write(&self.layout.issue_path(issue.id), &issue.to_file_bytes(), self.durability)?;
-        let _ = index::record_written(&self.layout, &[issue]);
-        Ok(())
     }
 
     /// Resolve and read. Like [`Repo::snapshot`], never shows half of a multi-file change,
@@ -398,151 +280,101 @@ impl Repo {
                 return Ok((got, Some(changes)));
             }
         }
-        let _lock = self.lock()?;
+        // A transaction that commits nothing: the lock, and recovery of an interrupted change.
+        let _tx = self.begin()?;
         Ok((read(), None))
     }
 
-    fn check_labels<'a>(&self, labels: impl IntoIterator<Item = &'a String>) -> Result<()> {
-        labels.into_iter().try_for_each(|l| {
-            crate::model::validate_label(l)?;
-            self.config.check_label_namespace(l)
-        })
+    /// Create an issue depending on `new.dependencies` and on the issues `depends_on` names
+    /// (ids or prefixes).
+    pub fn create(&self, new: NewIssue, depends_on: &[String]) -> Result<Issue> {
+        let mut deps: Vec<String> = new.dependencies.iter().map(|d| d.to_string()).collect();
+        deps.extend(depends_on.iter().cloned());
+        let req = api::CreateIssue {
+            title: new.title,
+            description: new.description,
+            state: new.state,
+            priority: new.priority,
+            assignee: new.assignee,
+            labels: new.labels,
+            depends_on: deps,
+        };
+        self.create_issue(&req)
     }
 
-    /// Create an issue depending on `new.dependencies` and on the issues `depends_on` names
-    /// (ids or prefixes). The file is written and fsynced before the lock is taken; under
-    /// the lock it is only renamed into place, after checking that every dependency exists.
-    pub fn create(&self, mut new: NewIssue, depends_on: &[String]) -> Result<Issue> {
-        self.check_labels(&new.labels)?;
-        // Dependencies given as ids and as text (prefixes) alike; each once, in order.
-        new.dependencies.extend(self.resolve_deps(depends_on)?);
-        let mut seen = std::collections::HashSet::new();
-        new.dependencies.retain(|d| seen.insert(*d));
-        let now = self.clock.now();
-        if new.state == Some(State::InProgress) {
-            let deps = new.dependencies.clone();
-            self.check_unblocked_deps("the new issue", &deps)?;
-        }
+    /// `issue create`. The file is written and fsynced before the lock is taken; under the
+    /// lock it is only renamed into place, after checking that every dependency exists.
+    pub fn create_issue(&self, req: &api::CreateIssue) -> Result<Issue> {
+        let template = ops::create::template(self, req)?;
         let mut rng = self.clock.rng();
-        let ms = now.as_millisecond().max(0) as u64;
-        let template = new;
         loop {
-            let id = IssueId::from_parts(ms, rng.next_u128() >> 48);
-            let issue = template.clone().build(id, now, self.config.default_state)?;
-            let path = self.layout.issue_path(id);
-            let tmp = atomic::prepare(&path, &issue.to_file_bytes(), self.durability)?;
-            let lock = match self.lock() {
-                Ok(l) => l,
-                Err(e) => {
-                    let _ = fs::remove_file(&tmp);
-                    return Err(e);
-                }
-            };
-            if path.exists() {
-                // Only reachable with a fixed clock and seed (tests): draw another id.
-                let _ = fs::remove_file(&tmp);
-                continue;
+            let issue = ops::create::build(self, &template, &mut rng)?;
+            let file = tx::PreparedFile::new(self, &issue)?;
+            let mut tx = self.begin()?;
+            if tx.exists(issue.id)? {
+                continue; // only reachable with a fixed clock and seed (tests): draw another id
             }
-            if let Some(gone) =
-                issue.dependencies.iter().find(|d| !self.layout.issue_path(**d).exists())
-            {
-                let _ = fs::remove_file(&tmp);
-                return Err(Error::Dependency {
-                    code: "DEP_MISSING",
-                    message: format!("cannot depend on {gone}: it was deleted meanwhile"),
-                    cycle: vec![],
-                });
-            }
-            atomic::install(&tmp, &path, self.durability)?;
-            let _ = index::record_written(&self.layout, &[&issue]);
-            drop(lock);
+            let issue = ops::create::finish(&mut tx, issue, Some(file))?;
+            tx.commit("create")?;
             return Ok(issue);
         }
     }
 
     /// Apply `changes` to one issue. Returns the issue and whether it changed (a change that
-    /// is already satisfied writes nothing and keeps the version).
+    /// is already satisfied writes nothing and keeps the version). A move the gates refused
+    /// is returned as its error (`GATES_NOT_PASSED`), after its outcome was committed (see
+    /// [`Repo::update_issue`]).
     pub fn update(
         &self,
         input: &str,
         changes: &IssueChanges,
         if_version: Option<u64>,
     ) -> Result<(Issue, bool)> {
-        changes.validate()?;
-        self.check_labels(&changes.add_labels)?;
-        let id = self.resolve(input)?;
+        let req =
+            api::UpdateIssue { id: input.to_string(), changes: changes.clone().into(), if_version };
+        let done = self.update_issue(&req)?;
+        match done.refused {
+            Some(e) => Err(e),
+            None => Ok((done.issue, done.changed)),
+        }
+    }
+
+    /// `issue update`. A move to in_progress or done first runs, with no lock, the auto gates
+    /// of the guarding stage not passed yet; then ONE transaction records their results and
+    /// applies the update or refuses the move (which may leave the issue `gated`).
+    pub fn update_issue(&self, req: &api::UpdateIssue) -> Result<Updated> {
+        let changes = ops::update::check(self, req)?;
+        let id = self.resolve(&req.id)?;
         if changes.state == Some(State::InProgress) {
             let issue = self.load(id)?;
-            if issue.state.can_move_to(State::InProgress) {
-                self.check_unblocked(&issue)?; // before running any precheck
+            if issue.state.can_move_to(State::InProgress) && issue.state != State::InProgress {
+                // Before running any precheck.
+                let (what, deps) = (id.to_string(), &issue.dependencies);
+                crate::rules::check_unblocked(&what, deps, |d| ops::state_on_disk(self, d))?;
             }
         }
-        let if_version = self.prepare_gates(id, changes, if_version)?;
-        let _lock = self.lock()?;
-        let mut issue = self.load(id)?;
-        if let Some(expected) = if_version {
-            if expected != issue.version {
-                return Err(Error::VersionConflict {
-                    id: id.to_string(),
-                    expected,
-                    actual: issue.version,
-                });
-            }
+        let runs = self.guarding_auto_gates(id, &changes)?;
+        let req = api::UpdateIssue { id: id.to_string(), ..req.clone() };
+        let mut tx = self.begin()?;
+        if let Some(results) = runs {
+            let record = ops::gate_record::RecordGates { id, results, if_version: req.if_version };
+            ops::gate_record::apply(&mut tx, record)?;
         }
-        if changes.state.is_some_and(|to| issue.state.can_move_to(to)) {
-            if changes.state == Some(State::InProgress) {
-                self.check_unblocked(&issue)?;
-            }
-            self.check_gates(&mut issue, changes)?;
-        }
-        let changed = changes.apply(&mut issue, self.clock.now())?;
-        if changed {
-            self.write_issue(&issue)?;
-        }
-        Ok((issue, changed))
-    }
-
-    /// Work may not start on a blocked issue: refuse a move to in_progress while any
-    /// dependency is not done (a missing one counts as not done). Reads only its dependencies.
-    fn check_unblocked(&self, issue: &Issue) -> Result<()> {
-        if issue.state == State::InProgress {
-            return Ok(());
-        }
-        self.check_unblocked_deps(&issue.id.to_string(), &issue.dependencies)
-    }
-
-    fn check_unblocked_deps(&self, what: &str, deps: &[IssueId]) -> Result<()> {
-        let mut blockers = Vec::new();
-        for d in deps {
-            match self.load(*d) {
-                Ok(dep) if dep.state == State::Done => {}
-                Ok(_) | Err(Error::IssueNotFound(_)) => blockers.push(d.to_string()),
-                Err(e) => return Err(e),
-            }
-        }
-        if blockers.is_empty() {
-            return Ok(());
-        }
-        Err(Error::Blocked { id: what.to_string(), blockers })
+        let done = ops::update::apply(&mut tx, &req)?;
+        tx.commit("update")?;
+        Ok(done)
     }
 
     /// What deleting `input` would do (read-only; used to ask before deleting).
     pub fn delete_plan(&self, input: &str) -> Result<DeletePlan> {
         let issue = self.show(input)?;
-        let (referrers, unreadable) = self.referrers(issue.id, None)?;
+        let (referrers, unreadable) = self.referrers(issue.id)?;
         Ok(DeletePlan { issue, referrers, unreadable })
     }
 
     /// The issues that depend on `id`, and the files that could not be checked.
-    fn referrers(
-        &self,
-        id: IssueId,
-        held: Option<&RepoLock>,
-    ) -> Result<(Vec<IssueId>, Vec<index::Problem>)> {
-        let snap = match held {
-            Some(lock) => index::snapshot_locked(&self.layout, lock)?,
-            None => index::snapshot(&self.layout)?,
-        };
+    fn referrers(&self, id: IssueId) -> Result<(Vec<IssueId>, Vec<index::Problem>)> {
+        let snap = index::snapshot(&self.layout)?;
         let key = id.as_u128();
         let found =
             snap.iter().filter(|e| e.summary().dependencies.contains(&key)).map(|e| e.id).collect();
@@ -551,34 +383,15 @@ impl Repo {
 
     /// Delete an issue and, in the same journal commit, every reference to it from other
     /// issues, so no dangling reference is ever left.
-    pub fn delete(&self, input: &str) -> Result<DeletePlan> {
+    pub fn delete(&self, input: &str) -> Result<Deleted> {
         let id = self.resolve(input)?;
-        let lock = self.lock()?;
-        let issue = self.load(id)?;
-        let now = self.clock.now();
-        let mut ops = Vec::new();
-        let mut updated = Vec::new();
-        let (referrers, unreadable) = self.referrers(id, Some(&lock))?;
-        for r in &referrers {
-            let mut other = self.load(*r)?;
-            other.dependencies.retain(|d| *d != id);
-            other.bump(now)?;
-            ops.push(Op::Write {
-                path: format!("issues/{}", r.file_name()),
-                content: String::from_utf8(other.to_file_bytes()).expect("JSON is UTF-8"),
-            });
-            updated.push(other);
-        }
-        ops.push(Op::Remove { path: format!("issues/{}", id.file_name()) });
-        journal::commit(&self.layout, &ops, self.durability)?;
-        let _ = index::record_written(&self.layout, &updated.iter().collect::<Vec<_>>());
-        Ok(DeletePlan { issue, referrers, unreadable })
+        let mut tx = self.begin()?;
+        let done = ops::delete::apply(&mut tx, &api::DeleteIssue { id: id.to_string() })?;
+        tx.commit("delete")?;
+        Ok(done)
     }
 
-    /// Apply `changes` to every issue `filter` matches, as ONE journal commit: after a crash
-    /// either all of them changed or none did. Issues the change cannot apply to (a refused
-    /// transition) are reported in `errors` and left alone. More matches than the config's
-    /// `bulk_confirm` need `confirmed`, unless it is a dry run.
+    /// Apply `changes` to every issue `filter` matches (see [`Repo::bulk`]).
     pub fn bulk_update(
         &self,
         filter: &Expr,
@@ -586,97 +399,42 @@ impl Repo {
         dry_run: bool,
         confirmed: bool,
     ) -> Result<BulkReport> {
-        changes.validate()?;
-        self.check_labels(&changes.add_labels)?;
-        let lock = self.lock()?;
-        let snap = index::snapshot_locked(&self.layout, &lock)?;
-        let now = self.clock.now();
-        let view = self.graph_view(&snap);
-        let ctx = EvalCtx::new(now, Some(&view));
-        let matched: Vec<IssueId> = snap
-            .iter()
-            .filter(|e| filter.matches(e.id, &e.summary(), &ctx))
-            .map(|e| e.id)
-            .collect();
-        drop(ctx);
-        let unreadable = snap.problems.clone();
-        drop(snap);
-        if !dry_run && !confirmed && matched.len() as u64 > self.config.bulk_confirm {
-            return Err(Error::BulkConfirmRequired(
-                format!(
-                    "the filter matches {} issues, more than bulk_confirm ({}); nothing was changed",
-                    matched.len(),
-                    self.config.bulk_confirm
-                ),
-                matched.len() as u64,
-            ));
-        }
-        let mut report = BulkReport {
-            operation: "bulk-update",
+        self.bulk(&api::BulkUpdate {
             filter: filter.to_string(),
-            changes: changes.to_json(),
+            changes: changes.clone().into(),
             dry_run,
-            matched: matched.len(),
-            modified: 0,
-            skipped: 0,
-            errors: Vec::new(),
-            issue_ids: Vec::new(),
-            unreadable,
-        };
-        let mut updated = Vec::new();
-        for id in matched {
-            let mut issue = self.load(id)?;
-            if let Err(e) = self.bulk_state_allowed(&issue, changes.state) {
-                report.errors.push(BulkFailure { id, code: e.code(), message: e.to_string() });
-                continue;
-            }
-            match changes.apply(&mut issue, now) {
-                Ok(true) => {
-                    report.issue_ids.push(id);
-                    updated.push(issue);
-                }
-                Ok(false) => report.skipped += 1,
-                Err(e) => {
-                    report.errors.push(BulkFailure { id, code: e.code(), message: e.to_string() })
-                }
-            }
-        }
-        report.modified = updated.len();
-        if dry_run || updated.is_empty() {
-            return Ok(report);
-        }
-        let ops: Vec<Op> = updated
-            .iter()
-            .map(|i| Op::Write {
-                path: format!("issues/{}", i.id.file_name()),
-                content: String::from_utf8(i.to_file_bytes()).expect("JSON is UTF-8"),
-            })
-            .collect();
-        journal::commit(&self.layout, &ops, self.durability)?;
-        let _ = index::record_written(&self.layout, &updated.iter().collect::<Vec<_>>());
+            yes: confirmed,
+        })
+    }
+
+    /// `issue bulk-update`, as ONE journal commit: after a crash either all of the issues
+    /// changed or none did. Issues the change cannot apply to are reported in `errors` and
+    /// left alone. More matches than the config's `bulk_confirm` need `yes`, unless it is a
+    /// dry run.
+    pub fn bulk(&self, req: &api::BulkUpdate) -> Result<BulkReport> {
+        let mut tx = self.begin()?;
+        let report = ops::bulk_update::apply(&mut tx, req)?;
+        tx.commit("bulk_update")?;
         Ok(report)
     }
 
-    /// May a bulk-update move `issue` to `to`? Not into `in_progress` while blocked, and not
-    /// past a stage whose gates have not passed (a bulk-update runs no gates). A move the
-    /// transition table refuses is left to [`IssueChanges::apply`], which reports it.
-    fn bulk_state_allowed(&self, issue: &Issue, to: Option<State>) -> Result<()> {
-        let Some(to) = to.filter(|to| *to != issue.state) else { return Ok(()) };
-        if to == State::InProgress {
-            self.check_unblocked(issue)?;
-        }
-        if let Some(stage) = gates::guarding_stage(to) {
-            let blocking = gates::unpassed(issue, stage, &self.config);
-            if issue.state.can_move_to(to) && !blocking.is_empty() {
-                return Err(Error::GatesNotPassed {
-                    id: issue.id.to_string(),
-                    to: to.to_string(),
-                    gates: blocking,
-                    moved_to: None,
-                });
-            }
-        }
-        Ok(())
+    /// Make `input` depend on each of `deps`, all or nothing. Returns the issue and the
+    /// dependencies that were new.
+    pub fn dep_add(&self, input: &str, deps: &[String]) -> Result<(Issue, Vec<IssueId>)> {
+        let mut tx = self.begin()?;
+        let req = api::DepEdit { id: input.to_string(), deps: deps.to_vec() };
+        let done = ops::dep_add::apply(&mut tx, &req)?;
+        tx.commit("dep_add")?;
+        Ok((done.issue, done.changed))
+    }
+
+    /// Remove dependencies. Returns the issue and what was removed.
+    pub fn dep_rm(&self, input: &str, deps: &[String]) -> Result<(Issue, Vec<IssueId>)> {
+        let mut tx = self.begin()?;
+        let req = api::DepEdit { id: input.to_string(), deps: deps.to_vec() };
+        let done = ops::dep_rm::apply(&mut tx, &req)?;
+        tx.commit("dep_rm")?;
+        Ok((done.issue, done.changed))
     }
 }
 

@@ -400,3 +400,70 @@ fn limit_and_since_read_only_the_end_of_the_history() {
     let v = env.json(&["events", "--all"]);
     assert_eq!((durations(&v), v["skipped_lines"].clone()), (vec![5, 4, 3, 2, 1], json!(1500)));
 }
+
+/// One logged event: its op and (id, before, after) of each issue.
+type Logged = (String, Vec<(String, Value, Value)>);
+
+/// The events of the log, oldest first.
+fn logged(env: &TestEnv) -> Vec<Logged> {
+    let v = env.json(&["events", "--all"]);
+    let mut out: Vec<_> = v["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            let issues = e["issues"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|i| {
+                    (i["id"].as_str().unwrap().to_string(), i["before"].clone(), i["after"].clone())
+                })
+                .collect();
+            (e["op"].as_str().unwrap().to_string(), issues)
+        })
+        .collect();
+    out.reverse();
+    out
+}
+
+/// Every committed change appends exactly one event, with the versions before and after and
+/// the actor; a change that writes nothing or is refused appends none.
+#[test]
+fn every_committed_change_appends_one_event_and_a_refused_one_none() {
+    let env = TestEnv::new();
+    let a = env.create("First");
+    let b = env.create("Second");
+    env.ok(&["issue", "update", &a, "--add-label", "x:1"]);
+    env.ok(&["issue", "update", &a, "--add-label", "x:1"]); // already there: no write
+    let refused = env.run(&["issue", "update", &a, "--if-version", "1", "--title", "T"]);
+    assert_eq!(refused.status.code(), Some(4), "{}", describe(&refused));
+    let refused = env.run(&["issue", "update", &a, "--state", "done"]);
+    assert_eq!(refused.status.code(), Some(4), "{}", describe(&refused));
+    env.ok(&["dep", "add", &b, &a]);
+    env.ok(&["issue", "bulk-update", "--filter", "state:backlog", "--priority", "high"]);
+    env.ok(&["--actor", "alice", "issue", "delete", &a, "--yes"]);
+    let n = |v: u64| json!(v);
+    assert_eq!(
+        logged(&env),
+        vec![
+            ("create".into(), vec![(a.clone(), Value::Null, n(1))]),
+            ("create".into(), vec![(b.clone(), Value::Null, n(1))]),
+            ("update".into(), vec![(a.clone(), n(1), n(2))]),
+            ("dep_add".into(), vec![(b.clone(), n(1), n(2))]),
+            ("bulk_update".into(), {
+                let mut both = vec![(a.clone(), n(2), n(3)), (b.clone(), n(2), n(3))];
+                both.sort_by(|x, y| x.0.cmp(&y.0));
+                both
+            }),
+            ("delete".into(), {
+                let mut both = vec![(a.clone(), n(3), Value::Null), (b.clone(), n(3), n(4))];
+                both.sort_by(|x, y| x.0.cmp(&y.0));
+                both
+            }),
+        ]
+    );
+    let last = &env.json(&["events", "--limit", "1"])["events"][0];
+    assert_eq!(last["actor"], "alice");
+    assert_eq!(last["command"], format!("jit issue delete {a}"));
+}

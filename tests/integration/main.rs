@@ -19,6 +19,7 @@ mod gates;
 mod git;
 mod graph;
 mod hard_edges;
+mod transaction;
 mod trust;
 
 mod contract;

@@ -4,7 +4,7 @@ use clap::Subcommand;
 use serde_json::json;
 
 use super::Ctx;
-use crate::api::{GateHistoryRequest, GateInfo};
+use crate::api::{self, GateHistoryRequest, GateInfo};
 use crate::cli::CliError;
 use crate::cli::render::one_line;
 use crate::error::exit;
@@ -150,6 +150,13 @@ pub struct Decision {
     note: Option<String>,
 }
 
+impl Decision {
+    fn into_request(self, passed: bool) -> api::GateDecide {
+        let status = if passed { GateStatus::Passed } else { GateStatus::Failed };
+        api::GateDecide { id: self.id, gate: self.name, status, by: self.by, note: self.note }
+    }
+}
+
 pub fn run(ctx: &mut Ctx, cmd: GateCommand) -> Result<u8, CliError> {
     let repo = ctx.open_repo()?;
     match cmd {
@@ -163,16 +170,17 @@ pub fn run(ctx: &mut Ctx, cmd: GateCommand) -> Result<u8, CliError> {
             replace,
             command,
         } => {
-            let def = GateDef {
+            let req = api::GateDefine {
+                name: name.clone(),
                 stage: stage.parse()?,
                 mode: mode.parse()?,
                 description,
                 command,
                 shell,
                 timeout_s,
-                extra: Default::default(),
+                replace,
             };
-            let def = repo.gate_define(&name, def, replace)?;
+            let def = repo.gate_define(&req)?;
             let store = repo.trust_store()?;
             print_def(ctx, &read::gate_info(&repo, &store, &name, &def))?;
         }
@@ -248,35 +256,32 @@ pub fn run(ctx: &mut Ctx, cmd: GateCommand) -> Result<u8, CliError> {
             print_def(ctx, &read::gate_info(&repo, &store, &name, def))?;
         }
         GateCommand::Remove { name, force } => {
-            let detached = repo.gate_remove(&name, force)?;
+            let done = repo.gate_remove(&api::GateRemove { name: name.clone(), force })?;
             if ctx.out.is_json() {
-                ctx.out.json(&json!({ "removed": name, "detached_from": detached }))?;
+                ctx.out.json(&done)?;
             } else {
                 ctx.out.text(&format!(
                     "removed gate {name}; detached from {} issue(s)\n",
-                    detached.len()
+                    done.detached_from.len()
                 ))?;
             }
         }
         GateCommand::Add { id, names } => print_gates(ctx, &repo.gate_add(&id, &names)?)?,
         GateCommand::Rm { id, names } => print_gates(ctx, &repo.gate_rm(&id, &names)?)?,
-        GateCommand::Pass(d) => {
-            print_gates(ctx, &repo.gate_decide(&d.id, &d.name, GateStatus::Passed, d.by, d.note)?)?
-        }
-        GateCommand::Fail(d) => {
-            print_gates(ctx, &repo.gate_decide(&d.id, &d.name, GateStatus::Failed, d.by, d.note)?)?
-        }
+        GateCommand::Pass(d) => print_gates(ctx, &repo.gate_decide(&d.into_request(true))?)?,
+        GateCommand::Fail(d) => print_gates(ctx, &repo.gate_decide(&d.into_request(false))?)?,
         GateCommand::Run { id, names } => {
-            let (issue, outcomes) = repo.gate_run(&id, &names)?;
+            let run = repo.gate_run(&id, &names)?;
+            let outcomes = &run.results;
             let failed = outcomes.iter().any(|o| o.status != GateStatus::Passed);
             if ctx.out.is_json() {
-                ctx.out.json(
-                    &json!({ "id": issue.id, "version": issue.version, "results": outcomes }),
-                )?;
+                // Through a JSON value, whose keys are sorted: the bytes `gate run` always printed.
+                let value = serde_json::to_value(&run).expect("a gate run serialises");
+                ctx.out.json(&value)?;
             } else if outcomes.is_empty() {
                 ctx.status("no auto gates to run on this issue");
             } else {
-                for o in &outcomes {
+                for o in outcomes {
                     let code =
                         o.exit_code.map_or("no exit code".to_string(), |c| format!("exit {c}"));
                     let extra =

@@ -2,6 +2,7 @@
 
 use super::Ctx;
 use super::change_args::FieldChanges;
+use crate::api;
 use crate::cli::CliError;
 use crate::error::{Error, exit};
 
@@ -34,7 +35,8 @@ pub struct Args {
 }
 
 pub fn run(ctx: &mut Ctx, args: Args) -> Result<u8, CliError> {
-    let filter = crate::query::parse(&args.filter).map_err(Error::from)?;
+    // Parsed here too, so that a bad filter is reported before the repository is opened.
+    crate::query::parse(&args.filter).map_err(Error::from)?;
     let changes = args.fields.into_changes()?;
     if changes.is_empty() {
         return Err(Error::InvalidArgument(
@@ -45,7 +47,13 @@ pub fn run(ctx: &mut Ctx, args: Args) -> Result<u8, CliError> {
         .into());
     }
     let repo = ctx.open_repo()?;
-    let report = repo.bulk_update(&filter, &changes, args.dry_run, args.yes)?;
+    let req = api::BulkUpdate {
+        filter: args.filter,
+        changes: changes.into(),
+        dry_run: args.dry_run,
+        yes: args.yes,
+    };
+    let report = repo.bulk(&req)?;
     ctx.warn_unreadable(&report.unreadable);
     if ctx.out.is_json() {
         ctx.out.json(&report)?;

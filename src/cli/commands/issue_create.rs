@@ -4,9 +4,10 @@ use std::io::Read;
 
 use super::Ctx;
 use super::issue::print_issue;
+use crate::api;
 use crate::cli::CliError;
 use crate::error::{Error, exit};
-use crate::model::{MAX_DESCRIPTION, NewIssue};
+use crate::model::MAX_DESCRIPTION;
 
 /// Create an issue and print it
 #[derive(Debug, clap::Args)]
@@ -46,17 +47,17 @@ pub struct Args {
 
 pub fn run(ctx: &mut Ctx, args: Args) -> Result<u8, CliError> {
     let title = args.title_pos.or(args.title).unwrap_or_default();
-    let new = NewIssue {
+    let req = api::CreateIssue {
         title,
         description: description_arg(args.description)?.unwrap_or_default(),
         state: args.state.map(|s| s.parse()).transpose()?,
         priority: args.priority.map(|s| s.parse()).transpose()?,
         assignee: args.assignee,
         labels: args.labels,
-        dependencies: Vec::new(),
+        depends_on: args.depends_on,
     };
     let repo = ctx.open_repo()?;
-    let issue = repo.create(new, &args.depends_on)?;
+    let issue = repo.create_issue(&req)?;
     print_issue(ctx, &issue)?;
     Ok(exit::OK)
 }

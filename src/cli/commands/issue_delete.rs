@@ -66,17 +66,9 @@ pub fn run(ctx: &mut Ctx, args: Args) -> Result<u8, CliError> {
         ctx.warn_unreadable(&done.unreadable);
     }
     if ctx.out.is_json() {
-        ctx.out.json(&serde_json::json!({
-            "deleted": done.issue.id,
-            "title": done.issue.title,
-            "references_removed": done.referrers,
-        }))?;
+        ctx.out.json(&done)?;
     } else {
-        ctx.out.text(&format!(
-            "Deleted {} \"{}\"\n",
-            done.issue.id,
-            one_line(&done.issue.title)
-        ))?;
+        ctx.out.text(&format!("Deleted {} \"{}\"\n", done.deleted, one_line(&done.title)))?;
         if !done.referrers.is_empty() {
             ctx.out.text(&format!(
                 "Removed the dependency from {} issue(s)\n",

@@ -4,6 +4,7 @@ use super::Ctx;
 use super::change_args::FieldChanges;
 use super::issue::print_issue;
 use super::issue_create::description_arg;
+use crate::api;
 use crate::cli::CliError;
 use crate::error::{Error, exit};
 use crate::model::IssueChanges;
@@ -55,8 +56,15 @@ pub fn run(ctx: &mut Ctx, args: Args) -> Result<u8, CliError> {
         )
         .into());
     }
+    let req =
+        api::UpdateIssue { id: args.id, changes: changes.into(), if_version: args.if_version };
     let repo = ctx.open_repo()?;
-    let (issue, changed) = repo.update(&args.id, &changes, args.if_version)?;
+    let done = repo.update_issue(&req)?;
+    if let Some(refused) = done.refused {
+        // Committed as the outcome (the issue may now be gated), reported as the error.
+        return Err(refused.into());
+    }
+    let (issue, changed) = (done.issue, done.changed);
     if !changed {
         ctx.status("nothing changed: the issue already had these values");
     }

@@ -159,6 +159,10 @@ impl Ctx<'_, '_> {
             actor: crate::cli::actor::resolve(self.global.actor.as_deref())?,
         };
         let mut repo = Repo::open(&opts, Clock::from_env()?)?;
+        // Warnings are said even under --quiet, as everywhere.
+        repo.set_warning_notice(|m| {
+            let _ = writeln!(std::io::stderr(), "warning: {}", terminal_safe(m));
+        });
         if !self.global.quiet {
             repo.set_wait_notice(|holder| {
                 let who = holder.map_or("another process".to_string(), |h| h.describe());

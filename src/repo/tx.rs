@@ -1,0 +1,400 @@
+//! The one write path. A [`Transaction`] holds the writers' lock (its guard is a field, so
+//! nothing commits without it), loads the issues and config an operation reads, stages the
+//! files it changes, and commits them in one step: one atomic rename for a single file, one
+//! journal record for several, then the index. Dropping it without [`Transaction::commit`]
+//! changes nothing. The version bump and `updated_at` happen here and nowhere else.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use jiff::Timestamp;
+
+use super::Repo;
+use crate::error::{Error, Result};
+use crate::model::{Issue, IssueId, Prefix};
+use crate::storage::atomic;
+use crate::storage::config::Config;
+use crate::storage::index::{self, Snapshot};
+use crate::storage::journal::{self, Op};
+use crate::storage::lock::RepoLock;
+use crate::storage::trust::{TrustStore, Trusted};
+
+/// An issue file written and fsynced before the lock is taken, so that `issue create` only
+/// renames it under the lock. Removed when dropped unless a commit installed it.
+#[derive(Debug)]
+pub struct PreparedFile {
+    tmp: Option<PathBuf>,
+}
+
+impl PreparedFile {
+    /// Write `issue`'s file to a temp file beside its place.
+    pub fn new(repo: &Repo, issue: &Issue) -> Result<PreparedFile> {
+        let path = repo.layout.issue_path(issue.id);
+        let tmp = atomic::prepare(&path, &issue.to_file_bytes(), repo.durability)?;
+        Ok(PreparedFile { tmp: Some(tmp) })
+    }
+}
+
+impl Drop for PreparedFile {
+    fn drop(&mut self) {
+        if let Some(tmp) = self.tmp.take() {
+            let _ = std::fs::remove_file(tmp);
+        }
+    }
+}
+
+/// What a transaction will do to one issue file when it commits.
+#[derive(Debug)]
+enum Staged {
+    Write(Issue),
+    Create(Issue, Option<PreparedFile>),
+    Delete,
+}
+
+/// One issue a commit changed: its version before (`None`: created) and after (`None`:
+/// deleted).
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct IssueChange {
+    pub id: IssueId,
+    pub before: Option<u64>,
+    pub after: Option<u64>,
+}
+
+/// What a commit did: everything an event records.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct Committed {
+    /// The operation, as the event log names it: `create`, `update`, `bulk_update`, `gate_pass`…
+    pub op: &'static str,
+    /// The issues changed, in id order; empty when nothing changed.
+    pub issues: Vec<IssueChange>,
+    /// Whether config.json was written.
+    pub config: bool,
+    /// How long taking the lock took.
+    pub lock_wait: Duration,
+    /// From the start of the transaction (before the lock) to the end of the commit.
+    pub duration: Duration,
+    /// The command words, as for `lock.info`.
+    pub command: String,
+}
+
+impl Committed {
+    /// Whether the commit wrote anything.
+    pub fn changed(&self) -> bool {
+        self.config || !self.issues.is_empty()
+    }
+}
+
+/// A write in progress: see the module documentation.
+pub struct Transaction<'r> {
+    repo: &'r Repo,
+    _lock: RepoLock,
+    started: Instant,
+    lock_wait: Duration,
+    now: Timestamp,
+    /// Issues as read from their files (`None`: no such file), by id.
+    loaded: HashMap<IssueId, Option<Issue>>,
+    staged: BTreeMap<IssueId, Staged>,
+    /// config.json as read under the lock, once asked for.
+    config: Option<Config>,
+    staged_config: Option<Config>,
+    staged_trust: Vec<(String, Trusted)>,
+}
+
+impl Repo {
+    /// Start a transaction: take the writers' lock and finish any change a crash interrupted
+    /// (rolling a complete journal record forward, discarding an incomplete one).
+    pub fn begin(&self) -> Result<Transaction<'_>> {
+        let started = Instant::now();
+        let lock = RepoLock::acquire(&self.layout, self.lock_timeout, &self.command, &mut |h| {
+            (self.on_wait)(h)
+        })?;
+        let lock_wait = started.elapsed();
+        journal::recover(&self.layout, self.durability)?;
+        Ok(Transaction {
+            repo: self,
+            _lock: lock,
+            started,
+            lock_wait,
+            now: self.clock.now(),
+            loaded: HashMap::new(),
+            staged: BTreeMap::new(),
+            config: None,
+            staged_config: None,
+            staged_trust: Vec::new(),
+        })
+    }
+}
+
+impl<'r> Transaction<'r> {
+    pub fn repo(&self) -> &'r Repo {
+        self.repo
+    }
+
+    /// The time of this transaction: every timestamp it writes.
+    pub fn now(&self) -> Timestamp {
+        self.now
+    }
+
+    /// The issue as this transaction sees it: staged if staged, else read from its file.
+    pub fn load(&mut self, id: IssueId) -> Result<&Issue> {
+        if !self.staged.contains_key(&id) {
+            self.read(id)?;
+        }
+        let found = match self.staged.get(&id) {
+            Some(Staged::Write(i) | Staged::Create(i, _)) => Some(i),
+            Some(Staged::Delete) => None,
+            None => self.loaded[&id].as_ref(),
+        };
+        found.ok_or_else(|| Error::IssueNotFound(id.to_string()))
+    }
+
+    /// Turn a full id or a unique prefix into an id, as this transaction sees the issues: one
+    /// it created counts (so a later operation of the same transaction can name it), one it
+    /// deleted does not.
+    pub fn resolve(&mut self, input: &str) -> Result<IssueId> {
+        let prefix = Prefix::parse(input)?;
+        let created: Vec<IssueId> = self
+            .staged
+            .iter()
+            .filter(|(id, s)| {
+                matches!(s, Staged::Create(..)) && id.to_string().starts_with(prefix.as_str())
+            })
+            .map(|(id, _)| *id)
+            .collect();
+        let on_disk = match self.repo.resolve(input) {
+            Ok(id) if matches!(self.staged.get(&id), Some(Staged::Delete)) => None,
+            Ok(id) => Some(id),
+            Err(Error::IssueNotFound(_)) => None,
+            Err(e) => return Err(e),
+        };
+        match (on_disk, created.as_slice()) {
+            (Some(id), []) => Ok(id),
+            (None, [id]) => Ok(*id),
+            (None, []) => Err(Error::IssueNotFound(input.to_string())),
+            (found, more) => Err(Error::AmbiguousId {
+                prefix: input.to_string(),
+                candidates: found.iter().chain(more).map(|i| i.to_string()).collect(),
+            }),
+        }
+    }
+
+    /// Whether an issue with this id exists, as this transaction sees it.
+    pub fn exists(&mut self, id: IssueId) -> Result<bool> {
+        match self.staged.get(&id) {
+            Some(Staged::Write(_) | Staged::Create(..)) => Ok(true),
+            Some(Staged::Delete) => Ok(false),
+            // As `Repo::resolve` sees it: a file by that name, whatever it holds.
+            None => Ok(self.loaded.get(&id).map_or_else(
+                || std::fs::symlink_metadata(self.repo.layout.issue_path(id)).is_ok(),
+                Option::is_some,
+            )),
+        }
+    }
+
+    /// The version of the issue's file when this transaction first read it (what a
+    /// compare-and-swap compares with), or `None` when there was none.
+    pub fn version_as_read(&mut self, id: IssueId) -> Result<Option<u64>> {
+        Ok(self.read(id)?.map(|i| i.version))
+    }
+
+    fn read(&mut self, id: IssueId) -> Result<Option<&Issue>> {
+        if !self.loaded.contains_key(&id) {
+            let issue = match self.repo.load(id) {
+                Ok(i) => Some(i),
+                Err(Error::IssueNotFound(_)) => None,
+                Err(e) => return Err(e),
+            };
+            self.loaded.insert(id, issue);
+        }
+        Ok(self.loaded[&id].as_ref())
+    }
+
+    /// Stage `issue` to be written. Its version becomes the version as read plus one (once,
+    /// however often it is staged) and `updated_at` this transaction's time; a version that
+    /// cannot go up is refused (`VERSION_EXHAUSTED`) here, before anything is written. An
+    /// issue staged unchanged from its file is not written at all. Returns the issue as it
+    /// will be written.
+    pub fn stage(&mut self, mut issue: Issue) -> Result<&Issue> {
+        let id = issue.id;
+        if let Some(Staged::Create(..)) = self.staged.get(&id) {
+            issue.version = 1;
+            issue.updated_at = self.now;
+            let prepared = None; // the prepared file no longer holds what will be written
+            self.staged.insert(id, Staged::Create(issue, prepared));
+            return self.load(id);
+        }
+        let Some(read) = self.read(id)?.cloned() else {
+            return Err(Error::IssueNotFound(id.to_string()));
+        };
+        issue.version = read.version;
+        issue.updated_at = read.updated_at;
+        if issue == read {
+            self.staged.remove(&id);
+        } else {
+            issue.bump(self.now)?;
+            self.staged.insert(id, Staged::Write(issue));
+        }
+        self.load(id)
+    }
+
+    /// Stage a new issue (version 1), optionally with its file already prepared.
+    pub fn stage_create(&mut self, mut issue: Issue, file: Option<PreparedFile>) -> Result<()> {
+        if self.exists(issue.id)? {
+            return Err(Error::InvalidArgument(format!("issue {} exists already", issue.id)));
+        }
+        issue.version = 1;
+        self.staged.insert(issue.id, Staged::Create(issue, file));
+        Ok(())
+    }
+
+    /// Stage the removal of an issue's file.
+    pub fn stage_delete(&mut self, id: IssueId) -> Result<()> {
+        if matches!(self.staged.get(&id), Some(Staged::Create(..))) {
+            self.staged.remove(&id);
+            return Ok(());
+        }
+        if self.read(id)?.is_none() {
+            return Err(Error::IssueNotFound(id.to_string()));
+        }
+        self.staged.insert(id, Staged::Delete);
+        Ok(())
+    }
+
+    /// config.json as this transaction sees it (read under the lock: gate commands of other
+    /// processes may have changed it since the repository was opened).
+    pub fn config(&mut self) -> Result<&Config> {
+        if let Some(staged) = &self.staged_config {
+            return Ok(staged);
+        }
+        if self.config.is_none() {
+            self.config = Some(Config::load(&self.repo.layout.config_path())?);
+        }
+        Ok(self.config.as_ref().expect("loaded"))
+    }
+
+    /// Stage a new config.json.
+    pub fn stage_config(&mut self, config: Config) {
+        self.staged_config = Some(config);
+    }
+
+    /// Stage trust of an auto gate's definition on this machine. Written first at commit
+    /// (it is local state, outside the tracked files), so a definition committed by this
+    /// transaction is never in config.json untrusted because of a failed write.
+    pub fn stage_trust(&mut self, name: &str, trusted: Trusted) {
+        self.staged_trust.push((name.to_string(), trusted));
+    }
+
+    /// Forget everything staged (a dry run): a commit then writes nothing.
+    pub fn discard(&mut self) {
+        self.staged.clear();
+        self.staged_config = None;
+        self.staged_trust.clear();
+    }
+
+    /// Every issue through the index, read under this transaction's lock. Issues staged in
+    /// this transaction are not laid over it.
+    pub fn snapshot(&self) -> Result<Snapshot> {
+        index::snapshot_locked(&self.repo.layout, &self._lock)
+    }
+
+    /// Commit what is staged as operation `op`, then record the written issues in the index.
+    pub fn commit(mut self, op: &'static str) -> Result<Committed> {
+        let mut staged = std::mem::take(&mut self.staged);
+        let config = self.staged_config.take();
+        let layout = &self.repo.layout;
+        let durability = self.repo.durability;
+        if !self.staged_trust.is_empty() {
+            let trust = std::mem::take(&mut self.staged_trust);
+            TrustStore::update(&self.repo.local, |store| store.gates.extend(trust))?;
+        }
+        let mut issues = Vec::new();
+        for (id, s) in &staged {
+            let before = self.loaded.get(id).and_then(|i| i.as_ref().map(|i| i.version));
+            let (before, after) = match s {
+                Staged::Write(i) => (before, Some(i.version)),
+                Staged::Create(i, _) => (None, Some(i.version)),
+                Staged::Delete => (before, None),
+            };
+            issues.push(IssueChange { id: *id, before, after });
+        }
+        let single_file = staged.len() + usize::from(config.is_some()) == 1
+            && !staged.values().any(|s| matches!(s, Staged::Delete));
+        if single_file {
+            match (staged.iter_mut().next(), &config) {
+                (Some((id, Staged::Create(_, Some(file)))), _) => {
+                    let tmp = file.tmp.take().expect("a prepared file has its temp file");
+                    atomic::install(&tmp, &layout.issue_path(*id), durability)?;
+                }
+                (Some((id, Staged::Write(i) | Staged::Create(i, None))), _) => {
+                    atomic::write(&layout.issue_path(*id), &i.to_file_bytes(), durability)?;
+                }
+                (_, Some(c)) => atomic::write(&layout.config_path(), &c.to_bytes(), durability)?,
+                // A lone delete is never a single-file write (it goes through the journal).
+                (_, None) => {}
+            }
+        } else if !issues.is_empty() || config.is_some() {
+            let mut ops: Vec<Op> = staged.iter().map(|(id, s)| file_op(*id, s)).collect();
+            if let Some(c) = &config {
+                ops.push(Op::Write { path: "config.json".into(), content: utf8(c.to_bytes()) });
+            }
+            journal::commit(layout, &ops, durability)?;
+        }
+        let written: Vec<&Issue> = staged
+            .values()
+            .filter_map(|s| match s {
+                Staged::Write(i) | Staged::Create(i, _) => Some(i),
+                Staged::Delete => None,
+            })
+            .collect();
+        if !written.is_empty() {
+            let _ = index::record_written(layout, &written);
+        }
+        let committed = Committed {
+            op,
+            issues,
+            config: config.is_some(),
+            lock_wait: self.lock_wait,
+            duration: self.started.elapsed(),
+            command: self.repo.command.clone(),
+        };
+        if committed.changed() {
+            self.append_event(&committed);
+        }
+        Ok(committed)
+    }
+
+    /// The event of a commit, appended while the lock is still held (so the log is in commit
+    /// order). The change has committed by now: an append that fails costs this event only,
+    /// said as a warning, and the command still succeeds.
+    fn append_event(&self, c: &Committed) {
+        let mut event = self.repo.new_event(c.op);
+        for i in &c.issues {
+            event.touch(i.id, i.before, i.after);
+        }
+        event.duration_ms = duration_ms(c.duration);
+        event.lock_wait_ms = duration_ms(c.lock_wait);
+        if let Err(e) = self.repo.append_event(&event) {
+            self.repo.warn(&format!("the change was made, but its event was not logged: {e}"));
+        }
+    }
+}
+
+/// The journal operation for one staged issue file.
+fn file_op(id: IssueId, s: &Staged) -> Op {
+    let path = format!("issues/{}", id.file_name());
+    match s {
+        Staged::Write(i) | Staged::Create(i, _) => {
+            Op::Write { path, content: utf8(i.to_file_bytes()) }
+        }
+        Staged::Delete => Op::Remove { path },
+    }
+}
+
+fn duration_ms(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
+fn utf8(bytes: Vec<u8>) -> String {
+    String::from_utf8(bytes).expect("JSON is UTF-8")
+}
