@@ -4,6 +4,7 @@
 mod deps;
 mod gates;
 pub mod git;
+pub mod validate;
 
 pub use gates::{GateTrust, definition_problem};
 

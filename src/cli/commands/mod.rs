@@ -21,6 +21,7 @@ mod merge_driver;
 mod query;
 mod ready;
 mod select_args;
+mod validate;
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -91,6 +92,7 @@ pub enum Command {
     #[command(subcommand)]
     Gate(Box<gate::GateCommand>),
     GitSetup(git_setup::Args),
+    Validate(validate::Args),
     Completions(completions::Args),
     Man(man::Args),
     Help(help::Args),
@@ -223,6 +225,7 @@ pub fn dispatch(cli: Cli, out: &mut Printer, command: String) -> Result<u8, CliE
         Command::Graph(c) => graph::run(&mut ctx, c),
         Command::Gate(c) => gate::run(&mut ctx, *c),
         Command::GitSetup(a) => git_setup::run(&mut ctx, a),
+        Command::Validate(a) => validate::run(&mut ctx, a),
         Command::Completions(a) => completions::run(&mut ctx, a),
         Command::Man(a) => man::run(&mut ctx, a),
         Command::Help(a) => help::run(&mut ctx, a),

@@ -279,6 +279,56 @@ fn load(dir: &Path) -> Result<Loaded> {
     Ok(Loaded { bufs, base, known, health })
 }
 
+/// The index compared with the issue files, for `validate`: read, never changed.
+#[derive(Debug, Default)]
+pub struct IndexCheck {
+    /// Why the index files cannot be used whole (no base, a damaged tail, ...).
+    pub damaged: Vec<String>,
+    /// Issue files whose record no longer matches their stamp (re-read by the next listing).
+    pub stale: usize,
+    /// Issue files the index has no record of.
+    pub missing: usize,
+    /// Records of issues whose file is gone.
+    pub dead: usize,
+}
+
+/// Compare the index with `files` (every issue file that is an issue, with its stamp now).
+/// An index that is not there at all is not damage: it is made by the next listing.
+pub fn verify(layout: &Layout, files: &[(u128, FileStamp)]) -> Result<IndexCheck> {
+    let dir = layout.index_dir();
+    let mut check = IndexCheck::default();
+    if fs::symlink_metadata(&dir).is_err() {
+        return Ok(check);
+    }
+    if !index_dir_usable(&dir) {
+        check.damaged.push("index/ is not a directory".into());
+    }
+    let loaded = load(&dir)?;
+    let h = &loaded.health;
+    if index_dir_usable(&dir) && h.base_gen.is_none() && !files.is_empty() {
+        check.damaged.push(format!("{BASE} is missing or its header is damaged"));
+    }
+    for (damaged, name) in h.tail_damaged.iter().zip([BASE, LOG]) {
+        if *damaged {
+            check.damaged.push(format!("{name} has bytes after its last readable record"));
+        }
+    }
+    let mut seen = 0usize;
+    for (id, stamp) in files {
+        let Some(slot) = loaded.known.get(id) else {
+            check.missing += 1;
+            continue;
+        };
+        seen += 1;
+        let p = &loaded.bufs[slot.buf as usize][slot.start..slot.end];
+        if RecordRef::stamp(p).is_none_or(|(rec, _)| rec != *stamp) {
+            check.stale += 1;
+        }
+    }
+    check.dead = loaded.known.len() - seen;
+    Ok(check)
+}
+
 /// Read every issue through the index, re-reading files whose stamps do not match, and keep
 /// the index up to date when the writers' lock is free. The index is read on this thread
 /// while the files are statted on others: both are most of the cost of a listing.
