@@ -188,11 +188,24 @@ impl Repo {
 
     /// Find and open the repository.
     pub fn open(opts: &OpenOptions, clock: Clock) -> Result<Repo> {
+        Self::open_inner(opts, clock, false)
+    }
+
+    /// Open the repository even if its config cannot be read (the defaults stand in for it):
+    /// for `validate`, which reports the config rather than failing on it.
+    pub fn open_for_check(opts: &OpenOptions, clock: Clock) -> Result<Repo> {
+        Self::open_inner(opts, clock, true)
+    }
+
+    fn open_inner(opts: &OpenOptions, clock: Clock, lenient: bool) -> Result<Repo> {
         let layout = match &opts.repo {
             Some(p) => Layout::at(&opts.cwd.join(p))?,
             None => Layout::discover(&opts.cwd, &opts.ceilings)?,
         };
-        let config = Config::load(&layout.config_path())?;
+        let config = match Config::load(&layout.config_path()) {
+            Err(_) if lenient => Config::default(),
+            loaded => loaded?,
+        };
         Ok(Repo {
             durability: opts.durability.unwrap_or(config.durability),
             lock_timeout: Duration::from_millis(

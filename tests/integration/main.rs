@@ -19,3 +19,4 @@ mod git;
 mod graph;
 mod hard_edges;
 mod trust;
+mod validate;

@@ -110,6 +110,14 @@ pub struct Ctx<'p, 'o> {
 impl Ctx<'_, '_> {
     /// Open the repository named by `--repo`/`JIT_DIR`, or the one above the current directory.
     pub fn open_repo(&self) -> Result<Repo, CliError> {
+        self.open_repo_with(Repo::open)
+    }
+
+    /// [`Ctx::open_repo`] through `open` (`Repo::open_for_check` for `validate`).
+    pub fn open_repo_with(
+        &self,
+        open: impl FnOnce(&OpenOptions, Clock) -> crate::Result<Repo>,
+    ) -> Result<Repo, CliError> {
         let cwd = std::env::current_dir()
             .map_err(|e| crate::Error::Io { path: ".".into(), source: e })?;
         // Set but empty counts as unset, as for JIT_DIR and JIT_LOCK_TIMEOUT_MS.
@@ -126,7 +134,7 @@ impl Ctx<'_, '_> {
             trust_all_gates: trust_all_gates_from_env()?,
             ceilings: ceilings_from_env(),
         };
-        let mut repo = Repo::open(&opts, Clock::from_env()?)?;
+        let mut repo = open(&opts, Clock::from_env()?)?;
         if !self.global.quiet {
             repo.set_wait_notice(|holder| {
                 let who = holder.map_or("another process".to_string(), |h| h.describe());

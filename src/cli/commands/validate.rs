@@ -30,7 +30,7 @@ pub struct Args {
 
 pub fn run(ctx: &mut Ctx, args: Args) -> Result<u8, CliError> {
     let only = parse_only(&args.only)?;
-    let repo = ctx.open_repo()?;
+    let repo = ctx.open_repo_with(crate::repo::Repo::open_for_check)?;
     let bar = progress_bar(ctx);
     let tick = |done: usize, total: usize| {
         if let Some(b) = &bar {

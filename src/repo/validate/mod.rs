@@ -128,11 +128,13 @@ impl Repo {
     /// Check the whole repository. Takes the lock in shared mode (no writer runs meanwhile,
     /// other checkers may) and changes nothing.
     pub fn validate(&self, opts: &ValidateOptions, progress: Progress) -> Result<ValidateReport> {
+        let mut findings = Vec::new();
+        // Before the lock is taken: taking it rewrites lock.info.
+        store::check_lock_info(&self.layout, &mut findings);
         let _lock =
             RepoLock::acquire_shared(&self.layout, self.lock_timeout, &self.command, &mut |h| {
                 (self.on_wait)(h)
             })?;
-        let mut findings = Vec::new();
         let mut checked = Checked::default();
         let config = store::check_config(&self.layout, &mut findings);
         let scan = files::scan(&self.layout, progress, &mut findings)?;

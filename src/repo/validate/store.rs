@@ -189,15 +189,9 @@ const KNOWN: &[&str] = &[
     ".gitattributes",
 ];
 
-/// The entries of `.jit/` itself: the lock files, temp files, and names jit does not know.
-pub fn check_root(layout: &Layout, findings: &mut Vec<Finding>) {
-    let lock = layout.lock_path();
-    if fs::symlink_metadata(&lock).is_ok_and(|m| !m.is_file()) {
-        let msg = "the lock file is not a regular file (a directory, FIFO or symbolic link): \
-                   every write fails with NOT_A_REGULAR_FILE until it is moved aside (the next \
-                   writer makes it again)";
-        findings.push(Finding::new("LOCK_FILE_INVALID", rel("lock"), msg));
-    }
+/// `lock.info`, as the last holder left it (read before `validate` takes the lock, which
+/// rewrites it).
+pub fn check_lock_info(layout: &Layout, findings: &mut Vec<Finding>) {
     let info = layout.lock_info_path();
     let why = match read_regular(&info) {
         Ok(FileBytes::Regular(b)) => serde_json::from_slice::<crate::storage::lock::HolderInfo>(&b)
@@ -213,6 +207,17 @@ pub fn check_root(layout: &Layout, findings: &mut Vec<Finding>) {
              cannot say whom it waits for; the next command that takes the lock rewrites it"
         );
         findings.push(Finding::new("LOCK_INFO_INVALID", rel("lock.info"), msg));
+    }
+}
+
+/// The entries of `.jit/` itself: the lock files, temp files, and names jit does not know.
+pub fn check_root(layout: &Layout, findings: &mut Vec<Finding>) {
+    let lock = layout.lock_path();
+    if fs::symlink_metadata(&lock).is_ok_and(|m| !m.is_file()) {
+        let msg = "the lock file is not a regular file (a directory, FIFO or symbolic link): \
+                   every write fails with NOT_A_REGULAR_FILE until it is moved aside (the next \
+                   writer makes it again)";
+        findings.push(Finding::new("LOCK_FILE_INVALID", rel("lock"), msg));
     }
     let Ok(entries) = fs::read_dir(layout.root()) else { return };
     let mut names: Vec<String> =
