@@ -76,9 +76,8 @@ fn parse_only(raw: &[String]) -> Result<Vec<&'static str>, CliError> {
     Ok(out)
 }
 
-/// A progress bar on stderr, only on a terminal and not with `--json` or `--quiet`; it
-/// shows itself only once the check has run for a while (indicatif draws at most a few
-/// times a second).
+/// A progress bar on stderr, only on a terminal and not with `--json` or `--quiet`, redrawn
+/// at most 4 times a second.
 fn progress_bar(ctx: &Ctx) -> Option<indicatif::ProgressBar> {
     if ctx.global.quiet || ctx.out.is_json() || !std::io::stderr().is_terminal() {
         return None;
