@@ -339,7 +339,9 @@ impl Error {
                 gates.join(" ")
             )),
             Error::GraphCycle { .. } => Some(
-                "a cycle came in by hand editing or a merge; `jit dep rm` one of its edges".into(),
+                "a cycle came in by hand editing or a merge; `jit dep rm` one of its edges \
+                 (`jit validate` names every cycle)"
+                    .into(),
             ),
             Error::Filter(f) => match &f.suggestion {
                 Some(s) => Some(format!("did you mean `{s}`?")),
@@ -356,7 +358,7 @@ impl Error {
             // works there too.
             Error::Corrupt { path, .. } => Some(format!(
                 "fix or restore the file (e.g. `git checkout HEAD -- {}`; after a merge see \
-                 docs/git.md); nothing was changed",
+                 docs/git.md); nothing was changed; `jit validate` lists every such file",
                 path.display()
             )),
             Error::MergeFailed { .. } => Some(

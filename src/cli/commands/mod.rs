@@ -162,7 +162,8 @@ impl Ctx<'_, '_> {
     pub fn warn_unreadable(&self, problems: &[Problem]) {
         for p in problems {
             self.warn(&format!(
-                "skipped {}: {} (fix or restore the file, e.g. with git)",
+                "skipped {}: {} (fix or restore the file, e.g. with git; `jit validate` lists \
+                 every problem)",
                 p.path.display(),
                 p.message
             ));
