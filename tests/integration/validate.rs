@@ -389,6 +389,26 @@ fn validate_waits_for_a_writer_and_times_out_naming_it() {
     holder.wait().unwrap();
     let (code, _) = validate(&env, &[]);
     assert_eq!(code, 0);
+    // A shared holder (as validate is) lets another check run and keeps every writer out.
+    let mut shared = Command::new("flock")
+        .arg("-s")
+        .arg(env.jit_dir())
+        .arg("cat")
+        .stdin(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    while Command::new("flock").arg("-n").arg(env.jit_dir()).arg("true").status().unwrap().success()
+    {
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    let (code, _) = validate(&env, &["--timeout-ms", "100"]);
+    assert_eq!(code, 0, "two shared holders at once");
+    let before = env.issue_files();
+    let err = env.json_err(&["issue", "create", "Blocked", "--timeout-ms", "100"], 75);
+    assert_eq!(err["code"], "LOCK_TIMEOUT");
+    assert!(env.issue_files() == before);
+    drop(shared.stdin.take());
+    shared.wait().unwrap();
 }
 
 /// An unfinished git merge that conflicted on an issue file: the issue vanishes from

@@ -367,3 +367,31 @@ fn kind_name(t: &std::fs::FileType) -> &'static str {
         "a file"
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn conflict_markers_need_both_ends() {
+        assert_eq!(conflict_marker_line(b"{\n<<<<<<< HEAD\na\n=======\nb\n>>>>>>> x\n}"), Some(2));
+        assert_eq!(conflict_marker_line(b"{\n<<<<<<< HEAD\n}"), None);
+        assert_eq!(conflict_marker_line(b"{\"title\": \"<<<<<<< not at a line start\"}"), None);
+    }
+
+    #[test]
+    fn bytes_are_sorted_into_truncated_unparseable_and_schema() {
+        let id = IssueId::from_parts(1, 2);
+        let code = |b: &[u8]| {
+            let mut f = Vec::new();
+            check_bytes(id, "p", b, &mut f);
+            f.into_iter().map(|f| f.code).collect::<Vec<_>>()
+        };
+        assert_eq!(code(b""), ["ISSUE_TRUNCATED"]);
+        assert_eq!(code(b"{\"id\": \"01"), ["ISSUE_TRUNCATED"]);
+        assert_eq!(code(b"{\"id\": x}"), ["ISSUE_UNPARSEABLE"]);
+        assert_eq!(code(b"\xFF\xFE{}"), ["ISSUE_UNPARSEABLE"]);
+        assert_eq!(code(b"[]"), ["ISSUE_SCHEMA"]);
+        assert_eq!(code(b"{\"id\": 1}"), ["ISSUE_SCHEMA"]);
+    }
+}
