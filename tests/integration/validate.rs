@@ -330,6 +330,23 @@ fn a_full_disk_is_named() {
     assert_eq!(out.status.code(), Some(6), "{}", describe(&out));
     let v: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(found(&v), [("DISK_FULL".to_string(), ".jit/".to_string(), None)]);
+    // An interrupted change that a full disk keeps from finishing: every write would fail.
+    let id = env.create("Second");
+    let content = std::fs::read_to_string(file_of(&env, &id)).unwrap();
+    let op = json!({"op": "write", "path": format!("issues/{id}.json"), "content": content});
+    let name = journal_record(&env, &[op]);
+    let out = env.cmd(&["validate", "--json"]).env("JIT_TEST_FAULT", "enospc").output().unwrap();
+    assert_eq!(out.status.code(), Some(6), "{}", describe(&out));
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let record = format!(".jit/journal/{name}");
+    assert_eq!(
+        found(&v),
+        [
+            ("DISK_FULL".to_string(), ".jit/".to_string(), None),
+            ("JOURNAL_BLOCKED".to_string(), record.clone(), None),
+            ("JOURNAL_PENDING".to_string(), record, None),
+        ]
+    );
 }
 
 #[test]
@@ -421,19 +438,7 @@ fn a_merge_conflict_in_an_issue_file_is_named_with_git_commands() {
     }
     let env = TestEnv::fixed();
     let a = env.create("First");
-    let git = |args: &[&str]| {
-        Command::new("git")
-            .args(args)
-            .current_dir(env.path())
-            .env("GIT_CONFIG_GLOBAL", "/dev/null")
-            .env("GIT_CONFIG_NOSYSTEM", "1")
-            .env("GIT_AUTHOR_NAME", "T")
-            .env("GIT_AUTHOR_EMAIL", "t@example.com")
-            .env("GIT_COMMITTER_NAME", "T")
-            .env("GIT_COMMITTER_EMAIL", "t@example.com")
-            .output()
-            .unwrap()
-    };
+    let git = |args: &[&str]| git_in(env.path(), args);
     for args in [&["init", "-q", "-b", "main"][..], &["add", "-A"], &["commit", "-qm", "one"]] {
         assert!(git(args).status.success());
     }
@@ -459,6 +464,50 @@ fn a_merge_conflict_in_an_issue_file_is_named_with_git_commands() {
         unmerged.unwrap()["git_commands"],
         json!(["jit git-setup", format!("git checkout -m -- {p}"), format!("git add {p}")])
     );
+}
+
+/// git in `dir`, with no config of the machine's (the tracker was made outside git, so
+/// git merges issue files as text).
+fn git_in(dir: &Path, args: &[&str]) -> std::process::Output {
+    Command::new("git")
+        .args(args)
+        .current_dir(dir)
+        .env("GIT_CONFIG_GLOBAL", "/dev/null")
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .env("GIT_AUTHOR_NAME", "T")
+        .env("GIT_AUTHOR_EMAIL", "t@example.com")
+        .env("GIT_COMMITTER_NAME", "T")
+        .env("GIT_COMMITTER_EMAIL", "t@example.com")
+        .output()
+        .unwrap()
+}
+
+/// Deleted on one side, edited on the other: the file is unmerged with the edited content,
+/// and validate names both ways to settle it.
+#[test]
+fn an_issue_deleted_on_one_side_of_a_merge_is_named() {
+    if !have_tool("git", "git") {
+        return;
+    }
+    let env = TestEnv::fixed();
+    let a = env.create("First");
+    let git = |args: &[&str]| git_in(env.path(), args);
+    for args in [&["init", "-q", "-b", "main"][..], &["add", "-A"], &["commit", "-qm", "one"]] {
+        assert!(git(args).status.success());
+    }
+    assert!(git(&["checkout", "-qb", "other"]).status.success());
+    env.ok(&["issue", "update", &a, "--title", "Edited"]);
+    assert!(git(&["commit", "-qam", "edit"]).status.success());
+    assert!(git(&["checkout", "-q", "main"]).status.success());
+    env.ok(&["issue", "delete", &a, "--yes"]);
+    assert!(git(&["commit", "-qam", "delete"]).status.success());
+    assert!(!git(&["merge", "-q", "other"]).status.success(), "the merge conflicts");
+    let (code, v) = validate(&env, &[]);
+    let p = issue_path(&a);
+    assert_eq!(found(&v), [("ISSUE_UNMERGED".to_string(), p.clone(), Some(a.clone()))]);
+    assert_eq!(code, 6);
+    let f = v["findings"].as_array().unwrap().iter().find(|f| f["code"] == "ISSUE_UNMERGED");
+    assert_eq!(f.unwrap()["git_commands"], json!([format!("git add {p}"), format!("git rm {p}")]));
 }
 
 /// The kinds of malformed issue file the corpus is made of, each with the one finding it
