@@ -72,6 +72,7 @@ pub const CODES: &[CodeInfo] = &[
     c("LOCK_INFO_INVALID", I, "a lock.info that cannot be read"),
     c("INDEX_DAMAGED", I, "index files that cannot be used whole"),
     c("INDEX_STALE", I, "index records that no longer match the files"),
+    c("INDEX_WRONG", E, "index records listings trust that disagree with their files"),
     c("STORE_FOREIGN_ENTRY", I, "entries of .jit/ that jit does not know"),
     c("ISSUES_DIR_INVALID", E, "an issues/ that is not a directory"),
 ];

@@ -33,8 +33,8 @@ pub struct Scan {
     /// Every id that has an entry named `<id>.json`, readable or not: a dependency on one of
     /// these is not dangling (a damaged file is reported as itself).
     pub names: HashSet<IssueId>,
-    /// The stamp of every valid issue file, for the index check.
-    pub stamps: Vec<(u128, FileStamp)>,
+    /// The stamp of every valid issue file (by index in `issues`), for the index check.
+    pub stamps: Vec<FileStamp>,
     /// The largest issue file, in bytes.
     pub largest: u64,
 }
@@ -99,14 +99,11 @@ pub fn scan(layout: &Layout, progress: Progress, findings: &mut Vec<Finding>) ->
     for (i, ((id, path), read)) in to_read.iter().zip(reads).enumerate() {
         findings.extend(read.findings);
         let Some(issue) = read.issue else { continue };
-        if let Some(stamp) = read.stamp {
-            scan.largest = scan.largest.max(stamp.size);
-            if issue.id == *id {
-                scan.stamps.push((id.as_u128(), stamp));
-            }
-        }
+        let Some(stamp) = read.stamp else { continue };
+        scan.largest = scan.largest.max(stamp.size);
         if issue.id == *id {
             scan.issues.push(Scanned { issue, path: path.clone() });
+            scan.stamps.push(stamp);
         } else {
             mismatched.push((i, issue.id));
         }

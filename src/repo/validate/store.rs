@@ -241,7 +241,27 @@ pub fn check_root(layout: &Layout, findings: &mut Vec<Finding>) {
 
 /// The index against the files, without rebuilding it.
 pub fn check_index(layout: &Layout, scan: &Scan, findings: &mut Vec<Finding>) -> Result<()> {
-    let check = index::verify(layout, &scan.stamps)?;
+    let files: Vec<_> =
+        scan.stamps.iter().copied().zip(scan.issues.iter().map(|s| &s.issue)).collect();
+    let check = index::verify(layout, &files)?;
+    for id in &check.wrong {
+        let path = rel(&format!("issues/{}", id.file_name()));
+        let msg = format!(
+            "the index's record of this issue does not hold what its file holds, yet its stamp \
+             says the file has not changed: listings and queries show the record, not the file \
+             (`issue show` reads the file); `touch {path}` makes the next listing read the file \
+             and record it again"
+        );
+        findings.push(Finding::new("INDEX_WRONG", path, msg).issue(*id).fix("rebuild_index", None));
+    }
+    if check.unreadable > 0 {
+        let msg = format!(
+            "{} records cannot be read or fail their checksum: listings read those issue files \
+             instead (slower, never wrong) and the next listing writes the index again",
+            check.unreadable
+        );
+        findings.push(Finding::new("INDEX_DAMAGED", rel("index"), msg).fix("rebuild_index", None));
+    }
     for why in check.damaged {
         let msg = format!(
             "{why}: listings read the issue files instead (slower, never wrong) and the next \

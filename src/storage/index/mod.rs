@@ -290,11 +290,19 @@ pub struct IndexCheck {
     pub missing: usize,
     /// Records of issues whose file is gone.
     pub dead: usize,
+    /// Issues whose record is trusted (its stamp matches the file, not racy), so listings
+    /// show it without reading the file, but whose data differ from the file's.
+    pub wrong: Vec<IssueId>,
+    /// Trusted records whose JSON cannot be read or fails its checksum (listings then read
+    /// the file: slower, not wrong).
+    pub unreadable: usize,
 }
 
-/// Compare the index with `files` (every issue file that is an issue, with its stamp now).
-/// An index that is not there at all is not damage: it is made by the next listing.
-pub fn verify(layout: &Layout, files: &[(u128, FileStamp)]) -> Result<IndexCheck> {
+/// Compare the index with `files` (every issue file that is an issue, with its stamp now and
+/// the issue read from it): which records are behind, and whether a record listings would
+/// trust holds the file's data (its JSON and summary). An index that is not there at all is
+/// not damage: it is made by the next listing.
+pub fn verify(layout: &Layout, files: &[(FileStamp, &Issue)]) -> Result<IndexCheck> {
     let dir = layout.index_dir();
     let mut check = IndexCheck::default();
     if fs::symlink_metadata(&dir).is_err() {
@@ -314,15 +322,40 @@ pub fn verify(layout: &Layout, files: &[(u128, FileStamp)]) -> Result<IndexCheck
         }
     }
     let mut seen = 0usize;
-    for (id, stamp) in files {
-        let Some(slot) = loaded.known.get(id) else {
+    for (stamp, issue) in files {
+        let Some(slot) = loaded.known.get(&issue.id.as_u128()) else {
             check.missing += 1;
             continue;
         };
         seen += 1;
         let p = &loaded.bufs[slot.buf as usize][slot.start..slot.end];
-        if RecordRef::stamp(p).is_none_or(|(rec, _)| rec != *stamp) {
-            check.stale += 1;
+        match RecordRef::stamp(p) {
+            Some((rec, ns)) if rec == *stamp && !racy_stamp(&rec, ns) => {}
+            Some((rec, _)) if rec == *stamp => continue, // racy: listings re-read the file
+            _ => {
+                check.stale += 1;
+                continue;
+            }
+        }
+        let Some(rec) = RecordRef::parse(p, slot.based()) else {
+            check.unreadable += 1;
+            continue;
+        };
+        let json = match rec {
+            RecordRef::Inline { json, .. } => Some(json),
+            RecordRef::Based { json, .. } => loaded
+                .base
+                .as_ref()
+                .and_then(|b| b.json.whole(&b.file))
+                .and_then(|section| json.within(section)),
+        };
+        let Some(json) = json else {
+            check.unreadable += 1;
+            continue;
+        };
+        let summary = postcard::to_allocvec(&Summary::of(issue)).expect("summary serialises");
+        if json != issue.to_compact_json().as_bytes() || rec.summary() != summary {
+            check.wrong.push(issue.id);
         }
     }
     check.dead = loaded.known.len() - seen;
