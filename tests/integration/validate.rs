@@ -74,7 +74,9 @@ fn a_clean_repository_exits_0_with_no_findings() {
         (v["checked"]["issues"].as_u64(), v["checked"]["dependencies"].as_u64()),
         (Some(2), Some(1))
     );
-    assert_eq!(env.ok(&["validate"]), "No problems found in 2 issues.\n");
+    let out = env.run(&["validate"]);
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "No problems found in 2 issues.\n");
+    assert_eq!(String::from_utf8_lossy(&out.stderr), "", "no progress bar off a terminal");
     assert!(env.issue_files() == before, "validate changed an issue file");
 }
 

@@ -32,10 +32,14 @@ pub fn run(ctx: &mut Ctx, args: Args) -> Result<u8, CliError> {
     let only = parse_only(&args.only)?;
     let repo = ctx.open_repo_with(crate::repo::Repo::open_for_check)?;
     let bar = progress_bar(ctx);
+    let shown = std::sync::atomic::AtomicBool::new(false);
     let tick = |done: usize, total: usize| {
-        if let Some(b) = &bar {
-            b.set_length(total as u64);
-            b.set_position(done as u64);
+        let Some(b) = &bar else { return };
+        b.set_length(total as u64);
+        b.set_position(done as u64);
+        // Drawn only for long runs: a check that is over in a moment leaves no trace.
+        if b.elapsed() >= SHOW_AFTER && !shown.swap(true, std::sync::atomic::Ordering::Relaxed) {
+            b.set_draw_target(indicatif::ProgressDrawTarget::stderr_with_hz(4));
         }
     };
     let report = repo.validate(&ValidateOptions { only }, &tick);
@@ -76,8 +80,11 @@ fn parse_only(raw: &[String]) -> Result<Vec<&'static str>, CliError> {
     Ok(out)
 }
 
-/// A progress bar on stderr, only on a terminal and not with `--json` or `--quiet`, redrawn
-/// at most 4 times a second.
+/// How long a check runs before its progress bar is drawn.
+const SHOW_AFTER: std::time::Duration = std::time::Duration::from_millis(500);
+
+/// A progress bar for stderr, only on a terminal and not with `--json` or `--quiet`, hidden
+/// until the check has run for [`SHOW_AFTER`], then redrawn at most 4 times a second.
 fn progress_bar(ctx: &Ctx) -> Option<indicatif::ProgressBar> {
     if ctx.global.quiet || ctx.out.is_json() || !std::io::stderr().is_terminal() {
         return None;
@@ -87,7 +94,7 @@ fn progress_bar(ctx: &Ctx) -> Option<indicatif::ProgressBar> {
         indicatif::ProgressStyle::with_template("checking {pos}/{len} issue files {bar:30}")
             .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar());
     bar.set_style(style);
-    bar.set_draw_target(indicatif::ProgressDrawTarget::stderr_with_hz(4));
+    bar.set_draw_target(indicatif::ProgressDrawTarget::hidden());
     Some(bar)
 }
 
