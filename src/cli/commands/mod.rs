@@ -69,7 +69,7 @@ pub struct GlobalArgs {
     /// upwards from the current directory
     #[arg(long, global = true, env = "JIT_DIR", value_name = "PATH")]
     pub repo: Option<PathBuf>,
-    /// How long a write waits for the repository lock, in milliseconds
+    /// How long a write (or `validate`) waits for the repository lock, in milliseconds
     #[arg(long, global = true, env = "JIT_LOCK_TIMEOUT_MS", value_name = "MS")]
     pub timeout_ms: Option<u64>,
     /// Say nothing on stderr except errors and warnings
