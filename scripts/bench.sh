@@ -2,7 +2,7 @@
 # Performance harness for jit: builds the release binary, makes repositories of 1k, 10k and
 # 100k synthetic issues (scripts/gen_repo.py writes the files directly, as jit would, with
 # ~1.5 dependencies per issue and 100 issues labelled bench:hundred), times the common
-# commands, queries, bulk updates, graph commands and gate runs with hyperfine, and prints a markdown table (also written to
+# commands, queries, bulk updates, graph commands, gate runs and validate with hyperfine, and prints a markdown table (also written to
 # target/bench-results.md). See docs/performance.md for what the figures mean.
 #
 # Usage: scripts/bench.sh [SCALE ...]          e.g. scripts/bench.sh 1000 10000
@@ -220,6 +220,10 @@ print(sum(sys.argv[1] in i["dependencies"] for i in json.load(sys.stdin)))' "$hu
   hf "$n-export" -N --warmup 2 --min-runs "$slow_runs" \
     "$jit --repo $repo graph export --format dot"
   hf "$n-rdeps" -N --warmup 2 --min-runs "$slow_runs" "$jit --repo $repo graph rdeps $hub"
+  # validate reads and checks every issue file; a generated repository has no error or warning.
+  "$jit" --repo "$repo" validate >/dev/null ||
+    { echo "bench.sh: jit validate found problems in $repo" >&2; exit 1; }
+  hf "$n-validate" -N --warmup 2 --min-runs "$slow_runs" "$jit --repo $repo validate --json"
 
   log "$n issues: writes (in a copy)"
   write="$repo-write"
@@ -356,6 +360,7 @@ rows = [
     ("\`ready --json\`", with_count("ready", "ready")),
     ("\`graph export --format dot\`", lambda n: ms(f"{n}-export")),
     ("\`graph rdeps <hub>\` (direct dependents)", with_count("rdeps", "rdeps-direct")),
+    ("\`validate --json\` (reads every issue file)", lambda n: ms(f"{n}-validate")),
     ("\`dep add A B\`, full", lambda n: ms(f"{n}-dep-add")),
     ("\`issue update ID --state done\` (from in_progress), full", lambda n: ms(f"{n}-done")),
     ("\`gate run ID\` (one auto gate: \`true\`), full", lambda n: ms(f"{n}-gate-run")),

@@ -75,16 +75,14 @@ def ulid(ms, rand80):
 
 
 def timestamp(us):
-    """RFC 3339 in UTC the way jiff prints a Timestamp: fraction trimmed of trailing zeros."""
+    """RFC 3339 in UTC the way jit writes it: always six fraction digits."""
     secs, frac = divmod(us, 1_000_000)
     days, rem = divmod(secs, 86_400)
     y, m, d = civil_from_days(days)
     hh, rem = divmod(rem, 3600)
     mm, ss = divmod(rem, 60)
     out = f"{y:04d}-{m:02d}-{d:02d}T{hh:02d}:{mm:02d}:{ss:02d}"
-    if frac:
-        out += "." + f"{frac:06d}".rstrip("0")
-    return out + "Z"
+    return out + f".{frac:06d}Z"
 
 
 def civil_from_days(z):

@@ -102,9 +102,11 @@ pub fn hint(e: &Error) -> Option<String> {
             gates.first().map_or("NAME", String::as_str),
             gates.join(" ")
         )),
-        Error::GraphCycle { .. } => {
-            Some("a cycle came in by hand editing or a merge; `jit dep rm` one of its edges".into())
-        }
+        Error::GraphCycle { .. } => Some(
+            "a cycle came in by hand editing or a merge; `jit dep rm` one of its edges \
+             (`jit validate` names every cycle)"
+                .into(),
+        ),
         Error::Filter(f) => match &f.suggestion {
             Some(s) => Some(format!("did you mean `{s}`?")),
             None if f.kind == crate::query::FilterErrorKind::Syntax => {
@@ -119,7 +121,7 @@ pub fn hint(e: &Error) -> Option<String> {
         // works there too.
         Error::Corrupt { path, .. } => Some(format!(
             "fix or restore the file (e.g. `git checkout HEAD -- {}`; after a merge see \
-             docs/git.md); nothing was changed",
+             docs/git.md); nothing was changed; `jit validate` lists every such file",
             path.display()
         )),
         Error::MergeFailed { .. } => Some(

@@ -10,6 +10,7 @@ mod init;
 pub mod ops;
 pub mod read;
 pub mod tx;
+pub mod validate;
 
 pub use crate::api::{BulkFailure, BulkReport, Deleted};
 pub use gates::{GateTrust, definition_problem};
@@ -93,11 +94,24 @@ pub struct DeletePlan {
 impl Repo {
     /// Find and open the repository.
     pub fn open(opts: &OpenOptions, clock: Clock) -> Result<Repo> {
+        Self::open_inner(opts, clock, false)
+    }
+
+    /// Open the repository even if its config cannot be read (the defaults stand in for it):
+    /// for `validate`, which reports the config rather than failing on it.
+    pub fn open_for_check(opts: &OpenOptions, clock: Clock) -> Result<Repo> {
+        Self::open_inner(opts, clock, true)
+    }
+
+    fn open_inner(opts: &OpenOptions, clock: Clock, lenient: bool) -> Result<Repo> {
         let layout = match &opts.repo {
             Some(p) => Layout::at(&opts.cwd.join(p))?,
             None => Layout::discover(&opts.cwd, &opts.ceilings)?,
         };
-        let config = Config::load(&layout.config_path())?;
+        let config = match Config::load(&layout.config_path()) {
+            Err(_) if lenient => Config::default(),
+            loaded => loaded?,
+        };
         Ok(Repo {
             durability: opts.durability.unwrap_or(config.durability),
             lock_timeout: Duration::from_millis(

@@ -35,7 +35,8 @@ pub enum Op {
 }
 
 impl Op {
-    fn path(&self) -> &str {
+    /// The path the op changes, relative to `.jit/`.
+    pub fn path(&self) -> &str {
         match self {
             Op::Write { path, .. } | Op::Remove { path } => path,
         }
@@ -353,6 +354,58 @@ pub fn changes_between(layout: &Layout, before: u64, after: u64) -> Result<Optio
 }
 
 /// A record, or `None` when it is damaged or names a path outside `.jit/`.
+/// One entry of `journal/` as the next writer's recovery will see it (for `validate`).
+#[derive(Debug)]
+pub enum Pending {
+    /// A temp file: a record whose writing never finished; recovery deletes it.
+    Incomplete,
+    /// A sound record: recovery rolls it forward, applying these ops.
+    Complete(Vec<Op>),
+    /// Not a record recovery can apply (why): it is moved to `quarantine/`.
+    Damaged(String),
+}
+
+/// Every entry of `journal/`, by name in recovery order, and what recovery will do with it.
+/// Read only: nothing is applied or moved.
+pub fn inspect(layout: &Layout) -> Result<Vec<(String, Pending)>> {
+    let dir = layout.journal_dir();
+    let mut out = Vec::new();
+    for name in record_names(layout)? {
+        let path = dir.join(&name);
+        if name.starts_with(atomic::TEMP_PREFIX) {
+            out.push((name, Pending::Incomplete));
+            continue;
+        }
+        let bytes = match read_regular(&path) {
+            Ok(FileBytes::Regular(b)) => b,
+            Ok(FileBytes::Missing) => continue,
+            Ok(FileBytes::NotRegular) => {
+                out.push((name, Pending::Damaged("not a regular file".into())));
+                continue;
+            }
+            Err(e) => {
+                out.push((name, Pending::Damaged(format!("cannot be read: {e}"))));
+                continue;
+            }
+        };
+        let found = match serde_json::from_slice::<Record>(&bytes) {
+            Err(e) => Pending::Damaged(format!("not a journal record: {e}")),
+            Ok(rec) if rec.format != FORMAT => {
+                Pending::Damaged(format!("unknown format {}", rec.format))
+            }
+            Ok(rec) if rec.checksum != checksum(&rec.ops) => {
+                Pending::Damaged("checksum mismatch".into())
+            }
+            Ok(rec) => match rec.ops.iter().find(|op| resolve(layout, op.path()).is_err()) {
+                Some(op) => Pending::Damaged(format!("path `{}` leaves the repository", op.path())),
+                None => Pending::Complete(rec.ops),
+            },
+        };
+        out.push((name, found));
+    }
+    Ok(out)
+}
+
 fn read_record(layout: &Layout, path: &Path) -> Result<Option<Record>> {
     let bytes = match read_regular(path).at(path)? {
         FileBytes::Regular(b) => b,

@@ -1,6 +1,7 @@
 //! The writers' lock: an exclusive fs4 lock on the `.jit` directory itself, taken with a
 //! timeout and exponential backoff with jitter. `lock.info` names the holder so that a
-//! waiting process can say whom it waits for.
+//! waiting process can say whom it waits for. A shared mode lets checkers (`validate`) read
+//! every file while no writer runs; shared holders record themselves in `lock.info` too.
 //!
 //! Why the directory and not a lock file: `.jit/lock` is git-ignored, so `git clean -fdX` or a
 //! cleanup script deletes it, and a writer that opens the path afterwards locks a new file
@@ -73,12 +74,39 @@ impl RepoLock {
     ) -> Result<RepoLock> {
         let file = open(layout)?;
         check_lock_file(layout)?;
+        Self::wait_for(layout, file, false, timeout, command, on_wait)
+    }
+
+    /// Take the lock in shared mode, waiting at most `timeout` as [`RepoLock::acquire`] does:
+    /// any number of shared holders at once, and no writer while one holds it. For checks
+    /// that must see the files stand still (`validate`). `.jit/lock` is not checked or made:
+    /// a checker reports what is there rather than refusing to start.
+    pub fn acquire_shared(
+        layout: &Layout,
+        timeout: Duration,
+        command: &str,
+        on_wait: &mut dyn FnMut(Option<&HolderInfo>),
+    ) -> Result<RepoLock> {
+        let file = open(layout)?;
+        Self::wait_for(layout, file, true, timeout, command, on_wait)
+    }
+
+    fn wait_for(
+        layout: &Layout,
+        file: File,
+        shared: bool,
+        timeout: Duration,
+        command: &str,
+        on_wait: &mut dyn FnMut(Option<&HolderInfo>),
+    ) -> Result<RepoLock> {
         let start = Instant::now();
         let mut backoff = FIRST_BACKOFF;
         let mut notified = false;
         let mut jitter = Jitter::new();
         loop {
-            match FileExt::try_lock(&file) {
+            let tried =
+                if shared { FileExt::try_lock_shared(&file) } else { FileExt::try_lock(&file) };
+            match tried {
                 Ok(()) => return Ok(Self::held(layout, file, command)),
                 Err(TryLockError::WouldBlock) => {}
                 Err(TryLockError::Error(e)) => return Err(e).at(layout.root()),
@@ -205,5 +233,25 @@ mod tests {
         }
         drop(held);
         assert!(RepoLock::try_acquire(&layout, "again").unwrap().is_some());
+    }
+
+    #[test]
+    fn shared_holders_exclude_writers_but_not_each_other() {
+        let dir = tempfile::tempdir().unwrap();
+        let layout = Layout::for_new(dir.path());
+        std::fs::create_dir_all(layout.root()).unwrap();
+        let short = Duration::from_millis(50);
+        let a = RepoLock::acquire_shared(&layout, short, "check a", &mut |_| {}).unwrap();
+        let b = RepoLock::acquire_shared(&layout, short, "check b", &mut |_| {}).unwrap();
+        assert!(RepoLock::try_acquire(&layout, "probe").unwrap().is_none());
+        drop((a, b));
+        let writer = RepoLock::acquire(&layout, short, "writer", &mut |_| {}).unwrap();
+        let err = RepoLock::acquire_shared(&layout, short, "check", &mut |_| {}).unwrap_err();
+        match err {
+            Error::LockTimeout { holder, .. } => assert!(holder.unwrap().contains("`writer`")),
+            other => panic!("unexpected {other:?}"),
+        }
+        drop(writer);
+        assert!(RepoLock::acquire_shared(&layout, short, "check", &mut |_| {}).is_ok());
     }
 }

@@ -84,6 +84,16 @@ fn the_small_project_reads_as_written() {
     // The hand-formatted file: read like any other, its unknown field shown and kept.
     let shown = env.json(&["issue", "show", INDEX]);
     assert_eq!((&shown["title"], &shown["estimate_days"]), (&json!("Index listing"), &json!(3)));
+    // validate: no error or warning (exit 0); the hand-written timestamps (no fraction) and
+    // the auto gate nobody here trusted yet are info.
+    let out = env.run(&["validate", "--json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!((&report["counts"]["error"], &report["counts"]["warning"]), (&json!(0), &json!(0)));
+    let mut by_code = report["by_code"].as_object().unwrap().clone();
+    by_code.remove("INDEX_STALE"); // whether copied files are recorded yet depends on timing
+    assert_eq!(Value::Object(by_code), json!({"GATE_UNTRUSTED": 1, "ISSUE_TIMESTAMP_FORM": 8}));
+    assert_eq!(report["checked"]["issues"], 8);
     assert!(stored_files(&env) == before, "reading changed a stored file");
 
     let updated = env.json(&["issue", "update", INDEX, "-p", "high"]);
@@ -139,6 +149,41 @@ fn the_broken_project_is_read_around_its_damage() {
     // The unreadable files themselves are errors when asked for by name.
     for id in [BULK, "01kjsj7s80zzzzzzzzzzzzzzzz"] {
         assert_eq!(env.json_err(&["issue", "show", id], 74)["code"], "CORRUPT_FILE");
+    }
+    // validate names each known problem, with its path and issue, and exits 6.
+    let out = env.run(&["validate", "--json"]);
+    assert_eq!(out.status.code(), Some(6), "{}", describe(&out));
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let problems: Vec<(&str, &str, &Value)> = report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["severity"] != "info")
+        .map(|f| (f["code"].as_str().unwrap(), f["path"].as_str().unwrap(), &f["issue"]))
+        .collect();
+    let p = |id: &str| format!(".jit/issues/{id}.json");
+    let (tmp, notes) =
+        (".jit/issues/.tmp.4242.0.01kjpzv28053qy6cxjcvrg6htj.json", ".jit/issues/notes.txt");
+    let query = "01kjpzv280vs233yhwg3dgcdz9";
+    let (mis, dp, ip, qp, bp) = (p(&misnamed[..26]), p(DESIGN), p(INDEX), p(query), p(BULK));
+    assert_eq!(
+        problems,
+        [
+            ("TEMP_FILE", tmp, &Value::Null),
+            ("DEP_CYCLE", dp.as_str(), &json!(DESIGN)),
+            ("DEP_MISSING", ip.as_str(), &json!(INDEX)),
+            ("GATE_UNKNOWN", qp.as_str(), &json!(query)),
+            ("LABEL_NAMESPACE", qp.as_str(), &json!(query)),
+            ("ISSUE_TRUNCATED", bp.as_str(), &json!(BULK)),
+            ("ISSUE_DUPLICATE_ID", mis.as_str(), &json!(&misnamed[..26])),
+            ("FOREIGN_FILE", notes, &Value::Null),
+        ]
+    );
+    let cycle = report["findings"].as_array().unwrap().iter().find(|f| f["code"] == "DEP_CYCLE");
+    let cycle: Vec<&str> =
+        cycle.unwrap()["cycle"].as_array().unwrap().iter().map(|c| c.as_str().unwrap()).collect();
+    for id in [DESIGN, WRITER, RELEASE] {
+        assert!(cycle.contains(&id), "{id} in {cycle:?}");
     }
     assert!(stored_files(&env) == before, "reading changed a stored file");
 }

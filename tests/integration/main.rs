@@ -23,3 +23,4 @@ mod transaction;
 mod trust;
 
 mod contract;
+mod validate;

@@ -23,6 +23,7 @@ mod query;
 mod ready;
 mod schema;
 mod select_args;
+mod validate;
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -70,7 +71,7 @@ pub struct GlobalArgs {
     /// upwards from the current directory
     #[arg(long, global = true, env = "JIT_DIR", value_name = "PATH")]
     pub repo: Option<PathBuf>,
-    /// How long a write waits for the repository lock, in milliseconds
+    /// How long a write (or `validate`) waits for the repository lock, in milliseconds
     #[arg(long, global = true, env = "JIT_LOCK_TIMEOUT_MS", value_name = "MS")]
     pub timeout_ms: Option<u64>,
     /// Who is acting, as the event log records it [default: the user name]
@@ -101,6 +102,7 @@ pub enum Command {
     GitSetup(git_setup::Args),
     Events(events::Args),
     Schema(schema::Args),
+    Validate(validate::Args),
     Completions(completions::Args),
     Man(man::Args),
     Help(help::Args),
@@ -141,6 +143,14 @@ pub struct Ctx<'p, 'o> {
 impl Ctx<'_, '_> {
     /// Open the repository named by `--repo`/`JIT_DIR`, or the one above the current directory.
     pub fn open_repo(&self) -> Result<Repo, CliError> {
+        self.open_repo_with(Repo::open)
+    }
+
+    /// [`Ctx::open_repo`] through `open` (`Repo::open_for_check` for `validate`).
+    pub fn open_repo_with(
+        &self,
+        open: impl FnOnce(&OpenOptions, Clock) -> crate::Result<Repo>,
+    ) -> Result<Repo, CliError> {
         let cwd = std::env::current_dir()
             .map_err(|e| crate::Error::Io { path: ".".into(), source: e })?;
         // Set but empty counts as unset, as for JIT_DIR and JIT_LOCK_TIMEOUT_MS.
@@ -158,7 +168,7 @@ impl Ctx<'_, '_> {
             ceilings: ceilings_from_env(),
             actor: crate::cli::actor::resolve(self.global.actor.as_deref())?,
         };
-        let mut repo = Repo::open(&opts, Clock::from_env()?)?;
+        let mut repo = open(&opts, Clock::from_env()?)?;
         // Warnings are said even under --quiet, as everywhere.
         repo.set_warning_notice(|m| {
             let _ = writeln!(std::io::stderr(), "warning: {}", terminal_safe(m));
@@ -190,7 +200,8 @@ impl Ctx<'_, '_> {
     pub fn warn_unreadable(&self, problems: &[Problem]) {
         for p in problems {
             self.warn(&format!(
-                "skipped {}: {} (fix or restore the file, e.g. with git)",
+                "skipped {}: {} (fix or restore the file, e.g. with git; `jit validate` lists \
+                 every problem)",
                 p.path.display(),
                 p.message
             ));
@@ -269,6 +280,7 @@ pub fn dispatch(cli: Cli, out: &mut Printer, command: String) -> Result<u8, CliE
         Command::GitSetup(a) => git_setup::run(&mut ctx, a),
         Command::Events(a) => events::run(&mut ctx, a),
         Command::Schema(a) => schema::run(&mut ctx, a),
+        Command::Validate(a) => validate::run(&mut ctx, a),
         Command::Completions(a) => completions::run(&mut ctx, a),
         Command::Man(a) => man::run(&mut ctx, a),
         Command::Help(a) => help::run(&mut ctx, a),

@@ -279,6 +279,89 @@ fn load(dir: &Path) -> Result<Loaded> {
     Ok(Loaded { bufs, base, known, health })
 }
 
+/// The index compared with the issue files, for `validate`: read, never changed.
+#[derive(Debug, Default)]
+pub struct IndexCheck {
+    /// Why the index files cannot be used whole (no base, a damaged tail, ...).
+    pub damaged: Vec<String>,
+    /// Issue files whose record no longer matches their stamp (re-read by the next listing).
+    pub stale: usize,
+    /// Issue files the index has no record of.
+    pub missing: usize,
+    /// Records of issues whose file is gone.
+    pub dead: usize,
+    /// Issues whose record is trusted (its stamp matches the file, not racy), so listings
+    /// show it without reading the file, but whose data differ from the file's.
+    pub wrong: Vec<IssueId>,
+    /// Trusted records whose JSON cannot be read or fails its checksum (listings then read
+    /// the file: slower, not wrong).
+    pub unreadable: usize,
+}
+
+/// Compare the index with `files` (every issue file that is an issue, with its stamp now and
+/// the issue read from it): which records are behind, and whether a record listings would
+/// trust holds the file's data (its JSON and summary). An index that is not there at all is
+/// not damage: it is made by the next listing.
+pub fn verify(layout: &Layout, files: &[(FileStamp, &Issue)]) -> Result<IndexCheck> {
+    let dir = layout.index_dir();
+    let mut check = IndexCheck::default();
+    if fs::symlink_metadata(&dir).is_err() {
+        return Ok(check);
+    }
+    if !index_dir_usable(&dir) {
+        check.damaged.push("index/ is not a directory".into());
+    }
+    let loaded = load(&dir)?;
+    let h = &loaded.health;
+    if index_dir_usable(&dir) && h.base_gen.is_none() && !files.is_empty() {
+        check.damaged.push(format!("{BASE} is missing or its header is damaged"));
+    }
+    for (damaged, name) in h.tail_damaged.iter().zip([BASE, LOG]) {
+        if *damaged {
+            check.damaged.push(format!("{name} has bytes after its last readable record"));
+        }
+    }
+    let mut seen = 0usize;
+    for (stamp, issue) in files {
+        let Some(slot) = loaded.known.get(&issue.id.as_u128()) else {
+            check.missing += 1;
+            continue;
+        };
+        seen += 1;
+        let p = &loaded.bufs[slot.buf as usize][slot.start..slot.end];
+        match RecordRef::stamp(p) {
+            Some((rec, ns)) if rec == *stamp && !racy_stamp(&rec, ns) => {}
+            Some((rec, _)) if rec == *stamp => continue, // racy: listings re-read the file
+            _ => {
+                check.stale += 1;
+                continue;
+            }
+        }
+        let Some(rec) = RecordRef::parse(p, slot.based()) else {
+            check.unreadable += 1;
+            continue;
+        };
+        let json = match rec {
+            RecordRef::Inline { json, .. } => Some(json),
+            RecordRef::Based { json, .. } => loaded
+                .base
+                .as_ref()
+                .and_then(|b| b.json.whole(&b.file))
+                .and_then(|section| json.within(section)),
+        };
+        let Some(json) = json else {
+            check.unreadable += 1;
+            continue;
+        };
+        let summary = postcard::to_allocvec(&Summary::of(issue)).expect("summary serialises");
+        if json != issue.to_compact_json().as_bytes() || rec.summary() != summary {
+            check.wrong.push(issue.id);
+        }
+    }
+    check.dead = loaded.known.len() - seen;
+    Ok(check)
+}
+
 /// Read every issue through the index, re-reading files whose stamps do not match, and keep
 /// the index up to date when the writers' lock is free. The index is read on this thread
 /// while the files are statted on others: both are most of the cost of a listing.

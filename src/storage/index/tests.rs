@@ -224,3 +224,40 @@ fn a_compaction_clears_the_temp_file_a_killed_one_left() {
     assert!(layout.index_dir().join(BASE).exists(), "compacted");
     assert!(!stale.exists(), "the dead writer's temp file is gone");
 }
+
+#[test]
+fn verify_tells_stale_missing_and_wrong_records_apart() {
+    let (_dir, layout, issues) = repo_with_descriptions();
+    let stamp = |i: &Issue| FileStamp::of(&fs::symlink_metadata(layout.issue_path(i.id)).unwrap());
+    let files = |issues: &[Issue]| -> Vec<(FileStamp, Issue)> {
+        issues.iter().map(|i| (stamp(i), i.clone())).collect()
+    };
+    let check = |f: &[(FileStamp, Issue)]| {
+        let refs: Vec<(FileStamp, &Issue)> = f.iter().map(|(s, i)| (*s, i)).collect();
+        verify(&layout, &refs).unwrap()
+    };
+    // No index yet: nothing to say.
+    let c = check(&files(&issues));
+    assert!(c.damaged.is_empty() && c.missing == 0 && c.wrong.is_empty());
+    snapshot(&layout).unwrap(); // writes the base, every record trusted
+    let c = check(&files(&issues));
+    assert_eq!((c.stale, c.missing, c.dead, c.unreadable), (0, 0, 0, 0));
+    assert!(c.damaged.is_empty() && c.wrong.is_empty(), "{c:?}");
+    // A record of other data under the file's own stamp: listings would show it.
+    let mut other = issues[3].clone();
+    other.title = "not what the file says".into();
+    record_written(&layout, &[&other]).unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(150)); // past the racy window
+    // ...which verify sees once it is trusted, while a real edit is only stale.
+    let mut edited = issues[5].clone();
+    edited.title = "edited".into();
+    fs::write(layout.issue_path(edited.id), edited.to_file_bytes()).unwrap();
+    let mut now = issues.clone();
+    now[5] = edited;
+    let c = check(&files(&now));
+    assert_eq!(c.wrong, [issues[3].id]);
+    assert_eq!((c.stale, c.missing, c.dead), (1, 0, 0));
+    // Records of files that are gone, and files with no record.
+    let c = check(&files(&now[..10]));
+    assert_eq!(c.dead, 10);
+}

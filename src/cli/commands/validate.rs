@@ -1,0 +1,133 @@
+//! `jit validate`
+
+use std::io::{IsTerminal, Write};
+
+use super::Ctx;
+use crate::cli::CliError;
+use crate::error::exit;
+use crate::repo::validate::{CODES, Finding, Severity, ValidateOptions, ValidateReport};
+
+/// Check the whole repository: every issue file, references, the config, the journal, the
+/// lock files, the index; exit 6 if any error or warning is found
+///
+/// Read only: nothing is changed. Holds the lock in shared mode while it checks, so no write
+/// runs meanwhile. Findings are grouped by code, with counts; `--json` lists them sorted by
+/// path, then code. Every code, its severity and what to do about it: docs/validate.md.
+#[derive(Debug, clap::Args)]
+#[command(after_help = "\
+Examples:
+  jit validate
+  jit validate --json
+  jit validate --only DEP_CYCLE,DEP_MISSING
+
+Exit status: 0 when nothing but info findings (or nothing) is found, 6 when any error or
+warning is.")]
+pub struct Args {
+    /// Report only these finding codes (comma-separated, repeatable)
+    #[arg(long, value_name = "CODE,...", value_delimiter = ',')]
+    pub only: Vec<String>,
+}
+
+pub fn run(ctx: &mut Ctx, args: Args) -> Result<u8, CliError> {
+    let only = parse_only(&args.only)?;
+    let repo = ctx.open_repo_with(crate::repo::Repo::open_for_check)?;
+    let bar = progress_bar(ctx);
+    let shown = std::sync::atomic::AtomicBool::new(false);
+    let tick = |done: usize, total: usize| {
+        let Some(b) = &bar else { return };
+        b.set_length(total as u64);
+        b.set_position(done as u64);
+        // Drawn only for long runs: a check that is over in a moment leaves no trace.
+        if b.elapsed() >= SHOW_AFTER && !shown.swap(true, std::sync::atomic::Ordering::Relaxed) {
+            b.set_draw_target(indicatif::ProgressDrawTarget::stderr_with_hz(4));
+        }
+    };
+    let report = repo.validate(&ValidateOptions { only }, &tick);
+    if let Some(b) = &bar {
+        b.finish_and_clear();
+    }
+    let report = report?;
+    if ctx.out.is_json() {
+        ctx.out.json(&report)?;
+    } else {
+        ctx.out.human(|w| render(w, &report))?;
+    }
+    Ok(if report.has_problems() { exit::INVALID_REPO } else { exit::OK })
+}
+
+/// The codes of `--only`, each checked: an unknown one is a usage error naming the closest.
+fn parse_only(raw: &[String]) -> Result<Vec<&'static str>, CliError> {
+    let mut out = Vec::new();
+    for word in raw.iter().map(|w| w.trim()).filter(|w| !w.is_empty()) {
+        let upper = word.to_ascii_uppercase();
+        match CODES.iter().find(|c| c.code == upper) {
+            Some(c) => out.push(c.code),
+            None => {
+                let lower: Vec<String> = CODES.iter().map(|c| c.code.to_lowercase()).collect();
+                let hint = crate::model::suggest(word, lower.iter().map(String::as_str))
+                    .map(|s| format!("did you mean `{}`? ", s.to_uppercase()))
+                    .unwrap_or_default();
+                return Err(CliError::Usage {
+                    code: "USAGE",
+                    message: format!(
+                        "unknown finding code `{word}` for --only; {hint}codes: {}",
+                        CODES.iter().map(|c| c.code).collect::<Vec<_>>().join(", ")
+                    ),
+                });
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// How long a check runs before its progress bar is drawn.
+const SHOW_AFTER: std::time::Duration = std::time::Duration::from_millis(500);
+
+/// A progress bar for stderr, only on a terminal and not with `--json` or `--quiet`, hidden
+/// until the check has run for [`SHOW_AFTER`], then redrawn at most 4 times a second.
+fn progress_bar(ctx: &Ctx) -> Option<indicatif::ProgressBar> {
+    if ctx.global.quiet || ctx.out.is_json() || !std::io::stderr().is_terminal() {
+        return None;
+    }
+    let bar = indicatif::ProgressBar::new(0);
+    let style =
+        indicatif::ProgressStyle::with_template("checking {pos}/{len} issue files {bar:30}")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar());
+    bar.set_style(style);
+    bar.set_draw_target(indicatif::ProgressDrawTarget::hidden());
+    Some(bar)
+}
+
+/// Findings grouped by code (in the order of the code table), each group with its count,
+/// then a summary line.
+fn render(w: &mut Vec<u8>, report: &ValidateReport) -> std::io::Result<()> {
+    for info in CODES {
+        let group: Vec<&Finding> = report.findings.iter().filter(|f| f.code == info.code).collect();
+        if group.is_empty() {
+            continue;
+        }
+        let sev = info.severity.as_str();
+        writeln!(w, "{} ({sev}, {}): {}", info.code, group.len(), info.summary)?;
+        for f in group {
+            writeln!(w, "  {}: {}", f.path, f.message)?;
+            if let Some(cmds) = &f.git_commands {
+                writeln!(w, "    git: {}", cmds.join("; "))?;
+            }
+        }
+        writeln!(w)?;
+    }
+    let c = |s: Severity| report.counts.get(s.as_str()).copied().unwrap_or(0);
+    let checked = &report.checked;
+    if report.findings.is_empty() {
+        writeln!(w, "No problems found in {} issues.", checked.issues)
+    } else {
+        writeln!(
+            w,
+            "{} errors, {} warnings, {} info in {} issues.",
+            c(Severity::Error),
+            c(Severity::Warning),
+            c(Severity::Info),
+            checked.issues
+        )
+    }
+}

@@ -1,0 +1,91 @@
+//! What issues say of each other and of the config: dependencies on issues that do not
+//! exist or on themselves, dependency cycles (each named), gates missing from the registry,
+//! labels outside the declared namespaces.
+
+use std::collections::{BTreeMap, HashMap};
+
+use super::Finding;
+use super::files::Scan;
+use crate::model::IssueId;
+use crate::storage::config::Config;
+
+pub fn check(scan: &Scan, config: Option<&Config>, findings: &mut Vec<Finding>) {
+    let mut adj: BTreeMap<u128, Vec<u128>> = BTreeMap::new();
+    for s in &scan.issues {
+        let (issue, path) = (&s.issue, s.path.as_str());
+        let id = issue.id;
+        let mut edges = Vec::new();
+        for &d in &issue.dependencies {
+            if d == id {
+                let msg = "depends on itself: it can never be ready; remove the dependency";
+                findings.push(
+                    Finding::new("DEP_SELF", path, msg)
+                        .issue(id)
+                        .fix("remove_dependency", Some(d.to_string())),
+                );
+            } else if !scan.names.contains(&d) {
+                let msg = format!(
+                    "depends on {d}, which does not exist (deleted, or on a branch not merged \
+                     yet): the issue is blocked for good; remove it with `jit dep rm {id} {d}`"
+                );
+                findings.push(
+                    Finding::new("DEP_MISSING", path, msg)
+                        .issue(id)
+                        .fix("remove_dependency", Some(d.to_string())),
+                );
+            } else {
+                edges.push(d.as_u128());
+            }
+        }
+        adj.insert(id.as_u128(), edges);
+        let Some(config) = config else { continue };
+        for g in issue.gates.keys() {
+            if !config.gates.contains_key(g) {
+                let msg = format!(
+                    "has the gate `{g}`, which is not in the registry of config.json: it can \
+                     never pass; define it (`jit gate define {g} ...`) or detach it \
+                     (`jit gate rm {id} {g}`)"
+                );
+                findings.push(Finding::new("GATE_UNKNOWN", path, msg).issue(id));
+            }
+        }
+        for l in &issue.labels {
+            if crate::model::validate_label(l).is_ok() && config.check_label_namespace(l).is_err() {
+                let ns = l.split(':').next().unwrap_or_default();
+                let msg = format!(
+                    "the label `{l}` is outside the declared namespaces ({}): jit refuses it \
+                     on writes; declare `{ns}` in config.json's label_namespaces, or remove \
+                     the label (`jit issue update {id} --remove-label {l}`)",
+                    config.label_namespaces.keys().cloned().collect::<Vec<_>>().join(", ")
+                );
+                findings.push(Finding::new("LABEL_NAMESPACE", path, msg).issue(id));
+            }
+        }
+    }
+    cycles(scan, adj, findings);
+}
+
+/// One finding per cycle found, until none is left: each found cycle's issues are taken out
+/// before looking again, so every tangle of cycles is named at least once.
+fn cycles(scan: &Scan, mut adj: BTreeMap<u128, Vec<u128>>, findings: &mut Vec<Finding>) {
+    let paths: HashMap<u128, &str> =
+        scan.issues.iter().map(|s| (s.issue.id.as_u128(), s.path.as_str())).collect();
+    while let Some(mut cycle) = crate::graph::find_cycle(&adj) {
+        cycle.pop(); // [a, ..., a] → [a, ...]
+        let first = (0..cycle.len()).min_by_key(|&i| cycle[i]).unwrap_or(0);
+        cycle.rotate_left(first);
+        for n in &cycle {
+            adj.remove(n);
+        }
+        cycle.push(cycle[0]);
+        let ids: Vec<IssueId> = cycle.iter().map(|n| IssueId::from_u128(*n)).collect();
+        let text = ids.iter().map(|i| i.to_string()).collect::<Vec<_>>().join(" → ");
+        let msg = format!(
+            "dependency cycle: {text}; none of these issues can ever be ready; remove one edge \
+             (`jit dep rm A B` for one step A → B of the cycle)"
+        );
+        let mut f = Finding::new("DEP_CYCLE", paths[&cycle[0]], msg).issue(ids[0]);
+        f.cycle = Some(ids);
+        findings.push(f);
+    }
+}
