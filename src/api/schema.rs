@@ -45,6 +45,17 @@ pub const COMMANDS: &[Entry] = &[
     row("graph export", of::<ExportRequest>, of::<GraphExport>),
     row("gate list", of::<GateListRequest>, of::<Vec<GateInfo>>),
     row("gate history", of::<GateHistoryRequest>, of::<GateHistory>),
+    row("issue create", of::<CreateIssue>, of::<Issue>),
+    row("issue update", of::<UpdateIssue>, of::<Issue>),
+    row("issue delete", of::<DeleteIssue>, of::<Deleted>),
+    row("issue bulk-update", of::<BulkUpdate>, of::<BulkReport>),
+    row("dep add", of::<DepEdit>, of::<Issue>),
+    row("dep rm", of::<DepEdit>, of::<Issue>),
+    row("gate add", of::<GateAttach>, of::<Issue>),
+    row("gate rm", of::<GateAttach>, of::<Issue>),
+    row("gate pass", of::<GateDecide>, of::<Issue>),
+    row("gate fail", of::<GateDecide>, of::<Issue>),
+    row("gate remove", of::<GateRemove>, of::<GateRemoved>),
     row("error", of::<NoRequest>, of::<ErrorResponse>),
 ];
 

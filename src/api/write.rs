@@ -202,7 +202,7 @@ pub struct GateDecide {
 }
 
 /// The response of `issue delete` (fields in the order `--json` has always printed them).
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, JsonSchema)]
 pub struct Deleted {
     pub deleted: IssueId,
     /// Issues whose dependency on it was removed in the same commit.
@@ -215,14 +215,14 @@ pub struct Deleted {
 }
 
 /// The response of `gate remove` (fields in the order `--json` has always printed them).
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, JsonSchema)]
 pub struct GateRemoved {
     pub detached_from: Vec<IssueId>,
     pub removed: String,
 }
 
 /// One issue a bulk change could not change.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, JsonSchema)]
 pub struct BulkFailure {
     pub id: IssueId,
     pub code: &'static str,
@@ -230,7 +230,7 @@ pub struct BulkFailure {
 }
 
 /// The response of a bulk update (or what it would be, with `dry_run`).
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, JsonSchema)]
 pub struct BulkReport {
     pub operation: &'static str,
     pub filter: String,

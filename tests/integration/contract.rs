@@ -215,6 +215,11 @@ fn responses_have_the_type_their_schema_names() {
         ("graph export", vec!["graph", "export"]),
         ("gate list", vec!["gate", "list"]),
         ("gate history", vec!["gate", "history", &a]),
+        ("issue update", vec!["issue", "update", &a, "--add-label", "x:1"]),
+        ("dep rm", vec!["dep", "rm", &a, &b]),
+        ("dep add", vec!["dep", "add", &a, &b]),
+        ("issue bulk-update", vec!["issue", "bulk-update", "--filter", "label:x:1", "-p", "low"]),
+        ("issue create", vec!["issue", "create", "Another"]),
     ];
     for (name, args) in cases {
         let words: Vec<&str> = name.split(' ').collect();
