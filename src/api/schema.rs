@@ -45,6 +45,7 @@ pub const COMMANDS: &[Entry] = &[
     row("graph export", of::<ExportRequest>, of::<GraphExport>),
     row("gate list", of::<GateListRequest>, of::<Vec<GateInfo>>),
     row("gate history", of::<GateHistoryRequest>, of::<GateHistory>),
+    row("batch", of::<batch::BatchRequest>, of::<BatchReply>),
     row("error", of::<NoRequest>, of::<ErrorResponse>),
 ];
 

@@ -21,6 +21,7 @@ pub fn exit_code(e: &Error) -> u8 {
         | Error::Blocked { .. }
         | Error::VersionExhausted { .. } => exit::CONFLICT,
         Error::Gate { exit, .. } => *exit,
+        Error::BatchEntry { source, .. } => exit_code(source),
         Error::GraphCycle { .. } => exit::INVALID_REPO,
         Error::LockTimeout { .. } => exit::LOCK_TIMEOUT,
         Error::Io { .. }
@@ -34,6 +35,13 @@ pub fn exit_code(e: &Error) -> u8 {
 /// A short suggestion of what to do next, when there is one.
 pub fn hint(e: &Error) -> Option<String> {
     match e {
+        Error::BatchEntry { source, .. } => batch_hint(source),
+        Error::BatchInvalid { .. } => {
+            Some("`jit schema batch` describes the entries; nothing was changed".into())
+        }
+        Error::BatchTooLarge { .. } => {
+            Some("split the batch into several; nothing was changed".into())
+        }
         Error::RepoNotFound { .. } => {
             Some("run `jit init` to create one, or pass --repo PATH / set JIT_DIR".into())
         }
@@ -143,5 +151,16 @@ pub fn hint(e: &Error) -> Option<String> {
             _ => None,
         },
         _ => None,
+    }
+}
+
+/// The hint of a batch entry's error: its own, except that a batch runs no gate commands.
+fn batch_hint(e: &Error) -> Option<String> {
+    match e {
+        Error::GatesNotPassed { id, .. } => Some(format!(
+            "a batch runs no gate commands: run `jit gate run {id}` (or `jit gate pass`) \
+             first, then the batch"
+        )),
+        _ => hint(e),
     }
 }
