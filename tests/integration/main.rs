@@ -23,3 +23,5 @@ mod transaction;
 mod trust;
 
 mod contract;
+
+mod batch;
