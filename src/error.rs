@@ -156,6 +156,13 @@ pub enum Error {
     #[error("the batch is too large: {message}")]
     BatchTooLarge { message: String, limit: u64 },
 
+    #[error("{0}")]
+    InvalidIdempotencyKey(String),
+
+    /// A key that already committed a different request.
+    #[error("idempotency key `{key}` was already used, at {at}, for a different request")]
+    IdempotencyKeyReused { key: String, at: String },
+
     /// An entry of a batch failed: its own error, with its place. Nothing was written.
     #[error("entry {entry} ({op}): {source}; nothing was changed")]
     BatchEntry { entry: usize, op: &'static str, source: Box<Error> },
@@ -251,6 +258,8 @@ impl Error {
             Error::BatchInvalid { .. } => "BATCH_INVALID",
             Error::BatchTooLarge { .. } => "BATCH_TOO_LARGE",
             Error::BatchEntry { source, .. } => source.code(),
+            Error::InvalidIdempotencyKey(_) => "INVALID_IDEMPOTENCY_KEY",
+            Error::IdempotencyKeyReused { .. } => "IDEMPOTENCY_KEY_REUSED",
             Error::Io { source, .. } => match source.kind() {
                 io::ErrorKind::PermissionDenied | io::ErrorKind::ReadOnlyFilesystem => {
                     "PERMISSION_DENIED"
@@ -316,6 +325,7 @@ impl Error {
             Error::GitFailed { command, .. } => json!({"command": command}),
             Error::BatchInvalid { entry, .. } => json!({"entry": entry}),
             Error::BatchTooLarge { limit, .. } => json!({"limit": limit}),
+            Error::IdempotencyKeyReused { key, at } => json!({"key": key, "at": at}),
             Error::BatchEntry { entry, op, source } => {
                 let mut m = source.details();
                 m.insert("entry".into(), json!(entry));

@@ -45,13 +45,22 @@ pub struct GateVerdict {
     pub note: Option<String>,
 }
 
-/// The input of `jit batch`: a JSON array of entries.
+/// The input of `jit batch`: a JSON array of entries, or an object with the entries and an
+/// idempotency key for the whole batch.
 #[derive(JsonSchema)]
+#[serde(untagged)]
 #[allow(dead_code)] // a schema only: the input is read entry by entry (see `repo::batch`)
-pub struct BatchRequest(pub Vec<BatchEntry>);
+pub enum BatchRequest {
+    Entries(Vec<BatchEntry>),
+    Keyed {
+        /// A retry with this key returns the first result and changes nothing (24 hours).
+        idempotency_key: Option<String>,
+        entries: Vec<BatchEntry>,
+    },
+}
 
 /// What one entry did.
-#[derive(Clone, Debug, PartialEq, Serialize, JsonSchema)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct EntryOutcome {
     /// Its place in the input, from 0.
     pub entry: usize,
@@ -80,7 +89,7 @@ pub struct EntryOutcome {
 }
 
 /// One issue a `bulk_update` entry could not change.
-#[derive(Clone, Debug, PartialEq, Serialize, JsonSchema)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct BatchBulkFailure {
     pub id: IssueId,
     pub code: String,
@@ -88,7 +97,7 @@ pub struct BatchBulkFailure {
 }
 
 /// The response of `jit batch` (the same with `--dry-run`, which writes nothing).
-#[derive(Clone, Debug, PartialEq, Serialize, JsonSchema)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct BatchReply {
     pub dry_run: bool,
     /// Each entry's outcome, in input order.
@@ -99,7 +108,7 @@ pub struct BatchReply {
 }
 
 /// One issue a batch changed.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, JsonSchema)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct VersionChange {
     pub id: IssueId,
     pub before: Option<u64>,

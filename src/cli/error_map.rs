@@ -19,7 +19,8 @@ pub fn exit_code(e: &Error) -> u8 {
         | Error::GatesNotPassed { .. }
         | Error::GateUntrusted { .. }
         | Error::Blocked { .. }
-        | Error::VersionExhausted { .. } => exit::CONFLICT,
+        | Error::VersionExhausted { .. }
+        | Error::IdempotencyKeyReused { .. } => exit::CONFLICT,
         Error::Gate { exit, .. } => *exit,
         Error::BatchEntry { source, .. } => exit_code(source),
         Error::GraphCycle { .. } => exit::INVALID_REPO,
@@ -39,6 +40,9 @@ pub fn hint(e: &Error) -> Option<String> {
         Error::BatchInvalid { .. } => {
             Some("`jit schema batch` describes the entries; nothing was changed".into())
         }
+        Error::IdempotencyKeyReused { .. } => Some(
+            "a key names one request: use a new key for a new request; nothing was changed".into(),
+        ),
         Error::BatchTooLarge { .. } => {
             Some("split the batch into several; nothing was changed".into())
         }

@@ -16,6 +16,7 @@ use crate::api::batch::{BatchBulkFailure, BatchEntry, BatchReply, EntryOutcome, 
 use crate::api::{BulkUpdate, CreateIssue, DeleteIssue, DepEdit, GateDecide, UpdateIssue};
 use crate::error::{Error, Result};
 use crate::model::{GateStatus, IssueId, suggest};
+use crate::storage::idempotency::{self, KeyStore, Record};
 
 /// At most this many entries in one batch.
 pub const MAX_ENTRIES: usize = 10_000;
@@ -32,9 +33,16 @@ fn invalid(entry: Option<usize>, message: impl Into<String>) -> Error {
     Error::BatchInvalid { entry, message: message.into() }
 }
 
-/// Read a batch: a JSON array of entries, each valid, every `@key` reference resolvable.
-/// Nothing is looked up in the repository yet.
-pub fn parse(input: &[u8]) -> Result<Vec<BatchEntry>> {
+/// A batch as read: its entries and its idempotency key.
+#[derive(Debug)]
+pub struct Batch {
+    pub entries: Vec<BatchEntry>,
+    pub idempotency_key: Option<String>,
+}
+
+/// Read a batch: a JSON array of entries (or `{"idempotency_key", "entries"}`), each valid,
+/// every `@key` reference resolvable. Nothing is looked up in the repository yet.
+pub fn parse(input: &[u8]) -> Result<Batch> {
     if input.len() as u64 > MAX_BYTES {
         return Err(Error::BatchTooLarge {
             message: format!("more than {MAX_BYTES} bytes of input"),
@@ -43,9 +51,31 @@ pub fn parse(input: &[u8]) -> Result<Vec<BatchEntry>> {
     }
     let value: Value = serde_json::from_slice(input)
         .map_err(|e| invalid(None, format!("the input is not JSON: {e}")))?;
-    let Value::Array(values) = value else {
-        return Err(invalid(None, "the input must be a JSON array of entries"));
+    let (values, idempotency_key) = match value {
+        Value::Array(values) => (values, None),
+        Value::Object(mut m) => {
+            let key = match m.remove("idempotency_key") {
+                None | Some(Value::Null) => None,
+                Some(Value::String(k)) => Some(k),
+                Some(_) => return Err(invalid(None, "`idempotency_key` must be a string")),
+            };
+            let entries = match m.remove("entries") {
+                Some(Value::Array(v)) => v,
+                _ => return Err(invalid(None, "the object must have an `entries` array")),
+            };
+            if let Some(k) = m.keys().next() {
+                return Err(invalid(
+                    None,
+                    format!("unknown field `{k}`; the fields are `idempotency_key`, `entries`"),
+                ));
+            }
+            (entries, key)
+        }
+        _ => return Err(invalid(None, "the input must be a JSON array of entries")),
     };
+    if let Some(k) = &idempotency_key {
+        crate::storage::idempotency::check_key(k)?;
+    }
     if values.len() > MAX_ENTRIES {
         return Err(Error::BatchTooLarge {
             message: format!("{} entries, more than {MAX_ENTRIES}", values.len()),
@@ -57,7 +87,7 @@ pub fn parse(input: &[u8]) -> Result<Vec<BatchEntry>> {
         entries.push(parse_entry(i, v)?);
     }
     check_keys(&mut entries)?;
-    Ok(entries)
+    Ok(Batch { entries, idempotency_key })
 }
 
 fn parse_entry(i: usize, v: Value) -> Result<BatchEntry> {
@@ -209,38 +239,72 @@ fn check_key(i: usize, k: &str) -> Result<()> {
 impl Repo {
     /// `jit batch`: apply `entries` (from [`parse`]) in one transaction and commit it once
     /// (op `batch`), or, with `dry_run`, drop it and reply what the commit would have.
-    pub fn batch(&self, entries: Vec<BatchEntry>, dry_run: bool) -> Result<BatchReply> {
-        let mut tx = self.begin()?;
-        let mut created: HashMap<String, IssueId> = HashMap::new();
-        let mut outcomes = Vec::with_capacity(entries.len());
-        for (i, mut entry) in entries.into_iter().enumerate() {
-            let op = op_name(&entry);
-            for r in refs_mut(&mut entry) {
-                if let Some(k) = r.strip_prefix('@') {
-                    *r = created[k].to_string(); // parse checked every key
-                }
-            }
-            let fail = |e: Error| Error::BatchEntry { entry: i, op, source: Box::new(e) };
-            let mut outcome = apply(&mut tx, &entry).map_err(fail)?;
-            outcome.entry = i;
-            if let (BatchEntry::Create(c), Some(id)) = (&entry, outcome.id) {
-                outcome.key = c.key.clone();
-                if let Some(k) = &c.key {
-                    created.insert(k.clone(), id);
-                }
-            }
-            outcomes.push(outcome);
+    ///
+    /// With an idempotency key (not for a dry run): a key that committed the same entries in
+    /// the last 24 hours returns that reply and changes nothing; one that committed other
+    /// entries is refused (`IDEMPOTENCY_KEY_REUSED`). The key store's lock is held from the
+    /// lookup until the key is recorded, just after the commit; a crash between the two
+    /// leaves the change committed and the key unrecorded, so a retry applies it again.
+    pub fn batch(&self, batch: Batch, dry_run: bool) -> Result<BatchReply> {
+        let key = batch.idempotency_key.clone().filter(|_| !dry_run);
+        let tx = self.begin()?;
+        let Some(key) = key else { return apply_all(tx, batch.entries, dry_run) };
+        let digest = idempotency::digest(
+            "jit batch v1",
+            &serde_json::to_vec(&batch.entries).expect("entries serialise"),
+        );
+        let store = KeyStore::open(&self.local)?;
+        if let Some(reply) = store.lookup(&key, "batch", &digest, tx.now())? {
+            drop(tx);
+            return serde_json::from_value(reply).map_err(|e| Error::Corrupt {
+                path: self.local.dir().join("idempotency-keys.json"),
+                message: format!("the reply recorded for key `{key}` is unreadable: {e}"),
+            });
         }
-        let changes = match dry_run {
-            true => tx.pending(),
-            false => tx.commit("batch")?.issues,
-        };
-        let issues = changes
-            .into_iter()
-            .map(|c| VersionChange { id: c.id, before: c.before, after: c.after })
-            .collect();
-        Ok(BatchReply { dry_run, entries: outcomes, issues })
+        let now = tx.now();
+        let reply = apply_all(tx, batch.entries, false)?;
+        let response = serde_json::to_value(&reply).expect("reply serialises");
+        let record = Record { op: "batch".into(), digest, at: now, response };
+        if let Err(e) = store.record(&key, record) {
+            self.warn(&format!(
+                "the batch committed, but its idempotency key was not recorded: {e}"
+            ));
+        }
+        Ok(reply)
     }
+}
+
+/// Apply every entry in `tx`, then commit (or, for a dry run, drop it).
+fn apply_all(mut tx: Transaction, entries: Vec<BatchEntry>, dry_run: bool) -> Result<BatchReply> {
+    let mut created: HashMap<String, IssueId> = HashMap::new();
+    let mut outcomes = Vec::with_capacity(entries.len());
+    for (i, mut entry) in entries.into_iter().enumerate() {
+        let op = op_name(&entry);
+        for r in refs_mut(&mut entry) {
+            if let Some(k) = r.strip_prefix('@') {
+                *r = created[k].to_string(); // parse checked every key
+            }
+        }
+        let fail = |e: Error| Error::BatchEntry { entry: i, op, source: Box::new(e) };
+        let mut outcome = apply(&mut tx, &entry).map_err(fail)?;
+        outcome.entry = i;
+        if let (BatchEntry::Create(c), Some(id)) = (&entry, outcome.id) {
+            outcome.key = c.key.clone();
+            if let Some(k) = &c.key {
+                created.insert(k.clone(), id);
+            }
+        }
+        outcomes.push(outcome);
+    }
+    let changes = match dry_run {
+        true => tx.pending(),
+        false => tx.commit("batch")?.issues,
+    };
+    let issues = changes
+        .into_iter()
+        .map(|c| VersionChange { id: c.id, before: c.before, after: c.after })
+        .collect();
+    Ok(BatchReply { dry_run, entries: outcomes, issues })
 }
 
 fn outcome(op: &str, id: Option<IssueId>, version: Option<u64>, changed: bool) -> EntryOutcome {
@@ -341,7 +405,7 @@ mod tests {
         let input = r#"[{"op":"create","key":"a","title":"A","labels":["x:y"],"priority":"high"},
             {"op":"update","id":"@a","if_version":1,"state":"ready","add_labels":["x:z"]},
             {"op":"dep_add","id":"@a","depends_on":["01j9"]}]"#;
-        let got = parse(input.as_bytes()).unwrap();
+        let got = parse(input.as_bytes()).unwrap().entries;
         assert_eq!(got.len(), 3);
         let BatchEntry::Update(u) = &got[1] else { panic!("{got:?}") };
         assert_eq!((u.id.as_str(), u.if_version), ("@a", Some(1)));
@@ -372,6 +436,11 @@ mod tests {
             assert!(e.details()["entry"].is_number(), "{input}");
         }
         assert_eq!(err("{}").code(), "BATCH_INVALID");
+        assert_eq!(err(r#"{"entries":[],"extra":1}"#).code(), "BATCH_INVALID");
+        let e = err(r#"{"entries":[],"idempotency_key":"a b"}"#);
+        assert_eq!(e.code(), "INVALID_IDEMPOTENCY_KEY");
+        let keyed = parse(br#"{"entries":[],"idempotency_key":"k1"}"#).unwrap();
+        assert_eq!(keyed.idempotency_key.as_deref(), Some("k1"));
         assert_eq!(err("[").code(), "BATCH_INVALID");
         let many =
             format!("[{}]", vec![r#"{"op":"delete","id":"01j9"}"#; MAX_ENTRIES + 1].join(","));

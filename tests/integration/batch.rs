@@ -396,3 +396,83 @@ fn concurrent_batches_are_whole_and_events_match_versions() {
     }
     assert_eq!(per_issue.len(), truth.len());
 }
+
+/// Every file under `dir`, recursively.
+fn files_under(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap() {
+        let p = e.unwrap().path();
+        if p.is_dir() { out.extend(files_under(&p)) } else { out.push(p) }
+    }
+    out
+}
+
+#[test]
+fn a_retry_with_the_same_key_returns_the_first_reply_and_changes_nothing() {
+    let env = TestEnv::fixed();
+    let entries = json!([
+        {"op": "create", "key": "a", "title": "once"},
+        {"op": "create", "title": "twice?", "depends_on": ["@a"]},
+    ]);
+    let keyed = json!({"idempotency_key": "agent-1:job-42", "entries": entries});
+    let f = batch_file(env.path(), "b.json", &keyed);
+    let first = env.json(&["batch", &f]);
+    let (files, n_events) = (env.issue_files(), events(&env).len());
+    let again = env.json(&["batch", &f]);
+    assert_eq!(again, first, "the original reply");
+    assert_eq!(env.issue_files(), files, "nothing changed");
+    assert_eq!(events(&env).len(), n_events, "no event for a replay");
+    // The flag is the same key as the field.
+    let plain = batch_file(env.path(), "p.json", &entries);
+    assert_eq!(env.json(&["batch", &plain, "--idempotency-key", "agent-1:job-42"]), first);
+    assert_eq!(env.issue_files(), files);
+
+    // The same key for other entries is refused, and changes nothing.
+    let other = batch_file(env.path(), "o.json", &json!([{"op": "create", "title": "other"}]));
+    let e = env.json_err(&["batch", &other, "--idempotency-key", "agent-1:job-42"], 4);
+    assert_eq!(
+        (e["code"].clone(), e["key"].clone()),
+        (json!("IDEMPOTENCY_KEY_REUSED"), json!("agent-1:job-42"))
+    );
+    assert_eq!(env.issue_files(), files);
+    let e = env.json_err(&["batch", &other, "--idempotency-key", "no spaces"], 1);
+    assert_eq!(e["code"], "INVALID_IDEMPOTENCY_KEY");
+
+    // Keys are local state: in no tracked file.
+    for p in files_under(&env.jit_dir()) {
+        let text = String::from_utf8_lossy(&std::fs::read(&p).unwrap()).into_owned();
+        let local = p == env.jit_dir().join("local/idempotency-keys.json");
+        assert_eq!(text.contains("job-42"), local, "{}", p.display());
+    }
+    let ignore = std::fs::read_to_string(env.jit_dir().join(".gitignore")).unwrap();
+    assert!(ignore.lines().any(|l| l == "/local/"), "{ignore}");
+
+    // 24 hours later the key is forgotten: the batch applies again.
+    let later = "2026-01-03T03:04:05Z"; // FIXED_NOW + 24 h
+    let out = env.cmd(&["batch", &f, "--json"]).env("JIT_NOW", later).output().unwrap();
+    assert!(out.status.success(), "{}", describe(&out));
+    assert_eq!(env.issue_files().len(), files.len() + 2);
+}
+
+#[test]
+fn concurrent_retries_with_one_key_apply_it_once() {
+    let env = TestEnv::new();
+    let f = batch_file(
+        env.path(),
+        "b.json",
+        &json!({"idempotency_key": "k", "entries": [{"op": "create", "title": "once"}]}),
+    );
+    let project = env.path().to_path_buf();
+    let replies: Vec<Value> = (0..4)
+        .map(|_| {
+            let (project, f) = (project.clone(), f.clone());
+            std::thread::spawn(move || jit_json(&project, &["batch", &f, "--json"]))
+        })
+        .collect::<Vec<_>>()
+        .into_iter()
+        .map(|t| t.join().unwrap())
+        .collect();
+    assert!(replies.iter().all(|r| *r == replies[0]), "{replies:?}");
+    assert_eq!(env.issue_files().len(), 1, "applied once");
+    assert_eq!(events(&env).len(), 1);
+}

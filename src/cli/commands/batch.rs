@@ -33,13 +33,33 @@ pub struct Args {
     /// have replied, and write nothing
     #[arg(long)]
     pub dry_run: bool,
+    /// A retry with this key (within 24 hours) returns the first result and changes nothing;
+    /// the same as the input's `idempotency_key`
+    #[arg(long, value_name = "KEY")]
+    pub idempotency_key: Option<String>,
 }
 
 pub fn run(ctx: &mut Ctx, args: Args) -> Result<u8, CliError> {
     let input = read_input(args.file.as_deref())?;
-    let entries = batch::parse(&input)?;
+    let mut batch = batch::parse(&input)?;
+    if let Some(k) = args.idempotency_key {
+        crate::storage::idempotency::check_key(&k)?;
+        match &batch.idempotency_key {
+            Some(given) if *given != k => {
+                return Err(Error::BatchInvalid {
+                    entry: None,
+                    message: format!(
+                        "--idempotency-key `{k}` differs from the input's `idempotency_key` \
+                         `{given}`"
+                    ),
+                }
+                .into());
+            }
+            _ => batch.idempotency_key = Some(k),
+        }
+    }
     let repo = ctx.open_repo()?;
-    let reply = repo.batch(entries, args.dry_run)?;
+    let reply = repo.batch(batch, args.dry_run)?;
     if ctx.out.is_json() {
         ctx.out.json(&reply)?;
     } else {
