@@ -87,7 +87,7 @@ bench_dir=$(cd "$bench_dir" && pwd)
 jit="$bench_dir/jit"
 cp "$target_dir/release/jit" "$jit"
 results="$bench_dir/results"
-rm -rf "$results" "$bench_dir"/repo-*-write # the latter only after an interrupted run
+rm -rf "$results" "$bench_dir"/repo-*-write "$bench_dir"/repo-*-batch # the latter only after an interrupted run
 mkdir -p "$results"
 
 # hyperfine with the common options; $1 = result name, then hyperfine arguments.
@@ -251,6 +251,17 @@ print(sum(sys.argv[1] in i["dependencies"] for i in json.load(sys.stdin)))' "$hu
   JIT_DURABILITY=full hf "$n-gate-run" -N --warmup 3 --min-runs "$runs" \
     "$jit --repo $write gate run $gate_id --json"
   hf "$n-true" -N --warmup 3 --min-runs "$runs" "true"
+  # A batch of 100 creates, one commit, in its own copy (each run adds 100 issues, so the
+  # copy grows from n to n + 100 x (runs + warmup)); deleted afterwards.
+  batch_repo="$repo-batch"
+  cp -a "$repo" "$batch_repo"
+  sync
+  refresh_index "$batch_repo"
+  python3 -c 'import json; print(json.dumps([{"op": "create", "title": f"Batch issue {i}",
+    "labels": ["type:bench"]} for i in range(100)]))' >"$bench_dir/batch-100.json"
+  JIT_DURABILITY=full hf "$n-batch-100" -N --warmup 3 --min-runs "$slow_runs" \
+    "$jit --repo $batch_repo batch $bench_dir/batch-100.json --json"
+  rm -rf "$batch_repo"
   for d in full relaxed; do
     JIT_DURABILITY=$d hf "$n-create-$d" -N --warmup 3 --runs "$create_runs" \
       "$jit --repo $write issue create 'Benchmark issue' -l type:bench --json"
@@ -357,6 +368,7 @@ rows = [
     (f"\`query '{os.environ['Q_TEXT']}' --json\`", with_count("query-text", "query-text")),
     ("\`issue bulk-update --filter $Q_HUNDRED --add-label … --yes --json\` (100 issues), full",
      lambda n: ms(f"{n}-bulk")),
+    ("\`batch\` of 100 creates (one commit), full", lambda n: ms(f"{n}-batch-100")),
     ("\`ready --json\`", with_count("ready", "ready")),
     ("\`graph export --format dot\`", lambda n: ms(f"{n}-export")),
     ("\`graph rdeps <hub>\` (direct dependents)", with_count("rdeps", "rdeps-direct")),

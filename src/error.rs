@@ -147,6 +147,29 @@ pub enum Error {
     /// Running `git` itself failed (not installed, or it refused the command).
     #[error("`git {command}` failed: {message}")]
     GitFailed { command: String, message: String },
+
+    /// A `jit batch` input that is not a list of valid entries (`entry`: which one).
+    #[error("{}{message}", entry_prefix(*entry))]
+    BatchInvalid { entry: Option<usize>, message: String },
+
+    /// A `jit batch` input over a size limit.
+    #[error("the batch is too large: {message}")]
+    BatchTooLarge { message: String, limit: u64 },
+
+    #[error("{0}")]
+    InvalidIdempotencyKey(String),
+
+    /// A key that already committed a different request.
+    #[error("idempotency key `{key}` was already used, at {at}, for a different request")]
+    IdempotencyKeyReused { key: String, at: String },
+
+    /// An entry of a batch failed: its own error, with its place. Nothing was written.
+    #[error("entry {entry} ({op}): {source}; nothing was changed")]
+    BatchEntry { entry: usize, op: &'static str, source: Box<Error> },
+}
+
+fn entry_prefix(entry: Option<usize>) -> String {
+    entry.map(|e| format!("entry {e}: ")).unwrap_or_default()
 }
 
 /// Where and why repository discovery stopped searching upwards.
@@ -232,6 +255,11 @@ impl Error {
             Error::MergeFailed { .. } => "MERGE_FAILED",
             Error::NotGitRepo { .. } => "NOT_A_GIT_REPOSITORY",
             Error::GitFailed { .. } => "GIT_FAILED",
+            Error::BatchInvalid { .. } => "BATCH_INVALID",
+            Error::BatchTooLarge { .. } => "BATCH_TOO_LARGE",
+            Error::BatchEntry { source, .. } => source.code(),
+            Error::InvalidIdempotencyKey(_) => "INVALID_IDEMPOTENCY_KEY",
+            Error::IdempotencyKeyReused { .. } => "IDEMPOTENCY_KEY_REUSED",
             Error::Io { source, .. } => match source.kind() {
                 io::ErrorKind::PermissionDenied | io::ErrorKind::ReadOnlyFilesystem => {
                     "PERMISSION_DENIED"
@@ -246,6 +274,7 @@ impl Error {
     pub fn snippet(&self) -> Option<String> {
         match self {
             Error::Filter(f) => Some(f.snippet()),
+            Error::BatchEntry { source, .. } => source.snippet(),
             _ => None,
         }
     }
@@ -294,6 +323,15 @@ impl Error {
             Error::MergeFailed { path, .. } => json!({"path": path}),
             Error::NotGitRepo { path } => json!({"path": path.to_string_lossy()}),
             Error::GitFailed { command, .. } => json!({"command": command}),
+            Error::BatchInvalid { entry, .. } => json!({"entry": entry}),
+            Error::BatchTooLarge { limit, .. } => json!({"limit": limit}),
+            Error::IdempotencyKeyReused { key, at } => json!({"key": key, "at": at}),
+            Error::BatchEntry { entry, op, source } => {
+                let mut m = source.details();
+                m.insert("entry".into(), json!(entry));
+                m.insert("op".into(), json!(op));
+                Value::Object(m)
+            }
             Error::LockTimeout { waited_ms, holder } => {
                 json!({"waited_ms": waited_ms, "holder": holder})
             }

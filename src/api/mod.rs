@@ -1,6 +1,7 @@
 //! The request/response contract: what each command takes and what `--json` prints (and MCP
 //! returns). One set of serde types; `jit schema` prints their JSON Schemas from `schema`.
 
+pub mod batch;
 pub mod error;
 pub mod gates;
 pub mod graph;
@@ -9,6 +10,7 @@ pub mod ready;
 pub mod schema;
 pub mod write;
 
+pub use batch::{BatchEntry, BatchReply, EntryOutcome};
 pub use error::{ErrorBody, ErrorResponse};
 pub use gates::{GateHistory, GateHistoryRequest, GateInfo, GateListRequest, GateRecord};
 pub use graph::{

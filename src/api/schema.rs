@@ -56,6 +56,7 @@ pub const COMMANDS: &[Entry] = &[
     row("gate pass", of::<GateDecide>, of::<Issue>),
     row("gate fail", of::<GateDecide>, of::<Issue>),
     row("gate remove", of::<GateRemove>, of::<GateRemoved>),
+    row("batch", of::<batch::BatchRequest>, of::<BatchReply>),
     row("error", of::<NoRequest>, of::<ErrorResponse>),
 ];
 

@@ -140,6 +140,8 @@ pub struct BulkUpdate {
 #[serde(deny_unknown_fields)]
 pub struct DepEdit {
     pub id: String,
+    /// Also accepted as `depends_on`, the name of the `--json` issue field and of `create`'s.
+    #[serde(alias = "depends_on")]
     pub deps: Vec<String>,
 }
 

@@ -19,8 +19,10 @@ pub fn exit_code(e: &Error) -> u8 {
         | Error::GatesNotPassed { .. }
         | Error::GateUntrusted { .. }
         | Error::Blocked { .. }
-        | Error::VersionExhausted { .. } => exit::CONFLICT,
+        | Error::VersionExhausted { .. }
+        | Error::IdempotencyKeyReused { .. } => exit::CONFLICT,
         Error::Gate { exit, .. } => *exit,
+        Error::BatchEntry { source, .. } => exit_code(source),
         Error::GraphCycle { .. } => exit::INVALID_REPO,
         Error::LockTimeout { .. } => exit::LOCK_TIMEOUT,
         Error::Io { .. }
@@ -34,6 +36,16 @@ pub fn exit_code(e: &Error) -> u8 {
 /// A short suggestion of what to do next, when there is one.
 pub fn hint(e: &Error) -> Option<String> {
     match e {
+        Error::BatchEntry { source, .. } => batch_hint(source),
+        Error::BatchInvalid { .. } => {
+            Some("`jit schema batch` describes the entries; nothing was changed".into())
+        }
+        Error::IdempotencyKeyReused { .. } => Some(
+            "a key names one request: use a new key for a new request; nothing was changed".into(),
+        ),
+        Error::BatchTooLarge { .. } => {
+            Some("split the batch into several; nothing was changed".into())
+        }
         Error::RepoNotFound { .. } => {
             Some("run `jit init` to create one, or pass --repo PATH / set JIT_DIR".into())
         }
@@ -145,5 +157,16 @@ pub fn hint(e: &Error) -> Option<String> {
             _ => None,
         },
         _ => None,
+    }
+}
+
+/// The hint of a batch entry's error: its own, except that a batch runs no gate commands.
+fn batch_hint(e: &Error) -> Option<String> {
+    match e {
+        Error::GatesNotPassed { id, .. } => Some(format!(
+            "a batch runs no gate commands: run `jit gate run {id}` (or `jit gate pass`) \
+             first, then the batch"
+        )),
+        _ => hint(e),
     }
 }

@@ -4,6 +4,7 @@
 //! index current. The methods here are thin: resolve what needs no lock, begin, apply,
 //! commit.
 
+pub mod batch;
 mod gates;
 pub mod git;
 mod init;

@@ -292,6 +292,40 @@ impl<'r> Transaction<'r> {
         self.staged_trust.clear();
     }
 
+    /// What a commit would change now, in id order: what [`Committed::issues`] will say.
+    pub fn pending(&self) -> Vec<IssueChange> {
+        self.changes_of(&self.staged)
+    }
+
+    fn changes_of(&self, staged: &BTreeMap<IssueId, Staged>) -> Vec<IssueChange> {
+        let mut issues = Vec::new();
+        for (id, s) in staged {
+            let before = self.loaded.get(id).and_then(|i| i.as_ref().map(|i| i.version));
+            let (before, after) = match s {
+                Staged::Write(i) => (before, Some(i.version)),
+                Staged::Create(i, _) => (None, Some(i.version)),
+                Staged::Delete => (before, None),
+            };
+            issues.push(IssueChange { id: *id, before, after });
+        }
+        issues
+    }
+
+    /// The issues staged to be written or created, as they will be written. Operations that
+    /// scan the index (which holds only what is committed) lay these over it, so a later
+    /// operation of the same transaction sees an earlier one's changes.
+    pub fn staged_issues(&self) -> impl Iterator<Item = &Issue> {
+        self.staged.values().filter_map(|s| match s {
+            Staged::Write(i) | Staged::Create(i, _) => Some(i),
+            Staged::Delete => None,
+        })
+    }
+
+    /// Whether the transaction has staged a change of `id` (a write, create or delete).
+    pub fn is_staged(&self, id: IssueId) -> bool {
+        self.staged.contains_key(&id)
+    }
+
     /// Every issue through the index, read under this transaction's lock. Issues staged in
     /// this transaction are not laid over it.
     pub fn snapshot(&self) -> Result<Snapshot> {
@@ -308,16 +342,7 @@ impl<'r> Transaction<'r> {
             let trust = std::mem::take(&mut self.staged_trust);
             TrustStore::update(&self.repo.local, |store| store.gates.extend(trust))?;
         }
-        let mut issues = Vec::new();
-        for (id, s) in &staged {
-            let before = self.loaded.get(id).and_then(|i| i.as_ref().map(|i| i.version));
-            let (before, after) = match s {
-                Staged::Write(i) => (before, Some(i.version)),
-                Staged::Create(i, _) => (None, Some(i.version)),
-                Staged::Delete => (before, None),
-            };
-            issues.push(IssueChange { id: *id, before, after });
-        }
+        let issues = self.changes_of(&staged);
         let single_file = staged.len() + usize::from(config.is_some()) == 1
             && !staged.values().any(|s| matches!(s, Staged::Delete));
         if single_file {

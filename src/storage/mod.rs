@@ -5,6 +5,7 @@ pub mod atomic;
 pub mod config;
 pub mod events;
 pub mod gitattributes;
+pub mod idempotency;
 pub mod ids;
 pub mod index;
 pub mod journal;

@@ -20,7 +20,7 @@ const DELETES: u64 = 100;
 /// The signal `Child::kill` sends on unix.
 const SIGKILL: i32 = 9;
 
-enum Outcome {
+pub(crate) enum Outcome {
     /// Exited 0 before the kill: the write is acknowledged.
     Acked(Value),
     /// Died of the SIGKILL.
@@ -29,15 +29,15 @@ enum Outcome {
 
 /// Kills processes at random moments within a window as long as a typical run, so that
 /// kills land all through a command whatever the speed of the machine.
-struct Killer {
+pub(crate) struct Killer {
     rng: XorShift,
-    window_us: u64,
+    pub(crate) window_us: u64,
 }
 
 impl Killer {
     /// Run `samples` to completion (they must succeed) and size the window from the median
     /// duration: 1.5 times it, and at least 3 ms. Returns the samples' JSON output too.
-    fn calibrate(seed: u64, samples: Vec<Command>) -> (Killer, Vec<Value>) {
+    pub(crate) fn calibrate(seed: u64, samples: Vec<Command>) -> (Killer, Vec<Value>) {
         let mut times = Vec::new();
         let mut outputs = Vec::new();
         for mut cmd in samples {
@@ -54,7 +54,7 @@ impl Killer {
 
     /// Spawn `cmd`, SIGKILL it at a random moment, and say how it ended. Any other failure
     /// is a bug.
-    fn run(&mut self, mut cmd: Command) -> Outcome {
+    pub(crate) fn run(&mut self, mut cmd: Command) -> Outcome {
         cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
         let mut child = cmd.spawn().expect("spawn jit");
         std::thread::sleep(Duration::from_micros(self.rng.below(self.window_us)));

@@ -24,3 +24,5 @@ mod trust;
 
 mod contract;
 mod validate;
+
+mod batch;

@@ -1,6 +1,7 @@
 //! The command tree and its dispatch. One file per command: its clap `Args` (whose doc
 //! comments are the help text) and the function that runs it.
 
+mod batch;
 mod change_args;
 mod completions;
 mod dep;
@@ -101,6 +102,7 @@ pub enum Command {
     Gate(Box<gate::GateCommand>),
     GitSetup(git_setup::Args),
     Events(events::Args),
+    Batch(batch::Args),
     Schema(schema::Args),
     Validate(validate::Args),
     Completions(completions::Args),
@@ -118,6 +120,7 @@ impl Command {
         use issue::IssueCommand as I;
         match self {
             Command::Init(_) | Command::Dep(_) => true,
+            Command::Batch(a) => !a.dry_run,
             Command::Issue(c) => match &**c {
                 I::Create(_) | I::Update(_) | I::Delete(_) => true,
                 I::BulkUpdate(a) => !a.dry_run,
@@ -279,6 +282,7 @@ pub fn dispatch(cli: Cli, out: &mut Printer, command: String) -> Result<u8, CliE
         Command::Gate(c) => gate::run(&mut ctx, *c),
         Command::GitSetup(a) => git_setup::run(&mut ctx, a),
         Command::Events(a) => events::run(&mut ctx, a),
+        Command::Batch(a) => batch::run(&mut ctx, a),
         Command::Schema(a) => schema::run(&mut ctx, a),
         Command::Validate(a) => validate::run(&mut ctx, a),
         Command::Completions(a) => completions::run(&mut ctx, a),

@@ -10,10 +10,16 @@ pub fn apply(tx: &mut Transaction, req: &DeleteIssue) -> Result<Deleted> {
     let issue = tx.load(id)?.clone();
     let snap = tx.snapshot()?;
     let key = id.as_u128();
-    let referrers: Vec<_> =
+    let mut referrers: Vec<_> =
         snap.iter().filter(|e| e.summary().dependencies.contains(&key)).map(|e| e.id).collect();
     let unreadable = snap.problems.clone();
     drop(snap);
+    // Issues this transaction staged (earlier entries of a batch) are not in the index yet.
+    for i in tx.staged_issues() {
+        if i.dependencies.contains(&id) && !referrers.contains(&i.id) {
+            referrers.push(i.id);
+        }
+    }
     for r in &referrers {
         let mut other = tx.load(*r)?.clone();
         other.dependencies.retain(|d| *d != id);

@@ -2,6 +2,8 @@
 //! The check runs under the writers' lock, so two processes adding A→B and B→A at once can
 //! never both succeed.
 
+use std::collections::HashMap;
+
 use super::Transaction;
 use crate::api::DepEdit;
 use crate::error::{Error, Result};
@@ -48,6 +50,11 @@ pub fn apply(tx: &mut Transaction, req: &DepEdit) -> Result<DepsChanged> {
     // The cycle check visits only what the new dependencies lead to: read through the
     // index, each visited issue checked against its own file.
     let records = index::Records::open(repo.layout())?;
+    // What this transaction staged (an earlier operation of a batch) wins over the index.
+    let staged: HashMap<graph::Node, Vec<graph::Node>> = tx
+        .staged_issues()
+        .map(|i| (i.id.as_u128(), i.dependencies.iter().map(|d| d.as_u128()).collect()))
+        .collect();
     for dep in wanted {
         if dep == id {
             return Err(Error::Dependency {
@@ -61,7 +68,13 @@ pub fn apply(tx: &mut Transaction, req: &DepEdit) -> Result<DepsChanged> {
         }
         let own = issue.dependencies.iter().map(|d| d.as_u128()).collect::<Vec<_>>();
         let deps_of = |n: graph::Node| {
-            if n == id.as_u128() { own.clone() } else { records.deps(n).unwrap_or_default() }
+            if n == id.as_u128() {
+                own.clone()
+            } else if let Some(d) = staged.get(&n) {
+                d.clone()
+            } else {
+                records.deps(n).unwrap_or_default()
+            }
         };
         if let Some(cycle) = graph::cycle_if_added(id.as_u128(), dep.as_u128(), deps_of) {
             let names: Vec<String> =
