@@ -179,13 +179,26 @@ fn set_commit_seq(layout: &Layout, seq: u64) -> Result<()> {
     file.write_all_at(&b, 0).at(&path)
 }
 
+/// From this many files on, a record's files are made durable by one `syncfs` of the
+/// filesystem instead of an fsync each (100 fsyncs cost ~0.35–0.6 s on the measured disk, one
+/// `syncfs` ~40–120 ms). Below it the per-file fsyncs stay: their cost does not depend on what
+/// else on the filesystem is waiting to be written.
+const SYNCFS_FROM: usize = 8;
+
+/// Apply a record whose own bytes are already durable. The files only have to be durable
+/// before the record leaves `journal/` (until then a crash is recovered by applying the record
+/// again, whatever state the files were left in), so with many files each is written without
+/// its own fsync and one `syncfs` makes them all durable at the end.
 fn apply(layout: &Layout, ops: &[Op], durability: Durability) -> Result<()> {
+    let one_sync =
+        durability == Durability::Full && ops.len() >= SYNCFS_FROM && cfg!(target_os = "linux");
+    let per_file = if one_sync { Durability::Relaxed } else { durability };
     let mut dirs = BTreeSet::new();
     for op in ops {
         let path = resolve(layout, op.path())?;
         match op {
             Op::Write { content, .. } => {
-                atomic::write_no_dir_sync(&path, content.as_bytes(), durability)?
+                atomic::write_no_dir_sync(&path, content.as_bytes(), per_file)?
             }
             Op::Remove { .. } => match fs::remove_file(&path) {
                 Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e).at(&path),
@@ -196,10 +209,26 @@ fn apply(layout: &Layout, ops: &[Op], durability: Durability) -> Result<()> {
             dirs.insert(parent.to_path_buf());
         }
     }
+    if one_sync {
+        sync_filesystem(layout.root())?;
+    }
     for d in dirs {
         atomic::sync_dir(&d, durability)?;
     }
     Ok(())
+}
+
+/// `syncfs` of the filesystem holding `dir`: every file written on it is durable afterwards
+/// (Linux reports write-back errors since 5.8).
+#[cfg(target_os = "linux")]
+fn sync_filesystem(dir: &Path) -> Result<()> {
+    let d = super::open_dir(dir).at(dir)?;
+    rustix::fs::syncfs(&d).map_err(std::io::Error::from).at(dir)
+}
+
+#[cfg(not(target_os = "linux"))]
+fn sync_filesystem(_dir: &Path) -> Result<()> {
+    unreachable!("only used on Linux (see `apply`)")
 }
 
 /// Keep every journal path inside `.jit/`: a damaged or hostile record cannot write elsewhere.

@@ -476,3 +476,64 @@ fn concurrent_retries_with_one_key_apply_it_once() {
     assert_eq!(env.issue_files().len(), 1, "applied once");
     assert_eq!(events(&env).len(), 1);
 }
+
+/// The system calls a command makes that make data durable, counted by name (`strace -c`).
+fn sync_calls(env: &TestEnv, args: &[&str]) -> BTreeMap<String, u64> {
+    let mut c = std::process::Command::new("strace");
+    c.args(["-f", "-c", "-e", "trace=fsync,fdatasync,syncfs", "--"])
+        .arg(jit_bin())
+        .args(args)
+        .current_dir(env.path())
+        .env("JIT_DURABILITY", "full");
+    without_jit_env(&mut c);
+    c.env("JIT_DURABILITY", "full");
+    let out = c.output().expect("run strace");
+    assert!(out.status.success(), "{}", describe(&out));
+    String::from_utf8_lossy(&out.stderr)
+        .lines()
+        .filter_map(|l| {
+            // `% time  seconds  usecs/call  calls  [errors]  syscall`
+            let w: Vec<&str> = l.split_whitespace().collect();
+            let name = *w.last()?;
+            let calls = w.get(3)?.parse().ok()?;
+            ["fsync", "fdatasync", "syncfs"].contains(&name).then(|| (name.to_string(), calls))
+        })
+        .collect()
+}
+
+/// A commit of many files makes them durable with one `syncfs` before its journal record is
+/// retired, not with an fsync each; a commit of a few files keeps the per-file fsyncs. Either
+/// way the journal record itself is fsynced before any file is touched.
+#[test]
+fn a_batch_of_many_files_is_made_durable_with_one_syncfs() {
+    if !have_tool("strace", "strace") {
+        return;
+    }
+    let traced = std::process::Command::new("strace")
+        .args(["-f", "-qq", "-o", "/dev/null", "true"])
+        .status()
+        .is_ok_and(|s| s.success());
+    if !traced {
+        eprintln!("skipped: strace cannot trace here (ptrace not permitted)");
+        return;
+    }
+    let env = TestEnv::new();
+    let many: Vec<Value> =
+        (0..40).map(|i| json!({"op": "create", "title": format!("Issue {i}")})).collect();
+    let file = batch_file(env.path(), "many.json", &json!(many));
+    let calls = sync_calls(&env, &["-q", "batch", &file]);
+    assert_eq!(calls.get("syncfs"), Some(&1), "{calls:?}");
+    // The record, the journal directory (twice: made, then emptied), the issues directory and
+    // the event: a handful, not one per file.
+    let per_file = calls.get("fsync").copied().unwrap_or(0);
+    assert!(per_file < 10, "{calls:?}");
+    let few = batch_file(
+        env.path(),
+        "few.json",
+        &json!([{"op": "create", "title": "A"}, {"op": "create", "title": "B"}]),
+    );
+    let calls = sync_calls(&env, &["-q", "batch", &few]);
+    assert_eq!(calls.get("syncfs"), None, "{calls:?}");
+    assert!(calls.get("fsync").copied().unwrap_or(0) >= 3, "{calls:?}");
+    assert_eq!(env.json(&["issue", "list", "--count"])["count"], 42);
+}
