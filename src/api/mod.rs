@@ -1,6 +1,7 @@
 //! The request/response contract: what each command takes and what `--json` prints (and MCP
 //! returns). One set of serde types; `jit schema` prints their JSON Schemas from `schema`.
 
+pub mod claims;
 pub mod error;
 pub mod gates;
 pub mod graph;
@@ -9,6 +10,10 @@ pub mod ready;
 pub mod schema;
 pub mod write;
 
+pub use claims::{
+    ClaimRequest, Claimed, LeaseInfo, LeaseStatus, OldWork, ReleaseRequest, RenewRequest, Renewed,
+    SlowOp, Status,
+};
 pub use error::{ErrorBody, ErrorResponse};
 pub use gates::{GateHistory, GateHistoryRequest, GateInfo, GateListRequest, GateRecord};
 pub use graph::{

@@ -45,6 +45,10 @@ pub const COMMANDS: &[Entry] = &[
     row("graph export", of::<ExportRequest>, of::<GraphExport>),
     row("gate list", of::<GateListRequest>, of::<Vec<GateInfo>>),
     row("gate history", of::<GateHistoryRequest>, of::<GateHistory>),
+    row("claim", of::<ClaimRequest>, of::<Claimed>),
+    row("release", of::<ReleaseRequest>, of::<Issue>),
+    row("renew", of::<RenewRequest>, of::<Renewed>),
+    row("status", of::<NoRequest>, of::<Status>),
     row("error", of::<NoRequest>, of::<ErrorResponse>),
 ];
 

@@ -8,6 +8,7 @@ pub mod gitattributes;
 pub mod ids;
 pub mod index;
 pub mod journal;
+pub mod leases;
 pub mod local;
 pub mod lock;
 pub mod trust;
