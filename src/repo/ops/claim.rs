@@ -139,13 +139,22 @@ fn best(
     let view = repo.graph_view(&snap);
     let config = tx.config()?.clone();
     let eval = EvalCtx::new(now, Some(&view));
-    let matched = crate::query::select::select(&snap, filter, &eval, Default::default(), None);
+    let matched: Vec<_> = match filter {
+        Some(_) => crate::query::select::select(&snap, filter, &eval, Default::default(), None),
+        None => snap.iter().collect(),
+    };
     let (mut blocked, mut gated, mut claimed) = (0, 0, 0);
     let mut best: Option<(Reverse<u8>, i64, IssueId)> = None;
     for e in &matched {
+        // Only ready and in-progress issues can be claimable or held back: the others are
+        // decided from the head of their record, without decoding the rest.
+        let state = State::from_u8(e.head().state);
+        if !matches!(state, Some(State::Ready | State::InProgress)) {
+            continue;
+        }
         let s = e.summary();
         let key = e.id.to_string();
-        let verdict = match State::from_u8(s.state) {
+        let verdict = match state {
             _ if store.live(&key, now).is_some() => Verdict::Claimed,
             Some(State::InProgress) if store.leases.contains_key(&key) => Verdict::Claimable,
             Some(State::Ready) if view.is_blocked(&s) => Verdict::Blocked,
