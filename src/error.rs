@@ -10,6 +10,13 @@ use serde_json::{Map, Value, json};
 /// Result alias used across the library.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
+fn fenced_message(id: &str, presented: Option<u64>, current: u64) -> String {
+    match presented {
+        Some(p) => format!("issue {id} was claimed again (token {current}); token {p} is fenced"),
+        None => format!("issue {id} is claimed (token {current}); writes must present its token"),
+    }
+}
+
 /// Exit codes fixed by the design (see `docs/errors.md`).
 pub mod exit {
     pub const OK: u8 = 0;
@@ -123,6 +130,25 @@ pub enum Error {
 
     #[error("issue {id} is blocked by {}: work cannot start before they are done", blockers.join(", "))]
     Blocked { id: String, blockers: Vec<String> },
+
+    /// `jit claim ID` of an issue another agent holds a live lease on.
+    #[error("issue {id} is claimed by {agent} until {expires_at}")]
+    AlreadyClaimed { id: String, agent: String, token: u64, expires_at: String },
+
+    /// A write presenting a fencing token older than the issue's current claim (or none,
+    /// with `claims.require_token`).
+    #[error("{}", fenced_message(id, *presented, *current))]
+    ClaimFenced { id: String, presented: Option<u64>, current: u64 },
+
+    /// `jit claim` found nothing claimable; not a failure of the tool (exit 5).
+    #[error(
+        "no issue available to claim: {matched} matched ({blocked} blocked, {gated} gated, {claimed} claimed)"
+    )]
+    NoIssueAvailable { matched: usize, blocked: usize, gated: usize, claimed: usize },
+
+    /// `renew` or `release --agent` of a lease that is not (or no longer) held.
+    #[error("issue {id}: {reason}")]
+    LeaseNotHeld { id: String, reason: String },
 
     #[error("the dependency graph has a cycle: {}", cycle.join(" → "))]
     GraphCycle { cycle: Vec<String> },
@@ -250,6 +276,10 @@ impl Error {
             Error::GraphCycle { .. } => "GRAPH_CYCLE",
             Error::Blocked { .. } => "ISSUE_BLOCKED",
             Error::NoPath { .. } => "PATH_NOT_FOUND",
+            Error::AlreadyClaimed { .. } => "ALREADY_CLAIMED",
+            Error::ClaimFenced { .. } => "CLAIM_FENCED",
+            Error::NoIssueAvailable { .. } => "NO_ISSUE_AVAILABLE",
+            Error::LeaseNotHeld { .. } => "LEASE_NOT_HELD",
             Error::BulkConfirmRequired(..) => "BULK_CONFIRM_REQUIRED",
             Error::NotRegularFile { .. } => "NOT_A_REGULAR_FILE",
             Error::MergeFailed { .. } => "MERGE_FAILED",
@@ -320,6 +350,16 @@ impl Error {
             Error::GraphCycle { cycle } => json!({"cycle": cycle}),
             Error::Blocked { id, blockers } => json!({"id": id, "blockers": blockers}),
             Error::NoPath { from, to } => json!({"from": from, "to": to}),
+            Error::AlreadyClaimed { id, agent, token, expires_at } => {
+                json!({"id": id, "agent": agent, "token": token, "lease_expires_at": expires_at})
+            }
+            Error::ClaimFenced { id, presented, current } => {
+                json!({"id": id, "presented": presented, "current": current})
+            }
+            Error::NoIssueAvailable { matched, blocked, gated, claimed } => json!({
+                "matched": matched, "blocked": blocked, "gated": gated, "claimed": claimed
+            }),
+            Error::LeaseNotHeld { id, .. } => json!({"id": id}),
             Error::MergeFailed { path, .. } => json!({"path": path}),
             Error::NotGitRepo { path } => json!({"path": path.to_string_lossy()}),
             Error::GitFailed { command, .. } => json!({"command": command}),

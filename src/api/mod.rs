@@ -2,6 +2,7 @@
 //! returns). One set of serde types; `jit schema` prints their JSON Schemas from `schema`.
 
 pub mod batch;
+pub mod claims;
 pub mod error;
 pub mod gates;
 pub mod graph;
@@ -11,6 +12,10 @@ pub mod schema;
 pub mod write;
 
 pub use batch::{BatchEntry, BatchReply, EntryOutcome};
+pub use claims::{
+    ClaimRequest, Claimed, LeaseInfo, LeaseStatus, OldWork, ReleaseRequest, RenewRequest, Renewed,
+    SlowOp, Status,
+};
 pub use error::{ErrorBody, ErrorResponse};
 pub use gates::{GateHistory, GateHistoryRequest, GateInfo, GateListRequest, GateRecord};
 pub use graph::{

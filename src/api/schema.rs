@@ -57,6 +57,10 @@ pub const COMMANDS: &[Entry] = &[
     row("gate fail", of::<GateDecide>, of::<Issue>),
     row("gate remove", of::<GateRemove>, of::<GateRemoved>),
     row("batch", of::<batch::BatchRequest>, of::<BatchReply>),
+    row("claim", of::<ClaimRequest>, of::<Claimed>),
+    row("release", of::<ReleaseRequest>, of::<Issue>),
+    row("renew", of::<RenewRequest>, of::<Renewed>),
+    row("status", of::<NoRequest>, of::<Status>),
     row("error", of::<NoRequest>, of::<ErrorResponse>),
 ];
 

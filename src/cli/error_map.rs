@@ -20,7 +20,11 @@ pub fn exit_code(e: &Error) -> u8 {
         | Error::GateUntrusted { .. }
         | Error::Blocked { .. }
         | Error::VersionExhausted { .. }
-        | Error::IdempotencyKeyReused { .. } => exit::CONFLICT,
+        | Error::IdempotencyKeyReused { .. }
+        | Error::AlreadyClaimed { .. }
+        | Error::ClaimFenced { .. }
+        | Error::LeaseNotHeld { .. } => exit::CONFLICT,
+        Error::NoIssueAvailable { .. } => exit::NO_ISSUE,
         Error::Gate { exit, .. } => *exit,
         Error::BatchEntry { source, .. } => exit_code(source),
         Error::GraphCycle { .. } => exit::INVALID_REPO,
@@ -114,6 +118,19 @@ pub fn hint(e: &Error) -> Option<String> {
             gates.first().map_or("NAME", String::as_str),
             gates.join(" ")
         )),
+        Error::AlreadyClaimed { .. } => Some(
+            "claim another issue, wait for the lease to expire, or take it over with --steal"
+                .into(),
+        ),
+        Error::ClaimFenced { .. } => Some(
+            "your claim is over (expired, released or taken over): re-read the issue and claim \
+             again; nothing was changed"
+                .into(),
+        ),
+        Error::NoIssueAvailable { .. } => {
+            Some("wait with --wait DURATION, or widen the --filter".into())
+        }
+        Error::LeaseNotHeld { .. } => Some("claim the issue again (`jit claim ID`)".into()),
         Error::GraphCycle { .. } => Some(
             "a cycle came in by hand editing or a merge; `jit dep rm` one of its edges \
              (`jit validate` names every cycle)"

@@ -50,9 +50,12 @@ impl From<std::io::Error> for CliError {
 fn parse(args: &[OsString]) -> Result<Cli, clap::Error> {
     use clap::{CommandFactory, FromArgMatches};
     let mut cmd = Cli::command();
-    for (arg, var) in
-        [("repo", "JIT_DIR"), ("timeout_ms", "JIT_LOCK_TIMEOUT_MS"), ("actor", "JIT_ACTOR")]
-    {
+    for (arg, var) in [
+        ("repo", "JIT_DIR"),
+        ("timeout_ms", "JIT_LOCK_TIMEOUT_MS"),
+        ("actor", "JIT_ACTOR"),
+        ("claim_token", "JIT_CLAIM_TOKEN"),
+    ] {
         if std::env::var_os(var).is_some_and(|v| v.is_empty()) {
             cmd = cmd.mut_arg(arg, |a| a.env(None::<&str>));
         }
@@ -76,11 +79,13 @@ fn command_words(args: &[OsString]) -> String {
     let mut rest = args.iter().skip(1).map(|a| a.to_string_lossy());
     while let Some(w) = rest.next() {
         match w.as_ref() {
-            "--repo" | "--timeout-ms" | "--actor" => {
+            "--repo" | "--timeout-ms" | "--actor" | "--claim-token" => {
                 rest.next();
             }
             "--json" | "-q" | "--quiet" => {}
-            w if ["--repo=", "--timeout-ms=", "--actor="].iter().any(|p| w.starts_with(p)) => {}
+            w if ["--repo=", "--timeout-ms=", "--actor=", "--claim-token="]
+                .iter()
+                .any(|p| w.starts_with(p)) => {}
             _ if words.len() < 4 => words.push(w.into_owned()),
             _ => break,
         }

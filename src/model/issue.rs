@@ -47,6 +47,10 @@ pub struct Issue {
     #[serde(default, with = "super::time::option")]
     #[schemars(with = "Option<super::time::Rfc3339>")]
     pub closed_at: Option<Timestamp>,
+    /// The latest claim (`jit claim`): its fencing token and agent. Left out of the file
+    /// while the issue was never claimed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub claim: Option<super::Claim>,
     /// Values a git merge overrode (both branches changed a field; the later one won), the
     /// last [`MAX_MERGE_OVERRIDES`], oldest first. Left out of the file while empty.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -91,6 +95,11 @@ impl Issue {
         let mut out = serde_json::to_vec_pretty(self).expect("issue serialises");
         out.push(b'\n');
         out
+    }
+
+    /// The fencing token of the latest claim; 0 for an issue never claimed.
+    pub fn claim_token(&self) -> u64 {
+        self.claim.as_ref().map_or(0, |c| c.token)
     }
 
     /// The compact one-line form used in `--json` output and in the index.
@@ -152,6 +161,7 @@ impl NewIssue {
             created_at: now,
             updated_at: now,
             closed_at: state.is_closed().then_some(now),
+            claim: None,
             merge_overrides: Vec::new(),
             extra: Map::new(),
         })

@@ -1,5 +1,6 @@
 //! The issue model: ids, states and priorities, labels, and the issue record itself.
 
+mod claim;
 mod event;
 mod gate;
 mod id;
@@ -10,6 +11,7 @@ mod state;
 mod text;
 pub mod time;
 
+pub use claim::{Claim, parse_duration};
 pub use event::{Event, EventId, EventIssue, validate_actor};
 pub use gate::{Gate, GateDef, GateRun, GateStatus, MAX_RUNS, Mode, Stage, validate_gate_name};
 pub use id::{IssueId, MIN_PREFIX, Prefix, unique_prefix_len};

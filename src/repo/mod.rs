@@ -5,6 +5,7 @@
 //! commit.
 
 pub mod batch;
+pub mod claims;
 mod gates;
 pub mod git;
 mod init;
@@ -79,6 +80,8 @@ pub struct Repo {
     /// This tracker's local state (trusted gates), outside the tracked files.
     local: LocalState,
     trust_all_gates: bool,
+    /// The fencing token this command's writes present (`--claim-token`), if any.
+    claim_token: Option<u64>,
 }
 
 /// What deleting an issue touches.
@@ -126,8 +129,25 @@ impl Repo {
             on_warning: Box::new(|_| {}),
             local: LocalState::for_layout(&layout),
             trust_all_gates: opts.trust_all_gates,
+            claim_token: None,
             layout,
         })
+    }
+
+    /// The fencing token every write of this command presents (`--claim-token`,
+    /// `JIT_CLAIM_TOKEN`): the transaction refuses a write to an issue claimed again since.
+    pub fn set_claim_token(&mut self, token: Option<u64>) {
+        self.claim_token = token;
+    }
+
+    /// The token set by [`Repo::set_claim_token`].
+    pub fn claim_token(&self) -> Option<u64> {
+        self.claim_token
+    }
+
+    /// This tracker's local state.
+    pub fn local(&self) -> &crate::storage::local::LocalState {
+        &self.local
     }
 
     /// Called once when a write has waited long for the lock (the CLI prints who holds it).

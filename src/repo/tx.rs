@@ -4,7 +4,7 @@
 //! journal record for several, then the index. Dropping it without [`Transaction::commit`]
 //! changes nothing. The version bump and `updated_at` happen here and nowhere else.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
@@ -99,6 +99,9 @@ pub struct Transaction<'r> {
     config: Option<Config>,
     staged_config: Option<Config>,
     staged_trust: Vec<(String, Trusted)>,
+    /// Issues this transaction claims: their staged write is the new claim, which the token
+    /// the command presents (for some other issue, say) does not fence.
+    claiming: HashSet<IssueId>,
 }
 
 impl Repo {
@@ -122,6 +125,7 @@ impl Repo {
             config: None,
             staged_config: None,
             staged_trust: Vec::new(),
+            claiming: HashSet::new(),
         })
     }
 }
@@ -227,6 +231,7 @@ impl<'r> Transaction<'r> {
         let Some(read) = self.read(id)?.cloned() else {
             return Err(Error::IssueNotFound(id.to_string()));
         };
+        self.check_fence(&read)?;
         issue.version = read.version;
         issue.updated_at = read.updated_at;
         if issue == read {
@@ -236,6 +241,42 @@ impl<'r> Transaction<'r> {
             self.staged.insert(id, Staged::Write(issue));
         }
         self.load(id)
+    }
+
+    /// Mark `id` as claimed by this transaction (see [`crate::repo::ops::claim`]): its
+    /// staged write is exempt from fencing, as it is the claim that makes the new token.
+    pub fn claiming(&mut self, id: IssueId) {
+        self.claiming.insert(id);
+    }
+
+    /// Fencing, in one place: a write to `read` (the issue as its file has it) is refused
+    /// (`CLAIM_FENCED`) when the command presents a token older than the issue's current
+    /// claim, or, with `claims.require_token`, presents none (or another) while the claim's
+    /// lease is live.
+    fn check_fence(&self, read: &Issue) -> Result<()> {
+        if self.claiming.contains(&read.id) {
+            return Ok(());
+        }
+        let current = read.claim_token();
+        let presented = self.repo.claim_token();
+        let fenced = match presented {
+            Some(p) if p < current => true,
+            _ if self.repo.config().claims.require_token => {
+                presented != Some(current) && self.claim_is_live(read)?
+            }
+            _ => false,
+        };
+        if fenced {
+            return Err(Error::ClaimFenced { id: read.id.to_string(), presented, current });
+        }
+        Ok(())
+    }
+
+    /// Whether the issue's current claim has a live lease.
+    fn claim_is_live(&self, read: &Issue) -> Result<bool> {
+        let Some(claim) = &read.claim else { return Ok(false) };
+        let store = crate::storage::leases::LeaseStore::load(self.repo.local())?;
+        Ok(store.live(&read.id.to_string(), self.now).is_some_and(|l| l.token == claim.token))
     }
 
     /// Stage a new issue (version 1), optionally with its file already prepared.
@@ -254,9 +295,10 @@ impl<'r> Transaction<'r> {
             self.staged.remove(&id);
             return Ok(());
         }
-        if self.read(id)?.is_none() {
+        let Some(read) = self.read(id)?.cloned() else {
             return Err(Error::IssueNotFound(id.to_string()));
-        }
+        };
+        self.check_fence(&read)?;
         self.staged.insert(id, Staged::Delete);
         Ok(())
     }

@@ -35,8 +35,52 @@ pub struct Config {
     /// The gate registry.
     #[serde(default)]
     pub gates: BTreeMap<String, GateDef>,
+    /// Claims: lease length and fencing policy. Left out of the file while at the defaults.
+    #[serde(default, skip_serializing_if = "ClaimsConfig::is_default")]
+    pub claims: ClaimsConfig,
     #[serde(flatten)]
     pub extra: Map<String, Value>,
+}
+
+/// The `claims` section of config.json.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ClaimsConfig {
+    /// Lease of a claim or renewal without `--lease` (a duration such as `30m`).
+    #[serde(default = "default_lease")]
+    pub lease_default: String,
+    /// The longest lease `--lease` may ask for.
+    #[serde(default = "default_lease_max")]
+    pub lease_max: String,
+    /// Refuse writes to a claimed issue that do not present its current token.
+    #[serde(default)]
+    pub require_token: bool,
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
+
+fn default_lease() -> String {
+    "30m".into()
+}
+
+fn default_lease_max() -> String {
+    "24h".into()
+}
+
+impl Default for ClaimsConfig {
+    fn default() -> Self {
+        ClaimsConfig {
+            lease_default: default_lease(),
+            lease_max: default_lease_max(),
+            require_token: false,
+            extra: Map::new(),
+        }
+    }
+}
+
+impl ClaimsConfig {
+    fn is_default(&self) -> bool {
+        *self == ClaimsConfig::default()
+    }
 }
 
 fn default_state() -> State {
@@ -61,6 +105,7 @@ impl Default for Config {
             bulk_confirm: default_bulk_confirm(),
             lock_timeout_ms: default_lock_timeout(),
             gates: BTreeMap::new(),
+            claims: ClaimsConfig::default(),
             extra: Map::new(),
         }
     }

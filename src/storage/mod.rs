@@ -9,6 +9,7 @@ pub mod idempotency;
 pub mod ids;
 pub mod index;
 pub mod journal;
+pub mod leases;
 pub mod local;
 pub mod lock;
 pub mod trust;

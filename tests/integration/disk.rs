@@ -21,6 +21,7 @@ pub fn jit_in(project: &Path, args: &[&str]) -> Command {
 pub fn without_jit_env(c: &mut Command) -> &mut Command {
     for v in [
         "JIT_DIR",
+        "JIT_CLAIM_TOKEN",
         "JIT_NOW",
         "JIT_SEED",
         "JIT_LOCK_TIMEOUT_MS",

@@ -2,6 +2,7 @@
 
 mod common;
 
+mod claims;
 mod cli_basics;
 mod disk;
 mod errors;

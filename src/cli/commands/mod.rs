@@ -3,6 +3,7 @@
 
 mod batch;
 mod change_args;
+mod claim;
 mod completions;
 mod dep;
 mod events;
@@ -24,6 +25,7 @@ mod query;
 mod ready;
 mod schema;
 mod select_args;
+mod status;
 mod validate;
 
 use std::io::Write;
@@ -81,6 +83,10 @@ pub struct GlobalArgs {
     /// `--actor` was typed (not taken from `JIT_ACTOR`): `jit events` then filters by it.
     #[arg(skip)]
     pub actor_from_command_line: bool,
+    /// Present this claim's fencing token on the command's writes: a write to an issue
+    /// claimed again since is refused (CLAIM_FENCED, exit 4)
+    #[arg(long, global = true, env = "JIT_CLAIM_TOKEN", value_name = "N")]
+    pub claim_token: Option<u64>,
     /// Say nothing on stderr except errors and warnings
     #[arg(short, long, global = true, overrides_with = "quiet")]
     pub quiet: bool,
@@ -101,6 +107,10 @@ pub enum Command {
     #[command(subcommand)]
     Gate(Box<gate::GateCommand>),
     GitSetup(git_setup::Args),
+    Claim(claim::ClaimArgs),
+    Release(claim::ReleaseArgs),
+    Renew(claim::RenewArgs),
+    Status(status::Args),
     Events(events::Args),
     Batch(batch::Args),
     Schema(schema::Args),
@@ -121,6 +131,7 @@ impl Command {
         match self {
             Command::Init(_) | Command::Dep(_) => true,
             Command::Batch(a) => !a.dry_run,
+            Command::Claim(_) | Command::Release(_) | Command::Renew(_) => true,
             Command::Issue(c) => match &**c {
                 I::Create(_) | I::Update(_) | I::Delete(_) => true,
                 I::BulkUpdate(a) => !a.dry_run,
@@ -172,6 +183,7 @@ impl Ctx<'_, '_> {
             actor: crate::cli::actor::resolve(self.global.actor.as_deref())?,
         };
         let mut repo = open(&opts, Clock::from_env()?)?;
+        repo.set_claim_token(self.global.claim_token);
         // Warnings are said even under --quiet, as everywhere.
         repo.set_warning_notice(|m| {
             let _ = writeln!(std::io::stderr(), "warning: {}", terminal_safe(m));
@@ -281,6 +293,10 @@ pub fn dispatch(cli: Cli, out: &mut Printer, command: String) -> Result<u8, CliE
         Command::Graph(c) => graph::run(&mut ctx, c),
         Command::Gate(c) => gate::run(&mut ctx, *c),
         Command::GitSetup(a) => git_setup::run(&mut ctx, a),
+        Command::Claim(a) => claim::run_claim(&mut ctx, a),
+        Command::Release(a) => claim::run_release(&mut ctx, a),
+        Command::Renew(a) => claim::run_renew(&mut ctx, a),
+        Command::Status(a) => status::run(&mut ctx, a),
         Command::Events(a) => events::run(&mut ctx, a),
         Command::Batch(a) => batch::run(&mut ctx, a),
         Command::Schema(a) => schema::run(&mut ctx, a),

@@ -5,6 +5,7 @@
 //! so the issue is now gated" is committed whole or not at all.
 
 pub mod bulk_update;
+pub mod claim;
 pub mod create;
 pub mod delete;
 pub mod dep_add;
@@ -15,6 +16,7 @@ pub mod gate_define;
 pub mod gate_record;
 pub mod gate_remove;
 pub mod gate_rm;
+pub mod release;
 pub mod update;
 
 use super::Repo;

@@ -1,0 +1,139 @@
+//! `jit claim`, `jit release` and `jit renew`
+
+use super::Ctx;
+use crate::api::{ClaimRequest, ReleaseRequest, RenewRequest};
+use crate::cli::CliError;
+use crate::error::exit;
+use crate::model::{State, parse_duration};
+
+/// Take an issue to work on, with a lease and a fencing token
+///
+/// Without an ID: the best claimable issue matching --filter (ready, unblocked, prechecks
+/// passed, or in progress with an expired lease; highest priority, then oldest). With an ID:
+/// that issue, unless another agent holds a live lease on it (ALREADY_CLAIMED, exit 4;
+/// --steal takes it over). Nothing claimable: NO_ISSUE_AVAILABLE, exit 5. The reply names
+/// the token; present it on every write (--claim-token, JIT_CLAIM_TOKEN).
+#[derive(Debug, clap::Args)]
+#[command(after_help = "\
+Examples:
+  jit claim --agent agent:coder-1 --json
+  jit claim --agent agent:coder-1 --filter 'label:area:auth' --lease 1h --wait 5m
+  jit claim 01jx5k --agent alice --steal")]
+pub struct ClaimArgs {
+    /// The issue to claim (id or unique prefix); absent: the best claimable one
+    #[arg(value_name = "ID")]
+    pub id: Option<String>,
+    /// Who takes the issue (it becomes the assignee)
+    #[arg(long, value_name = "NAME")]
+    pub agent: String,
+    /// Only issues matching this query (`jit help filters`)
+    #[arg(long, value_name = "EXPR")]
+    pub filter: Option<String>,
+    /// The lease's length, e.g. 30m or 2h [default: config claims.lease_default]
+    #[arg(long, value_name = "DURATION")]
+    pub lease: Option<String>,
+    /// While nothing is claimable, wait up to DURATION for an issue to become claimable
+    #[arg(long, value_name = "DURATION")]
+    pub wait: Option<String>,
+    /// Take the named issue over from another agent's live lease (the old holder is fenced)
+    #[arg(long, requires = "id")]
+    pub steal: bool,
+}
+
+/// End the claim of an issue: its lease ends and it moves (default: back to ready)
+///
+/// Back to ready or backlog, the issue is unassigned; to another state (done, say) it keeps
+/// its assignee, and the move passes the same gates as `issue update`.
+#[derive(Debug, clap::Args)]
+#[command(after_help = "\
+Examples:
+  jit release 01jx5k --agent agent:coder-1
+  jit release 01jx5k --state done --claim-token 7")]
+pub struct ReleaseArgs {
+    /// Issue id or unique prefix
+    #[arg(value_name = "ID")]
+    pub id: String,
+    /// Refuse unless this agent holds the lease (when one is live)
+    #[arg(long, value_name = "NAME")]
+    pub agent: Option<String>,
+    /// The state to leave the issue in
+    #[arg(long, value_name = "STATE")]
+    pub state: Option<String>,
+}
+
+/// Extend the live lease of a claimed issue
+///
+/// Only local state changes: no issue file, no index, no git diff.
+#[derive(Debug, clap::Args)]
+#[command(
+    after_help = "Examples:\n  jit renew 01jx5k\n  jit renew 01jx5k --lease 1h --agent agent:coder-1"
+)]
+pub struct RenewArgs {
+    /// Issue id or unique prefix
+    #[arg(value_name = "ID")]
+    pub id: String,
+    /// Refuse unless this agent holds the lease
+    #[arg(long, value_name = "NAME")]
+    pub agent: Option<String>,
+    /// The new lease's length from now [default: config claims.lease_default]
+    #[arg(long, value_name = "DURATION")]
+    pub lease: Option<String>,
+}
+
+pub fn run_claim(ctx: &mut Ctx, args: ClaimArgs) -> Result<u8, CliError> {
+    let wait = args.wait.as_deref().map(|w| parse_duration("--wait", w)).transpose()?;
+    let req = ClaimRequest {
+        agent: args.agent,
+        id: args.id,
+        filter: args.filter,
+        lease: args.lease,
+        steal: args.steal,
+    };
+    let repo = ctx.open_repo()?;
+    let claimed = match wait {
+        Some(w) => repo.claim_waiting(&req, w.unsigned_abs())?,
+        None => repo.claim(&req)?,
+    };
+    if ctx.out.is_json() {
+        ctx.out.json(&claimed)?;
+    } else {
+        ctx.out.human(|w| crate::cli::render::card(w, &claimed.issue))?;
+        if let Some(from) = &claimed.stolen_from {
+            ctx.status(&format!("taken over from {from}, whose token is now fenced"));
+        }
+        let l = &claimed.lease;
+        ctx.out.text(&format!(
+            "  token     {}\n  lease     until {}\n",
+            l.token, l.lease_expires_at
+        ))?;
+    }
+    Ok(exit::OK)
+}
+
+pub fn run_release(ctx: &mut Ctx, args: ReleaseArgs) -> Result<u8, CliError> {
+    let state = args.state.as_deref().map(str::parse::<State>).transpose()?;
+    let req = ReleaseRequest { id: args.id, agent: args.agent, state };
+    let repo = ctx.open_repo()?;
+    let done = repo.release(&req)?;
+    if let Some(refused) = done.refused {
+        return Err(refused.into());
+    }
+    super::issue::print_issue(ctx, &done.issue)?;
+    Ok(exit::OK)
+}
+
+pub fn run_renew(ctx: &mut Ctx, args: RenewArgs) -> Result<u8, CliError> {
+    let req = RenewRequest { id: args.id, agent: args.agent, lease: args.lease };
+    let repo = ctx.open_repo()?;
+    let renewed = repo.renew(&req)?;
+    if ctx.out.is_json() {
+        ctx.out.json(&renewed)?;
+    } else {
+        let l = &renewed.lease;
+        ctx.out.text(&format!(
+            "{}  lease of {} (token {}) until {}\n",
+            renewed.id, l.agent, l.token, l.lease_expires_at
+        ))?;
+    }
+    Ok(exit::OK)
+}

@@ -1,0 +1,100 @@
+//! Claim leases and the highest fencing token issued per issue, in local state
+//! (`leases.json`), shared by every worktree of a clone and never in the tracked files: a
+//! renewal rewrites this file only. Every read-modify-write happens under the local-state
+//! lock ([`LocalState::lock`]); the writers' lock of a worktree is not enough, as two
+//! worktrees of one clone have two.
+
+use std::collections::BTreeMap;
+
+use jiff::Timestamp;
+use serde::{Deserialize, Serialize};
+
+use super::local::{LocalLock, LocalState};
+use crate::error::{Error, Result};
+
+/// The file's name in local state.
+pub const FILE: &str = "leases.json";
+
+/// One live (or expired, not yet taken over) lease.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Lease {
+    pub agent: String,
+    pub token: u64,
+    #[serde(with = "crate::model::time")]
+    pub claimed_at: Timestamp,
+    #[serde(with = "crate::model::time")]
+    pub renewed_at: Timestamp,
+    #[serde(with = "crate::model::time")]
+    pub expires_at: Timestamp,
+    /// Whether its expiry was logged (`lease_expired`), so it is logged once.
+    #[serde(default)]
+    pub expiry_logged: bool,
+}
+
+impl Lease {
+    pub fn is_live(&self, now: Timestamp) -> bool {
+        self.expires_at > now
+    }
+}
+
+/// The file's content, by full issue id.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct LeaseStore {
+    #[serde(default)]
+    pub leases: BTreeMap<String, Lease>,
+    /// The highest token ever issued per issue: a claim takes max(this, the file's) + 1, so
+    /// a token never goes backwards when a merge or a hand edit lowers the file's.
+    #[serde(default)]
+    pub tokens: BTreeMap<String, u64>,
+}
+
+/// The store loaded under the local-state lock; [`Locked::save`] writes it back.
+pub struct Locked<'l> {
+    local: &'l LocalState,
+    _lock: LocalLock,
+    pub store: LeaseStore,
+}
+
+impl LeaseStore {
+    /// What `local` holds (empty when nothing was claimed yet). No lock: a reader's view.
+    pub fn load(local: &LocalState) -> Result<LeaseStore> {
+        let Some(bytes) = local.read(FILE)? else { return Ok(LeaseStore::default()) };
+        serde_json::from_slice(&bytes).map_err(|e| Error::Corrupt {
+            path: local.dir().join(FILE),
+            message: format!("unreadable claim leases ({e})"),
+        })
+    }
+
+    /// Take the local-state lock and load the store, for a change.
+    pub fn lock(local: &LocalState) -> Result<Locked<'_>> {
+        let lock = local.lock()?;
+        let store = LeaseStore::load(local)?;
+        Ok(Locked { local, _lock: lock, store })
+    }
+
+    /// The live lease of `id` at `now`, if any.
+    pub fn live(&self, id: &str, now: Timestamp) -> Option<&Lease> {
+        self.leases.get(id).filter(|l| l.is_live(now))
+    }
+
+    /// Expired leases whose expiry was not logged yet; marks them logged.
+    pub fn take_unlogged_expired(&mut self, now: Timestamp) -> Vec<(String, Lease)> {
+        let mut out = Vec::new();
+        for (id, l) in self.leases.iter_mut() {
+            if !l.is_live(now) && !l.expiry_logged {
+                l.expiry_logged = true;
+                out.push((id.clone(), l.clone()));
+            }
+        }
+        out
+    }
+}
+
+impl Locked<'_> {
+    /// Write the store back atomically (the lock is released when `self` drops).
+    pub fn save(&self) -> Result<()> {
+        let mut bytes = serde_json::to_vec_pretty(&self.store).expect("leases serialise");
+        bytes.push(b'\n');
+        self.local.write(FILE, &bytes)
+    }
+}
