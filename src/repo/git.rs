@@ -2,12 +2,11 @@
 //! `jit git-setup`) and noticing issue files an unfinished merge left unmerged. git itself is
 //! run as a program (`git config`, `git ls-files`); see `docs/git.md`.
 
-use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 use crate::error::{Error, IoContext, Result};
-use crate::storage::{Durability, Layout, atomic, gitattributes};
+use crate::storage::{Durability, FileBytes, Layout, atomic, gitattributes};
 
 /// The git config entries of the driver. `jit` is found on PATH when git runs it, as git-lfs
 /// is: an absolute path would break in every other clone and on every other machine.
@@ -108,12 +107,13 @@ pub fn setup(layout: &Layout) -> Result<GitSetupReport> {
 }
 
 /// Create `.gitattributes` or add the lines it lacks ([`gitattributes::LINES`]; a user's own
-/// lines are kept). Returns whether the file changed.
-fn write_attributes(path: &Path) -> Result<bool> {
-    let current = match fs::read_to_string(path) {
-        Ok(s) => Some(s),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
-        Err(e) => return Err(e).at(path),
+/// lines are kept). A link or other odd file there is the user's business: left alone.
+/// Returns whether the file changed. Used by `init` and `git-setup` alike.
+pub(super) fn write_attributes(path: &Path) -> Result<bool> {
+    let current = match crate::storage::read_regular(path).at(path)? {
+        FileBytes::Regular(b) => Some(String::from_utf8_lossy(&b).into_owned()),
+        FileBytes::Missing => None,
+        FileBytes::NotRegular => return Ok(false),
     };
     match gitattributes::complete(current.as_deref()) {
         Some(new) => {

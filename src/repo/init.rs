@@ -9,7 +9,7 @@ use super::git;
 use crate::error::{IoContext, Result};
 use crate::storage::FileBytes;
 use crate::storage::config::Config;
-use crate::storage::{Durability, Layout, atomic, gitattributes};
+use crate::storage::{Durability, Layout, atomic};
 
 /// What `init` did.
 #[derive(Debug, serde::Serialize)]
@@ -94,18 +94,8 @@ impl Repo {
         // which git does not version, then comes from `jit git-setup`). Outside git or
         // without git, nothing is said about git.
         let in_git = git::work_tree(layout.root())?.is_some();
-        if !in_git {
-            let ga = layout.root().join(".gitattributes");
-            let existing = match crate::storage::read_regular(&ga).at(&ga)? {
-                FileBytes::Regular(b) => Some(Some(String::from_utf8_lossy(&b).into_owned())),
-                FileBytes::Missing => Some(None),
-                // A link or other odd file is the user's business: left alone.
-                FileBytes::NotRegular => None,
-            };
-            if let Some(content) = existing.and_then(|e| gitattributes::complete(e.as_deref())) {
-                atomic::write(&ga, content.as_bytes(), Durability::Full)?;
-                repaired.push(".gitattributes".to_string());
-            }
+        if !in_git && git::write_attributes(&layout.root().join(".gitattributes"))? {
+            repaired.push(".gitattributes".to_string());
         }
         if created {
             repaired.clear(); // all new, nothing repaired
