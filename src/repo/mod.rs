@@ -82,6 +82,8 @@ pub struct Repo {
     trust_all_gates: bool,
     /// The fencing token this command's writes present (`--claim-token`), if any.
     claim_token: Option<u64>,
+    /// Whether a commit has checked that git's merge driver is registered (once per command).
+    driver_checked: std::cell::Cell<bool>,
 }
 
 /// What deleting an issue touches.
@@ -130,6 +132,7 @@ impl Repo {
             local: LocalState::for_layout(&layout),
             trust_all_gates: opts.trust_all_gates,
             claim_token: None,
+            driver_checked: std::cell::Cell::new(false),
             layout,
         })
     }
@@ -163,6 +166,17 @@ impl Repo {
 
     pub(crate) fn warn(&self, message: &str) {
         (self.on_warning)(message)
+    }
+
+    /// After a commit: warn (once per open repository) when the tracker is in a git clone
+    /// that has not registered jit's merge driver, as the next merge would go wrong.
+    pub(crate) fn warn_if_no_merge_driver(&self) {
+        if self.driver_checked.replace(true) {
+            return;
+        }
+        if git::driver_registered(&self.layout) == Some(false) {
+            self.warn(git::DRIVER_MISSING);
+        }
     }
 
     pub fn layout(&self) -> &Layout {

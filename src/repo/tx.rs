@@ -427,6 +427,10 @@ impl<'r> Transaction<'r> {
         };
         if committed.changed() {
             self.append_event(&committed);
+            // Said with the lock released: asking git may start a process.
+            let repo = self.repo;
+            drop(self);
+            repo.warn_if_no_merge_driver();
         }
         Ok(committed)
     }

@@ -75,6 +75,7 @@ pub const CODES: &[CodeInfo] = &[
     c("INDEX_WRONG", E, "index records listings trust that disagree with their files"),
     c("STORE_FOREIGN_ENTRY", I, "entries of .jit/ that jit does not know"),
     c("ISSUES_DIR_INVALID", E, "an issues/ that is not a directory"),
+    c("GIT_DRIVER_MISSING", I, "a git clone without jit's merge driver registered"),
 ];
 
 /// The entry of `code`, if it is one.

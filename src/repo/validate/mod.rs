@@ -151,6 +151,7 @@ impl Repo {
         store::check_space(&self.layout, scan.largest, &mut findings);
         store::check_index(&self.layout, &scan, &mut findings)?;
         store::check_unmerged(&self.layout, &mut findings);
+        store::check_merge_driver(&self.layout, &mut findings);
         Ok(report(findings, &opts.only, checked))
     }
 }

@@ -9,7 +9,7 @@ use super::files::Scan;
 use super::{Finding, Repo, rel};
 use crate::error::{Error, Result};
 use crate::model::{IssueId, Mode};
-use crate::repo::git::{Unmerged, unmerged_issue_files};
+use crate::repo::git::{DRIVER_MISSING, Unmerged, unmerged_issue_files};
 use crate::storage::config::Config;
 use crate::storage::journal::{self, Op, Pending};
 use crate::storage::{FileBytes, Layout, atomic, index, read_regular};
@@ -283,6 +283,16 @@ pub fn check_index(layout: &Layout, scan: &Scan, findings: &mut Vec<Finding>) ->
 
 /// Issue files an unfinished git merge (or rebase, cherry-pick, revert) left unmerged, with
 /// the git commands that settle each.
+/// A tracker in a git clone whose config lacks jit's merge driver (a fresh clone: git config
+/// is not cloned). Info: nothing is wrong until the next merge, and CI's clones never have it.
+pub fn check_merge_driver(layout: &Layout, findings: &mut Vec<Finding>) {
+    if crate::repo::git::driver_registered(layout) == Some(false) {
+        let mut finding = Finding::new("GIT_DRIVER_MISSING", ".jit/.gitattributes", DRIVER_MISSING);
+        finding.git_commands = Some(vec!["jit git-setup".to_string()]);
+        findings.push(finding);
+    }
+}
+
 pub fn check_unmerged(layout: &Layout, findings: &mut Vec<Finding>) {
     for f in unmerged_issue_files(layout) {
         let p = &f.path;
