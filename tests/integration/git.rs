@@ -735,3 +735,65 @@ fn the_index_notices_checkout_stash_pop_rebase_and_pull_with_same_size_edits() {
     assert_eq!(title(&a), "Title EEEE", "pull");
     assert!(path.exists());
 }
+
+/// What a merge leaves that no per-file merge settles, beyond cycles: an issue claimed by an
+/// agent in each clone (the merge keeps the later claim; validate names both agents until the
+/// claim is settled), and work in progress whose merged dependencies are not done.
+#[test]
+fn validate_names_a_claim_won_by_a_merge_and_work_its_merged_dependencies_forbid() {
+    if !have_tool("git", "git") {
+        return;
+    }
+    let w = World::new();
+    let a = w.repo("a");
+    let id = |v: Value| v["id"].as_str().unwrap().to_string();
+    let shared = id(w.jit_json(&a, T0, &["issue", "create", "Shared", "--state", "ready"]));
+    let x = id(w.jit_json(&a, T0, &["issue", "create", "X", "--state", "ready"]));
+    let y = id(w.jit_json(&a, T0, &["issue", "create", "Y"]));
+    w.commit(&a, "issues");
+    w.git(w.dir.path(), &["clone", "-q", a.to_str().unwrap(), "b"]);
+    let b = w.path("b");
+    w.jit(&b, T0, &["git-setup"]);
+
+    // b, earlier: alice claims Shared; Y becomes a dependency of X.
+    w.jit(&b, T1, &["claim", &shared, "--agent", "alice"]);
+    w.jit(&b, T1, &["dep", "add", &x, &y]);
+    w.commit(&b, "b");
+    // a, later: bob claims Shared too (a's local state knows nothing of b's); X starts.
+    w.jit(&a, T2, &["claim", &shared, "--agent", "bob"]);
+    w.jit(&a, T2, &["issue", "update", &x, "--state", "in_progress"]);
+    w.commit(&a, "a");
+    w.git(&a, &["pull", "-q", "--no-rebase", "--no-edit", "../b", "main"]);
+    assert_no_markers(&a);
+    assert_eq!(read_issue(&a, &shared)["claim"]["agent"], json!("bob"), "the later claim");
+
+    let out = w.jit_run(&a, T2, &["validate", "--json"]);
+    assert_eq!(out.status.code(), Some(6), "{}", describe(&out));
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let of = |code: &str| -> Vec<Value> {
+        report["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|f| f["code"] == json!(code))
+            .cloned()
+            .collect()
+    };
+    let claim = of("CLAIM_MERGED");
+    assert_eq!(claim.len(), 1, "{report}");
+    assert_eq!(claim[0]["issue"], json!(shared));
+    assert_eq!(claim[0]["severity"], json!("warning"));
+    let msg = claim[0]["message"].as_str().unwrap();
+    assert!(msg.contains("kept bob's claim") && msg.contains("dropped alice's"), "{msg}");
+    let blocked = of("STATE_BLOCKED");
+    assert_eq!(blocked.len(), 1, "{report}");
+    assert_eq!(blocked[0]["issue"], json!(x));
+    assert!(blocked[0]["message"].as_str().unwrap().contains(&y), "{report}");
+
+    // Settled: bob releases Shared, X goes back to ready; validate is clean of both.
+    w.jit(&a, T2, &["release", &shared, "--agent", "bob"]);
+    w.jit(&a, T2, &["issue", "update", &x, "--state", "ready"]);
+    let report = w.jit_json(&a, T2, &["validate"]);
+    let text = report.to_string();
+    assert!(!text.contains("CLAIM_MERGED") && !text.contains("STATE_BLOCKED"), "{report}");
+}
