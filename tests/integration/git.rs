@@ -797,3 +797,47 @@ fn validate_names_a_claim_won_by_a_merge_and_work_its_merged_dependencies_forbid
     let text = report.to_string();
     assert!(!text.contains("CLAIM_MERGED") && !text.contains("STATE_BLOCKED"), "{report}");
 }
+
+/// Two worktrees of one clone: an issue made in one reaches the other by commit and merge;
+/// claims are shared through the git common dir, so `jit status` in the other worktree shows
+/// the claim of an issue it does not have yet (no state, no title), and that worktree cannot
+/// claim it once the merge brought it.
+#[test]
+fn worktrees_share_claims_and_status_shows_claims_of_issues_not_merged_yet() {
+    if !have_tool("git", "git") {
+        return;
+    }
+    let w = World::new();
+    let a = w.repo("a");
+    w.jit(&a, T0, &["issue", "create", "First"]);
+    w.commit(&a, "first");
+    let wt = w.path("wt");
+    w.git(&a, &["worktree", "add", "-q", "-b", "side", wt.to_str().unwrap()]);
+    let n = w.jit_json(&a, T0, &["issue", "create", "New", "--state", "ready"])["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    w.commit(&a, "new");
+    w.jit(&a, T1, &["claim", &n, "--agent", "alice"]);
+
+    let status = w.jit_json(&wt, T1, &["status"]);
+    let lease = status["leases"].as_array().unwrap().iter().find(|l| l["id"] == json!(n));
+    let lease = lease.unwrap_or_else(|| panic!("the other worktree's claim: {status}"));
+    assert_eq!(
+        (&lease["agent"], &lease["state"], &lease["title"]),
+        (&json!("alice"), &Value::Null, &json!(""))
+    );
+    let out = w.jit_run(&wt, T1, &["claim", &n, "--agent", "bob"]);
+    assert_eq!(out.status.code(), Some(3), "not here yet: {}", describe(&out));
+
+    // The claim committed in a reaches the worktree with a merge.
+    w.commit(&a, "claimed");
+    w.git(&wt, &["merge", "-q", "--no-edit", "main"]);
+    let status = w.jit_json(&wt, T1, &["status"]);
+    let lease = status["leases"].as_array().unwrap().iter().find(|l| l["id"] == json!(n)).unwrap();
+    assert_eq!((&lease["state"], &lease["title"]), (&json!("in_progress"), &json!("New")));
+    let out = w.jit_run(&wt, T1, &["claim", &n, "--agent", "bob", "--json"]);
+    assert_eq!(out.status.code(), Some(4), "{}", describe(&out));
+    let err: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(err["error"]["code"], json!("ALREADY_CLAIMED"));
+}
