@@ -7,6 +7,7 @@ pub mod error;
 pub mod gates;
 pub mod graph;
 pub mod issues;
+pub mod metrics;
 pub mod ready;
 pub mod schema;
 pub mod write;
@@ -22,6 +23,7 @@ pub use graph::{
     ClosureRequest, DepthNode, Edge, ExportFormat, ExportNode, ExportRequest, GraphExport, NodeRef,
     PathRequest, PathResponse,
 };
+pub use metrics::{Latency, Metrics, MetricsRequest, OpMetrics};
 pub use issues::{CountResponse, Explain, ListRequest, QueryRequest, ShowRequest};
 pub use ready::{BlockedIssue, BlockedRequest, ReadyRequest};
 pub use write::*;

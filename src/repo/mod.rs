@@ -8,6 +8,7 @@ pub mod batch;
 pub mod claims;
 mod gates;
 pub mod git;
+pub mod metrics;
 mod init;
 pub mod ops;
 pub mod read;
