@@ -23,7 +23,7 @@ pub use graph::{
     ClosureRequest, DepthNode, Edge, ExportFormat, ExportNode, ExportRequest, GraphExport, NodeRef,
     PathRequest, PathResponse,
 };
-pub use metrics::{Latency, Metrics, MetricsRequest, OpMetrics};
 pub use issues::{CountResponse, Explain, ListRequest, QueryRequest, ShowRequest};
+pub use metrics::{Latency, Metrics, MetricsRequest, OpMetrics};
 pub use ready::{BlockedIssue, BlockedRequest, ReadyRequest};
 pub use write::*;

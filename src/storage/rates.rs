@@ -99,6 +99,9 @@ mod tests {
         let b = take(&limit, Some(&b), at("2026-01-02T00:00:00Z")).unwrap();
         assert_eq!(b.tokens, 1.0);
         // A clock that went back refills nothing.
-        assert!(take(&limit, Some(&Bucket { tokens: 0.5, at: t0 }), at("2025-01-01T00:00:00Z")).is_err());
+        assert!(
+            take(&limit, Some(&Bucket { tokens: 0.5, at: t0 }), at("2025-01-01T00:00:00Z"))
+                .is_err()
+        );
     }
 }

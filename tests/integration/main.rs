@@ -26,4 +26,5 @@ mod trust;
 mod contract;
 mod validate;
 
+mod agents;
 mod batch;

@@ -124,7 +124,8 @@ fn prometheus(m: &Metrics) -> String {
         let _ = writeln!(t, "# TYPE {name} summary");
         for (labels, l) in rows {
             let sep = if labels.is_empty() { "" } else { "," };
-            for (q, v) in [("0.5", l.p50_ms), ("0.95", l.p95_ms), ("0.99", l.p99_ms), ("1", l.max_ms)]
+            for (q, v) in
+                [("0.5", l.p50_ms), ("0.95", l.p95_ms), ("0.99", l.p99_ms), ("1", l.max_ms)]
             {
                 let _ = writeln!(t, "{name}{{{labels}{sep}quantile=\"{q}\"}} {}", seconds(v));
             }
@@ -148,12 +149,32 @@ fn prometheus(m: &Metrics) -> String {
         &[(String::new(), &m.lock_wait)],
     );
     let gauges: [(&str, &str, u64); 6] = [
-        ("jit_claims_served", "Claims served (claim and claim_steal events) in the window.", m.claims_served),
+        (
+            "jit_claims_served",
+            "Claims served (claim and claim_steal events) in the window.",
+            m.claims_served,
+        ),
         ("jit_lease_expiries", "Leases that expired in the window.", m.lease_expiries),
-        ("jit_version_conflicts", "Writes refused with VERSION_CONFLICT in the window (this clone).", m.version_conflicts),
-        ("jit_fenced_writes", "Writes refused with CLAIM_FENCED in the window (this clone).", m.fenced_writes),
-        ("jit_no_work_answers", "Claims answered NO_ISSUE_AVAILABLE in the window (this clone).", m.no_work),
-        ("jit_rate_limited", "Commands refused with RATE_LIMITED in the window (this clone).", m.rate_limited),
+        (
+            "jit_version_conflicts",
+            "Writes refused with VERSION_CONFLICT in the window (this clone).",
+            m.version_conflicts,
+        ),
+        (
+            "jit_fenced_writes",
+            "Writes refused with CLAIM_FENCED in the window (this clone).",
+            m.fenced_writes,
+        ),
+        (
+            "jit_no_work_answers",
+            "Claims answered NO_ISSUE_AVAILABLE in the window (this clone).",
+            m.no_work,
+        ),
+        (
+            "jit_rate_limited",
+            "Commands refused with RATE_LIMITED in the window (this clone).",
+            m.rate_limited,
+        ),
     ];
     for (name, help, v) in gauges {
         let _ = writeln!(t, "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {v}");
