@@ -28,3 +28,4 @@ mod validate;
 
 mod agents;
 mod batch;
+mod stress;
