@@ -194,7 +194,7 @@ def table(results, load_start, load_end, issues):
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--issues", type=int, default=10_000)
-    ap.add_argument("--only", nargs="*", help="configurations such as 10x50")
+    ap.add_argument("--only", nargs="*", help="configurations such as 10x50, in this order")
     ap.add_argument("--durability", nargs="*", default=["full", "relaxed"])
     args = ap.parse_args()
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -211,19 +211,21 @@ def main():
     seed = make_seed(root, jit, bench_dir, args.issues)
     load_start = open("/proc/loadavg").read().split()[:3]
     results = []
-    for durability in args.durability:
-        for agents, rounds in configs:
+    os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
+    # Per configuration, both durabilities; the table is rewritten after each row, so an
+    # interrupted run keeps what it measured.
+    for agents, rounds in configs:
+        for durability in args.durability:
             log(f"{agents} agents x {rounds} rounds, {durability} durability")
             r = run_config(jit, seed, bench_dir, durability, agents, rounds)
             log(f"  {r['ops']} operations in {r['wall_s']:.1f} s: {r['ops_per_s']:.0f}/s, "
                 f"claim p50 {r['per_op']['claim']['p50']:.0f} ms, {r['failures']} failures")
             results.append(r)
-    load_end = open("/proc/loadavg").read().split()[:3]
-    text = table(results, " ".join(load_start), " ".join(load_end), args.issues)
-    os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
-    open(out, "w").write(text)
-    with open(os.path.splitext(out)[0] + ".json", "w") as f:
-        json.dump(results, f, indent=1)
+            load_now = open("/proc/loadavg").read().split()[:3]
+            text = table(results, " ".join(load_start), " ".join(load_now), args.issues)
+            open(out, "w").write(text)
+            with open(os.path.splitext(out)[0] + ".json", "w") as f:
+                json.dump(results, f, indent=1)
     print(text)
 
 

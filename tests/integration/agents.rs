@@ -263,6 +263,15 @@ fn leases_of_issues_that_left_in_progress_are_dropped() {
         v.sort();
         v
     });
+    // A move to gated (a postcheck refused done) keeps it: the agent works on.
+    env.ok(&["gate", "define", "review", "--stage", "postcheck", "--mode", "manual"]);
+    env.ok(&["gate", "add", &c, "review"]);
+    let refused = at(&env, T0, &["issue", "update", &c, "--state", "done"]);
+    assert_eq!(refused.status.code(), Some(4), "{}", describe(&refused));
+    assert_eq!(env.json(&["issue", "show", &c])["state"], json!("gated"));
+    assert!(leases(&env).contains_key(&c), "a gated issue keeps its lease");
+    env.ok(&["issue", "update", &c, "--state", "in_progress"]);
+    env.ok(&["gate", "rm", &c, "review"]);
     // A lease left behind (a hand edit, a crash after the commit, an older jit) is pruned by
     // the next claim, release, renew or status that writes the lease file.
     let path = env.issues_dir().join(format!("{b}.json"));
