@@ -150,6 +150,12 @@ pub enum Error {
     #[error("issue {id}: {reason}")]
     LeaseNotHeld { id: String, reason: String },
 
+    /// The agent's rate limit (config `rate_limit`) is used up; nothing was done.
+    #[error(
+        "agent {agent} is over its rate limit ({per_minute} per minute, burst {burst}); retry in {retry_after_ms} ms"
+    )]
+    RateLimited { agent: String, retry_after_ms: u64, per_minute: u32, burst: u32 },
+
     #[error("the dependency graph has a cycle: {}", cycle.join(" → "))]
     GraphCycle { cycle: Vec<String> },
 
@@ -280,6 +286,7 @@ impl Error {
             Error::ClaimFenced { .. } => "CLAIM_FENCED",
             Error::NoIssueAvailable { .. } => "NO_ISSUE_AVAILABLE",
             Error::LeaseNotHeld { .. } => "LEASE_NOT_HELD",
+            Error::RateLimited { .. } => "RATE_LIMITED",
             Error::BulkConfirmRequired(..) => "BULK_CONFIRM_REQUIRED",
             Error::NotRegularFile { .. } => "NOT_A_REGULAR_FILE",
             Error::MergeFailed { .. } => "MERGE_FAILED",
@@ -360,6 +367,10 @@ impl Error {
                 "matched": matched, "blocked": blocked, "gated": gated, "claimed": claimed
             }),
             Error::LeaseNotHeld { id, .. } => json!({"id": id}),
+            Error::RateLimited { agent, retry_after_ms, per_minute, burst } => json!({
+                "agent": agent, "retry_after_ms": retry_after_ms,
+                "per_minute": per_minute, "burst": burst
+            }),
             Error::MergeFailed { path, .. } => json!({"path": path}),
             Error::NotGitRepo { path } => json!({"path": path.to_string_lossy()}),
             Error::GitFailed { command, .. } => json!({"command": command}),

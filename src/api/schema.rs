@@ -61,6 +61,7 @@ pub const COMMANDS: &[Entry] = &[
     row("release", of::<ReleaseRequest>, of::<Issue>),
     row("renew", of::<RenewRequest>, of::<Renewed>),
     row("status", of::<NoRequest>, of::<Status>),
+    row("metrics", of::<MetricsRequest>, of::<Metrics>),
     row("error", of::<NoRequest>, of::<ErrorResponse>),
 ];
 

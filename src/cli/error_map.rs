@@ -28,7 +28,7 @@ pub fn exit_code(e: &Error) -> u8 {
         Error::Gate { exit, .. } => *exit,
         Error::BatchEntry { source, .. } => exit_code(source),
         Error::GraphCycle { .. } => exit::INVALID_REPO,
-        Error::LockTimeout { .. } => exit::LOCK_TIMEOUT,
+        Error::LockTimeout { .. } | Error::RateLimited { .. } => exit::LOCK_TIMEOUT,
         Error::Io { .. }
         | Error::Corrupt { .. }
         | Error::ConfigInvalid { .. }
@@ -143,6 +143,10 @@ pub fn hint(e: &Error) -> Option<String> {
             }
             None => None,
         },
+        Error::RateLimited { retry_after_ms, .. } => Some(format!(
+            "nothing was done; retry in {retry_after_ms} ms (config.json `rate_limit` sets \
+             the limit)"
+        )),
         Error::LockTimeout { .. } => Some(
             "another jit process holds the lock; raise --timeout-ms or JIT_LOCK_TIMEOUT_MS".into(),
         ),

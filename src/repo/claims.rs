@@ -119,10 +119,22 @@ impl Repo {
         let now = self.clock().now();
         let Ok(mut locked) = LeaseStore::lock(self.local()) else { return Vec::new() };
         let expired = locked.store.take_unlogged_expired(now);
-        if !expired.is_empty() && locked.save().is_err() {
-            return Vec::new();
+        if !expired.is_empty() {
+            let _ = self.prune_leases(&mut locked.store);
+            if locked.save().is_err() {
+                return Vec::new();
+            }
         }
         expired
+    }
+
+    /// Drop the leases of issues that have left in_progress ([`leases::over`]), judged by
+    /// the issue files; one that cannot be read keeps its lease.
+    fn prune_leases(&self, store: &mut LeaseStore) -> Result<usize> {
+        store.prune(|key, lease| {
+            let Ok(id) = key.parse() else { return Ok(false) };
+            Ok(self.load(id).is_ok_and(|i| leases::over(&i, lease)))
+        })
     }
 
     /// One `lease_expired` event per expiry noticed (call with the writers' lock held).
@@ -204,6 +216,7 @@ impl Repo {
             agent: lease.agent.clone(),
             lease_expires_at: crate::model::time::format(lease.expires_at),
         };
+        self.prune_leases(&mut locked.store)?;
         locked.save()?;
         Ok(Renewed { id, lease: info })
     }

@@ -9,6 +9,7 @@ pub mod claims;
 mod gates;
 pub mod git;
 mod init;
+pub mod metrics;
 pub mod ops;
 pub mod read;
 pub mod tx;

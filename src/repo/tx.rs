@@ -17,6 +17,7 @@ use crate::storage::atomic;
 use crate::storage::config::Config;
 use crate::storage::index::{self, Snapshot};
 use crate::storage::journal::{self, Op};
+use crate::storage::leases::LeaseStore;
 use crate::storage::lock::RepoLock;
 use crate::storage::trust::{TrustStore, Trusted};
 
@@ -417,6 +418,7 @@ impl<'r> Transaction<'r> {
         if !written.is_empty() {
             let _ = index::record_written(layout, &written);
         }
+        self.end_leases(&staged);
         let committed = Committed {
             op,
             issues,
@@ -433,6 +435,43 @@ impl<'r> Transaction<'r> {
             repo.warn_if_no_merge_driver();
         }
         Ok(committed)
+    }
+
+    /// A committed write that took a claimed issue out of in_progress (to anything but
+    /// `gated`), or deleted it, ends its claim: the lease of that claim (same token) leaves
+    /// local state now, in this transaction, under the writers' lock. After the commit, so a
+    /// failed commit keeps the lease; a crash between the two leaves a lease that the next
+    /// claim, release, renew or status drops ([`crate::storage::leases::over`]), or that expires.
+    fn end_leases(&self, staged: &BTreeMap<IssueId, Staged>) {
+        use crate::model::State;
+        let ended: Vec<(String, u64)> = staged
+            .iter()
+            .filter_map(|(id, s)| {
+                let before = self.loaded.get(id)?.as_ref()?;
+                let claim = before.claim.as_ref()?;
+                let left = match s {
+                    Staged::Write(i) => !matches!(i.state, State::InProgress | State::Gated),
+                    Staged::Delete => true,
+                    Staged::Create(..) => false,
+                };
+                (before.state == State::InProgress && left).then(|| (id.to_string(), claim.token))
+            })
+            .collect();
+        if ended.is_empty() {
+            return;
+        }
+        let result = LeaseStore::lock(self.repo.local()).and_then(|mut locked| {
+            let before = locked.store.leases.len();
+            for (id, token) in &ended {
+                if locked.store.leases.get(id).is_some_and(|l| l.token <= *token) {
+                    locked.store.leases.remove(id);
+                }
+            }
+            if locked.store.leases.len() == before { Ok(()) } else { locked.save() }
+        });
+        if let Err(e) = result {
+            self.repo.warn(&format!("the change was made, but its claim's lease stays: {e}"));
+        }
     }
 
     /// The event of a commit, appended while the lock is still held (so the log is in commit

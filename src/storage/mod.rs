@@ -12,6 +12,8 @@ pub mod journal;
 pub mod leases;
 pub mod local;
 pub mod lock;
+pub mod rates;
+pub mod refusals;
 pub mod trust;
 
 use std::io::Read;

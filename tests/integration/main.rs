@@ -26,4 +26,6 @@ mod trust;
 mod contract;
 mod validate;
 
+mod agents;
 mod batch;
+mod stress;
