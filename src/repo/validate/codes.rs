@@ -59,7 +59,7 @@ pub const CODES: &[CodeInfo] = &[
     c("DEP_SELF", E, "issues that depend on themselves"),
     c("DEP_CYCLE", E, "dependency cycles"),
     c("GATE_UNKNOWN", E, "gates on issues that are not in the registry"),
-    c("STATE_BLOCKED", W, "issues in progress whose dependencies are not done"),
+    c("STATE_BLOCKED", I, "issues in progress whose dependencies are not done"),
     c("CLAIM_MERGED", W, "issues a merge left claimed by one of two agents"),
     c("LABEL_NAMESPACE", W, "labels outside the declared namespaces"),
     c("CONFIG_INVALID", E, "a config.json that cannot be read"),
