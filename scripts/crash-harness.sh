@@ -22,7 +22,8 @@
 #   GROUP      issues every bulk-update rewrites (default: 20)
 #   POOL       ready issues to claim (default: 40)
 #   MAX_MS     kill delays are drawn from 1..MAX_MS ms (default: twice the mean time of the
-#              setup's creates, so that kills land all through a command on any machine)
+#              setup's creates times WORKERS, as the workers contend for the lock and the
+#              CPU, so that kills land all through a command on any machine)
 #
 # Prints the figures (kills, runs and acknowledged writes of each kind) and exits 0 when
 # every check holds, 1 with the failures otherwise. Needs jq and coreutils `timeout`.
@@ -53,7 +54,7 @@ t0=$(date +%s%N)
 for i in $(seq 1 "$GROUP"); do
   "$JIT" issue create "group $i" --label grp:all >/dev/null
 done
-MAX_MS=${MAX_MS:-$(( ($(date +%s%N) - t0) / GROUP / 500000 + 2 ))}
+MAX_MS=${MAX_MS:-$(( ($(date +%s%N) - t0) / GROUP / 500000 * WORKERS + 2 ))}
 # Issues to claim.
 for i in $(seq 1 "${POOL:-40}"); do
   "$JIT" issue create "claimable $i" --state ready --label pool:claim >/dev/null
@@ -70,7 +71,7 @@ worker() {
   while [ "$(cat "$LOGS"/w*.kills | wc -l)" -lt "$KILLS" ]; do
     n=$((n + 1))
     local tag="w${w}n${n}" out rc op=$((RANDOM % 8)) ms=$((RANDOM % MAX_MS + 1))
-    local t="timeout -s KILL 0.$(printf %03d "$ms")"
+    local t="timeout -s KILL $((ms / 1000)).$(printf %03d $((ms % 1000)))"
     case $op in
       0 | 1) # create, half of them depending on an earlier one of this worker
         local dep=()

@@ -139,7 +139,7 @@ const SYNCFS_FROM: usize = 8;
 /// Apply `ops` as one all-or-nothing change. Call with the writers' lock held.
 ///
 /// 1. Every new file is written beside its target first (a temp file, fsynced unless the
-///    record is large, see [`SYNCFS_FROM`]): a full disk or a directory jit may not write
+///    record is large, see `SYNCFS_FROM`): a full disk or a directory jit may not write
 ///    stops the change here, with nothing changed and no record.
 /// 2. The record (each op, and a digest of what its file holds now) is made durable, in
 ///    `relaxed` durability too: from here on, a crash is recovered by rolling it forward.
