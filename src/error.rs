@@ -169,6 +169,24 @@ pub enum Error {
     #[error("{}: not a regular file (jit's own file was replaced by something else)", path.display())]
     NotRegularFile { path: PathBuf },
 
+    /// A multi-file change interrupted by a crash cannot be finished: one of its files is in
+    /// the way (a directory, FIFO or link where the file goes). Writers stop; readers do not.
+    #[error(
+        "an interrupted change ({}) cannot be finished: {} is not a regular file",
+        record.display(),
+        path.display()
+    )]
+    JournalBlocked { record: PathBuf, path: PathBuf },
+
+    /// A multi-file change failed after its journal record became durable and could not be
+    /// undone: it stays recorded, and the next command finishes it.
+    #[error(
+        "the change could not be completed ({source}); it is recorded in {} and the next jit \
+         command finishes it",
+        record.display()
+    )]
+    ChangePending { record: PathBuf, source: Box<Error> },
+
     /// `jit merge-driver` could not merge one issue file; git reports a conflict.
     #[error("cannot merge {path}: {source}")]
     MergeFailed { path: String, source: crate::model::merge::MergeError },
@@ -289,6 +307,8 @@ impl Error {
             Error::RateLimited { .. } => "RATE_LIMITED",
             Error::BulkConfirmRequired(..) => "BULK_CONFIRM_REQUIRED",
             Error::NotRegularFile { .. } => "NOT_A_REGULAR_FILE",
+            Error::JournalBlocked { .. } => "JOURNAL_BLOCKED",
+            Error::ChangePending { .. } => "CHANGE_PENDING",
             Error::MergeFailed { .. } => "MERGE_FAILED",
             Error::NotGitRepo { .. } => "NOT_A_GIT_REPOSITORY",
             Error::GitFailed { .. } => "GIT_FAILED",
@@ -383,6 +403,12 @@ impl Error {
                 m.insert("op".into(), json!(op));
                 Value::Object(m)
             }
+            Error::JournalBlocked { record, path } => json!({
+                "record": record.to_string_lossy(), "path": path.to_string_lossy()
+            }),
+            Error::ChangePending { record, source } => json!({
+                "record": record.to_string_lossy(), "cause": source.code()
+            }),
             Error::LockTimeout { waited_ms, holder } => {
                 json!({"waited_ms": waited_ms, "holder": holder})
             }

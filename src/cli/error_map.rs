@@ -32,7 +32,9 @@ pub fn exit_code(e: &Error) -> u8 {
         Error::Io { .. }
         | Error::Corrupt { .. }
         | Error::ConfigInvalid { .. }
-        | Error::NotRegularFile { .. } => exit::IO,
+        | Error::NotRegularFile { .. }
+        | Error::JournalBlocked { .. }
+        | Error::ChangePending { .. } => exit::IO,
         _ => exit::USER,
     }
 }
@@ -163,6 +165,16 @@ pub fn hint(e: &Error) -> Option<String> {
         ),
         Error::NotRegularFile { .. } => Some(
             "remove it (jit makes the file again when it needs it); nothing was changed".into(),
+        ),
+        Error::JournalBlocked { path, .. } => Some(format!(
+            "move {} out of .jit (keep it if it holds anything of yours): the next jit command \
+             then finishes the interrupted change; reads are not affected; nothing was changed",
+            path.display()
+        )),
+        Error::ChangePending { .. } => Some(
+            "readers already see the change whole; fix the cause (free space, permissions), \
+             then any jit write finishes it; `jit validate` shows the record"
+                .into(),
         ),
         Error::NotGitRepo { .. } => {
             Some("run `git init` first, or run `jit git-setup` inside the clone".into())

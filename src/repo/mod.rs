@@ -180,6 +180,14 @@ impl Repo {
         }
     }
 
+    /// Say (as warnings) which damaged journal records are set aside and not yet settled: every
+    /// command does, reads included, since each may be a half-made change.
+    pub fn warn_quarantined(&self) {
+        for name in journal::quarantined(&self.layout) {
+            self.warn(&tx::quarantine_warning(&name));
+        }
+    }
+
     pub fn layout(&self) -> &Layout {
         &self.layout
     }

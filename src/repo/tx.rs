@@ -15,6 +15,7 @@ use crate::error::{Error, Result};
 use crate::model::{Issue, IssueId, Prefix};
 use crate::storage::atomic;
 use crate::storage::config::Config;
+use crate::storage::fault::{self, Step};
 use crate::storage::index::{self, Snapshot};
 use crate::storage::journal::{self, Op};
 use crate::storage::leases::LeaseStore;
@@ -114,7 +115,10 @@ impl Repo {
             (self.on_wait)(h)
         })?;
         let lock_wait = started.elapsed();
-        journal::recover(&self.layout, self.durability)?;
+        let recovered = journal::recover(&self.layout, self.durability)?;
+        for name in &recovered.quarantined {
+            self.warn(&quarantine_warning(name));
+        }
         Ok(Transaction {
             repo: self,
             _lock: lock,
@@ -417,6 +421,7 @@ impl<'r> Transaction<'r> {
             .collect();
         if !written.is_empty() {
             let _ = index::record_written(layout, &written);
+            let _ = fault::reach(Step::IndexUpdated);
         }
         self.end_leases(&staged);
         let committed = Committed {
@@ -429,6 +434,7 @@ impl<'r> Transaction<'r> {
         };
         if committed.changed() {
             self.append_event(&committed);
+            let _ = fault::reach(Step::EventAppended);
             // Said with the lock released: asking git may start a process.
             let repo = self.repo;
             drop(self);
@@ -488,6 +494,16 @@ impl<'r> Transaction<'r> {
             self.repo.warn(&format!("the change was made, but its event was not logged: {e}"));
         }
     }
+}
+
+/// What every command says about a damaged journal record recovery set aside, until it is
+/// settled (see [`journal::quarantined`]).
+pub fn quarantine_warning(name: &str) -> String {
+    format!(
+        "a damaged journal record was set aside unapplied as .jit/quarantine/{name}: the \
+         multi-file change it held may be half made; `jit validate` reports it until it is \
+         settled"
+    )
 }
 
 /// The journal operation for one staged issue file.

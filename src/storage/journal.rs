@@ -11,10 +11,13 @@ use std::path::{Component, Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use super::fault::{self, Step};
 use super::{Access, Durability, FileBytes, Layout, Opened, atomic, open_regular, read_regular};
 use crate::error::{Error, IoContext, Result};
 
-const FORMAT: u32 = 1;
+/// Format 2 records name, for each op, what its file held before (see [`Record::before`]);
+/// format 1 records (older versions) do not, and are still rolled forward.
+const FORMAT: u32 = 2;
 
 /// Prefix of the records of finished commits kept in `index/` for readers.
 const DONE_PREFIX: &str = "journal.";
@@ -23,6 +26,11 @@ const DONE_PREFIX: &str = "journal.";
 /// reads again.
 const DONE_KEEP: usize = 16;
 const DONE_KEEP_BYTES: u64 = 64 << 20;
+
+/// Prefix of a damaged record moved to `quarantine/` by recovery.
+pub const QUARANTINE_PREFIX: &str = "journal-";
+/// Suffix of the note beside a quarantined record that says it has been settled.
+pub const SETTLED_SUFFIX: &str = ".settled";
 
 /// One file operation, with a path relative to `.jit/`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -41,6 +49,14 @@ impl Op {
             Op::Write { path, .. } | Op::Remove { path } => path,
         }
     }
+
+    /// The digest of what the file holds once the op is applied (`None`: no file).
+    fn after(&self) -> Option<String> {
+        match self {
+            Op::Write { content, .. } => Some(digest(content.as_bytes())),
+            Op::Remove { .. } => None,
+        }
+    }
 }
 
 #[derive(Serialize, Deserialize)]
@@ -52,6 +68,38 @@ struct Record {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     seq: Option<u64>,
     ops: Vec<Op>,
+    /// For each op, the SHA-256 (hex) of the file it replaces as it was when the record was
+    /// written (`None`: there was no file). Recovery applies an op only to a file that still
+    /// holds exactly that, so a record that comes back (a power loss with `relaxed`
+    /// durability can undo its removal) never rolls a later change back. Absent in format 1.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    before: Option<Vec<Option<String>>>,
+}
+
+impl Record {
+    fn checksum(&self) -> u32 {
+        match &self.before {
+            Some(before) if self.format >= 2 => {
+                crc32fast::hash(&serde_json::to_vec(&(&self.ops, before)).expect("serialises"))
+            }
+            _ => crc32fast::hash(&serde_json::to_vec(&self.ops).expect("ops serialise")),
+        }
+    }
+
+    /// Why the record cannot be applied, if it cannot.
+    fn damage(&self, layout: &Layout) -> Option<String> {
+        if !(1..=FORMAT).contains(&self.format) {
+            return Some(format!("unknown format {}", self.format));
+        }
+        if self.checksum != self.checksum() {
+            return Some("checksum mismatch".into());
+        }
+        if self.format >= 2 && self.before.as_ref().is_none_or(|b| b.len() != self.ops.len()) {
+            return Some("its list of files as they were does not match its operations".into());
+        }
+        let op = self.ops.iter().find(|op| resolve(layout, op.path()).is_err())?;
+        Some(format!("path `{}` leaves the repository", op.path()))
+    }
 }
 
 /// What recovery found.
@@ -59,34 +107,209 @@ struct Record {
 pub struct Recovery {
     pub rolled_forward: usize,
     pub discarded: usize,
+    /// Damaged records moved to `quarantine/` (their names there).
+    pub quarantined: Vec<String>,
+    /// Operations of rolled-forward records not applied because their file had changed
+    /// since (a later change, never rolled back).
+    pub superseded: usize,
 }
 
-fn checksum(ops: &[Op]) -> u32 {
-    crc32fast::hash(&serde_json::to_vec(ops).expect("ops serialise"))
+fn digest(bytes: &[u8]) -> String {
+    use sha2::{Digest, Sha256};
+    let d = Sha256::digest(bytes);
+    d.iter().map(|b| format!("{b:02x}")).collect()
 }
+
+/// What a file holds now: its bytes, `None` when there is none; an error when something
+/// else than a regular file is there.
+fn current(path: &Path) -> Result<Option<Vec<u8>>> {
+    match read_regular(path).at(path)? {
+        FileBytes::Regular(b) => Ok(Some(b)),
+        FileBytes::Missing => Ok(None),
+        FileBytes::NotRegular => Err(Error::NotRegularFile { path: path.to_path_buf() }),
+    }
+}
+
+/// From this many files on, a record's files are made durable by one `syncfs` of the
+/// filesystem instead of an fsync each (100 fsyncs cost ~0.35–0.6 s on the measured disk, one
+/// `syncfs` ~40–120 ms). Below it the per-file fsyncs stay: their cost does not depend on what
+/// else on the filesystem is waiting to be written.
+const SYNCFS_FROM: usize = 8;
 
 /// Apply `ops` as one all-or-nothing change. Call with the writers' lock held.
+///
+/// 1. Every new file is written beside its target first (a temp file, fsynced unless the
+///    record is large, see `SYNCFS_FROM`): a full disk or a directory jit may not write
+///    stops the change here, with nothing changed and no record.
+/// 2. The record (each op, and a digest of what its file holds now) is made durable, in
+///    `relaxed` durability too: from here on, a crash is recovered by rolling it forward.
+/// 3. Each temp file is renamed over its target, each removal made; the directories are
+///    fsynced (or the filesystem synced once).
+/// 4. The commit sequence is made even and the record retired.
+///
+/// If a step of 3 fails, the files already changed are put back as they were and the record
+/// is removed: the error then means that nothing was changed. If even that fails, the record
+/// stays for the next command to finish, and the error says so ([`Error::ChangePending`]).
 pub fn commit(layout: &Layout, ops: &[Op], durability: Durability) -> Result<()> {
-    for op in ops {
-        resolve(layout, op.path())?;
-    }
+    let paths = ops.iter().map(|op| resolve(layout, op.path())).collect::<Result<Vec<_>>>()?;
     let dir = layout.journal_dir();
-    fs::create_dir_all(&dir).at(&dir)?;
-    // Odd while the files change (see `commit_seq`); left odd if this fails half-way, until
-    // the next writer's recovery.
+    // The record must not vanish with a directory whose entry never reached the disk.
+    atomic::create_dir(&dir, Durability::Full)?;
+    let mut olds = Vec::with_capacity(ops.len());
+    for p in &paths {
+        olds.push(current(p)?);
+    }
+    let one_sync =
+        durability == Durability::Full && ops.len() >= SYNCFS_FROM && cfg!(target_os = "linux");
+    let per_file = if one_sync { Durability::Relaxed } else { durability };
+    let mut temps = Temps(Vec::with_capacity(ops.len()));
+    for (op, p) in ops.iter().zip(&paths) {
+        temps.0.push(match op {
+            Op::Write { content, .. } => Some(atomic::prepare(p, content.as_bytes(), per_file)?),
+            Op::Remove { .. } => None,
+        });
+    }
+    // Odd while the files change (see `commit_seq`).
     let seq = commit_seq(layout).unwrap_or(0) | 1;
-    let record =
-        Record { format: FORMAT, checksum: checksum(ops), seq: Some(seq), ops: ops.to_vec() };
+    let before = olds.iter().map(|o| o.as_deref().map(digest)).collect();
+    let mut record = Record {
+        format: FORMAT,
+        checksum: 0,
+        seq: Some(seq),
+        ops: ops.to_vec(),
+        before: Some(before),
+    };
+    record.checksum = record.checksum();
     let bytes = serde_json::to_vec(&record).expect("record serialises");
-    let name = format!("{}.json", jiff::Timestamp::now().as_nanosecond());
-    let path = dir.join(name);
+    let path = dir.join(format!("{}.json", jiff::Timestamp::now().as_nanosecond()));
     set_commit_seq(layout, seq)?;
-    atomic::write(&path, &bytes, durability)?;
-    apply(layout, ops, durability)?;
+    if let Err(e) = atomic::write(&path, &bytes, Durability::Full) {
+        // No file was touched. The record may be in place all the same (its rename went
+        // through, the fsync after it failed): remove it, so that the error is true.
+        let _ = fs::remove_file(&path);
+        let _ = set_commit_seq(layout, seq + 1);
+        return Err(e);
+    }
+    let applied = match fault::reach(Step::JournalRecord).at(&path) {
+        Err(e) => Err((0, e)),
+        Ok(()) => install(layout, ops, &paths, &mut temps, one_sync, durability),
+    };
+    if let Err((done, e)) = applied {
+        return Err(undo(layout, &path, seq, &paths[..done], &olds, durability, e));
+    }
     // Even again before the record leaves `journal/`: a reader that finds no record while the
     // number is odd knows the commit has not touched a file yet (see `changes_between`).
-    set_commit_seq(layout, seq + 1)?;
-    retire(layout, &[(path, Some(seq))], durability)
+    let pending = |e: Error| Error::ChangePending { record: path.clone(), source: Box::new(e) };
+    set_commit_seq(layout, seq + 1).map_err(pending)?;
+    match retire(layout, &[(path.clone(), Some(seq))], durability) {
+        // Every file is made and durable; only the record's leaving `journal/` may not be.
+        // Should it come back, recovery finds each file as the record makes it and leaves
+        // it alone (see `roll_forward`): the change is made, as reported.
+        Err(_) if !path.exists() => Ok(()),
+        Err(e) => Err(pending(e)),
+        Ok(()) => Ok(()),
+    }
+}
+
+/// Temp files made for a commit and not yet renamed: removed when dropped.
+struct Temps(Vec<Option<PathBuf>>);
+
+impl Drop for Temps {
+    fn drop(&mut self) {
+        for t in self.0.iter_mut().filter_map(Option::take) {
+            let _ = fs::remove_file(t);
+        }
+    }
+}
+
+/// Step 3 of [`commit`]: rename the temp files into place and make the removals, then make
+/// it all durable. On failure, how many ops were applied.
+fn install(
+    layout: &Layout,
+    ops: &[Op],
+    paths: &[PathBuf],
+    temps: &mut Temps,
+    one_sync: bool,
+    durability: Durability,
+) -> std::result::Result<(), (usize, Error)> {
+    let mut dirs = BTreeSet::new();
+    for (i, (op, p)) in ops.iter().zip(paths).enumerate() {
+        let result = match (op, temps.0[i].take()) {
+            (Op::Write { .. }, Some(tmp)) => {
+                let r = fs::rename(&tmp, p).at(p);
+                if r.is_err() {
+                    let _ = fs::remove_file(&tmp);
+                }
+                r
+            }
+            _ => remove(p),
+        };
+        if let Err(e) = result {
+            return Err((i, e));
+        }
+        if let Err(e) = fault::reach(Step::Renamed).and_then(|()| fault::reach(Step::JournalApply))
+        {
+            return Err((i + 1, Error::Io { path: p.clone(), source: e }));
+        }
+        if let Some(parent) = p.parent() {
+            dirs.insert(parent.to_path_buf());
+        }
+    }
+    let synced = (|| {
+        if one_sync {
+            sync_filesystem(layout.root())?;
+        }
+        for d in &dirs {
+            atomic::sync_dir(d, durability)?;
+        }
+        Ok(())
+    })();
+    synced.map_err(|e| (ops.len(), e))
+}
+
+fn remove(path: &Path) -> Result<()> {
+    match fs::remove_file(path) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e).at(path),
+        _ => Ok(()),
+    }
+}
+
+/// A commit failed after its record became durable, with `done` files changed: put them back
+/// as they were (`olds`), then remove the record, so that the error `e` is true when it says
+/// nothing was changed. If they cannot all be put back, the record stays (the next command
+/// rolls it forward) and the error says the change is pending.
+fn undo(
+    layout: &Layout,
+    record: &Path,
+    seq: u64,
+    done: &[PathBuf],
+    olds: &[Option<Vec<u8>>],
+    durability: Durability,
+    e: Error,
+) -> Error {
+    let restored = (|| {
+        for (p, old) in done.iter().zip(olds) {
+            match old {
+                Some(bytes) => atomic::write(p, bytes, durability)?,
+                None => {
+                    remove(p)?;
+                    atomic::sync_parent(p, durability)?;
+                }
+            }
+        }
+        fs::remove_file(record).at(record)?;
+        atomic::sync_dir(&layout.journal_dir(), Durability::Full)?;
+        set_commit_seq(layout, seq + 1)
+    })();
+    match restored {
+        Ok(()) => e,
+        // Every file is back and the record is gone: nothing was changed, as `e` says.
+        Err(_) if !record.exists() => {
+            let _ = set_commit_seq(layout, seq + 1);
+            e
+        }
+        Err(_) => Error::ChangePending { record: record.to_path_buf(), source: Box::new(e) },
+    }
 }
 
 /// Move the records of finished commits into `index/` (named by their sequence number, so a
@@ -179,43 +402,66 @@ fn set_commit_seq(layout: &Layout, seq: u64) -> Result<()> {
     file.write_all_at(&b, 0).at(&path)
 }
 
-/// From this many files on, a record's files are made durable by one `syncfs` of the
-/// filesystem instead of an fsync each (100 fsyncs cost ~0.35–0.6 s on the measured disk, one
-/// `syncfs` ~40–120 ms). Below it the per-file fsyncs stay: their cost does not depend on what
-/// else on the filesystem is waiting to be written.
-const SYNCFS_FROM: usize = 8;
-
-/// Apply a record whose own bytes are already durable. The files only have to be durable
-/// before the record leaves `journal/` (until then a crash is recovered by applying the record
-/// again, whatever state the files were left in), so with many files each is written without
-/// its own fsync and one `syncfs` makes them all durable at the end.
-fn apply(layout: &Layout, ops: &[Op], durability: Durability) -> Result<()> {
-    let one_sync =
-        durability == Durability::Full && ops.len() >= SYNCFS_FROM && cfg!(target_os = "linux");
-    let per_file = if one_sync { Durability::Relaxed } else { durability };
+/// Roll a sound record forward (recovery): apply each op whose file still holds what it held
+/// when the record was written (format 2), skipping one already applied and one whose file
+/// changed since (a later change: counted as superseded, never rolled back). A file that is
+/// not a regular file blocks the record ([`Error::JournalBlocked`]). A file that is gone is
+/// written again only by the record of the commit in flight (`in_flight`: the commit
+/// sequence still names it), as after a blocked recovery whose obstacle was moved aside; a
+/// record that came back after later commits (see [`Record::before`]) leaves it gone, as a
+/// later delete made it.
+fn roll_forward(
+    layout: &Layout,
+    record: &Path,
+    rec: &Record,
+    in_flight: bool,
+    durability: Durability,
+) -> Result<usize> {
+    let mut superseded = 0;
     let mut dirs = BTreeSet::new();
-    for op in ops {
+    for (i, op) in rec.ops.iter().enumerate() {
         let path = resolve(layout, op.path())?;
+        let now = match current(&path) {
+            Err(Error::NotRegularFile { path }) => {
+                return Err(Error::JournalBlocked { record: record.to_path_buf(), path });
+            }
+            now => now?.as_deref().map(digest),
+        };
+        if now == op.after() {
+            continue;
+        }
+        let gone = now.is_none() && in_flight;
+        if rec.before.as_ref().is_some_and(|b| b[i] != now) && !gone {
+            superseded += 1;
+            continue;
+        }
         match op {
             Op::Write { content, .. } => {
-                atomic::write_no_dir_sync(&path, content.as_bytes(), per_file)?
+                atomic::write_no_dir_sync(&path, content.as_bytes(), durability).map_err(|e| {
+                    match &e {
+                        Error::Io { source, .. }
+                            if source.kind() == std::io::ErrorKind::IsADirectory =>
+                        {
+                            Error::JournalBlocked {
+                                record: record.to_path_buf(),
+                                path: path.clone(),
+                            }
+                        }
+                        _ => e,
+                    }
+                })?
             }
-            Op::Remove { .. } => match fs::remove_file(&path) {
-                Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e).at(&path),
-                _ => {}
-            },
+            Op::Remove { .. } => remove(&path)?,
         }
+        fault::reach(Step::JournalApply).at(&path)?;
         if let Some(parent) = path.parent() {
             dirs.insert(parent.to_path_buf());
         }
     }
-    if one_sync {
-        sync_filesystem(layout.root())?;
-    }
     for d in dirs {
         atomic::sync_dir(&d, durability)?;
     }
-    Ok(())
+    Ok(superseded)
 }
 
 /// `syncfs` of the filesystem holding `dir`: every file written on it is durable afterwards
@@ -277,6 +523,7 @@ fn recover_records(
         return Ok((report, applied));
     }
     let dir = layout.journal_dir();
+    let seq_now = commit_seq(layout);
     for name in names {
         let path = dir.join(&name);
         if name.starts_with(atomic::TEMP_PREFIX) {
@@ -286,16 +533,22 @@ fn recover_records(
         }
         match read_record(layout, &path)? {
             Some(rec) => {
-                apply(layout, &rec.ops, durability)?;
+                let in_flight = rec.seq.is_some() && rec.seq == seq_now;
+                report.superseded += roll_forward(layout, &path, &rec, in_flight, durability)?;
                 applied.push((path, rec.seq));
                 report.rolled_forward += 1;
             }
             None => {
-                // Damaged beyond use: keep it for inspection, out of the way.
+                // Damaged beyond use: keep it for inspection, out of the way, and have every
+                // command say so until it is settled (see `quarantined`).
                 let q = layout.quarantine_dir();
-                fs::create_dir_all(&q).at(&q)?;
-                fs::rename(&path, q.join(format!("journal-{name}"))).at(&path)?;
+                fs::create_dir_all(layout.root()).at(layout.root())?;
+                atomic::create_dir(&q, Durability::Full)?;
+                let to = format!("{QUARANTINE_PREFIX}{name}");
+                fs::rename(&path, q.join(&to)).at(&path)?;
+                atomic::sync_dir(&q, Durability::Full)?;
                 report.discarded += 1;
+                report.quarantined.push(to);
             }
         }
     }
@@ -419,14 +672,8 @@ pub fn inspect(layout: &Layout) -> Result<Vec<(String, Pending)>> {
         };
         let found = match serde_json::from_slice::<Record>(&bytes) {
             Err(e) => Pending::Damaged(format!("not a journal record: {e}")),
-            Ok(rec) if rec.format != FORMAT => {
-                Pending::Damaged(format!("unknown format {}", rec.format))
-            }
-            Ok(rec) if rec.checksum != checksum(&rec.ops) => {
-                Pending::Damaged("checksum mismatch".into())
-            }
-            Ok(rec) => match rec.ops.iter().find(|op| resolve(layout, op.path()).is_err()) {
-                Some(op) => Pending::Damaged(format!("path `{}` leaves the repository", op.path())),
+            Ok(rec) => match rec.damage(layout) {
+                Some(why) => Pending::Damaged(why),
                 None => Pending::Complete(rec.ops),
             },
         };
@@ -444,15 +691,42 @@ fn read_record(layout: &Layout, path: &Path) -> Result<Option<Record>> {
         FileBytes::NotRegular => return Ok(None),
     };
     let Ok(rec) = serde_json::from_slice::<Record>(&bytes) else { return Ok(None) };
-    let sound = rec.format == FORMAT
-        && rec.checksum == checksum(&rec.ops)
-        && rec.ops.iter().all(|op| resolve(layout, op.path()).is_ok());
-    Ok(sound.then_some(rec))
+    Ok(rec.damage(layout).is_none().then_some(rec))
+}
+
+/// Damaged journal records recovery moved to `quarantine/` and nobody has settled yet (names
+/// in `quarantine/`, in order). Each may be a multi-file change that was half made before
+/// its record was damaged, so every command reports them until they are settled.
+pub fn quarantined(layout: &Layout) -> Vec<String> {
+    let Ok(entries) = fs::read_dir(layout.quarantine_dir()) else { return Vec::new() };
+    let names: BTreeSet<String> =
+        entries.filter_map(|e| e.ok()).filter_map(|e| e.file_name().into_string().ok()).collect();
+    names
+        .iter()
+        .filter(|n| n.starts_with(QUARANTINE_PREFIX) && !n.ends_with(SETTLED_SUFFIX))
+        .filter(|n| !names.contains(&format!("{n}{SETTLED_SUFFIX}")))
+        .cloned()
+        .collect()
+}
+
+/// Mark a quarantined record (`name`, as [`quarantined`] lists it) as settled, with a note
+/// saying how: it stays in `quarantine/`, and commands stop reporting it. Call with the
+/// writers' lock held (for `validate --fix`).
+pub fn settle(layout: &Layout, name: &str, note: &str) -> Result<()> {
+    let path = layout.quarantine_dir().join(format!("{name}{SETTLED_SUFFIX}"));
+    atomic::write(&path, note.as_bytes(), Durability::Full)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A record as older versions wrote it (no `before`).
+    fn v1(ops: Vec<Op>, seq: Option<u64>) -> Record {
+        let mut r = Record { format: 1, checksum: 0, seq, ops, before: None };
+        r.checksum = r.checksum();
+        r
+    }
 
     fn setup() -> (tempfile::TempDir, Layout) {
         let dir = tempfile::tempdir().unwrap();
@@ -501,7 +775,7 @@ mod tests {
         assert_eq!(changes_between(&layout, 4, 5).unwrap(), Some(vec![]));
         // ... and one whose complete record is pending (its writer died) is laid over.
         let ops = op("three");
-        let rec = Record { format: FORMAT, checksum: checksum(&ops), seq: Some(5), ops };
+        let rec = v1(ops, Some(5));
         fs::write(layout.journal_dir().join("9.json"), serde_json::to_vec(&rec).unwrap()).unwrap();
         assert_eq!(changes_between(&layout, 4, 5).unwrap(), Some(vec![op("three")]));
         assert_eq!(changes_between(&layout, 2, 5).unwrap(), Some(vec![op("two"), op("three")]));
@@ -543,13 +817,21 @@ mod tests {
         let jdir = layout.journal_dir();
         fs::create_dir_all(&jdir).unwrap();
         let ops = vec![Op::Write { path: "issues/a.json".into(), content: "rolled".into() }];
-        let rec = Record { format: FORMAT, checksum: checksum(&ops), seq: None, ops };
+        let rec = v1(ops, None);
         fs::write(jdir.join("1.json"), serde_json::to_vec(&rec).unwrap()).unwrap();
         fs::write(jdir.join(".tmp.1.0.2.json"), b"{\"format\":1,").unwrap();
-        let bad = Record { format: FORMAT, checksum: 0, seq: None, ops: rec.ops.clone() };
+        let bad = Record { format: 1, checksum: 0, seq: None, ops: rec.ops.clone(), before: None };
         fs::write(jdir.join("3.json"), serde_json::to_vec(&bad).unwrap()).unwrap();
         let r = recover(&layout, Durability::Full).unwrap();
-        assert_eq!(r, Recovery { rolled_forward: 1, discarded: 2 });
+        assert_eq!(
+            r,
+            Recovery {
+                rolled_forward: 1,
+                discarded: 2,
+                quarantined: vec!["journal-3.json".into()],
+                superseded: 0
+            }
+        );
         assert_eq!(fs::read_to_string(layout.issues_dir().join("a.json")).unwrap(), "rolled");
         assert!(!pending(&layout));
         assert!(layout.quarantine_dir().join("journal-3.json").exists());
@@ -561,10 +843,11 @@ mod tests {
         let jdir = layout.journal_dir();
         fs::create_dir_all(&jdir).unwrap();
         let ops = vec![Op::Write { path: "../escaped.json".into(), content: "x".into() }];
-        let rec = Record { format: FORMAT, checksum: checksum(&ops), seq: None, ops };
+        let rec = v1(ops, None);
         fs::write(jdir.join("1.json"), serde_json::to_vec(&rec).unwrap()).unwrap();
         let r = recover(&layout, Durability::Relaxed).unwrap();
-        assert_eq!(r, Recovery { rolled_forward: 0, discarded: 1 });
+        assert_eq!(r.quarantined, vec!["journal-1.json".to_string()]);
+        assert_eq!((r.rolled_forward, r.discarded), (0, 1));
         assert!(!layout.root().parent().unwrap().join("escaped.json").exists());
         assert!(layout.quarantine_dir().join("journal-1.json").exists());
         assert!(!pending(&layout));

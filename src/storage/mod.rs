@@ -4,6 +4,7 @@
 pub mod atomic;
 pub mod config;
 pub mod events;
+pub mod fault;
 pub mod gitattributes;
 pub mod idempotency;
 pub mod ids;

@@ -211,6 +211,7 @@ impl Ctx<'_, '_> {
         repo.set_warning_notice(|m| {
             let _ = writeln!(std::io::stderr(), "warning: {}", terminal_safe(m));
         });
+        repo.warn_quarantined();
         if !self.global.quiet {
             repo.set_wait_notice(|holder| {
                 let who = holder.map_or("another process".to_string(), |h| h.describe());

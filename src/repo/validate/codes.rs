@@ -69,6 +69,7 @@ pub const CODES: &[CodeInfo] = &[
     c("JOURNAL_INCOMPLETE", W, "journal records whose writing never finished"),
     c("JOURNAL_DAMAGED", E, "journal records that cannot be applied as written"),
     c("JOURNAL_BLOCKED", E, "journal records that cannot be applied now"),
+    c("JOURNAL_QUARANTINED", E, "damaged journal records set aside, not yet settled"),
     c("DISK_FULL", E, "too little free space for a write"),
     c("LOCK_FILE_INVALID", E, "a lock file that stops every writer"),
     c("LOCK_INFO_INVALID", I, "a lock.info that cannot be read"),

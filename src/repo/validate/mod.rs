@@ -25,7 +25,7 @@ use crate::storage::lock::RepoLock;
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Fix {
     /// `remove_temp_file`, `roll_forward`, `discard_record`, `quarantine`,
-    /// `remove_dependency`, `rebuild_index`.
+    /// `settle_record`, `remove_dependency`, `rebuild_index`.
     pub action: &'static str,
     /// What the action applies to, when the path and issue do not say it all (the dependency
     /// to remove).

@@ -59,6 +59,16 @@ pub fn check_gate_defs(repo: &Repo, config: &Config, findings: &mut Vec<Finding>
 /// Records in `journal/`: none should be there while no writer runs (the shared lock is
 /// held). Returns how many there were.
 pub fn check_journal(layout: &Layout, findings: &mut Vec<Finding>) -> Result<usize> {
+    for name in journal::quarantined(layout) {
+        let msg = "a damaged journal record that recovery set aside unapplied: the multi-file \
+                   change it held may be half made (some of its issues changed, others not); \
+                   check the issues it names against what was meant, then settle it; every \
+                   command warns until then";
+        findings.push(
+            Finding::new("JOURNAL_QUARANTINED", rel(&format!("quarantine/{name}")), msg)
+                .fix("settle_record", None),
+        );
+    }
     let dir = layout.journal_dir();
     match fs::symlink_metadata(&dir) {
         Err(_) => return Ok(0),
@@ -147,9 +157,9 @@ fn blocked(layout: &Layout, path: &str, ops: &[Op], findings: &mut Vec<Finding>)
 }
 
 /// Bytes free for this user on the filesystem of `.jit/`. The test hook
-/// `JIT_TEST_FAULT=enospc` (a full disk, see `storage::atomic`) makes it 0.
+/// `JIT_TEST_FAULT=enospc` (a full disk, see `storage::fault`) makes it 0.
 fn free_bytes(layout: &Layout) -> Option<u64> {
-    if std::env::var("JIT_TEST_FAULT").is_ok_and(|v| v == "enospc") {
+    if crate::storage::fault::disk_full() {
         return Some(0);
     }
     let st = rustix::fs::statvfs(layout.root()).ok()?;
