@@ -11,12 +11,11 @@ use std::sync::OnceLock;
 use schemars::JsonSchema;
 use serde_json::Value;
 
-use super::{Repo, Transaction, ops};
+use super::{Begun, IdempotencyKey, Repo, Transaction, ops};
 use crate::api::batch::{BatchBulkFailure, BatchEntry, BatchReply, EntryOutcome, VersionChange};
 use crate::api::{BulkUpdate, CreateIssue, DeleteIssue, DepEdit, GateDecide, UpdateIssue};
 use crate::error::{Error, Result};
 use crate::model::{GateStatus, IssueId, suggest};
-use crate::storage::idempotency::{self, KeyStore, Record};
 
 /// At most this many entries in one batch.
 pub const MAX_ENTRIES: usize = 10_000;
@@ -37,7 +36,7 @@ fn invalid(entry: Option<usize>, message: impl Into<String>) -> Error {
 #[derive(Debug)]
 pub struct Batch {
     pub entries: Vec<BatchEntry>,
-    pub idempotency_key: Option<String>,
+    pub idempotency_key: Option<IdempotencyKey>,
 }
 
 /// Read a batch: a JSON array of entries (or `{"idempotency_key", "entries"}`), each valid,
@@ -56,7 +55,7 @@ pub fn parse(input: &[u8]) -> Result<Batch> {
         Value::Object(mut m) => {
             let key = match m.remove("idempotency_key") {
                 None | Some(Value::Null) => None,
-                Some(Value::String(k)) => Some(k),
+                Some(Value::String(k)) => Some(IdempotencyKey::parse(&k)?),
                 Some(_) => return Err(invalid(None, "`idempotency_key` must be a string")),
             };
             let entries = match m.remove("entries") {
@@ -73,9 +72,6 @@ pub fn parse(input: &[u8]) -> Result<Batch> {
         }
         _ => return Err(invalid(None, "the input must be a JSON array of entries")),
     };
-    if let Some(k) = &idempotency_key {
-        crate::storage::idempotency::check_key(k)?;
-    }
     if values.len() > MAX_ENTRIES {
         return Err(Error::BatchTooLarge {
             message: format!("{} entries, more than {MAX_ENTRIES}", values.len()),
@@ -246,31 +242,12 @@ impl Repo {
     /// lookup until the key is recorded, just after the commit; a crash between the two
     /// leaves the change committed and the key unrecorded, so a retry applies it again.
     pub fn batch(&self, batch: Batch, dry_run: bool) -> Result<BatchReply> {
-        let key = batch.idempotency_key.clone().filter(|_| !dry_run);
-        let tx = self.begin()?;
-        let Some(key) = key else { return apply_all(tx, batch.entries, dry_run) };
-        let digest = idempotency::digest(
-            "jit batch v1",
-            &serde_json::to_vec(&batch.entries).expect("entries serialise"),
-        );
-        let store = KeyStore::open(&self.local)?;
-        if let Some(reply) = store.lookup(&key, "batch", &digest, tx.now())? {
-            drop(tx);
-            return serde_json::from_value(reply).map_err(|e| Error::Corrupt {
-                path: self.local.dir().join("idempotency-keys.json"),
-                message: format!("the reply recorded for key `{key}` is unreadable: {e}"),
-            });
+        let key = batch.idempotency_key.as_ref().filter(|_| !dry_run);
+        let keyed = self.keyed(key, "batch", &batch.entries);
+        match self.begin_keyed(keyed.as_ref())? {
+            Begun::Replay(reply) => Ok(reply),
+            Begun::Fresh(tx) => apply_all(tx, batch.entries, dry_run),
         }
-        let now = tx.now();
-        let reply = apply_all(tx, batch.entries, false)?;
-        let response = serde_json::to_value(&reply).expect("reply serialises");
-        let record = Record { op: "batch".into(), digest, at: now, response };
-        if let Err(e) = store.record(&key, record) {
-            self.warn(&format!(
-                "the batch committed, but its idempotency key was not recorded: {e}"
-            ));
-        }
-        Ok(reply)
     }
 }
 
@@ -296,15 +273,18 @@ fn apply_all(mut tx: Transaction, entries: Vec<BatchEntry>, dry_run: bool) -> Re
         }
         outcomes.push(outcome);
     }
-    let changes = match dry_run {
-        true => tx.pending(),
-        false => tx.commit("batch")?.issues,
-    };
-    let issues = changes
+    // What the commit will change is what it reports: the reply is whole before the commit,
+    // which records it for an idempotency key.
+    let issues = tx
+        .pending()
         .into_iter()
         .map(|c| VersionChange { id: c.id, before: c.before, after: c.after })
         .collect();
-    Ok(BatchReply { dry_run, entries: outcomes, issues })
+    let reply = BatchReply { dry_run, entries: outcomes, issues };
+    if !dry_run {
+        tx.commit_reply("batch", &reply)?;
+    }
+    Ok(reply)
 }
 
 fn outcome(op: &str, id: Option<IssueId>, version: Option<u64>, changed: bool) -> EntryOutcome {
@@ -331,13 +311,9 @@ fn apply(tx: &mut Transaction, entry: &BatchEntry) -> Result<EntryOutcome> {
         }
         BatchEntry::Update(u) => {
             let done = ops::update::apply(tx, u)?;
-            match done.refused {
+            if let Some(refused) = done.refused {
                 // Nothing commits, so the issue is not moved to `gated` either.
-                Some(Error::GatesNotPassed { id, to, gates, .. }) => {
-                    return Err(Error::GatesNotPassed { id, to, gates, moved_to: None });
-                }
-                Some(e) => return Err(e),
-                None => {}
+                return Err(ops::update::GatesRefused { moved_to: None, ..refused }.into());
             }
             outcome(op, Some(done.issue.id), Some(done.issue.version), done.changed)
         }
@@ -383,7 +359,7 @@ fn apply(tx: &mut Transaction, entry: &BatchEntry) -> Result<EntryOutcome> {
             o.issue_ids = Some(report.issue_ids);
             let errors = report.errors.into_iter().map(|f| BatchBulkFailure {
                 id: f.id,
-                code: f.code.to_string(),
+                code: f.code,
                 message: f.message,
             });
             o.errors = Some(errors.collect());
@@ -440,7 +416,7 @@ mod tests {
         let e = err(r#"{"entries":[],"idempotency_key":"a b"}"#);
         assert_eq!(e.code(), "INVALID_IDEMPOTENCY_KEY");
         let keyed = parse(br#"{"entries":[],"idempotency_key":"k1"}"#).unwrap();
-        assert_eq!(keyed.idempotency_key.as_deref(), Some("k1"));
+        assert_eq!(keyed.idempotency_key.as_ref().map(IdempotencyKey::as_str), Some("k1"));
         assert_eq!(err("[").code(), "BATCH_INVALID");
         let many =
             format!("[{}]", vec![r#"{"op":"delete","id":"01j9"}"#; MAX_ENTRIES + 1].join(","));

@@ -11,10 +11,12 @@ use std::time::{Duration, Instant};
 use jiff::Timestamp;
 
 use super::Repo;
+use super::idempotent::Keyed;
 use crate::error::{Error, Result};
 use crate::model::{Issue, IssueId, Prefix};
 use crate::storage::atomic;
 use crate::storage::config::Config;
+use crate::storage::idempotency::{KeyStore, Record};
 use crate::storage::index::{self, Snapshot};
 use crate::storage::journal::{self, Op};
 use crate::storage::lock::RepoLock;
@@ -102,6 +104,9 @@ pub struct Transaction<'r> {
     /// Issues this transaction claims: their staged write is the new claim, which the token
     /// the command presents (for some other issue, say) does not fence.
     claiming: HashSet<IssueId>,
+    /// The key store, held, and the keyed request, for a write with an idempotency key
+    /// (`Repo::begin_keyed`): the reply is recorded at commit.
+    keyed: Option<(KeyStore<'r>, Keyed)>,
 }
 
 impl Repo {
@@ -126,6 +131,7 @@ impl Repo {
             staged_config: None,
             staged_trust: Vec::new(),
             claiming: HashSet::new(),
+            keyed: None,
         })
     }
 }
@@ -374,8 +380,44 @@ impl<'r> Transaction<'r> {
         index::snapshot_locked(&self.repo.layout, &self._lock)
     }
 
+    /// Hold `store` until the commit, which records the reply of `keyed` in it.
+    pub(super) fn hold_key(&mut self, store: KeyStore<'r>, keyed: Keyed) {
+        self.keyed = Some((store, keyed));
+    }
+
     /// Commit what is staged as operation `op`, then record the written issues in the index.
-    pub fn commit(mut self, op: &'static str) -> Result<Committed> {
+    /// For a transaction begun with an idempotency key, use [`Transaction::commit_reply`].
+    pub fn commit(self, op: &'static str) -> Result<Committed> {
+        debug_assert!(self.keyed.is_none(), "a keyed transaction commits with its reply");
+        self.commit_reply(op, &())
+    }
+
+    /// [`Transaction::commit`], and then, if the transaction was begun with an idempotency
+    /// key (`Repo::begin_keyed`), record `reply` as the result of the keyed request, still
+    /// holding the key store (and the writers' lock), so that no retry can come between the
+    /// commit and the record. A crash between the two leaves the change committed and the
+    /// key unrecorded (a retry then applies the request again); a record that cannot be
+    /// written is a warning, as the change has committed.
+    pub fn commit_reply<R: serde::Serialize>(
+        mut self,
+        op: &'static str,
+        reply: &R,
+    ) -> Result<Committed> {
+        let keyed = self.keyed.take();
+        let committed = self.commit_staged(op)?;
+        if let Some((store, k)) = keyed {
+            let response = serde_json::to_value(reply).expect("replies serialise");
+            let record = Record { op: k.op.into(), digest: k.digest, at: self.now, response };
+            if let Err(e) = store.record(k.key.as_str(), record) {
+                self.repo.warn(&format!(
+                    "the change was made, but its idempotency key was not recorded: {e}"
+                ));
+            }
+        }
+        Ok(committed)
+    }
+
+    fn commit_staged(&mut self, op: &'static str) -> Result<Committed> {
         let mut staged = std::mem::take(&mut self.staged);
         let config = self.staged_config.take();
         let layout = &self.repo.layout;

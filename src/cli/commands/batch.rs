@@ -7,6 +7,7 @@ use super::Ctx;
 use crate::api::BatchReply;
 use crate::cli::CliError;
 use crate::error::{Error, IoContext, exit};
+use crate::repo::IdempotencyKey;
 use crate::repo::batch::{self, MAX_BYTES};
 
 /// Apply a list of write requests (a JSON array) as one all-or-nothing change
@@ -43,7 +44,7 @@ pub fn run(ctx: &mut Ctx, args: Args) -> Result<u8, CliError> {
     let input = read_input(args.file.as_deref())?;
     let mut batch = batch::parse(&input)?;
     if let Some(k) = args.idempotency_key {
-        crate::storage::idempotency::check_key(&k)?;
+        let k = IdempotencyKey::parse(&k)?;
         match &batch.idempotency_key {
             Some(given) if *given != k => {
                 return Err(Error::BatchInvalid {
