@@ -32,10 +32,13 @@ fn invalid(entry: Option<usize>, message: impl Into<String>) -> Error {
     Error::BatchInvalid { entry, message: message.into() }
 }
 
-/// A batch as read: its entries and its idempotency key.
+/// A batch as read: its entries, the fencing token each presents, and its idempotency key.
 #[derive(Debug)]
 pub struct Batch {
     pub entries: Vec<BatchEntry>,
+    /// Each entry's `claim_token` (beside its request, as `--claim-token` is beside a
+    /// command's): presented on that entry's writes instead of the command's token.
+    pub claim_tokens: Vec<Option<u64>>,
     pub idempotency_key: Option<IdempotencyKey>,
 }
 
@@ -79,16 +82,26 @@ pub fn parse(input: &[u8]) -> Result<Batch> {
         });
     }
     let mut entries = Vec::with_capacity(values.len());
+    let mut claim_tokens = Vec::with_capacity(values.len());
     for (i, v) in values.into_iter().enumerate() {
-        entries.push(parse_entry(i, v)?);
+        let (entry, token) = parse_entry(i, v)?;
+        entries.push(entry);
+        claim_tokens.push(token);
     }
     check_keys(&mut entries)?;
-    Ok(Batch { entries, idempotency_key })
+    Ok(Batch { entries, claim_tokens, idempotency_key })
 }
 
-fn parse_entry(i: usize, v: Value) -> Result<BatchEntry> {
-    let Value::Object(map) = &v else {
+/// One entry: its request, and the `claim_token` it presents, if any.
+fn parse_entry(i: usize, mut v: Value) -> Result<(BatchEntry, Option<u64>)> {
+    let Value::Object(map) = &mut v else {
         return Err(invalid(Some(i), "an entry is a JSON object with an `op` field"));
+    };
+    let token = match map.remove("claim_token") {
+        None | Some(Value::Null) => None,
+        Some(t) => Some(t.as_u64().ok_or_else(|| {
+            invalid(Some(i), format!("`claim_token` must be a whole number >= 0, not {t}"))
+        })?),
     };
     let op = match map.get("op") {
         Some(Value::String(op)) => op.as_str(),
@@ -108,7 +121,10 @@ fn parse_entry(i: usize, v: Value) -> Result<BatchEntry> {
     if let Some(k) = map.keys().find(|k| *k != "op" && !allowed.contains(k)) {
         return Err(invalid(
             Some(i),
-            format!("unknown field `{k}` for `{op}`; its fields: {}", allowed.join(", ")),
+            format!(
+                "unknown field `{k}` for `{op}`; its fields: {}, claim_token",
+                allowed.join(", ")
+            ),
         ));
     }
     let entry: BatchEntry =
@@ -121,7 +137,7 @@ fn parse_entry(i: usize, v: Value) -> Result<BatchEntry> {
             ));
         }
     }
-    Ok(entry)
+    Ok((entry, token))
 }
 
 /// Each op's fields, from its request type's schema (so they never drift from the type).
@@ -243,19 +259,25 @@ impl Repo {
     /// leaves the change committed and the key unrecorded, so a retry applies it again.
     pub fn batch(&self, batch: Batch, dry_run: bool) -> Result<BatchReply> {
         let key = batch.idempotency_key.as_ref().filter(|_| !dry_run);
-        let keyed = self.keyed(key, "batch", &batch.entries);
+        let keyed = match batch.claim_tokens.iter().all(Option::is_none) {
+            true => self.keyed(key, "batch", &batch.entries),
+            false => self.keyed(key, "batch", &(&batch.entries, &batch.claim_tokens)),
+        };
         match self.begin_keyed(keyed.as_ref())? {
             Begun::Replay(reply) => Ok(reply),
-            Begun::Fresh(tx) => apply_all(tx, batch.entries, dry_run),
+            Begun::Fresh(tx) => apply_all(tx, batch, dry_run),
         }
     }
 }
 
 /// Apply every entry in `tx`, then commit (or, for a dry run, drop it).
-fn apply_all(mut tx: Transaction, entries: Vec<BatchEntry>, dry_run: bool) -> Result<BatchReply> {
+fn apply_all(mut tx: Transaction, batch: Batch, dry_run: bool) -> Result<BatchReply> {
     let mut created: HashMap<String, IssueId> = HashMap::new();
-    let mut outcomes = Vec::with_capacity(entries.len());
-    for (i, mut entry) in entries.into_iter().enumerate() {
+    let mut outcomes = Vec::with_capacity(batch.entries.len());
+    let command_token = tx.repo().claim_token();
+    let tokens = batch.claim_tokens;
+    for (i, mut entry) in batch.entries.into_iter().enumerate() {
+        tx.present_claim_token(tokens[i].or(command_token));
         let op = op_name(&entry);
         for r in refs_mut(&mut entry) {
             if let Some(k) = r.strip_prefix('@') {

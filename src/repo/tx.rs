@@ -107,6 +107,9 @@ pub struct Transaction<'r> {
     /// The key store, held, and the keyed request, for a write with an idempotency key
     /// (`Repo::begin_keyed`): the reply is recorded at commit.
     keyed: Option<(KeyStore<'r>, Keyed)>,
+    /// The fencing token the writes staged now present: the command's (`--claim-token`),
+    /// or a batch entry's own.
+    claim_token: Option<u64>,
 }
 
 impl Repo {
@@ -132,6 +135,7 @@ impl Repo {
             staged_trust: Vec::new(),
             claiming: HashSet::new(),
             keyed: None,
+            claim_token: self.claim_token,
         })
     }
 }
@@ -249,6 +253,12 @@ impl<'r> Transaction<'r> {
         self.load(id)
     }
 
+    /// Present `token` (or none) on the writes staged from now on, instead of the command's:
+    /// a batch entry's `claim_token`.
+    pub fn present_claim_token(&mut self, token: Option<u64>) {
+        self.claim_token = token;
+    }
+
     /// Mark `id` as claimed by this transaction (see [`crate::repo::ops::claim`]): its
     /// staged write is exempt from fencing, as it is the claim that makes the new token.
     pub fn claiming(&mut self, id: IssueId) {
@@ -264,7 +274,7 @@ impl<'r> Transaction<'r> {
             return Ok(());
         }
         let current = read.claim_token();
-        let presented = self.repo.claim_token();
+        let presented = self.claim_token;
         let fenced = match presented {
             Some(p) if p < current => true,
             _ if self.repo.config().claims.require_token => {

@@ -15,7 +15,8 @@ use crate::repo::batch::{self, MAX_BYTES};
 /// Each entry is one operation's request, tagged with `op`: create, update, delete, dep_add,
 /// dep_rm, gate_pass, gate_fail or bulk_update, with the fields of the `--json` issue object
 /// and of the command's flags (`jit schema batch` has them all). A create may carry a `key`;
-/// later entries name that issue `@key`. Everything is checked first, then applied in order
+/// later entries name that issue `@key`. Any entry may carry `claim_token`, the fencing token
+/// its writes present instead of --claim-token. Everything is checked first, then applied in order
 /// as ONE commit: if any entry fails, the error names it (`entry`, its index from 0) and
 /// nothing is changed. A batch runs no gate commands: a move that an auto gate guards is
 /// refused unless the gate has passed (run `jit gate run` first).
