@@ -11,11 +11,13 @@ use std::time::{Duration, Instant};
 use jiff::Timestamp;
 
 use super::Repo;
+use super::idempotent::Keyed;
 use crate::error::{Error, Result};
 use crate::model::{Issue, IssueId, Prefix};
 use crate::storage::atomic;
 use crate::storage::config::Config;
 use crate::storage::fault::{self, Step};
+use crate::storage::idempotency::{KeyStore, Record};
 use crate::storage::index::{self, Snapshot};
 use crate::storage::journal::{self, Op};
 use crate::storage::leases::LeaseStore;
@@ -104,6 +106,12 @@ pub struct Transaction<'r> {
     /// Issues this transaction claims: their staged write is the new claim, which the token
     /// the command presents (for some other issue, say) does not fence.
     claiming: HashSet<IssueId>,
+    /// The key store, held, and the keyed request, for a write with an idempotency key
+    /// (`Repo::begin_keyed`): the reply is recorded at commit.
+    keyed: Option<(KeyStore<'r>, Keyed)>,
+    /// The fencing token the writes staged now present: the command's (`--claim-token`),
+    /// or a batch entry's own.
+    claim_token: Option<u64>,
 }
 
 impl Repo {
@@ -131,6 +139,8 @@ impl Repo {
             staged_config: None,
             staged_trust: Vec::new(),
             claiming: HashSet::new(),
+            keyed: None,
+            claim_token: self.claim_token,
         })
     }
 }
@@ -248,6 +258,12 @@ impl<'r> Transaction<'r> {
         self.load(id)
     }
 
+    /// Present `token` (or none) on the writes staged from now on, instead of the command's:
+    /// a batch entry's `claim_token`.
+    pub fn present_claim_token(&mut self, token: Option<u64>) {
+        self.claim_token = token;
+    }
+
     /// Mark `id` as claimed by this transaction (see [`crate::repo::ops::claim`]): its
     /// staged write is exempt from fencing, as it is the claim that makes the new token.
     pub fn claiming(&mut self, id: IssueId) {
@@ -263,7 +279,7 @@ impl<'r> Transaction<'r> {
             return Ok(());
         }
         let current = read.claim_token();
-        let presented = self.repo.claim_token();
+        let presented = self.claim_token;
         let fenced = match presented {
             Some(p) if p < current => true,
             _ if self.repo.config().claims.require_token => {
@@ -379,8 +395,50 @@ impl<'r> Transaction<'r> {
         index::snapshot_locked(&self.repo.layout, &self._lock)
     }
 
+    /// Hold `store` until the commit, which records the reply of `keyed` in it.
+    pub(super) fn hold_key(&mut self, store: KeyStore<'r>, keyed: Keyed) {
+        self.keyed = Some((store, keyed));
+    }
+
     /// Commit what is staged as operation `op`, then record the written issues in the index.
-    pub fn commit(mut self, op: &'static str) -> Result<Committed> {
+    /// For a transaction begun with an idempotency key, use [`Transaction::commit_reply`].
+    pub fn commit(self, op: &'static str) -> Result<Committed> {
+        debug_assert!(self.keyed.is_none(), "a keyed transaction commits with its reply");
+        self.commit_reply(op, &())
+    }
+
+    /// [`Transaction::commit`], and then, if the transaction was begun with an idempotency
+    /// key (`Repo::begin_keyed`), record `reply` as the result of the keyed request, still
+    /// holding the key store (and the writers' lock), so that no retry can come between the
+    /// commit and the record. A crash between the two leaves the change committed and the
+    /// key unrecorded (a retry then applies the request again); a record that cannot be
+    /// written is a warning, as the change has committed.
+    pub fn commit_reply<R: serde::Serialize>(
+        mut self,
+        op: &'static str,
+        reply: &R,
+    ) -> Result<Committed> {
+        let keyed = self.keyed.take();
+        let committed = self.commit_staged(op)?;
+        if let Some((store, k)) = keyed {
+            let response = serde_json::to_value(reply).expect("replies serialise");
+            let record = Record { op: k.op.into(), digest: k.digest, at: self.now, response };
+            if let Err(e) = store.record(k.key.as_str(), record) {
+                self.repo.warn(&format!(
+                    "the change was made, but its idempotency key was not recorded: {e}"
+                ));
+            }
+        }
+        if committed.changed() {
+            // Said with the locks released: asking git may start a process.
+            let repo = self.repo;
+            drop(self);
+            repo.warn_if_no_merge_driver();
+        }
+        Ok(committed)
+    }
+
+    fn commit_staged(&mut self, op: &'static str) -> Result<Committed> {
         let mut staged = std::mem::take(&mut self.staged);
         let config = self.staged_config.take();
         let layout = &self.repo.layout;
@@ -435,10 +493,6 @@ impl<'r> Transaction<'r> {
         if committed.changed() {
             self.append_event(&committed);
             let _ = fault::reach(Step::EventAppended);
-            // Said with the lock released: asking git may start a process.
-            let repo = self.repo;
-            drop(self);
-            repo.warn_if_no_merge_driver();
         }
         Ok(committed)
     }

@@ -31,4 +31,5 @@ mod validate;
 
 mod agents;
 mod batch;
+mod idempotency;
 mod stress;

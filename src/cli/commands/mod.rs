@@ -19,6 +19,7 @@ mod issue_delete;
 mod issue_list;
 mod issue_show;
 mod issue_update;
+mod key_arg;
 mod man;
 mod merge_driver;
 mod metrics;
