@@ -368,10 +368,14 @@ impl<'r> Transaction<'r> {
         self.staged.contains_key(&id)
     }
 
-    /// Every issue through the index, read under this transaction's lock. Issues staged in
-    /// this transaction are not laid over it.
-    pub fn snapshot(&self) -> Result<Snapshot> {
-        index::snapshot_locked(&self.repo.layout, &self._lock)
+    /// Every issue through the index, read under this transaction's lock (from the warm
+    /// index if the repository has one: under the lock no commit can overlap the read).
+    /// Issues staged in this transaction are not laid over it.
+    pub fn snapshot(&self) -> Result<std::sync::Arc<Snapshot>> {
+        match &self.repo.warm {
+            Some(w) => w.snapshot(),
+            None => index::snapshot_locked(&self.repo.layout, &self._lock).map(std::sync::Arc::new),
+        }
     }
 
     /// Commit what is staged as operation `op`, then record the written issues in the index.

@@ -230,7 +230,7 @@ impl Ctx<'_, '_> {
     }
 
     /// Every issue, through the index, warning about the files left out.
-    pub fn snapshot(&self, repo: &Repo) -> Result<Snapshot, CliError> {
+    pub fn snapshot(&self, repo: &Repo) -> Result<std::sync::Arc<Snapshot>, CliError> {
         let snap = repo.snapshot()?;
         self.warn_unreadable(&snap.problems);
         self.warn_unmerged(repo);
