@@ -91,6 +91,9 @@ pub struct Repo {
     /// of the config.
     durability_override: Option<Durability>,
     lock_timeout_override: Option<u64>,
+    /// The deadline of the current call and its length in ms (`timeout_ms` of an MCP call):
+    /// a transaction that would commit after it is abandoned (see [`Repo::set_deadline`]).
+    deadline: Option<(std::time::Instant, u64)>,
 }
 
 /// What deleting an issue touches.
@@ -142,6 +145,7 @@ impl Repo {
             warm: None,
             durability_override: opts.durability,
             lock_timeout_override: opts.lock_timeout_ms,
+            deadline: None,
             layout,
         })
     }
@@ -151,6 +155,34 @@ impl Repo {
     /// changed. For a long-running process; the guarantees are those of a cold read.
     pub fn set_warm(&mut self, warm: Arc<WarmIndex>) {
         self.warm = Some(warm);
+    }
+
+    /// From now on, every transaction checks that `timeout_ms` from now has not passed: the
+    /// lock is waited for at most until then, and a transaction that gets there before it
+    /// commits is dropped (`DEADLINE_EXCEEDED`), so nothing of it is written. `None` clears.
+    pub fn set_deadline(&mut self, timeout_ms: Option<u64>) {
+        self.deadline =
+            timeout_ms.map(|ms| (std::time::Instant::now() + Duration::from_millis(ms), ms));
+    }
+
+    /// `DEADLINE_EXCEEDED` if the deadline set by [`Repo::set_deadline`] has passed.
+    pub(crate) fn check_deadline(&self) -> Result<()> {
+        match self.deadline {
+            Some((at, timeout_ms)) if std::time::Instant::now() >= at => {
+                Err(Error::DeadlineExceeded { timeout_ms })
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// How long a writer waits for the lock: the timeout, cut short by the deadline.
+    pub(crate) fn lock_wait_limit(&self) -> Duration {
+        match self.deadline {
+            Some((at, _)) => {
+                self.lock_timeout.min(at.saturating_duration_since(std::time::Instant::now()))
+            }
+            None => self.lock_timeout,
+        }
     }
 
     /// The warm index set by [`Repo::set_warm`].

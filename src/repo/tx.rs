@@ -109,9 +109,18 @@ impl Repo {
     /// (rolling a complete journal record forward, discarding an incomplete one).
     pub fn begin(&self) -> Result<Transaction<'_>> {
         let started = Instant::now();
-        let lock = RepoLock::acquire(&self.layout, self.lock_timeout, &self.command, &mut |h| {
-            (self.on_wait)(h)
-        })?;
+        self.check_deadline()?;
+        let lock =
+            RepoLock::acquire(&self.layout, self.lock_wait_limit(), &self.command, &mut |h| {
+                (self.on_wait)(h)
+            });
+        // A wait cut short by the deadline is the deadline's error, not the lock's.
+        let lock = match lock {
+            Err(Error::LockTimeout { .. }) if self.check_deadline().is_err() => {
+                return Err(self.check_deadline().expect_err("checked"));
+            }
+            other => other?,
+        };
         let lock_wait = started.elapsed();
         journal::recover(&self.layout, self.durability)?;
         Ok(Transaction {
@@ -380,6 +389,8 @@ impl<'r> Transaction<'r> {
 
     /// Commit what is staged as operation `op`, then record the written issues in the index.
     pub fn commit(mut self, op: &'static str) -> Result<Committed> {
+        // Past the deadline: dropped, so nothing staged is written.
+        self.repo.check_deadline()?;
         let mut staged = std::mem::take(&mut self.staged);
         let config = self.staged_config.take();
         let layout = &self.repo.layout;

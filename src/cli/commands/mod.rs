@@ -20,6 +20,7 @@ mod issue_list;
 mod issue_show;
 mod issue_update;
 mod man;
+mod mcp;
 mod merge_driver;
 mod query;
 mod ready;
@@ -113,6 +114,7 @@ pub enum Command {
     Status(status::Args),
     Events(events::Args),
     Batch(batch::Args),
+    Mcp(mcp::Args),
     Schema(schema::Args),
     Validate(validate::Args),
     Completions(completions::Args),
@@ -299,6 +301,7 @@ pub fn dispatch(cli: Cli, out: &mut Printer, command: String) -> Result<u8, CliE
         Command::Status(a) => status::run(&mut ctx, a),
         Command::Events(a) => events::run(&mut ctx, a),
         Command::Batch(a) => batch::run(&mut ctx, a),
+        Command::Mcp(a) => mcp::run(&mut ctx, a),
         Command::Schema(a) => schema::run(&mut ctx, a),
         Command::Validate(a) => validate::run(&mut ctx, a),
         Command::Completions(a) => completions::run(&mut ctx, a),
