@@ -96,6 +96,11 @@ pub enum Error {
     )]
     LockTimeout { waited_ms: u64, holder: Option<String> },
 
+    #[error(
+        "the call ran past its deadline of {timeout_ms} ms and was abandoned before it changed anything"
+    )]
+    DeadlineExceeded { timeout_ms: u64 },
+
     #[error("{path}: {message}")]
     Corrupt { path: PathBuf, message: String },
 
@@ -291,6 +296,7 @@ impl Error {
             Error::ConfirmationRequired(_) => "CONFIRMATION_REQUIRED",
             Error::VersionExhausted { .. } => "VERSION_EXHAUSTED",
             Error::LockTimeout { .. } => "LOCK_TIMEOUT",
+            Error::DeadlineExceeded { .. } => "DEADLINE_EXCEEDED",
             Error::Corrupt { .. } => "CORRUPT_FILE",
             Error::ConfigInvalid { .. } => "CONFIG_INVALID",
             Error::Filter(f) => f.code(),
@@ -412,6 +418,7 @@ impl Error {
             Error::LockTimeout { waited_ms, holder } => {
                 json!({"waited_ms": waited_ms, "holder": holder})
             }
+            Error::DeadlineExceeded { timeout_ms } => json!({"timeout_ms": timeout_ms}),
             // Lossy: a path need not be UTF-8, and a JSON error must never fail to print.
             Error::Corrupt { path, .. }
             | Error::ConfigInvalid { path, .. }

@@ -9,6 +9,7 @@ pub mod cli;
 pub mod clock;
 pub mod error;
 pub mod graph;
+pub mod mcp;
 pub mod model;
 pub mod query;
 pub mod repo;

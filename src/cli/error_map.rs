@@ -28,7 +28,9 @@ pub fn exit_code(e: &Error) -> u8 {
         Error::Gate { exit, .. } => *exit,
         Error::BatchEntry { source, .. } => exit_code(source),
         Error::GraphCycle { .. } => exit::INVALID_REPO,
-        Error::LockTimeout { .. } | Error::RateLimited { .. } => exit::LOCK_TIMEOUT,
+        Error::LockTimeout { .. } | Error::RateLimited { .. } | Error::DeadlineExceeded { .. } => {
+            exit::LOCK_TIMEOUT
+        }
         Error::Io { .. }
         | Error::Corrupt { .. }
         | Error::ConfigInvalid { .. }
@@ -149,6 +151,9 @@ pub fn hint(e: &Error) -> Option<String> {
             "nothing was done; retry in {retry_after_ms} ms (config.json `rate_limit` sets \
              the limit)"
         )),
+        Error::DeadlineExceeded { .. } => Some(
+            "nothing was changed: retry, with a larger `timeout_ms` if the lock is busy".into(),
+        ),
         Error::LockTimeout { .. } => Some(
             "another jit process holds the lock; raise --timeout-ms or JIT_LOCK_TIMEOUT_MS".into(),
         ),

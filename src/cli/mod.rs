@@ -3,7 +3,7 @@
 
 mod actor;
 mod commands;
-mod error_map;
+pub(crate) mod error_map;
 mod output;
 mod render;
 

@@ -27,6 +27,7 @@ pub use tx::{Committed, IssueChange, Transaction};
 
 use std::fs;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use crate::api;
@@ -36,6 +37,7 @@ use crate::model::{Event, Issue, IssueChanges, IssueId, NewIssue, Prefix, State}
 use crate::query::Expr;
 use crate::storage::FileBytes;
 use crate::storage::config::Config;
+use crate::storage::index::warm::WarmIndex;
 use crate::storage::index::{self, Snapshot};
 use crate::storage::journal::{self, Op};
 use crate::storage::local::LocalState;
@@ -88,6 +90,16 @@ pub struct Repo {
     claim_token: Option<u64>,
     /// Whether a commit has checked that git's merge driver is registered (once per command).
     driver_checked: std::cell::Cell<bool>,
+    /// The warm index of a long-running process, which then answers every read of the whole
+    /// set of issues (see [`Repo::set_warm`]).
+    warm: Option<Arc<WarmIndex>>,
+    /// Durability and lock timeout given by the caller (not the config's), kept over a reload
+    /// of the config.
+    durability_override: Option<Durability>,
+    lock_timeout_override: Option<u64>,
+    /// The deadline of the current call and its length in ms (`timeout_ms` of an MCP call):
+    /// a transaction that would commit after it is abandoned (see [`Repo::set_deadline`]).
+    deadline: Option<(std::time::Instant, u64)>,
 }
 
 /// What deleting an issue touches.
@@ -137,8 +149,68 @@ impl Repo {
             trust_all_gates: opts.trust_all_gates,
             claim_token: None,
             driver_checked: std::cell::Cell::new(false),
+            warm: None,
+            durability_override: opts.durability,
+            lock_timeout_override: opts.lock_timeout_ms,
+            deadline: None,
             layout,
         })
+    }
+
+    /// Answer every read of the whole set of issues ([`Repo::snapshot`], the snapshot a
+    /// transaction takes under the lock) from `warm`, which re-reads only the files that
+    /// changed. For a long-running process; the guarantees are those of a cold read.
+    pub fn set_warm(&mut self, warm: Arc<WarmIndex>) {
+        self.warm = Some(warm);
+    }
+
+    /// From now on, every transaction checks that `timeout_ms` from now has not passed: the
+    /// lock is waited for at most until then, and a transaction that gets there before it
+    /// commits is dropped (`DEADLINE_EXCEEDED`), so nothing of it is written. `None` clears.
+    pub fn set_deadline(&mut self, timeout_ms: Option<u64>) {
+        self.deadline =
+            timeout_ms.map(|ms| (std::time::Instant::now() + Duration::from_millis(ms), ms));
+    }
+
+    /// `DEADLINE_EXCEEDED` if the deadline set by [`Repo::set_deadline`] has passed.
+    pub(crate) fn check_deadline(&self) -> Result<()> {
+        match self.deadline {
+            Some((at, timeout_ms)) if std::time::Instant::now() >= at => {
+                Err(Error::DeadlineExceeded { timeout_ms })
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// How long a writer waits for the lock: the timeout, cut short by the deadline.
+    pub(crate) fn lock_wait_limit(&self) -> Duration {
+        match self.deadline {
+            Some((at, _)) => {
+                self.lock_timeout.min(at.saturating_duration_since(std::time::Instant::now()))
+            }
+            None => self.lock_timeout,
+        }
+    }
+
+    /// The warm index set by [`Repo::set_warm`].
+    pub fn warm(&self) -> Option<&Arc<WarmIndex>> {
+        self.warm.as_ref()
+    }
+
+    /// Read config.json again if the warm index saw it change (a long-running process calls
+    /// this before each request). Returns whether it was read again; a config that cannot be
+    /// read is an error, and the one in use is kept.
+    pub fn refresh_config(&mut self) -> Result<bool> {
+        let Some(warm) = &self.warm else { return Ok(false) };
+        if !warm.take_config_changed() {
+            return Ok(false);
+        }
+        let config = Config::load(&self.layout.config_path())?;
+        self.durability = self.durability_override.unwrap_or(config.durability);
+        self.lock_timeout =
+            Duration::from_millis(self.lock_timeout_override.unwrap_or(config.lock_timeout_ms));
+        self.config = config;
+        Ok(true)
     }
 
     /// The fencing token every write of this command presents (`--claim-token`,
@@ -310,13 +382,20 @@ impl Repo {
     /// Every issue, through the index: never half of a multi-file change, whether one is
     /// being applied while this reads or was interrupted by a crash, and without taking the
     /// lock (see `Repo::read_consistent`).
-    pub fn snapshot(&self) -> Result<Snapshot> {
-        let (snap, changes) = self.read_consistent(|| index::snapshot(&self.layout))?;
-        let mut snap = snap?;
-        if let Some(changes) = changes {
-            snap.overlay(&changes);
-        }
-        Ok(snap)
+    ///
+    /// With a warm index ([`Repo::set_warm`]) the snapshot is shared with it (and with other
+    /// requests); one with journal records laid over it is a detached copy.
+    pub fn snapshot(&self) -> Result<Arc<Snapshot>> {
+        let read = || match &self.warm {
+            Some(w) => w.snapshot(),
+            None => index::snapshot(&self.layout).map(Arc::new),
+        };
+        let (snap, changes) = self.read_consistent(read)?;
+        let snap = snap?;
+        let Some(changes) = changes else { return Ok(snap) };
+        let mut own = Arc::try_unwrap(snap).unwrap_or_else(|shared| shared.detached());
+        own.overlay(&changes);
+        Ok(Arc::new(own))
     }
 
     /// Run `read` (a read of issue files) so that it can be made consistent without the lock:

@@ -130,6 +130,14 @@ impl World {
         World { _dir: dir, repo, model: BTreeMap::new() }
     }
 
+    /// The same, reading through a warm index (as `jit mcp` does).
+    fn warm() -> World {
+        let mut w = World::new();
+        let warm = crate::storage::index::warm::WarmIndex::open(w.repo.layout()).unwrap();
+        w.repo.set_warm(warm);
+        w
+    }
+
     /// The `n`-th live issue (wrapping), if there is any.
     fn pick(&self, n: usize) -> Option<IssueId> {
         (!self.model.is_empty()).then(|| *self.model.keys().nth(n % self.model.len()).unwrap())
@@ -336,6 +344,19 @@ proptest! {
             w.apply(op);
             w.check(op);
         }
+    }
+
+    /// The same model, read through the warm index: every change, by jit or behind its back
+    /// (an edit in place, the index dropped), is seen by the next read.
+    #[test]
+    fn the_warm_store_agrees_with_a_model(ops in prop::collection::vec(arb_op(), 1..40)) {
+        let mut w = World::warm();
+        for op in &ops {
+            w.apply(op);
+            w.check(op);
+        }
+        let stats = w.repo.warm().unwrap().stats();
+        prop_assert_eq!(stats.full_rechecks, 1, "{:?}", stats);
     }
 }
 

@@ -119,9 +119,18 @@ impl Repo {
     /// (rolling a complete journal record forward, discarding an incomplete one).
     pub fn begin(&self) -> Result<Transaction<'_>> {
         let started = Instant::now();
-        let lock = RepoLock::acquire(&self.layout, self.lock_timeout, &self.command, &mut |h| {
-            (self.on_wait)(h)
-        })?;
+        self.check_deadline()?;
+        let lock =
+            RepoLock::acquire(&self.layout, self.lock_wait_limit(), &self.command, &mut |h| {
+                (self.on_wait)(h)
+            });
+        // A wait cut short by the deadline is the deadline's error, not the lock's.
+        let lock = match lock {
+            Err(Error::LockTimeout { .. }) if self.check_deadline().is_err() => {
+                return Err(self.check_deadline().expect_err("checked"));
+            }
+            other => other?,
+        };
         let lock_wait = started.elapsed();
         let recovered = journal::recover(&self.layout, self.durability)?;
         for name in &recovered.quarantined {
@@ -389,10 +398,14 @@ impl<'r> Transaction<'r> {
         self.staged.contains_key(&id)
     }
 
-    /// Every issue through the index, read under this transaction's lock. Issues staged in
-    /// this transaction are not laid over it.
-    pub fn snapshot(&self) -> Result<Snapshot> {
-        index::snapshot_locked(&self.repo.layout, &self._lock)
+    /// Every issue through the index, read under this transaction's lock (from the warm
+    /// index if the repository has one: under the lock no commit can overlap the read).
+    /// Issues staged in this transaction are not laid over it.
+    pub fn snapshot(&self) -> Result<std::sync::Arc<Snapshot>> {
+        match &self.repo.warm {
+            Some(w) => w.snapshot(),
+            None => index::snapshot_locked(&self.repo.layout, &self._lock).map(std::sync::Arc::new),
+        }
     }
 
     /// Hold `store` until the commit, which records the reply of `keyed` in it.
@@ -439,6 +452,8 @@ impl<'r> Transaction<'r> {
     }
 
     fn commit_staged(&mut self, op: &'static str) -> Result<Committed> {
+        // Past the deadline: dropped, so nothing staged is written.
+        self.repo.check_deadline()?;
         let mut staged = std::mem::take(&mut self.staged);
         let config = self.staged_config.take();
         let layout = &self.repo.layout;

@@ -537,13 +537,13 @@ fn a_full_disk_fails_every_write_and_changes_nothing() {
 /// A process outside jit holding the writers' lock, which is on the `.jit` directory
 /// (util-linux `flock` running `cat`, which holds on until its stdin closes). Dropping it
 /// releases the lock.
-struct LockHolder {
+pub(crate) struct LockHolder {
     child: Child,
     stdin: Option<ChildStdin>,
 }
 
 impl LockHolder {
-    fn hold(lock: &Path) -> LockHolder {
+    pub(crate) fn hold(lock: &Path) -> LockHolder {
         let mut child = Command::new("flock")
             .arg(lock)
             .arg("cat")

@@ -562,7 +562,7 @@ fn export_as_dot_mermaid_and_json() {
     let label = &nodes[&d];
     assert!(label.contains("#quot;hi#quot;") && label.contains("#lt;b#gt;#35;1"), "{label}");
     // The label starts with the short id: a unique prefix, whose length depends on the ids.
-    let short = label.split_whitespace().next().unwrap();
+    let short = label.split(':').next().unwrap();
     assert!(short.len() >= 4 && d.starts_with(short), "{label}");
     assert!(label.ends_with("(backlog)"), "{label}");
 

@@ -32,4 +32,5 @@ mod validate;
 mod agents;
 mod batch;
 mod idempotency;
+mod mcp;
 mod stress;

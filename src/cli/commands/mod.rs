@@ -21,6 +21,7 @@ mod issue_show;
 mod issue_update;
 mod key_arg;
 mod man;
+mod mcp;
 mod merge_driver;
 mod metrics;
 mod query;
@@ -116,6 +117,7 @@ pub enum Command {
     Metrics(metrics::Args),
     Events(events::Args),
     Batch(batch::Args),
+    Mcp(mcp::Args),
     Schema(schema::Args),
     Validate(validate::Args),
     Completions(completions::Args),
@@ -255,7 +257,7 @@ impl Ctx<'_, '_> {
     }
 
     /// Every issue, through the index, warning about the files left out.
-    pub fn snapshot(&self, repo: &Repo) -> Result<Snapshot, CliError> {
+    pub fn snapshot(&self, repo: &Repo) -> Result<std::sync::Arc<Snapshot>, CliError> {
         let snap = repo.snapshot()?;
         self.warn_unreadable(&snap.problems);
         self.warn_unmerged(repo);
@@ -340,6 +342,7 @@ fn run_command(ctx: &mut Ctx, command: Command) -> Result<u8, CliError> {
         Command::Metrics(a) => metrics::run(ctx, a),
         Command::Events(a) => events::run(ctx, a),
         Command::Batch(a) => batch::run(ctx, a),
+        Command::Mcp(a) => mcp::run(ctx, a),
         Command::Schema(a) => schema::run(ctx, a),
         Command::Validate(a) => validate::run(ctx, a),
         Command::Completions(a) => completions::run(ctx, a),

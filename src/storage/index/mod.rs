@@ -24,12 +24,13 @@ use std::hash::{BuildHasherDefault, Hasher};
 use std::io::{Read, Write};
 use std::os::unix::fs::FileExt;
 use std::path::Path;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 mod format;
 mod snapshot;
 mod stat;
+pub mod warm;
 
 use format::*;
 use snapshot::{BaseFile, FileRead, Section, Slot, read_issue_file};
@@ -436,13 +437,13 @@ fn snapshot_inner(layout: &Layout, held: Option<&RepoLock>) -> Result<Snapshot> 
     }
     slots.sort_unstable_by_key(|s| s.id);
     let snap = Snapshot {
-        bufs,
+        bufs: bufs.into_iter().map(Arc::new).collect(),
         slots,
         problems,
-        base,
+        base: base.map(Arc::new),
         layout: layout.clone(),
         damaged: Mutex::new(Vec::new()),
-        fallbacks: Mutex::new(IdMap::default()),
+        fallbacks: Default::default(),
     };
     upkeep(layout, held, &snap, &health, known.len() - live_known, &fresh_trusted);
     Ok(snap)
@@ -631,21 +632,138 @@ impl Snapshot {
         }
         let no_stamp = FileStamp { size: 0, mtime_ns: 0, ctime_ns: 0, ino: 0 };
         let mut slots: IdMap<Slot> = self.slots.iter().map(|s| (s.id, *s)).collect();
+        // The records laid over go into a buffer of their own: the others may be shared.
+        let buf = self.bufs.len() as u32;
+        let mut laid = Vec::new();
         for (raw, issue) in latest {
             let read_version = self.get(IssueId::from_u128(raw)).map(|e| e.summary().version);
             match issue {
                 None => drop(slots.remove(&raw)),
                 Some(i) if read_version.is_none_or(|v| v < i.version) => {
                     // Never trusted (a zero stamp is racy), so never kept by index upkeep.
-                    let (start, end) = encode(&mut self.bufs[2], &i, no_stamp, 0);
-                    slots.insert(raw, Slot { id: raw, buf: 2, start, end });
+                    let (start, end) = encode(&mut laid, &i, no_stamp, 0);
+                    slots.insert(raw, Slot { id: raw, buf, start, end });
                 }
                 Some(_) => {}
             }
             let path = self.layout.issue_path(IssueId::from_u128(raw));
             self.problems.retain(|p| p.path != path);
         }
+        self.bufs.push(Arc::new(laid));
         self.slots = slots.into_values().collect();
         self.slots.sort_unstable_by_key(|s| s.id);
+    }
+}
+
+impl Snapshot {
+    /// A snapshot of its own with the same records (sharing their buffers): for a reader that
+    /// lays journal records over a snapshot others share.
+    pub fn detached(&self) -> Snapshot {
+        Snapshot {
+            bufs: self.bufs.clone(),
+            slots: self.slots.clone(),
+            problems: self.problems.clone(),
+            base: self.base.clone(),
+            layout: self.layout.clone(),
+            damaged: Mutex::new(Vec::new()),
+            fallbacks: Default::default(),
+        }
+    }
+
+    /// This snapshot with the issues `ids` read again from their files (each now present,
+    /// changed, gone or a problem), as a listing would read them; the other records are
+    /// shared, not copied. The records read go into a buffer of their own, and buffers are
+    /// merged so that their number and their dead records stay bounded (see `settle`).
+    pub(crate) fn patched(&self, ids: &[u128]) -> Result<Snapshot> {
+        let mut next = self.detached();
+        let issues_dir = self.layout.issues_dir();
+        let buf = next.bufs.len() as u32;
+        let mut out = Vec::new();
+        let mut slots: IdMap<Slot> = IdMap::default();
+        let mut gone: Vec<u128> = Vec::new();
+        let mut problems = Vec::new();
+        for &raw in ids {
+            let id = IssueId::from_u128(raw);
+            let path = issues_dir.join(id.file_name());
+            gone.push(raw);
+            match fs::symlink_metadata(&path) {
+                Err(_) => continue,
+                Ok(m) if !m.is_file() => {
+                    let message = "not a regular file (a symbolic link or a directory)".into();
+                    problems.push(Problem { path, message });
+                    continue;
+                }
+                Ok(_) => {}
+            }
+            match read_issue_file(&path)? {
+                FileRead::Issue(i) if i.id == id => {
+                    let no_stamp = FileStamp { size: 0, mtime_ns: 0, ctime_ns: 0, ino: 0 };
+                    let (start, end) = encode(&mut out, &i, no_stamp, 0);
+                    slots.insert(raw, Slot { id: raw, buf, start, end });
+                }
+                FileRead::Issue(i) => {
+                    let message = format!("file name says {id} but the issue inside is {}", i.id);
+                    problems.push(Problem { path, message });
+                }
+                FileRead::Invalid(message) => problems.push(Problem { path, message }),
+                FileRead::Gone => {}
+            }
+        }
+        gone.sort_unstable();
+        next.slots.retain(|s| gone.binary_search(&s.id).is_err());
+        next.slots.extend(slots.into_values());
+        next.slots.sort_unstable_by_key(|s| s.id);
+        next.bufs.push(Arc::new(out));
+        let touched: Vec<std::path::PathBuf> =
+            gone.iter().map(|r| issues_dir.join(IssueId::from_u128(*r).file_name())).collect();
+        next.problems.retain(|p| !touched.contains(&p.path));
+        next.problems.extend(problems);
+        // As a listing orders them: names that are not issue files first, then by id.
+        next.problems.sort_by_cached_key(|p| {
+            let name = p.path.file_name().map(|n| n.to_string_lossy().into_owned());
+            let id = name.as_deref().and_then(IssueId::from_file_name);
+            (id.is_some(), id.map(|i| i.as_u128()), p.path.clone())
+        });
+        next.settle();
+        Ok(next)
+    }
+
+    /// Bound the buffers of records read after the snapshot was built (buffers 2 and up):
+    /// the newest is merged with the one before it while it is at least half its size, so
+    /// sizes fall geometrically (a few dozen buffers at most, each byte copied a logarithmic
+    /// number of times); and when those buffers hold more dead records (superseded by later
+    /// ones) than live ones, plus 1 MiB, they are all merged into one holding only the live.
+    fn settle(&mut self) {
+        while self.bufs.len() > 4 {
+            let n = self.bufs.len();
+            if self.bufs[n - 2].len() > 2 * self.bufs[n - 1].len() {
+                break;
+            }
+            self.merge_from(n - 2);
+        }
+        let live: usize =
+            self.slots.iter().filter(|s| s.buf >= 2).map(|s| s.end - s.start + 8).sum();
+        let total: usize = self.bufs.iter().skip(2).map(|b| b.len()).sum();
+        if total > 2 * live + (1 << 20) {
+            self.merge_from(2);
+        }
+    }
+
+    /// Copy the live records of buffers `from..` into one buffer, which replaces them.
+    fn merge_from(&mut self, from: usize) {
+        let mut out = Vec::new();
+        for s in self.slots.iter_mut().filter(|s| s.buf as usize >= from) {
+            let p = &self.bufs[s.buf as usize][s.start..s.end];
+            let (start, end) = frame(&mut out, |o| o.extend_from_slice(p));
+            *s = Slot { id: s.id, buf: from as u32, start, end };
+        }
+        self.bufs.truncate(from);
+        self.bufs.push(Arc::new(out));
+    }
+
+    /// Bytes held in record buffers, and how many buffers (for the warm index's tests and
+    /// measurements of memory).
+    pub fn buffer_bytes(&self) -> (usize, usize) {
+        (self.bufs.iter().map(|b| b.len()).sum(), self.bufs.len())
     }
 }

@@ -6,12 +6,12 @@ use std::fs::File;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Mutex, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use serde::{Deserialize, Serialize};
 
 use super::format::{BlobRef, RecordRef};
-use super::{IdMap, record_written};
+use super::record_written;
 use crate::error::{Error, Result};
 use crate::model::{Issue, IssueId};
 use crate::storage::lock::RepoLock;
@@ -144,9 +144,8 @@ impl<'a> Entry<'a> {
 
     /// The summary of the issue's file, for a record whose summary does not decode. jit
     /// encodes every summary it writes and each record's CRC held, so only crafted bytes get
-    /// here. The issue read is leaked, to live as long as the snapshot's borrows: once per
-    /// such issue and snapshot. An unreadable file gives an empty summary with an unknown
-    /// state.
+    /// here. The issue read is kept by the snapshot (freed with it), to live as long as the
+    /// snapshot's borrows. An unreadable file gives an empty summary with an unknown state.
     #[cold]
     pub(super) fn summary_from_file(&self) -> Summary<'a> {
         match self.snap.fallback_issue(self.id) {
@@ -332,19 +331,22 @@ impl Slot {
     }
 }
 
-/// Every issue in the repository at one moment, read through the index.
+/// Every issue in the repository at one moment, read through the index. Its buffers and the
+/// base file are shared (`Arc`), so the warm index ([`super::warm`]) makes the next snapshot
+/// from this one by replacing only the records of the files that changed.
 pub struct Snapshot {
-    pub(super) bufs: Vec<Vec<u8>>,
+    pub(super) bufs: Vec<Arc<Vec<u8>>>,
     pub(super) slots: Vec<Slot>,
     pub problems: Vec<Problem>,
-    pub(super) base: Option<BaseFile>,
+    pub(super) base: Option<Arc<BaseFile>>,
     pub(super) layout: Layout,
     /// Issues whose summary, description or JSON failed its check and was read from the
     /// file instead: [`Snapshot::repair`] records them again.
     pub(super) damaged: Mutex<Vec<IssueId>>,
     /// Issues read from their files because their summary did not decode (see
-    /// [`Entry::summary`]); `None` if the file could not be read either.
-    pub(super) fallbacks: Mutex<IdMap<Option<&'static Issue>>>,
+    /// [`Entry::summary`]); `None` if the file could not be read either. Append-only, so a
+    /// borrow of an issue in it lives as long as the snapshot, and freed with it.
+    pub(super) fallbacks: elsa::sync::FrozenMap<u128, Box<Option<Issue>>>,
 }
 
 impl Snapshot {
@@ -399,16 +401,13 @@ impl Snapshot {
     }
 
     /// The issue read from its file in place of a record whose summary does not decode:
-    /// read, noted as damage and leaked once per issue (graph walks ask again and again).
-    pub(super) fn fallback_issue(&self, id: IssueId) -> Option<&'static Issue> {
-        let mut read = self.fallbacks.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(found) = read.get(&id.as_u128()) {
-            return *found;
+    /// read, noted as damage and kept once per issue (graph walks ask again and again).
+    pub(super) fn fallback_issue(&self, id: IssueId) -> Option<&Issue> {
+        if let Some(found) = self.fallbacks.get(&id.as_u128()) {
+            return found.as_ref();
         }
         self.note_damage(id);
-        let issue: Option<&'static Issue> = self.read_issue(id).map(|i| &*Box::leak(Box::new(i)));
-        read.insert(id.as_u128(), issue);
-        issue
+        self.fallbacks.insert(id.as_u128(), Box::new(self.read_issue(id))).as_ref()
     }
 
     pub(super) fn note_damage(&self, id: IssueId) {
