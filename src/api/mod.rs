@@ -9,6 +9,7 @@ pub mod graph;
 pub mod issues;
 pub mod ready;
 pub mod schema;
+pub mod serve;
 pub mod write;
 
 pub use batch::{BatchEntry, BatchReply, EntryOutcome};

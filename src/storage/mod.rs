@@ -12,6 +12,7 @@ pub mod journal;
 pub mod leases;
 pub mod local;
 pub mod lock;
+pub mod serve;
 pub mod trust;
 
 use std::io::Read;

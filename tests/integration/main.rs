@@ -27,3 +27,4 @@ mod contract;
 mod validate;
 
 mod batch;
+mod serve;

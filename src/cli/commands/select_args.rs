@@ -50,9 +50,12 @@ pub fn print_selection(ctx: &mut Ctx, repo: &Repo, sel: &Selection) -> Result<u8
     let snap = ctx.snapshot(repo)?;
     let result = render(ctx, repo, &snap, sel).map(|()| ctx.read_outcome(&snap));
     snap.repair();
-    // The process ends right after: returning the index buffers (up to ~1 KB per issue) to the
-    // allocator would only cost time (munmap of tens of MB at 100k issues).
-    std::mem::forget(snap);
+    // A direct run ends right after: returning the index buffers (up to ~1 KB per issue) to
+    // the allocator would only cost time (munmap of tens of MB at 100k issues). `jit serve`
+    // lives on, so there they are freed.
+    if !ctx.inv.is_served() {
+        std::mem::forget(snap);
+    }
     result
 }
 
