@@ -1,7 +1,7 @@
 //! The daemon of `jit serve`: listens on the repository's socket and runs each client's
 //! command on a thread of its own, through the same dispatch as a direct run. It holds no
 //! state shared between commands: every command opens its own `Repo` (through
-//! [`Ctx::open_repo`](crate::cli::commands::Ctx::open_repo), which calls [`repo_hook`]'s hook),
+//! `Ctx::open_repo`, which calls the hook `repo_hook` makes),
 //! takes the same lock, writes the same journal and presents the same fencing tokens as a
 //! process of its own, so served and direct commands mix safely.
 

@@ -53,7 +53,7 @@ pub struct Request {
 
 impl Request {
     pub fn args(&self) -> Vec<OsString> {
-        self.args.iter().map(|a| os(a)).collect()
+        self.args.iter().map(os).collect()
     }
 
     pub fn env(&self) -> Vec<(OsString, OsString)> {
