@@ -26,8 +26,9 @@ echo "load at start: $(cut -d' ' -f1-3 /proc/loadavg)"
 rss() { awk '/VmRSS/ {print $2}' "/proc/$1/status"; }
 
 for repo in "$@"; do
-  n=$(ls "$repo/.jit/issues" | wc -l)
-  id=$(ls "$repo/.jit/issues" | head -1 | sed 's/\.json$//')
+  n=$(find "$repo/.jit/issues" -name '*.json' | wc -l)
+  id=$(find "$repo/.jit/issues" -name '*.json' -print -quit)
+  id=$(basename "$id" .json)
   echo "== $repo ($n issues)"
   # Warm the index (a first read after generation builds it).
   JIT_NO_SERVE=1 "$jit" --repo "$repo" issue list --count >/dev/null
@@ -43,13 +44,13 @@ for repo in "$@"; do
     fi
     args+=(-n "direct: $c" "JIT_NO_SERVE=1 $jit --repo $repo $c >/dev/null")
     args+=(-n "no daemon: $c" "$jit --repo $repo $c >/dev/null")
-    hyperfine -N --warmup 3 --min-runs "$runs" --export-markdown /dev/stdout "${args[@]}" \
+    hyperfine --warmup 3 --min-runs "$runs" --export-markdown /dev/stdout "${args[@]}" \
       2>/dev/null | grep '^|'
   done
   "$jit" --repo "$repo" serve --detach >/dev/null
   pid=$("$jit" --repo "$repo" serve --status --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["pid"])')
   for c in "${cmds[@]}"; do
-    hyperfine -N --warmup 3 --min-runs "$runs" --export-markdown /dev/stdout \
+    hyperfine --warmup 3 --min-runs "$runs" --export-markdown /dev/stdout \
       -n "served: $c" "$jit --repo $repo $c >/dev/null" 2>/dev/null | grep '^|' | tail -1
   done
   before=$(rss "$pid")
