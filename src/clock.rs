@@ -18,19 +18,25 @@ impl Clock {
         Clock { fixed: None, seed: None }
     }
 
-    /// The system clock unless `JIT_NOW` / `JIT_SEED` are set.
+    /// The system clock unless `JIT_NOW` / `JIT_SEED` are set in this process.
     pub fn from_env() -> Result<Self> {
-        let fixed = match std::env::var("JIT_NOW") {
-            Ok(s) => Some(s.parse::<Timestamp>().map_err(|e| {
+        Self::from_vars(|name| std::env::var(name).ok())
+    }
+
+    /// The system clock unless `var("JIT_NOW")` / `var("JIT_SEED")` give a value (`var` reads
+    /// an environment: this process's, or a client's of `jit serve`).
+    pub fn from_vars(var: impl Fn(&str) -> Option<String>) -> Result<Self> {
+        let fixed = match var("JIT_NOW") {
+            Some(s) => Some(s.parse::<Timestamp>().map_err(|e| {
                 Error::InvalidArgument(format!("JIT_NOW is not an RFC 3339 timestamp: {e}"))
             })?),
-            Err(_) => None,
+            None => None,
         };
-        let seed = match std::env::var("JIT_SEED") {
-            Ok(s) => Some(s.parse::<u64>().map_err(|_| {
+        let seed = match var("JIT_SEED") {
+            Some(s) => Some(s.parse::<u64>().map_err(|_| {
                 Error::InvalidArgument(format!("JIT_SEED is not an unsigned integer: `{s}`"))
             })?),
-            Err(_) => None,
+            None => None,
         };
         Ok(Clock { fixed, seed })
     }

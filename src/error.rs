@@ -219,6 +219,21 @@ pub enum Error {
     IdempotencyKeyReused { key: String, at: String },
 
     /// An entry of a batch failed: its own error, with its place. Nothing was written.
+    /// `jit serve` while a daemon already serves the repository.
+    #[error("jit serve is already running for this repository (pid {pid})")]
+    ServeRunning { pid: u32 },
+
+    /// `jit serve --status` when no daemon serves the repository.
+    #[error("no jit serve is running for this repository")]
+    ServeNotRunning,
+
+    /// The daemon went away after it took a command and before it said how it ended.
+    #[error(
+        "jit serve stopped before the command finished; whether a change it asked for was \
+         made is unknown"
+    )]
+    ServeInterrupted,
+
     #[error("entry {entry} ({op}): {source}; nothing was changed")]
     BatchEntry { entry: usize, op: &'static str, source: Box<Error> },
 }
@@ -322,6 +337,9 @@ impl Error {
             Error::BatchTooLarge { .. } => "BATCH_TOO_LARGE",
             Error::BatchEntry { source, .. } => source.code(),
             Error::InvalidIdempotencyKey(_) => "INVALID_IDEMPOTENCY_KEY",
+            Error::ServeRunning { .. } => "SERVE_RUNNING",
+            Error::ServeNotRunning => "SERVE_NOT_RUNNING",
+            Error::ServeInterrupted => "SERVE_INTERRUPTED",
             Error::IdempotencyKeyReused { .. } => "IDEMPOTENCY_KEY_REUSED",
             Error::Io { source, .. } => match source.kind() {
                 io::ErrorKind::PermissionDenied | io::ErrorKind::ReadOnlyFilesystem => {
@@ -349,6 +367,7 @@ impl Error {
                 json!({"prefix": prefix, "candidates": candidates})
             }
             Error::IssueNotFound(id) => json!({"id": id}),
+            Error::ServeRunning { pid } => json!({"pid": pid}),
             Error::RepoNotFoundBelow { searched, stopped_at, why } => json!({
                 "path": searched.to_string_lossy(),
                 "stopped_at": stopped_at.to_string_lossy(),

@@ -10,6 +10,7 @@ pub mod issues;
 pub mod metrics;
 pub mod ready;
 pub mod schema;
+pub mod serve;
 pub mod write;
 
 pub use batch::{BatchEntry, BatchReply, EntryOutcome};

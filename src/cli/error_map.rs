@@ -12,7 +12,8 @@ pub fn exit_code(e: &Error) -> u8 {
         Error::RepoNotFound { .. }
         | Error::RepoNotFoundBelow { .. }
         | Error::IssueNotFound(_)
-        | Error::NoPath { .. } => exit::NOT_FOUND,
+        | Error::NoPath { .. }
+        | Error::ServeNotRunning => exit::NOT_FOUND,
         Error::TransitionRefused { .. }
         | Error::VersionConflict { .. }
         | Error::Dependency { .. }
@@ -23,7 +24,8 @@ pub fn exit_code(e: &Error) -> u8 {
         | Error::IdempotencyKeyReused { .. }
         | Error::AlreadyClaimed { .. }
         | Error::ClaimFenced { .. }
-        | Error::LeaseNotHeld { .. } => exit::CONFLICT,
+        | Error::LeaseNotHeld { .. }
+        | Error::ServeRunning { .. } => exit::CONFLICT,
         Error::NoIssueAvailable { .. } => exit::NO_ISSUE,
         Error::Gate { exit, .. } => *exit,
         Error::BatchEntry { source, .. } => exit_code(source),
@@ -36,7 +38,8 @@ pub fn exit_code(e: &Error) -> u8 {
         | Error::ConfigInvalid { .. }
         | Error::NotRegularFile { .. }
         | Error::JournalBlocked { .. }
-        | Error::ChangePending { .. } => exit::IO,
+        | Error::ChangePending { .. }
+        | Error::ServeInterrupted => exit::IO,
         _ => exit::USER,
     }
 }
@@ -95,6 +98,15 @@ pub fn hint(e: &Error) -> Option<String> {
             Some("someone else changed the issue; re-read it and retry".into())
         }
         Error::ConfirmationRequired(_) => Some("pass --yes to confirm".into()),
+        Error::ServeRunning { .. } => {
+            Some("`jit serve --status` describes it; `jit serve --stop` stops it".into())
+        }
+        Error::ServeNotRunning => Some("`jit serve` starts one".into()),
+        Error::ServeInterrupted => Some(
+            "look before retrying (`jit issue show ID`, `jit events -n 5`); JIT_NO_SERVE=1 \
+             runs commands without the daemon"
+                .into(),
+        ),
         Error::VersionExhausted { .. } => Some(
             "the version was set by hand; versions never go backwards, so recreate the issue"
                 .into(),

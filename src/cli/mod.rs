@@ -4,8 +4,10 @@
 mod actor;
 mod commands;
 pub(crate) mod error_map;
+pub mod invocation;
 mod output;
 mod render;
+pub mod serve;
 
 use std::ffi::OsString;
 use std::io::Write;
@@ -14,6 +16,7 @@ use std::process::ExitCode;
 use crate::api::{ErrorBody, ErrorResponse};
 use crate::model::terminal_safe;
 pub use commands::Cli;
+use invocation::Invocation;
 use output::Printer;
 
 use crate::error::{Error, exit};
@@ -45,31 +48,78 @@ impl From<std::io::Error> for CliError {
     }
 }
 
+/// The global options clap takes from the environment: (argument id, variable).
+const ENV_ARGS: [(&str, &str); 4] = [
+    ("repo", "JIT_DIR"),
+    ("timeout_ms", "JIT_LOCK_TIMEOUT_MS"),
+    ("actor", "JIT_ACTOR"),
+    ("claim_token", "JIT_CLAIM_TOKEN"),
+];
+
 /// Parse the arguments. An environment variable that is set but empty (`JIT_DIR=`) counts
 /// as unset, as shells and CI configurations often leave them so.
-fn parse(args: &[OsString]) -> Result<Cli, clap::Error> {
+///
+/// clap reads `env` values from this process; for a served run the client's environment is
+/// another, so there clap's own `env` is turned off and the values are taken from the
+/// invocation after parsing (the client has parsed the same arguments and environment
+/// without error before sending them).
+fn parse(inv: &Invocation) -> Result<Cli, clap::Error> {
     use clap::{CommandFactory, FromArgMatches};
     let mut cmd = Cli::command();
-    for (arg, var) in [
-        ("repo", "JIT_DIR"),
-        ("timeout_ms", "JIT_LOCK_TIMEOUT_MS"),
-        ("actor", "JIT_ACTOR"),
-        ("claim_token", "JIT_CLAIM_TOKEN"),
-    ] {
-        if std::env::var_os(var).is_some_and(|v| v.is_empty()) {
+    for (arg, var) in ENV_ARGS {
+        if inv.is_served() || std::env::var_os(var).is_some_and(|v| v.is_empty()) {
             cmd = cmd.mut_arg(arg, |a| a.env(None::<&str>));
         }
     }
-    let matches = cmd.try_get_matches_from(args)?;
+    let matches = cmd.try_get_matches_from(&inv.args)?;
     let mut cli = Cli::from_arg_matches(&matches)?;
-    cli.global.actor_from_command_line =
-        matches.value_source("actor") == Some(clap::parser::ValueSource::CommandLine);
+    let from_command_line =
+        |arg: &str| matches.value_source(arg) == Some(clap::parser::ValueSource::CommandLine);
+    cli.global.actor_from_command_line = from_command_line("actor");
+    if inv.is_served() {
+        let var = |name: &str| inv.var_os(name).filter(|v| !v.is_empty());
+        let number = |name: &str, v: std::ffi::OsString| {
+            v.to_str().and_then(|s| s.parse::<u64>().ok()).ok_or_else(|| {
+                clap::Error::raw(
+                    clap::error::ErrorKind::ValueValidation,
+                    format!("{name} is not a number\n"),
+                )
+            })
+        };
+        let g = &mut cli.global;
+        if let Some(v) = var("JIT_DIR").filter(|_| !from_command_line("repo")) {
+            g.repo = Some(v.into());
+        }
+        if let Some(v) = var("JIT_LOCK_TIMEOUT_MS").filter(|_| !from_command_line("timeout_ms")) {
+            g.timeout_ms = Some(number("JIT_LOCK_TIMEOUT_MS", v)?);
+        }
+        if let Some(v) = var("JIT_ACTOR").filter(|_| !from_command_line("actor")) {
+            g.actor = Some(v.to_string_lossy().into_owned());
+        }
+        if let Some(v) = var("JIT_CLAIM_TOKEN").filter(|_| !from_command_line("claim_token")) {
+            g.claim_token = Some(number("JIT_CLAIM_TOKEN", v)?);
+        }
+    }
     Ok(cli)
 }
 
-/// Run jit with the process's arguments.
+/// Run jit with the process's arguments, through a running `jit serve` when one can serve
+/// the command ([`serve::client`]), else directly.
 pub fn run() -> ExitCode {
-    run_with(std::env::args_os().collect())
+    let inv = Invocation::from_process();
+    let parsed = parse(&inv);
+    if let Ok(cli) = &parsed {
+        if let Some(code) = serve::client::try_serve(&inv, cli) {
+            return ExitCode::from(code);
+        }
+    }
+    ExitCode::from(run_parsed(&inv, parsed))
+}
+
+/// Run jit for `inv` here, in this process (what `jit serve` does for a client); returns
+/// the exit code.
+pub fn run_invocation(inv: &Invocation) -> u8 {
+    run_parsed(inv, parse(inv))
 }
 
 /// What is running, for `lock.info`: `jit` and the first three words of the command, global
@@ -93,40 +143,41 @@ fn command_words(args: &[OsString]) -> String {
     words.join(" ")
 }
 
-/// Run jit with the given arguments (the first is the program name).
-pub fn run_with(args: Vec<OsString>) -> ExitCode {
+/// Run the parsed command (or report why the arguments did not parse).
+fn run_parsed(inv: &Invocation, parsed: Result<Cli, clap::Error>) -> u8 {
+    let args = &inv.args;
     let json = args.iter().skip(1).take_while(|a| *a != "--").any(|a| a == "--json");
-    let parsed = parse(&args);
     let writes = parsed.as_ref().is_ok_and(|cli| cli.command.writes());
-    let mut printer = if writes { Printer::held_stdout(json) } else { Printer::stdout(json) };
+    let mut printer =
+        if writes { Printer::held_on(inv.stdout(), json) } else { Printer::on(inv.stdout(), json) };
     let result = match parsed {
-        Ok(cli) => commands::dispatch(cli, &mut printer, command_words(&args)),
-        Err(e) => clap_error(e, &mut printer),
+        Ok(cli) => commands::dispatch(cli, &mut printer, command_words(args), inv),
+        Err(e) => clap_error(e, &mut printer, inv),
     };
     // A write that returned a code (not an error) has committed what it did.
     let committed = writes && result.is_ok();
     let code = match result {
         Ok(code) => code,
         Err(CliError::BrokenPipe) => exit::OK,
-        Err(err) => report(&err, &mut printer),
+        Err(err) => report(&err, &mut printer, inv),
     };
     match printer.finish() {
-        Err(u) if u.error.kind() == std::io::ErrorKind::BrokenPipe => ExitCode::from(code),
+        Err(u) if u.error.kind() == std::io::ErrorKind::BrokenPipe => code,
         Err(u) if committed => {
-            report_unwritten(&u, json);
-            ExitCode::from(code)
+            report_unwritten(&u, json, inv);
+            code
         }
         Err(u) if code == exit::OK => {
-            let _ = writeln!(std::io::stderr(), "error: cannot write output: {}", u.error);
-            ExitCode::from(exit::IO)
+            let _ = writeln!(inv.stderr(), "error: cannot write output: {}", u.error);
+            exit::IO
         }
         Err(u) => {
             // A failure whose report could not reach stdout: what was held of it goes to
             // stderr, so the error is not lost (`{"error": ...}` under --json).
-            let _ = std::io::stderr().write_all(&u.output);
-            ExitCode::from(code)
+            let _ = inv.stderr().write_all(&u.output);
+            code
         }
-        Ok(()) => ExitCode::from(code),
+        Ok(()) => code,
     }
 }
 
@@ -134,8 +185,8 @@ pub fn run_with(args: Vec<OsString>) -> ExitCode {
 /// /dev/full`): the exit code stays the command's own, as the change is made and a retry
 /// would make it twice; stderr says so (`OUTPUT_LOST`, docs/errors.md) and carries the
 /// result that stdout should have had.
-fn report_unwritten(u: &output::Unwritten, json: bool) {
-    let mut err = std::io::stderr().lock();
+fn report_unwritten(u: &output::Unwritten, json: bool, inv: &Invocation) {
+    let mut err = inv.stderr();
     let message = format!(
         "the change is committed, but its result could not be written to stdout ({}); \
          the result follows on stderr",
@@ -162,7 +213,7 @@ struct Warning {
     warning: ErrorBody,
 }
 
-fn clap_error(e: clap::Error, printer: &mut Printer) -> Result<u8, CliError> {
+fn clap_error(e: clap::Error, printer: &mut Printer, inv: &Invocation) -> Result<u8, CliError> {
     use clap::error::ErrorKind;
     match e.kind() {
         ErrorKind::DisplayHelp | ErrorKind::DisplayVersion => {
@@ -174,14 +225,14 @@ fn clap_error(e: clap::Error, printer: &mut Printer) -> Result<u8, CliError> {
             message: "an argument is not valid UTF-8".into(),
         }),
         ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand if !printer.is_json() => {
-            print_clap(&e);
+            print_clap(&e, inv);
             Ok(exit::USAGE)
         }
         _ if printer.is_json() => {
             Err(CliError::Usage { code: "USAGE", message: e.render().to_string() })
         }
         _ => {
-            print_clap(&e);
+            print_clap(&e, inv);
             Ok(exit::USAGE)
         }
     }
@@ -189,10 +240,9 @@ fn clap_error(e: clap::Error, printer: &mut Printer) -> Result<u8, CliError> {
 
 /// A clap message on stderr, coloured only for a terminal and unless `NO_COLOR` is set to
 /// something (no-color.org: set and not empty).
-fn print_clap(e: &clap::Error) {
-    use std::io::IsTerminal;
-    let mut err = std::io::stderr();
-    let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
+fn print_clap(e: &clap::Error, inv: &Invocation) {
+    let mut err = inv.stderr();
+    let no_color = inv.var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
     let _ = if err.is_terminal() && !no_color {
         write!(err, "{}", e.render().ansi())
     } else {
@@ -200,7 +250,7 @@ fn print_clap(e: &clap::Error) {
     };
 }
 
-fn report(err: &CliError, printer: &mut Printer) -> u8 {
+pub(crate) fn report(err: &CliError, printer: &mut Printer, inv: &Invocation) -> u8 {
     let (code, message, hint, details, exit_code) = match err {
         CliError::Jit(e) => {
             (e.code(), e.to_string(), error_map::hint(e), e.details(), error_map::exit_code(e))
@@ -216,7 +266,7 @@ fn report(err: &CliError, printer: &mut Printer) -> u8 {
         let _ = printer.json(&ErrorResponse { error: body });
     } else {
         // Messages can quote file contents (titles, lock.info): made safe like all human text.
-        let mut err_out = std::io::stderr().lock();
+        let mut err_out = inv.stderr();
         let _ = writeln!(err_out, "error: {}", terminal_safe(&message));
         if let CliError::Jit(e) = err {
             if let Some(snippet) = e.snippet() {

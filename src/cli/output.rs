@@ -2,13 +2,12 @@
 //! to any `Write` so tests can capture it.
 
 use std::cell::RefCell;
-use std::fs::File;
-use std::io::{self, IsTerminal, Write};
-use std::os::fd::AsFd;
+use std::io::{self, Write};
 use std::rc::Rc;
 
 use serde::Serialize;
 
+use super::invocation::Out;
 use crate::model::write_safe;
 
 /// Writes one command's output.
@@ -58,10 +57,10 @@ impl<'a> Printer<'a> {
         p
     }
 
-    /// A held printer on this process's stdout ([`Printer::held`], [`Printer::stdout`]).
-    pub fn held_stdout(json: bool) -> Printer<'static> {
-        let (out, pretty) = stdout_handle();
-        Printer::held(out, json, pretty)
+    /// A held printer on `out` ([`Printer::held`], [`Printer::on`]).
+    pub fn held_on(out: Out, json: bool) -> Printer<'static> {
+        let pretty = out.is_terminal();
+        Printer::held(Box::new(out), json, pretty)
     }
 
     /// Write out what is held (nothing to do for a printer that is not held). On failure, the
@@ -78,16 +77,15 @@ impl<'a> Printer<'a> {
         }
     }
 
-    /// A printer on this process's stdout.
+    /// A printer on `out`, the run's stdout (pretty JSON when it is a terminal).
     ///
-    /// It writes to its own handle on file descriptor 1 rather than through `io::stdout()`,
-    /// whose line buffering scans every 64 KiB block this printer hands it for a newline
-    /// (about 10 % of the user time of `issue list --json`). The printer is the only writer
-    /// of stdout and buffers it anyway, so nothing else changes; if the descriptor cannot
-    /// be duplicated, the standard handle is used.
-    pub fn stdout(json: bool) -> Printer<'static> {
-        let (out, pretty) = stdout_handle();
-        Printer::new(out, json, pretty)
+    /// `out` is its own handle on the descriptor rather than `io::stdout()`, whose line
+    /// buffering scans every 64 KiB block this printer hands it for a newline (about 10 % of
+    /// the user time of `issue list --json`). The printer is the only writer of stdout and
+    /// buffers it anyway, so nothing else changes.
+    pub fn on(out: Out, json: bool) -> Printer<'static> {
+        let pretty = out.is_terminal();
+        Printer::new(Box::new(out), json, pretty)
     }
 
     pub fn is_json(&self) -> bool {
@@ -147,17 +145,6 @@ impl<'a> Printer<'a> {
     pub fn flush(&mut self) -> io::Result<()> {
         self.out.flush()
     }
-}
-
-/// This process's stdout, and whether it is a terminal.
-fn stdout_handle() -> (Box<dyn Write>, bool) {
-    let stdout = io::stdout();
-    let pretty = stdout.is_terminal();
-    let out: Box<dyn Write> = match stdout.as_fd().try_clone_to_owned() {
-        Ok(fd) => Box::new(File::from(fd)),
-        Err(_) => Box::new(stdout.lock()),
-    };
-    (out, pretty)
 }
 
 #[cfg(test)]

@@ -6,6 +6,7 @@
 //! have been reused). The last bytes of its output are kept; output is read for at most
 //! `OUTPUT_GRACE` (1 s) after that, since a process that left the group may hold the pipe open.
 
+use std::ffi::OsString;
 use std::io::{PipeReader, Read};
 use std::os::unix::process::CommandExt;
 use std::path::Path;
@@ -35,9 +36,18 @@ const OUTPUT_GRACE: Duration = Duration::from_secs(1);
 
 /// Run `def`'s command for `issue_id`. Never fails: a command that cannot start is a failed
 /// gate whose output says why.
-pub fn run(def: &GateDef, gate: &str, issue_id: &str, project: &Path) -> RunResult {
+///
+/// `env` is the environment the command gets (jit's own variables added); `None`: this
+/// process's. (`jit serve` runs a client's command with the client's environment.)
+pub fn run(
+    def: &GateDef,
+    gate: &str,
+    issue_id: &str,
+    project: &Path,
+    env: Option<&[(OsString, OsString)]>,
+) -> RunResult {
     let start = Instant::now();
-    let (mut child, reader) = match spawn(def, gate, issue_id, project) {
+    let (mut child, reader) = match spawn(def, gate, issue_id, project, env) {
         Ok(spawned) => spawned,
         Err(why) => {
             return RunResult {
@@ -94,6 +104,7 @@ fn spawn(
     gate: &str,
     issue_id: &str,
     project: &Path,
+    env: Option<&[(OsString, OsString)]>,
 ) -> Result<(Child, PipeReader), String> {
     // `gate define` refuses this, but config.json can be edited by hand.
     if def.command.is_empty() {
@@ -108,6 +119,9 @@ fn spawn(
         c.args(&def.command[1..]);
         c
     };
+    if let Some(env) = env {
+        cmd.env_clear().envs(env.iter().map(|(k, v)| (k, v)));
+    }
     let no_pipe = |e: std::io::Error| format!("cannot make a pipe for the output: {e}");
     let (reader, writer) = std::io::pipe().map_err(no_pipe)?;
     cmd.current_dir(project)

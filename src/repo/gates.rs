@@ -313,7 +313,13 @@ impl Repo {
                     timed_out: false,
                     output: format!("not run: {}", fix_hint(name, &p)),
                 },
-                None => runner::run(def, name, &issue.id.to_string(), self.layout.project()),
+                None => runner::run(
+                    def,
+                    name,
+                    &issue.id.to_string(),
+                    self.layout.project(),
+                    self.command_env.as_deref(),
+                ),
             };
             let before = issue.gates.get(name).cloned();
             results.push(GateResult { gate: name.clone(), before, run });

@@ -100,6 +100,10 @@ pub struct Repo {
     /// The deadline of the current call and its length in ms (`timeout_ms` of an MCP call):
     /// a transaction that would commit after it is abandoned (see [`Repo::set_deadline`]).
     deadline: Option<(std::time::Instant, u64)>,
+    /// The environment of the commands it runs (gate commands), if not this process's.
+    command_env: Option<Vec<(std::ffi::OsString, std::ffi::OsString)>>,
+    /// Events made so far ([`Repo::new_event`]).
+    events_made: std::cell::Cell<u64>,
 }
 
 /// What deleting an issue touches.
@@ -153,6 +157,8 @@ impl Repo {
             durability_override: opts.durability,
             lock_timeout_override: opts.lock_timeout_ms,
             deadline: None,
+            command_env: None,
+            events_made: std::cell::Cell::new(0),
             layout,
         })
     }
@@ -217,6 +223,12 @@ impl Repo {
     /// `JIT_CLAIM_TOKEN`): the transaction refuses a write to an issue claimed again since.
     pub fn set_claim_token(&mut self, token: Option<u64>) {
         self.claim_token = token;
+    }
+
+    /// The environment gate commands get (`None`: this process's). `jit serve` sets its
+    /// client's.
+    pub fn set_command_env(&mut self, env: Option<Vec<(std::ffi::OsString, std::ffi::OsString)>>) {
+        self.command_env = env;
     }
 
     /// The token set by [`Repo::set_claim_token`].
@@ -284,10 +296,12 @@ impl Repo {
     /// words. The transaction fills in the issues and the times, and appends it with
     /// [`Repo::append_event`] once the change has committed.
     pub fn new_event(&self, op: &str) -> Event {
-        // `JIT_SEED` (tests) gives every `rng()` the same bits: a per-process count keeps the
-        // ids of several events of one command (a batch) apart.
-        static COUNT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-        let n = COUNT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        // `JIT_SEED` (tests) gives every `rng()` the same bits: a count of this command's
+        // events keeps the ids of several events of one command (a batch) apart. It is the
+        // Repo's, not the process's, so that a command served by `jit serve` makes the ids a
+        // process of its own would.
+        let n = self.events_made.get();
+        self.events_made.set(n + 1);
         let random = self.clock.rng().next_u128() ^ u128::from(n.wrapping_mul(0x9e37_79b9));
         let mut e = Event::new(self.clock.now(), random, &self.actor, op);
         e.command = Some(self.command.clone()).filter(|c| !c.is_empty());

@@ -15,6 +15,7 @@ pub mod local;
 pub mod lock;
 pub mod rates;
 pub mod refusals;
+pub mod serve;
 pub mod trust;
 
 use std::io::Read;

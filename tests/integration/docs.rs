@@ -133,7 +133,12 @@ fn every_command_line_in_the_docs_is_accepted() {
         let text = std::fs::read_to_string(&file).unwrap();
         for args in command_lines(&text) {
             let env = TestEnv::fixture("small");
-            let Some(out) = run_unless_waiting(&env, &args) else {
+            let out = run_unless_waiting(&env, &args);
+            if args.first().is_some_and(|a| a == "serve") {
+                // A documented `jit serve --detach` leaves a daemon: stopped here.
+                let _ = env.run(&["serve", "--stop"]);
+            }
+            let Some(out) = out else {
                 // Still running after a while (`jit claim --wait 5m` waiting for work): it got
                 // past the argument parser, which answers a bad line at once.
                 checked += 1;

@@ -33,4 +33,5 @@ mod agents;
 mod batch;
 mod idempotency;
 mod mcp;
+mod serve;
 mod stress;

@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use super::Ctx;
 use crate::api::BatchReply;
 use crate::cli::CliError;
+use crate::cli::invocation::Invocation;
 use crate::error::{Error, IoContext, exit};
 use crate::repo::IdempotencyKey;
 use crate::repo::batch::{self, MAX_BYTES};
@@ -42,7 +43,7 @@ pub struct Args {
 }
 
 pub fn run(ctx: &mut Ctx, args: Args) -> Result<u8, CliError> {
-    let input = read_input(args.file.as_deref())?;
+    let input = read_input(args.file.as_deref(), ctx.inv)?;
     let mut batch = batch::parse(&input)?;
     if let Some(k) = args.idempotency_key {
         let k = IdempotencyKey::parse(&k)?;
@@ -71,16 +72,16 @@ pub fn run(ctx: &mut Ctx, args: Args) -> Result<u8, CliError> {
 }
 
 /// The input, read up to one byte past the limit (so that a larger one is refused, not read
-/// whole).
-fn read_input(file: Option<&std::path::Path>) -> Result<Vec<u8>, Error> {
+/// whole). A relative path is the invocation's directory's (errors name it as given).
+fn read_input(file: Option<&std::path::Path>, inv: &Invocation) -> Result<Vec<u8>, Error> {
     let mut buf = Vec::new();
     match file.filter(|f| f.as_os_str() != "-") {
         Some(path) => {
-            let f = std::fs::File::open(path).at(path)?;
+            let f = std::fs::File::open(inv.cwd()?.join(path)).at(path)?;
             f.take(MAX_BYTES + 1).read_to_end(&mut buf).at(path)?;
         }
         None => {
-            std::io::stdin().lock().take(MAX_BYTES + 1).read_to_end(&mut buf).at("<stdin>")?;
+            inv.stdin().take(MAX_BYTES + 1).read_to_end(&mut buf).at("<stdin>")?;
         }
     }
     Ok(buf)

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use super::Ctx;
 use crate::cli::CliError;
-use crate::error::{IoContext, exit};
+use crate::error::exit;
 use crate::repo::Repo;
 use crate::storage::Layout;
 
@@ -16,7 +16,7 @@ use crate::storage::Layout;
 pub struct Args {}
 
 pub fn run(ctx: &mut Ctx, _args: Args) -> Result<u8, CliError> {
-    let cwd = std::env::current_dir().at(".")?;
+    let cwd = ctx.inv.cwd()?;
     let target: PathBuf = match &ctx.global.repo {
         Some(p) => cwd.join(p),
         None => cwd,

@@ -52,7 +52,7 @@ pub fn run(ctx: &mut Ctx, args: Args) -> Result<u8, CliError> {
     let title = args.title_pos.or(args.title).unwrap_or_default();
     let req = api::CreateIssue {
         title,
-        description: description_arg(args.description)?.unwrap_or_default(),
+        description: description_arg(args.description, ctx.inv)?.unwrap_or_default(),
         state: args.state.map(|s| s.parse()).transpose()?,
         priority: args.priority.map(|s| s.parse()).transpose()?,
         assignee: args.assignee,
@@ -66,11 +66,14 @@ pub fn run(ctx: &mut Ctx, args: Args) -> Result<u8, CliError> {
 }
 
 /// `-d TEXT` as given, or `-d -`: stdin, refused past the size limit without reading it all.
-pub fn description_arg(arg: Option<String>) -> Result<Option<String>, CliError> {
+pub fn description_arg(
+    arg: Option<String>,
+    inv: &crate::cli::invocation::Invocation,
+) -> Result<Option<String>, CliError> {
     match arg.as_deref() {
         Some("-") => {
             let mut buf = Vec::new();
-            std::io::stdin()
+            inv.stdin()
                 .take(MAX_DESCRIPTION as u64 + 1)
                 .read_to_end(&mut buf)
                 .map_err(|e| Error::Io { path: "<stdin>".into(), source: e })?;

@@ -1,6 +1,6 @@
 //! `jit issue delete`
 
-use std::io::{BufRead, IsTerminal, Write};
+use std::io::{BufRead, Write};
 
 use super::Ctx;
 use crate::api;
@@ -38,7 +38,7 @@ pub fn run(ctx: &mut Ctx, args: Args) -> Result<u8, CliError> {
     let replay: Option<api::Deleted> = repo.replayed(keyed.as_ref())?;
     if !args.yes && replay.is_none() {
         let plan = repo.delete_plan(&args.id)?;
-        if std::io::stdin().is_terminal() && std::io::stderr().is_terminal() {
+        if ctx.inv.stdin_is_terminal() && ctx.inv.stderr().is_terminal() {
             // Before the question: files that could not be checked may refer to the issue.
             ctx.warn_unreadable(&plan.unreadable);
             warned = true;
@@ -54,16 +54,16 @@ pub fn run(ctx: &mut Ctx, args: Args) -> Result<u8, CliError> {
                 ),
             }
         );
-        if !std::io::stdin().is_terminal() || !std::io::stderr().is_terminal() {
+        if !ctx.inv.stdin_is_terminal() || !ctx.inv.stderr().is_terminal() {
             return Err(Error::ConfirmationRequired(format!(
                 "refusing to delete {} without confirmation (not a terminal)",
                 plan.issue.id
             ))
             .into());
         }
-        let _ = write!(std::io::stderr(), "{question}");
+        let _ = write!(ctx.inv.stderr(), "{question}");
         let mut answer = String::new();
-        let _ = std::io::stdin().lock().read_line(&mut answer);
+        let _ = std::io::BufReader::new(ctx.inv.stdin()).read_line(&mut answer);
         if !matches!(answer.trim(), "y" | "Y" | "yes") {
             ctx.status("not deleted");
             return Ok(exit::USER);

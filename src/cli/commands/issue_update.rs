@@ -47,7 +47,7 @@ pub fn run(ctx: &mut Ctx, args: Args) -> Result<u8, CliError> {
     let context = args.context.iter().map(|kv| parse_context(kv)).collect::<Result<_, _>>()?;
     let changes = IssueChanges {
         title: args.title,
-        description: description_arg(args.description)?,
+        description: description_arg(args.description, ctx.inv)?,
         context,
         ..args.fields.into_changes()?
     };

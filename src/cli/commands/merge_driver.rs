@@ -49,7 +49,7 @@ pub fn run(ctx: &mut Ctx, args: Args) -> Result<u8, CliError> {
         .map_err(|source| Error::MergeFailed { path: path.clone(), source })?;
     // git passes bare names (`.merge_file_ab12`): a relative path's parent is "", which
     // cannot be opened for the directory fsync.
-    let ours_path = std::env::current_dir().at(".")?.join(&args.ours);
+    let ours_path = ctx.inv.cwd()?.join(&args.ours);
     atomic::write(&ours_path, &merged, Durability::Full)?;
     if ctx.out.is_json() {
         let issue = crate::model::Issue::from_slice(&merged).expect("the merge wrote an issue");

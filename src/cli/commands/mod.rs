@@ -28,6 +28,7 @@ mod query;
 mod ready;
 mod schema;
 mod select_args;
+mod serve;
 mod status;
 mod validate;
 
@@ -37,6 +38,7 @@ use std::path::PathBuf;
 use clap::{Parser, Subcommand};
 
 use super::CliError;
+use super::invocation::Invocation;
 use super::output::Printer;
 use crate::clock::Clock;
 use crate::model::terminal_safe;
@@ -123,6 +125,7 @@ pub enum Command {
     Completions(completions::Args),
     Man(man::Args),
     Help(help::Args),
+    Serve(serve::Args),
     #[command(hide = true)]
     MergeDriver(merge_driver::Args),
 }
@@ -150,12 +153,57 @@ impl Command {
             _ => false,
         }
     }
+
+    /// Whether a running `jit serve` may run this command for the client (docs/serve.md).
+    /// Not served: what reads stdin (the client's stdin is not sent), what waits on its own
+    /// (`claim --wait`), what sets up or serves (`init`, `git-setup`, `serve`,
+    /// `merge-driver`), what renders for the client's terminal (`help`, `completions`,
+    /// `man`), and `validate` (which tells a live writer's temp files from leftovers by the
+    /// writer's pid, and the daemon's pid is every served writer's).
+    pub fn servable(&self, inv: &Invocation) -> bool {
+        use issue::IssueCommand as I;
+        let stdin = |description: &Option<String>| description.as_deref() == Some("-");
+        match self {
+            Command::Init(_)
+            | Command::GitSetup(_)
+            | Command::Serve(_)
+            | Command::MergeDriver(_)
+            | Command::Help(_)
+            | Command::Completions(_)
+            | Command::Man(_)
+            | Command::Validate(_)
+            | Command::Mcp(_) => false,
+            Command::Batch(a) => a.file.as_ref().is_some_and(|f| f.as_os_str() != "-"),
+            Command::Claim(a) => a.wait.is_none(),
+            Command::Issue(c) => match &**c {
+                I::Create(a) => !stdin(&a.description),
+                I::Update(a) => !stdin(&a.description),
+                // The confirmation question reads stdin on a terminal.
+                I::Delete(a) => a.yes || !(inv.stdin_is_terminal() && inv.stderr().is_terminal()),
+                I::Show(_) | I::List(_) | I::BulkUpdate(_) => true,
+            },
+            Command::Query(_)
+            | Command::Dep(_)
+            | Command::Ready(_)
+            | Command::Blocked(_)
+            | Command::Graph(_)
+            | Command::Gate(_)
+            | Command::Release(_)
+            | Command::Renew(_)
+            | Command::Status(_)
+            | Command::Metrics(_)
+            | Command::Events(_)
+            | Command::Schema(_) => true,
+        }
+    }
 }
 
-/// What a command gets: the global options and the printer.
-pub struct Ctx<'p, 'o> {
+/// What a command gets: the global options, the printer and the invocation (the current
+/// directory, environment and stderr it reads instead of the process's).
+pub struct Ctx<'p, 'o, 'i> {
     pub global: GlobalArgs,
     pub out: &'p mut Printer<'o>,
+    pub inv: &'i Invocation,
     command: String,
     /// Set by a write command: the name its rate limit is kept under (`--agent`, else the
     /// actor), checked when the repository is opened.
@@ -173,7 +221,7 @@ enum RateKey {
     Actor,
 }
 
-impl Ctx<'_, '_> {
+impl Ctx<'_, '_, '_> {
     /// Open the repository named by `--repo`/`JIT_DIR`, or the one above the current directory.
     pub fn open_repo(&self) -> Result<Repo, CliError> {
         self.open_repo_with(Repo::open)
@@ -184,11 +232,11 @@ impl Ctx<'_, '_> {
         &self,
         open: impl FnOnce(&OpenOptions, Clock) -> crate::Result<Repo>,
     ) -> Result<Repo, CliError> {
-        let cwd = std::env::current_dir()
-            .map_err(|e| crate::Error::Io { path: ".".into(), source: e })?;
+        let inv = self.inv;
+        let cwd = inv.cwd()?;
         // Set but empty counts as unset, as for JIT_DIR and JIT_LOCK_TIMEOUT_MS.
-        let durability = match std::env::var("JIT_DURABILITY") {
-            Ok(v) if !v.is_empty() => Some(v.parse()?),
+        let durability = match inv.var("JIT_DURABILITY") {
+            Some(v) if !v.is_empty() => Some(v.parse()?),
             _ => None,
         };
         let opts = OpenOptions {
@@ -197,11 +245,11 @@ impl Ctx<'_, '_> {
             lock_timeout_ms: self.global.timeout_ms,
             durability,
             command: self.command.clone(),
-            trust_all_gates: trust_all_gates_from_env()?,
-            ceilings: ceilings_from_env(),
-            actor: crate::cli::actor::resolve(self.global.actor.as_deref())?,
+            trust_all_gates: trust_all_gates_from_env(inv)?,
+            ceilings: ceilings_from_env(inv),
+            actor: crate::cli::actor::resolve(self.global.actor.as_deref(), inv)?,
         };
-        let mut repo = open(&opts, Clock::from_env()?)?;
+        let mut repo = open(&opts, Clock::from_vars(|name| inv.var(name))?)?;
         let _ = self.refusals.set(repo.refusal_log());
         if let Some(key) = &self.rate_key {
             match key {
@@ -210,17 +258,22 @@ impl Ctx<'_, '_> {
             }
         }
         repo.set_claim_token(self.global.claim_token);
+        repo.set_command_env(inv.child_env());
         // Warnings are said even under --quiet, as everywhere.
-        repo.set_warning_notice(|m| {
-            let _ = writeln!(std::io::stderr(), "warning: {}", terminal_safe(m));
+        let err = inv.stderr();
+        repo.set_warning_notice(move |m| {
+            let _ = writeln!(&err, "warning: {}", terminal_safe(m));
         });
         repo.warn_quarantined();
         if !self.global.quiet {
-            repo.set_wait_notice(|holder| {
+            let err = inv.stderr();
+            repo.set_wait_notice(move |holder| {
                 let who = holder.map_or("another process".to_string(), |h| h.describe());
-                let _ =
-                    writeln!(std::io::stderr(), "waiting for the repository lock, held by {who}");
+                let _ = writeln!(&err, "waiting for the repository lock, held by {who}");
             });
+        }
+        if let Some(hook) = inv.hook() {
+            hook(&mut repo);
         }
         Ok(repo)
     }
@@ -228,13 +281,13 @@ impl Ctx<'_, '_> {
     /// A status line on stderr, unless `--quiet` or `--json`.
     pub fn status(&self, msg: &str) {
         if !self.global.quiet && !self.out.is_json() {
-            let _ = writeln!(std::io::stderr(), "{}", terminal_safe(msg));
+            let _ = writeln!(self.inv.stderr(), "{}", terminal_safe(msg));
         }
     }
 
     /// A warning on stderr (not silenced by `--quiet`).
     pub fn warn(&self, msg: &str) {
-        let _ = writeln!(std::io::stderr(), "warning: {}", terminal_safe(msg));
+        let _ = writeln!(self.inv.stderr(), "warning: {}", terminal_safe(msg));
     }
 
     /// One warning for each issue file a command had to leave out because it could not be
@@ -276,8 +329,8 @@ impl Ctx<'_, '_> {
 /// `JIT_TRUST_ALL_GATES`: `1`, `true` or `yes` trusts every auto gate (for CI, whose
 /// checkout is the code it was asked to test); unset, empty, `0`, `false` or `no` does not.
 /// Anything else is refused rather than guessed, as a typo must not trust by accident.
-fn trust_all_gates_from_env() -> Result<bool, CliError> {
-    let Some(v) = std::env::var_os("JIT_TRUST_ALL_GATES") else { return Ok(false) };
+fn trust_all_gates_from_env(inv: &Invocation) -> Result<bool, CliError> {
+    let Some(v) = inv.var_os("JIT_TRUST_ALL_GATES") else { return Ok(false) };
     match v.to_string_lossy().trim().to_ascii_lowercase().as_str() {
         "1" | "true" | "yes" => Ok(true),
         "" | "0" | "false" | "no" => Ok(false),
@@ -295,8 +348,8 @@ fn trust_all_gates_from_env() -> Result<bool, CliError> {
 /// moves up into, as git's `GIT_CEILING_DIRECTORIES`. Empty and relative entries are ignored
 /// (git ignores relative ones too); each is compared as given and with symbolic links
 /// resolved, as the current directory has them resolved.
-fn ceilings_from_env() -> Vec<PathBuf> {
-    let Some(v) = std::env::var_os("JIT_CEILING_DIRECTORIES") else { return Vec::new() };
+pub fn ceilings_from_env(inv: &Invocation) -> Vec<PathBuf> {
+    let Some(v) = inv.var_os("JIT_CEILING_DIRECTORIES") else { return Vec::new() };
     let mut out = Vec::new();
     for p in std::env::split_paths(&v).filter(|p| p.is_absolute()) {
         if let Ok(real) = std::fs::canonicalize(&p) {
@@ -308,15 +361,26 @@ fn ceilings_from_env() -> Vec<PathBuf> {
 }
 
 /// Run the parsed command; returns the exit code.
-pub fn dispatch(cli: Cli, out: &mut Printer, command: String) -> Result<u8, CliError> {
+pub fn dispatch(
+    cli: Cli,
+    out: &mut Printer,
+    command: String,
+    inv: &Invocation,
+) -> Result<u8, CliError> {
     let rate_key = cli.command.writes().then(|| match &cli.command {
         Command::Claim(a) => RateKey::Agent(a.agent.clone()),
         Command::Release(claim::ReleaseArgs { agent: Some(a), .. })
         | Command::Renew(claim::RenewArgs { agent: Some(a), .. }) => RateKey::Agent(a.clone()),
         _ => RateKey::Actor,
     });
-    let mut ctx =
-        Ctx { global: cli.global, out, command, rate_key, refusals: std::cell::OnceCell::new() };
+    let mut ctx = Ctx {
+        global: cli.global,
+        out,
+        inv,
+        command,
+        rate_key,
+        refusals: std::cell::OnceCell::new(),
+    };
     let result = run_command(&mut ctx, cli.command);
     if let (Err(CliError::Jit(e)), Some(log)) = (&result, ctx.refusals.get()) {
         log.record(e);
@@ -348,6 +412,7 @@ fn run_command(ctx: &mut Ctx, command: Command) -> Result<u8, CliError> {
         Command::Completions(a) => completions::run(ctx, a),
         Command::Man(a) => man::run(ctx, a),
         Command::Help(a) => help::run(ctx, a),
+        Command::Serve(a) => serve::run(ctx, a),
         Command::MergeDriver(a) => merge_driver::run(ctx, a),
     }
 }

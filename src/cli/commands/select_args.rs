@@ -50,10 +50,10 @@ pub fn print_selection(ctx: &mut Ctx, repo: &Repo, sel: &Selection) -> Result<u8
     let snap = ctx.snapshot(repo)?;
     let result = render(ctx, repo, &snap, sel).map(|()| ctx.read_outcome(&snap));
     snap.repair();
-    // The process ends right after: returning the index buffers (up to ~1 KB per issue) to the
-    // allocator would only cost time (munmap of tens of MB at 100k issues). Not with a warm
-    // index: the process lives on, and the snapshot is shared with it.
-    if repo.warm().is_none() {
+    // A direct run ends right after: returning the index buffers (up to ~1 KB per issue) to
+    // the allocator would only cost time (munmap of tens of MB at 100k issues). Not with a
+    // warm index (the snapshot is shared with it) nor in `jit serve`, which live on.
+    if repo.warm().is_none() && !ctx.inv.is_served() {
         std::mem::forget(snap);
     }
     result

@@ -1,6 +1,6 @@
 //! `jit validate`
 
-use std::io::{IsTerminal, Write};
+use std::io::Write;
 
 use super::Ctx;
 use crate::cli::CliError;
@@ -86,7 +86,7 @@ const SHOW_AFTER: std::time::Duration = std::time::Duration::from_millis(500);
 /// A progress bar for stderr, only on a terminal and not with `--json` or `--quiet`, hidden
 /// until the check has run for [`SHOW_AFTER`], then redrawn at most 4 times a second.
 fn progress_bar(ctx: &Ctx) -> Option<indicatif::ProgressBar> {
-    if ctx.global.quiet || ctx.out.is_json() || !std::io::stderr().is_terminal() {
+    if ctx.global.quiet || ctx.out.is_json() || !ctx.inv.stderr().is_terminal() {
         return None;
     }
     let bar = indicatif::ProgressBar::new(0);
