@@ -9,6 +9,7 @@ pub mod graph;
 pub mod issues;
 pub mod ready;
 pub mod schema;
+pub mod validate;
 pub mod write;
 
 pub use batch::{BatchEntry, BatchReply, EntryOutcome};
@@ -24,4 +25,5 @@ pub use graph::{
 };
 pub use issues::{CountResponse, Explain, ListRequest, QueryRequest, ShowRequest};
 pub use ready::{BlockedIssue, BlockedRequest, ReadyRequest};
+pub use validate::{FixAction, FixReport, FixRequest};
 pub use write::*;

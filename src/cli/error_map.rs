@@ -12,6 +12,7 @@ pub fn exit_code(e: &Error) -> u8 {
         Error::RepoNotFound { .. }
         | Error::RepoNotFoundBelow { .. }
         | Error::IssueNotFound(_)
+        | Error::DocumentNotFound { .. }
         | Error::NoPath { .. } => exit::NOT_FOUND,
         Error::TransitionRefused { .. }
         | Error::VersionConflict { .. }

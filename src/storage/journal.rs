@@ -32,13 +32,25 @@ pub enum Op {
     Write { path: String, content: String },
     /// Remove the file (absent already is fine).
     Remove { path: String },
+    /// Move the entry `path` (a file of any kind, a directory) to `to`, which must not exist,
+    /// making `to`'s directory if it is missing (`validate --fix` moving things aside into
+    /// `quarantine/`). Applying it again is a no-op once `path` is gone.
+    Move { path: String, to: String },
 }
 
 impl Op {
-    /// The path the op changes, relative to `.jit/`.
+    /// The path the op changes, relative to `.jit/` (for a move, the entry moved away).
     pub fn path(&self) -> &str {
         match self {
-            Op::Write { path, .. } | Op::Remove { path } => path,
+            Op::Write { path, .. } | Op::Remove { path } | Op::Move { path, .. } => path,
+        }
+    }
+
+    /// Every path the op touches: its path, and a move's destination.
+    fn paths(&self) -> Vec<&str> {
+        match self {
+            Op::Move { path, to } => vec![path, to],
+            other => vec![other.path()],
         }
     }
 }
@@ -67,8 +79,8 @@ fn checksum(ops: &[Op]) -> u32 {
 
 /// Apply `ops` as one all-or-nothing change. Call with the writers' lock held.
 pub fn commit(layout: &Layout, ops: &[Op], durability: Durability) -> Result<()> {
-    for op in ops {
-        resolve(layout, op.path())?;
+    for path in ops.iter().flat_map(Op::paths) {
+        resolve(layout, path)?;
     }
     let dir = layout.journal_dir();
     fs::create_dir_all(&dir).at(&dir)?;
@@ -197,13 +209,26 @@ fn apply(layout: &Layout, ops: &[Op], durability: Durability) -> Result<()> {
     for op in ops {
         let path = resolve(layout, op.path())?;
         match op {
-            Op::Write { content, .. } => {
+            Op::Write { content, path: rel } => {
+                // Notes of `validate --fix` go into a folder of `quarantine/` made for them.
+                if rel.starts_with("quarantine/") {
+                    if let Some(parent) = path.parent().filter(|p| !p.exists()) {
+                        fs::create_dir_all(parent).at(parent)?;
+                    }
+                }
                 atomic::write_no_dir_sync(&path, content.as_bytes(), per_file)?
             }
             Op::Remove { .. } => match fs::remove_file(&path) {
                 Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e).at(&path),
                 _ => {}
             },
+            Op::Move { to, .. } => {
+                let to = resolve(layout, to)?;
+                move_entry(&path, &to, durability)?;
+                if let Some(parent) = to.parent() {
+                    dirs.insert(parent.to_path_buf());
+                }
+            }
         }
         if let Some(parent) = path.parent() {
             dirs.insert(parent.to_path_buf());
@@ -216,6 +241,23 @@ fn apply(layout: &Layout, ops: &[Op], durability: Durability) -> Result<()> {
         atomic::sync_dir(&d, durability)?;
     }
     Ok(())
+}
+
+/// Move `from` to `to` (see [`Op::Move`]): nothing to do once `from` is gone, and never over
+/// an existing `to`.
+fn move_entry(from: &Path, to: &Path, durability: Durability) -> Result<()> {
+    // Moved already (the record is applied again after a crash; the record may even have
+    // written a new file at `from` since, as a restore does), or nothing to move.
+    if fs::symlink_metadata(to).is_ok() || fs::symlink_metadata(from).is_err() {
+        return Ok(());
+    }
+    if let Some(parent) = to.parent().filter(|p| !p.exists()) {
+        fs::create_dir_all(parent).at(parent)?;
+        if let Some(grand) = parent.parent() {
+            atomic::sync_dir(grand, durability)?;
+        }
+    }
+    fs::rename(from, to).at(from)
 }
 
 /// `syncfs` of the filesystem holding `dir`: every file written on it is durable afterwards
@@ -425,10 +467,12 @@ pub fn inspect(layout: &Layout) -> Result<Vec<(String, Pending)>> {
             Ok(rec) if rec.checksum != checksum(&rec.ops) => {
                 Pending::Damaged("checksum mismatch".into())
             }
-            Ok(rec) => match rec.ops.iter().find(|op| resolve(layout, op.path()).is_err()) {
-                Some(op) => Pending::Damaged(format!("path `{}` leaves the repository", op.path())),
-                None => Pending::Complete(rec.ops),
-            },
+            Ok(rec) => {
+                match rec.ops.iter().flat_map(Op::paths).find(|p| resolve(layout, p).is_err()) {
+                    Some(p) => Pending::Damaged(format!("path `{p}` leaves the repository")),
+                    None => Pending::Complete(rec.ops),
+                }
+            }
         };
         out.push((name, found));
     }
@@ -446,7 +490,7 @@ fn read_record(layout: &Layout, path: &Path) -> Result<Option<Record>> {
     let Ok(rec) = serde_json::from_slice::<Record>(&bytes) else { return Ok(None) };
     let sound = rec.format == FORMAT
         && rec.checksum == checksum(&rec.ops)
-        && rec.ops.iter().all(|op| resolve(layout, op.path()).is_ok());
+        && rec.ops.iter().flat_map(Op::paths).all(|p| resolve(layout, p).is_ok());
     Ok(sound.then_some(rec))
 }
 

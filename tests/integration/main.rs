@@ -24,6 +24,7 @@ mod transaction;
 mod trust;
 
 mod contract;
+mod fix;
 mod validate;
 
 mod batch;

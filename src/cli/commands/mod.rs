@@ -6,6 +6,7 @@ mod change_args;
 mod claim;
 mod completions;
 mod dep;
+mod doc;
 mod events;
 mod gate;
 mod git_setup;
@@ -100,6 +101,8 @@ pub enum Command {
     Query(query::Args),
     #[command(subcommand)]
     Dep(dep::DepCommand),
+    #[command(subcommand)]
+    Doc(doc::DocCommand),
     Ready(ready::ReadyArgs),
     Blocked(ready::BlockedArgs),
     #[command(subcommand)]
@@ -130,6 +133,7 @@ impl Command {
         use issue::IssueCommand as I;
         match self {
             Command::Init(_) | Command::Dep(_) => true,
+            Command::Doc(c) => !matches!(c, doc::DocCommand::List { .. }),
             Command::Batch(a) => !a.dry_run,
             Command::Claim(_) | Command::Release(_) | Command::Renew(_) => true,
             Command::Issue(c) => match &**c {
@@ -288,6 +292,7 @@ pub fn dispatch(cli: Cli, out: &mut Printer, command: String) -> Result<u8, CliE
         Command::Issue(c) => issue::run(&mut ctx, *c),
         Command::Query(a) => query::run(&mut ctx, a),
         Command::Dep(c) => dep::run(&mut ctx, c),
+        Command::Doc(c) => doc::run(&mut ctx, c),
         Command::Ready(a) => ready::run_ready(&mut ctx, a),
         Command::Blocked(a) => ready::run_blocked(&mut ctx, a),
         Command::Graph(c) => graph::run(&mut ctx, c),
