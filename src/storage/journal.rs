@@ -615,6 +615,29 @@ mod tests {
     }
 
     #[test]
+    fn a_move_makes_its_folder_never_replaces_and_applies_again_as_a_no_op() {
+        let (_d, layout) = setup();
+        fs::write(layout.issues_dir().join("a.json"), "damaged").unwrap();
+        let ops = vec![
+            Op::Move { path: "issues/a.json".into(), to: "quarantine/f/issues/a.json".into() },
+            Op::Write { path: "quarantine/f/issues/a.json.note.json".into(), content: "n".into() },
+            Op::Write { path: "issues/a.json".into(), content: "restored".into() },
+        ];
+        commit(&layout, &ops, Durability::Full).unwrap();
+        let q = layout.quarantine_dir().join("f/issues");
+        assert_eq!(fs::read_to_string(q.join("a.json")).unwrap(), "damaged");
+        assert_eq!(fs::read_to_string(q.join("a.json.note.json")).unwrap(), "n");
+        assert_eq!(fs::read_to_string(layout.issues_dir().join("a.json")).unwrap(), "restored");
+        // Applied again (a crash before the record left the journal): nothing moves over.
+        apply(&layout, &ops, Durability::Relaxed).unwrap();
+        assert_eq!(fs::read_to_string(q.join("a.json")).unwrap(), "damaged");
+        assert_eq!(fs::read_to_string(layout.issues_dir().join("a.json")).unwrap(), "restored");
+        let out = vec![Op::Move { path: "issues/a.json".into(), to: "../escaped".into() }];
+        assert!(commit(&layout, &out, Durability::Relaxed).is_err());
+        assert!(layout.issues_dir().join("a.json").exists());
+    }
+
+    #[test]
     fn paths_outside_the_store_are_refused() {
         let (_d, layout) = setup();
         for p in ["../x", "/etc/passwd", "", "issues/../../x"] {

@@ -695,15 +695,19 @@ fn a_corpus_of_1000_malformed_files_is_reported_file_by_file() {
 fn hints_about_damage_point_to_validate() {
     let env = TestEnv::fixture("broken");
     let err = env.json_err(&["graph", "order"], 6);
-    assert!(err["hint"].as_str().unwrap().ends_with("(`jit validate` names every cycle)"), "{err}");
+    let hint = err["hint"].as_str().unwrap();
+    assert!(hint.ends_with("`jit validate --fix` removes the newest edge of each)"), "{err}");
     let err = env.json_err(&["issue", "show", "01kjsj7s8053qy6cxjcvrg6htj"], 74);
     assert!(
-        err["hint"].as_str().unwrap().ends_with("`jit validate` lists every such file"),
+        err["hint"].as_str().unwrap().ends_with("(`--restore-from-git` puts back git's version)"),
         "{err}"
     );
     let out = env.run(&["issue", "list"]);
     let stderr = String::from_utf8_lossy(&out.stderr);
     let skipped: Vec<&str> = stderr.lines().filter(|l| l.contains("skipped")).collect();
     assert_eq!(skipped.len(), 2, "{stderr}");
-    assert!(skipped.iter().all(|l| l.ends_with("`jit validate` lists every problem)")), "{stderr}");
+    assert!(
+        skipped.iter().all(|l| l.ends_with("`jit validate --fix` repairs what it safely can)")),
+        "{stderr}"
+    );
 }

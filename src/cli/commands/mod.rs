@@ -220,7 +220,7 @@ impl Ctx<'_, '_> {
         for p in problems {
             self.warn(&format!(
                 "skipped {}: {} (fix or restore the file, e.g. with git; `jit validate` lists \
-                 every problem)",
+                 every problem, `jit validate --fix` repairs what it safely can)",
                 p.path.display(),
                 p.message
             ));
