@@ -156,6 +156,12 @@ pub enum Error {
     #[error("issue {id}: {reason}")]
     LeaseNotHeld { id: String, reason: String },
 
+    /// The agent's rate limit (config `rate_limit`) is used up; nothing was done.
+    #[error(
+        "agent {agent} is over its rate limit ({per_minute} per minute, burst {burst}); retry in {retry_after_ms} ms"
+    )]
+    RateLimited { agent: String, retry_after_ms: u64, per_minute: u32, burst: u32 },
+
     #[error("the dependency graph has a cycle: {}", cycle.join(" → "))]
     GraphCycle { cycle: Vec<String> },
 
@@ -168,6 +174,24 @@ pub enum Error {
     /// One of jit's own files (`.jit/lock`, say) is a FIFO, directory, symbolic link or device.
     #[error("{}: not a regular file (jit's own file was replaced by something else)", path.display())]
     NotRegularFile { path: PathBuf },
+
+    /// A multi-file change interrupted by a crash cannot be finished: one of its files is in
+    /// the way (a directory, FIFO or link where the file goes). Writers stop; readers do not.
+    #[error(
+        "an interrupted change ({}) cannot be finished: {} is not a regular file",
+        record.display(),
+        path.display()
+    )]
+    JournalBlocked { record: PathBuf, path: PathBuf },
+
+    /// A multi-file change failed after its journal record became durable and could not be
+    /// undone: it stays recorded, and the next command finishes it.
+    #[error(
+        "the change could not be completed ({source}); it is recorded in {} and the next jit \
+         command finishes it",
+        record.display()
+    )]
+    ChangePending { record: PathBuf, source: Box<Error> },
 
     /// `jit merge-driver` could not merge one issue file; git reports a conflict.
     #[error("cannot merge {path}: {source}")]
@@ -288,8 +312,11 @@ impl Error {
             Error::ClaimFenced { .. } => "CLAIM_FENCED",
             Error::NoIssueAvailable { .. } => "NO_ISSUE_AVAILABLE",
             Error::LeaseNotHeld { .. } => "LEASE_NOT_HELD",
+            Error::RateLimited { .. } => "RATE_LIMITED",
             Error::BulkConfirmRequired(..) => "BULK_CONFIRM_REQUIRED",
             Error::NotRegularFile { .. } => "NOT_A_REGULAR_FILE",
+            Error::JournalBlocked { .. } => "JOURNAL_BLOCKED",
+            Error::ChangePending { .. } => "CHANGE_PENDING",
             Error::MergeFailed { .. } => "MERGE_FAILED",
             Error::NotGitRepo { .. } => "NOT_A_GIT_REPOSITORY",
             Error::GitFailed { .. } => "GIT_FAILED",
@@ -370,6 +397,10 @@ impl Error {
                 "matched": matched, "blocked": blocked, "gated": gated, "claimed": claimed
             }),
             Error::LeaseNotHeld { id, .. } => json!({"id": id}),
+            Error::RateLimited { agent, retry_after_ms, per_minute, burst } => json!({
+                "agent": agent, "retry_after_ms": retry_after_ms,
+                "per_minute": per_minute, "burst": burst
+            }),
             Error::MergeFailed { path, .. } => json!({"path": path}),
             Error::NotGitRepo { path } => json!({"path": path.to_string_lossy()}),
             Error::GitFailed { command, .. } => json!({"command": command}),
@@ -382,6 +413,12 @@ impl Error {
                 m.insert("op".into(), json!(op));
                 Value::Object(m)
             }
+            Error::JournalBlocked { record, path } => json!({
+                "record": record.to_string_lossy(), "path": path.to_string_lossy()
+            }),
+            Error::ChangePending { record, source } => json!({
+                "record": record.to_string_lossy(), "cause": source.code()
+            }),
             Error::LockTimeout { waited_ms, holder } => {
                 json!({"waited_ms": waited_ms, "holder": holder})
             }

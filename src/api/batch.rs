@@ -51,12 +51,24 @@ pub struct GateVerdict {
 #[serde(untagged)]
 #[allow(dead_code)] // a schema only: the input is read entry by entry (see `repo::batch`)
 pub enum BatchRequest {
-    Entries(Vec<BatchEntry>),
+    Entries(Vec<BatchInputEntry>),
     Keyed {
         /// A retry with this key returns the first result and changes nothing (24 hours).
         idempotency_key: Option<String>,
-        entries: Vec<BatchEntry>,
+        entries: Vec<BatchInputEntry>,
     },
+}
+
+/// An entry as the input has it: the operation's request, and the fencing token its writes
+/// present.
+#[derive(JsonSchema)]
+#[allow(dead_code)] // a schema only, as `BatchRequest`
+pub struct BatchInputEntry {
+    /// Present this claim's fencing token on this entry's writes instead of the command's
+    /// (`--claim-token`): a write to an issue claimed again since is refused (CLAIM_FENCED).
+    claim_token: Option<u64>,
+    #[serde(flatten)]
+    entry: BatchEntry,
 }
 
 /// What one entry did.

@@ -7,6 +7,7 @@ pub mod error;
 pub mod gates;
 pub mod graph;
 pub mod issues;
+pub mod metrics;
 pub mod ready;
 pub mod schema;
 pub mod validate;
@@ -24,6 +25,7 @@ pub use graph::{
     PathRequest, PathResponse,
 };
 pub use issues::{CountResponse, Explain, ListRequest, QueryRequest, ShowRequest};
+pub use metrics::{Latency, Metrics, MetricsRequest, OpMetrics};
 pub use ready::{BlockedIssue, BlockedRequest, ReadyRequest};
 pub use validate::{FixAction, FixReport, FixRequest};
 pub use write::*;

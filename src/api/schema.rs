@@ -64,6 +64,7 @@ pub const COMMANDS: &[Entry] = &[
     row("release", of::<ReleaseRequest>, of::<Issue>),
     row("renew", of::<RenewRequest>, of::<Renewed>),
     row("status", of::<NoRequest>, of::<Status>),
+    row("metrics", of::<MetricsRequest>, of::<Metrics>),
     row("validate", of::<NoRequest>, of::<crate::repo::validate::ValidateReport>),
     row("validate fix", of::<FixRequest>, of::<FixReport>), // `validate --fix`
     row("error", of::<NoRequest>, of::<ErrorResponse>),

@@ -242,7 +242,7 @@ pub struct GateDecide {
 }
 
 /// The response of `issue delete` (fields in the order `--json` has always printed them).
-#[derive(Debug, Serialize, JsonSchema)]
+#[derive(Debug, Serialize, Deserialize, JsonSchema)]
 pub struct Deleted {
     pub deleted: IssueId,
     /// Issues whose dependency on it was removed in the same commit.
@@ -262,17 +262,17 @@ pub struct GateRemoved {
 }
 
 /// One issue a bulk change could not change.
-#[derive(Debug, Serialize, JsonSchema)]
+#[derive(Debug, Serialize, Deserialize, JsonSchema)]
 pub struct BulkFailure {
     pub id: IssueId,
-    pub code: &'static str,
+    pub code: String,
     pub message: String,
 }
 
 /// The response of a bulk update (or what it would be, with `dry_run`).
-#[derive(Debug, Serialize, JsonSchema)]
+#[derive(Debug, Serialize, Deserialize, JsonSchema)]
 pub struct BulkReport {
-    pub operation: &'static str,
+    pub operation: String,
     pub filter: String,
     pub changes: Value,
     pub dry_run: bool,

@@ -29,11 +29,13 @@ pub fn exit_code(e: &Error) -> u8 {
         Error::Gate { exit, .. } => *exit,
         Error::BatchEntry { source, .. } => exit_code(source),
         Error::GraphCycle { .. } => exit::INVALID_REPO,
-        Error::LockTimeout { .. } => exit::LOCK_TIMEOUT,
+        Error::LockTimeout { .. } | Error::RateLimited { .. } => exit::LOCK_TIMEOUT,
         Error::Io { .. }
         | Error::Corrupt { .. }
         | Error::ConfigInvalid { .. }
-        | Error::NotRegularFile { .. } => exit::IO,
+        | Error::NotRegularFile { .. }
+        | Error::JournalBlocked { .. }
+        | Error::ChangePending { .. } => exit::IO,
         _ => exit::USER,
     }
 }
@@ -145,6 +147,10 @@ pub fn hint(e: &Error) -> Option<String> {
             }
             None => None,
         },
+        Error::RateLimited { retry_after_ms, .. } => Some(format!(
+            "nothing was done; retry in {retry_after_ms} ms (config.json `rate_limit` sets \
+             the limit)"
+        )),
         Error::LockTimeout { .. } => Some(
             "another jit process holds the lock; raise --timeout-ms or JIT_LOCK_TIMEOUT_MS".into(),
         ),
@@ -164,6 +170,16 @@ pub fn hint(e: &Error) -> Option<String> {
         Error::NotRegularFile { .. } => Some(
             "move it aside (jit makes the file again when it needs it; `jit validate --fix` \
              moves one among the issue files into .jit/quarantine/); nothing was changed"
+                .into(),
+        ),
+        Error::JournalBlocked { path, .. } => Some(format!(
+            "move {} out of .jit (keep it if it holds anything of yours): the next jit command \
+             then finishes the interrupted change; reads are not affected; nothing was changed",
+            path.display()
+        )),
+        Error::ChangePending { .. } => Some(
+            "readers already see the change whole; fix the cause (free space, permissions), \
+             then any jit write finishes it; `jit validate` shows the record"
                 .into(),
         ),
         Error::NotGitRepo { .. } => {

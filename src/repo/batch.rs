@@ -11,12 +11,11 @@ use std::sync::OnceLock;
 use schemars::JsonSchema;
 use serde_json::Value;
 
-use super::{Repo, Transaction, ops};
+use super::{Begun, IdempotencyKey, Repo, Transaction, ops};
 use crate::api::batch::{BatchBulkFailure, BatchEntry, BatchReply, EntryOutcome, VersionChange};
 use crate::api::{BulkUpdate, CreateIssue, DeleteIssue, DepEdit, GateDecide, UpdateIssue};
 use crate::error::{Error, Result};
 use crate::model::{GateStatus, IssueId, suggest};
-use crate::storage::idempotency::{self, KeyStore, Record};
 
 /// At most this many entries in one batch.
 pub const MAX_ENTRIES: usize = 10_000;
@@ -33,11 +32,14 @@ fn invalid(entry: Option<usize>, message: impl Into<String>) -> Error {
     Error::BatchInvalid { entry, message: message.into() }
 }
 
-/// A batch as read: its entries and its idempotency key.
+/// A batch as read: its entries, the fencing token each presents, and its idempotency key.
 #[derive(Debug)]
 pub struct Batch {
     pub entries: Vec<BatchEntry>,
-    pub idempotency_key: Option<String>,
+    /// Each entry's `claim_token` (beside its request, as `--claim-token` is beside a
+    /// command's): presented on that entry's writes instead of the command's token.
+    pub claim_tokens: Vec<Option<u64>>,
+    pub idempotency_key: Option<IdempotencyKey>,
 }
 
 /// Read a batch: a JSON array of entries (or `{"idempotency_key", "entries"}`), each valid,
@@ -56,7 +58,7 @@ pub fn parse(input: &[u8]) -> Result<Batch> {
         Value::Object(mut m) => {
             let key = match m.remove("idempotency_key") {
                 None | Some(Value::Null) => None,
-                Some(Value::String(k)) => Some(k),
+                Some(Value::String(k)) => Some(IdempotencyKey::parse(&k)?),
                 Some(_) => return Err(invalid(None, "`idempotency_key` must be a string")),
             };
             let entries = match m.remove("entries") {
@@ -73,9 +75,6 @@ pub fn parse(input: &[u8]) -> Result<Batch> {
         }
         _ => return Err(invalid(None, "the input must be a JSON array of entries")),
     };
-    if let Some(k) = &idempotency_key {
-        crate::storage::idempotency::check_key(k)?;
-    }
     if values.len() > MAX_ENTRIES {
         return Err(Error::BatchTooLarge {
             message: format!("{} entries, more than {MAX_ENTRIES}", values.len()),
@@ -83,16 +82,26 @@ pub fn parse(input: &[u8]) -> Result<Batch> {
         });
     }
     let mut entries = Vec::with_capacity(values.len());
+    let mut claim_tokens = Vec::with_capacity(values.len());
     for (i, v) in values.into_iter().enumerate() {
-        entries.push(parse_entry(i, v)?);
+        let (entry, token) = parse_entry(i, v)?;
+        entries.push(entry);
+        claim_tokens.push(token);
     }
     check_keys(&mut entries)?;
-    Ok(Batch { entries, idempotency_key })
+    Ok(Batch { entries, claim_tokens, idempotency_key })
 }
 
-fn parse_entry(i: usize, v: Value) -> Result<BatchEntry> {
-    let Value::Object(map) = &v else {
+/// One entry: its request, and the `claim_token` it presents, if any.
+fn parse_entry(i: usize, mut v: Value) -> Result<(BatchEntry, Option<u64>)> {
+    let Value::Object(map) = &mut v else {
         return Err(invalid(Some(i), "an entry is a JSON object with an `op` field"));
+    };
+    let token = match map.remove("claim_token") {
+        None | Some(Value::Null) => None,
+        Some(t) => Some(t.as_u64().ok_or_else(|| {
+            invalid(Some(i), format!("`claim_token` must be a whole number >= 0, not {t}"))
+        })?),
     };
     let op = match map.get("op") {
         Some(Value::String(op)) => op.as_str(),
@@ -112,7 +121,10 @@ fn parse_entry(i: usize, v: Value) -> Result<BatchEntry> {
     if let Some(k) = map.keys().find(|k| *k != "op" && !allowed.contains(k)) {
         return Err(invalid(
             Some(i),
-            format!("unknown field `{k}` for `{op}`; its fields: {}", allowed.join(", ")),
+            format!(
+                "unknown field `{k}` for `{op}`; its fields: {}, claim_token",
+                allowed.join(", ")
+            ),
         ));
     }
     let entry: BatchEntry =
@@ -125,7 +137,7 @@ fn parse_entry(i: usize, v: Value) -> Result<BatchEntry> {
             ));
         }
     }
-    Ok(entry)
+    Ok((entry, token))
 }
 
 /// Each op's fields, from its request type's schema (so they never drift from the type).
@@ -246,39 +258,26 @@ impl Repo {
     /// lookup until the key is recorded, just after the commit; a crash between the two
     /// leaves the change committed and the key unrecorded, so a retry applies it again.
     pub fn batch(&self, batch: Batch, dry_run: bool) -> Result<BatchReply> {
-        let key = batch.idempotency_key.clone().filter(|_| !dry_run);
-        let tx = self.begin()?;
-        let Some(key) = key else { return apply_all(tx, batch.entries, dry_run) };
-        let digest = idempotency::digest(
-            "jit batch v1",
-            &serde_json::to_vec(&batch.entries).expect("entries serialise"),
-        );
-        let store = KeyStore::open(&self.local)?;
-        if let Some(reply) = store.lookup(&key, "batch", &digest, tx.now())? {
-            drop(tx);
-            return serde_json::from_value(reply).map_err(|e| Error::Corrupt {
-                path: self.local.dir().join("idempotency-keys.json"),
-                message: format!("the reply recorded for key `{key}` is unreadable: {e}"),
-            });
+        let key = batch.idempotency_key.as_ref().filter(|_| !dry_run);
+        let keyed = match batch.claim_tokens.iter().all(Option::is_none) {
+            true => self.keyed(key, "batch", &batch.entries),
+            false => self.keyed(key, "batch", &(&batch.entries, &batch.claim_tokens)),
+        };
+        match self.begin_keyed(keyed.as_ref())? {
+            Begun::Replay(reply) => Ok(reply),
+            Begun::Fresh(tx) => apply_all(tx, batch, dry_run),
         }
-        let now = tx.now();
-        let reply = apply_all(tx, batch.entries, false)?;
-        let response = serde_json::to_value(&reply).expect("reply serialises");
-        let record = Record { op: "batch".into(), digest, at: now, response };
-        if let Err(e) = store.record(&key, record) {
-            self.warn(&format!(
-                "the batch committed, but its idempotency key was not recorded: {e}"
-            ));
-        }
-        Ok(reply)
     }
 }
 
 /// Apply every entry in `tx`, then commit (or, for a dry run, drop it).
-fn apply_all(mut tx: Transaction, entries: Vec<BatchEntry>, dry_run: bool) -> Result<BatchReply> {
+fn apply_all(mut tx: Transaction, batch: Batch, dry_run: bool) -> Result<BatchReply> {
     let mut created: HashMap<String, IssueId> = HashMap::new();
-    let mut outcomes = Vec::with_capacity(entries.len());
-    for (i, mut entry) in entries.into_iter().enumerate() {
+    let mut outcomes = Vec::with_capacity(batch.entries.len());
+    let command_token = tx.repo().claim_token();
+    let tokens = batch.claim_tokens;
+    for (i, mut entry) in batch.entries.into_iter().enumerate() {
+        tx.present_claim_token(tokens[i].or(command_token));
         let op = op_name(&entry);
         for r in refs_mut(&mut entry) {
             if let Some(k) = r.strip_prefix('@') {
@@ -296,15 +295,18 @@ fn apply_all(mut tx: Transaction, entries: Vec<BatchEntry>, dry_run: bool) -> Re
         }
         outcomes.push(outcome);
     }
-    let changes = match dry_run {
-        true => tx.pending(),
-        false => tx.commit("batch")?.issues,
-    };
-    let issues = changes
+    // What the commit will change is what it reports: the reply is whole before the commit,
+    // which records it for an idempotency key.
+    let issues = tx
+        .pending()
         .into_iter()
         .map(|c| VersionChange { id: c.id, before: c.before, after: c.after })
         .collect();
-    Ok(BatchReply { dry_run, entries: outcomes, issues })
+    let reply = BatchReply { dry_run, entries: outcomes, issues };
+    if !dry_run {
+        tx.commit_reply("batch", &reply)?;
+    }
+    Ok(reply)
 }
 
 fn outcome(op: &str, id: Option<IssueId>, version: Option<u64>, changed: bool) -> EntryOutcome {
@@ -331,13 +333,9 @@ fn apply(tx: &mut Transaction, entry: &BatchEntry) -> Result<EntryOutcome> {
         }
         BatchEntry::Update(u) => {
             let done = ops::update::apply(tx, u)?;
-            match done.refused {
+            if let Some(refused) = done.refused {
                 // Nothing commits, so the issue is not moved to `gated` either.
-                Some(Error::GatesNotPassed { id, to, gates, .. }) => {
-                    return Err(Error::GatesNotPassed { id, to, gates, moved_to: None });
-                }
-                Some(e) => return Err(e),
-                None => {}
+                return Err(ops::update::GatesRefused { moved_to: None, ..refused }.into());
             }
             outcome(op, Some(done.issue.id), Some(done.issue.version), done.changed)
         }
@@ -383,7 +381,7 @@ fn apply(tx: &mut Transaction, entry: &BatchEntry) -> Result<EntryOutcome> {
             o.issue_ids = Some(report.issue_ids);
             let errors = report.errors.into_iter().map(|f| BatchBulkFailure {
                 id: f.id,
-                code: f.code.to_string(),
+                code: f.code,
                 message: f.message,
             });
             o.errors = Some(errors.collect());
@@ -440,7 +438,7 @@ mod tests {
         let e = err(r#"{"entries":[],"idempotency_key":"a b"}"#);
         assert_eq!(e.code(), "INVALID_IDEMPOTENCY_KEY");
         let keyed = parse(br#"{"entries":[],"idempotency_key":"k1"}"#).unwrap();
-        assert_eq!(keyed.idempotency_key.as_deref(), Some("k1"));
+        assert_eq!(keyed.idempotency_key.as_ref().map(IdempotencyKey::as_str), Some("k1"));
         assert_eq!(err("[").code(), "BATCH_INVALID");
         let many =
             format!("[{}]", vec![r#"{"op":"delete","id":"01j9"}"#; MAX_ENTRIES + 1].join(","));

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use jiff::{SignedDuration, Timestamp};
 
-use super::{Repo, ops};
+use super::{Begun, IdempotencyKey, Keyed, Repo, ops};
 use crate::api::{self, ClaimRequest, Claimed, LeaseInfo, ReleaseRequest, RenewRequest, Renewed};
 use crate::error::{Error, Result};
 use crate::model::{State, parse_duration, validate_assignee};
@@ -52,9 +52,15 @@ impl Repo {
     }
 
     /// `claim`: one transaction picks and claims (see `ops::claim`).
-    pub fn claim(&self, req: &ClaimRequest) -> Result<Claimed> {
+    /// With an idempotency `key`, a retry returns the first claim (even when its lease has
+    /// ended since) and claims nothing.
+    pub fn claim(&self, req: &ClaimRequest, key: Option<&IdempotencyKey>) -> Result<Claimed> {
+        let keyed = self.keyed(key, "claim", req);
+        if let Some(claimed) = self.replayed(keyed.as_ref())? {
+            return Ok(claimed);
+        }
         let (filter, lease) = self.check_claim(req)?;
-        self.claim_checked(req, filter.as_ref(), lease)
+        self.claim_checked(req, filter.as_ref(), lease, keyed.as_ref())
     }
 
     fn claim_checked(
@@ -62,8 +68,12 @@ impl Repo {
         req: &ClaimRequest,
         filter: Option<&Expr>,
         lease: SignedDuration,
+        keyed: Option<&Keyed>,
     ) -> Result<Claimed> {
-        let mut tx = self.begin()?;
+        let mut tx = match self.begin_keyed(keyed)? {
+            Begun::Replay(claimed) => return Ok(claimed),
+            Begun::Fresh(tx) => tx,
+        };
         let out = ops::claim::apply(&mut tx, req, filter, lease);
         // Expiries noticed are logged even when nothing could be claimed: the lease store
         // has marked them logged.
@@ -73,7 +83,8 @@ impl Repo {
         };
         self.log_expired(&expired);
         let claimed = claimed?;
-        tx.commit(if claimed.stolen_from.is_some() { "claim_steal" } else { "claim" })?;
+        let op = if claimed.stolen_from.is_some() { "claim_steal" } else { "claim" };
+        tx.commit_reply(op, &claimed)?;
         Ok(claimed)
     }
 
@@ -81,12 +92,21 @@ impl Repo {
     /// lease store changes (a stat of `issues/` and of the lease file every 50 ms, no read
     /// of the repository) or a lease expires, then try again; `NO_ISSUE_AVAILABLE` once
     /// `wait` has passed.
-    pub fn claim_waiting(&self, req: &ClaimRequest, wait: Duration) -> Result<Claimed> {
+    pub fn claim_waiting(
+        &self,
+        req: &ClaimRequest,
+        wait: Duration,
+        key: Option<&IdempotencyKey>,
+    ) -> Result<Claimed> {
+        let keyed = self.keyed(key, "claim", req);
+        if let Some(claimed) = self.replayed(keyed.as_ref())? {
+            return Ok(claimed);
+        }
         let (filter, lease) = self.check_claim(req)?;
         let deadline = Instant::now() + wait;
         loop {
             let seen = self.change_marks();
-            match self.claim_checked(req, filter.as_ref(), lease) {
+            match self.claim_checked(req, filter.as_ref(), lease, keyed.as_ref()) {
                 Err(Error::NoIssueAvailable { .. }) if Instant::now() < deadline => {}
                 other => return other,
             }
@@ -119,10 +139,22 @@ impl Repo {
         let now = self.clock().now();
         let Ok(mut locked) = LeaseStore::lock(self.local()) else { return Vec::new() };
         let expired = locked.store.take_unlogged_expired(now);
-        if !expired.is_empty() && locked.save().is_err() {
-            return Vec::new();
+        if !expired.is_empty() {
+            let _ = self.prune_leases(&mut locked.store);
+            if locked.save().is_err() {
+                return Vec::new();
+            }
         }
         expired
+    }
+
+    /// Drop the leases of issues that have left in_progress ([`leases::over`]), judged by
+    /// the issue files; one that cannot be read keeps its lease.
+    fn prune_leases(&self, store: &mut LeaseStore) -> Result<usize> {
+        store.prune(|key, lease| {
+            let Ok(id) = key.parse() else { return Ok(false) };
+            Ok(self.load(id).is_ok_and(|i| leases::over(&i, lease)))
+        })
     }
 
     /// One `lease_expired` event per expiry noticed (call with the writers' lock held).
@@ -144,7 +176,15 @@ impl Repo {
 
     /// `release`: end the claim and move the issue (default: ready, unassigned). A move to
     /// done runs the auto postchecks first, with no lock, as `issue update` does.
-    pub fn release(&self, req: &ReleaseRequest) -> Result<ops::update::Updated> {
+    pub fn release(
+        &self,
+        req: &ReleaseRequest,
+        key: Option<&IdempotencyKey>,
+    ) -> Result<ops::update::Updated> {
+        let keyed = self.keyed(key, "release", req);
+        if let Some(done) = self.replayed(keyed.as_ref())? {
+            return Ok(done);
+        }
         if let Some(a) = &req.agent {
             validate_assignee(a)?;
         }
@@ -155,14 +195,17 @@ impl Repo {
         };
         let runs = self.guarding_auto_gates(id, &changes)?;
         let req = ReleaseRequest { id: id.to_string(), ..req.clone() };
-        let mut tx = self.begin()?;
+        let mut tx = match self.begin_keyed(keyed.as_ref())? {
+            Begun::Replay(done) => return Ok(done),
+            Begun::Fresh(tx) => tx,
+        };
         if let Some(results) = runs {
             let record = ops::gate_record::RecordGates { id, results, if_version: None };
             ops::gate_record::apply(&mut tx, record)?;
         }
         let out = ops::release::apply(&mut tx, &req)?;
         self.log_expired(&out.expired);
-        tx.commit("release")?;
+        tx.commit_reply("release", &out.updated)?;
         Ok(out.updated)
     }
 
@@ -204,6 +247,7 @@ impl Repo {
             agent: lease.agent.clone(),
             lease_expires_at: crate::model::time::format(lease.expires_at),
         };
+        self.prune_leases(&mut locked.store)?;
         locked.save()?;
         Ok(Renewed { id, lease: info })
     }

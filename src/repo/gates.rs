@@ -6,7 +6,7 @@
 
 use super::ops::gate_record::{GateResult, GatesRun, RecordGates};
 use super::ops::{self, unknown_gate};
-use super::{Repo, api};
+use super::{IdempotencyKey, Repo, api};
 use crate::error::{Error, Result, exit};
 use crate::graph::runner;
 use crate::model::validate_gate_name;
@@ -232,30 +232,28 @@ impl Repo {
         Ok(done)
     }
 
-    /// Attach registry gates to an issue (pending). Already attached ones are left as they are.
-    pub fn gate_add(&self, input: &str, names: &[String]) -> Result<Issue> {
-        let mut tx = self.begin()?;
-        let req = api::GateAttach { id: input.to_string(), gates: names.to_vec() };
-        let issue = ops::gate_add::apply(&mut tx, &req)?;
-        tx.commit("gate_add")?;
-        Ok(issue)
+    /// `gate add`: attach registry gates to an issue (pending). Already attached ones are
+    /// left as they are.
+    pub fn gate_add(&self, req: &api::GateAttach, key: Option<&IdempotencyKey>) -> Result<Issue> {
+        let keyed = self.keyed(key, "gate_add", req);
+        self.write(keyed.as_ref(), "gate_add", |tx| ops::gate_add::apply(tx, req))
     }
 
-    /// Detach gates from an issue.
-    pub fn gate_rm(&self, input: &str, names: &[String]) -> Result<Issue> {
-        let mut tx = self.begin()?;
-        let req = api::GateAttach { id: input.to_string(), gates: names.to_vec() };
-        let issue = ops::gate_rm::apply(&mut tx, &req)?;
-        tx.commit("gate_rm")?;
-        Ok(issue)
+    /// `gate rm`: detach gates from an issue.
+    pub fn gate_rm(&self, req: &api::GateAttach, key: Option<&IdempotencyKey>) -> Result<Issue> {
+        let keyed = self.keyed(key, "gate_rm", req);
+        self.write(keyed.as_ref(), "gate_rm", |tx| ops::gate_rm::apply(tx, req))
     }
 
-    /// Record a manual decision on a gate.
-    pub fn gate_decide(&self, req: &api::GateDecide) -> Result<Issue> {
-        let mut tx = self.begin()?;
-        let issue = ops::gate_decide::apply(&mut tx, req)?;
-        tx.commit(if req.status == GateStatus::Passed { "gate_pass" } else { "gate_fail" })?;
-        Ok(issue)
+    /// `gate pass|fail`: record a manual decision on a gate.
+    pub fn gate_decide(
+        &self,
+        req: &api::GateDecide,
+        key: Option<&IdempotencyKey>,
+    ) -> Result<Issue> {
+        let op = if req.status == GateStatus::Passed { "gate_pass" } else { "gate_fail" };
+        let keyed = self.keyed(key, op, req);
+        self.write(keyed.as_ref(), op, |tx| ops::gate_decide::apply(tx, req))
     }
 
     /// Run automated gates of an issue (all attached auto gates, or the named ones) with no

@@ -116,6 +116,51 @@ pub fn setup(layout: &Layout) -> Result<GitSetupReport> {
     Ok(GitSetupReport { work_tree, gitattributes, gitattributes_changed, config })
 }
 
+/// Is jit's merge driver registered for the clone holding `layout`? `None` outside a git
+/// work tree, or when git cannot be asked. The clone's own config file is read first (where
+/// `jit init` and `jit git-setup` register it): one small read on the common path. Only when
+/// it is not there is git asked, which also sees the global and system configs and includes.
+pub fn driver_registered(layout: &Layout) -> Option<bool> {
+    let tree = crate::storage::local::find_git(layout.project())?;
+    let common = tree.common_dir?;
+    let text = std::fs::read(common.join("config")).unwrap_or_default();
+    if config_declares_driver(&String::from_utf8_lossy(&text)) {
+        return Some(true);
+    }
+    let out = git(layout.project(), &["config", "--get", "merge.jit.driver"]).ok()??;
+    Some(out.status.success() && !out.stdout.trim_ascii().is_empty())
+}
+
+/// Does this git config text set `merge.jit.driver` (`[merge "jit"]` then `driver = ...`, or
+/// the old `[merge.jit]` form)? Section names are case-insensitive, the subsection is not.
+fn config_declares_driver(text: &str) -> bool {
+    let mut in_section = false;
+    for line in text.lines() {
+        let line = line.trim();
+        if let Some(header) = line.strip_prefix('[') {
+            let Some(header) = header.split(']').next() else { continue };
+            in_section = match header.split_once(char::is_whitespace) {
+                Some((name, sub)) => name.eq_ignore_ascii_case("merge") && sub.trim() == "\"jit\"",
+                None => header.eq_ignore_ascii_case("merge.jit"),
+            };
+            continue;
+        }
+        if !in_section {
+            continue;
+        }
+        let Some((key, value)) = line.split_once('=') else { continue };
+        if key.trim().eq_ignore_ascii_case("driver") && !value.trim().is_empty() {
+            return true;
+        }
+    }
+    false
+}
+
+/// The warning every write (once) and `jit validate` give when the driver is missing.
+pub const DRIVER_MISSING: &str = "this clone has not registered jit's merge driver, so git \
+    would merge issue files line by line (conflict markers, lost fields): run `jit git-setup` \
+    (git config is not cloned)";
+
 /// Create `.gitattributes` or add the lines it lacks ([`gitattributes::LINES`]; a user's own
 /// lines are kept). A link or other odd file there is the user's business: left alone.
 /// Returns whether the file changed. Used by `init` and `git-setup` alike.
@@ -241,6 +286,29 @@ fn parse_unmerged(out: &[u8]) -> Vec<UnmergedFile> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn driver_sections_are_recognised() {
+        let yes = [
+            "[merge \"jit\"]\n\tname = x\n\tdriver = jit merge-driver %O %A %B %P\n",
+            "[core]\n\tbare = false\n[MERGE \"jit\"]\n  Driver=jit merge-driver\n",
+            "[merge.jit]\ndriver = jit\n",
+        ];
+        for t in yes {
+            assert!(config_declares_driver(t), "{t}");
+        }
+        let no = [
+            "",
+            "[merge \"jit\"]\n\tname = x\n",
+            "[merge \"other\"]\n\tdriver = x\n",
+            "[merge \"JIT\"]\n\tdriver = x\n",
+            "[merge \"jit\"]\n[core]\n\tdriver = x\n",
+            "[merge \"jit\"]\n\tdriver =\n",
+        ];
+        for t in no {
+            assert!(!config_declares_driver(t), "{t}");
+        }
+    }
 
     #[test]
     fn unmerged_entries_are_read_by_stage() {

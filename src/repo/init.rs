@@ -59,10 +59,15 @@ impl Repo {
         let created = !config.exists()
             && !layout.issues_dir().read_dir().is_ok_and(|mut d| d.next().is_some());
         let mut repaired = Vec::new();
-        fs::create_dir_all(layout.root()).at(layout.root())?;
+        // Each new directory's entry is made durable (its parent fsynced): the files written
+        // in it would otherwise be lost with it on a power loss.
+        if let Some(project) = layout.root().parent() {
+            fs::create_dir_all(project).at(project)?;
+        }
+        atomic::create_dir(layout.root(), Durability::Full)?;
         let issues = layout.issues_dir();
         if !issues.is_dir() {
-            fs::create_dir_all(&issues).at(&issues)?;
+            atomic::create_dir(&issues, Durability::Full)?;
             repaired.push("issues/".to_string());
         }
         if !config.exists() {

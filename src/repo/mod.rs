@@ -8,7 +8,9 @@ pub mod batch;
 pub mod claims;
 mod gates;
 pub mod git;
+pub mod idempotent;
 mod init;
+pub mod metrics;
 pub mod ops;
 pub mod read;
 pub mod tx;
@@ -16,7 +18,9 @@ pub mod validate;
 
 pub use crate::api::{BulkFailure, BulkReport, Deleted};
 pub use gates::{GateTrust, definition_problem};
+pub use idempotent::{Begun, IdempotencyKey, Keyed};
 pub use init::InitReport;
+pub use ops::dep_add::DepsChanged;
 pub use ops::gate_record::GateOutcome;
 pub use ops::update::Updated;
 pub use tx::{Committed, IssueChange, Transaction};
@@ -82,6 +86,8 @@ pub struct Repo {
     trust_all_gates: bool,
     /// The fencing token this command's writes present (`--claim-token`), if any.
     claim_token: Option<u64>,
+    /// Whether a commit has checked that git's merge driver is registered (once per command).
+    driver_checked: std::cell::Cell<bool>,
 }
 
 /// What deleting an issue touches.
@@ -130,6 +136,7 @@ impl Repo {
             local: LocalState::for_layout(&layout),
             trust_all_gates: opts.trust_all_gates,
             claim_token: None,
+            driver_checked: std::cell::Cell::new(false),
             layout,
         })
     }
@@ -163,6 +170,25 @@ impl Repo {
 
     pub(crate) fn warn(&self, message: &str) {
         (self.on_warning)(message)
+    }
+
+    /// After a commit: warn (once per open repository) when the tracker is in a git clone
+    /// that has not registered jit's merge driver, as the next merge would go wrong.
+    pub(crate) fn warn_if_no_merge_driver(&self) {
+        if self.driver_checked.replace(true) {
+            return;
+        }
+        if git::driver_registered(&self.layout) == Some(false) {
+            self.warn(git::DRIVER_MISSING);
+        }
+    }
+
+    /// Say (as warnings) which damaged journal records are set aside and not yet settled: every
+    /// command does, reads included, since each may be a half-made change.
+    pub fn warn_quarantined(&self) {
+        for name in journal::quarantined(&self.layout) {
+            self.warn(&tx::quarantine_warning(&name));
+        }
     }
 
     pub fn layout(&self) -> &Layout {
@@ -334,23 +360,35 @@ impl Repo {
             labels: new.labels,
             depends_on: deps,
         };
-        self.create_issue(&req)
+        self.create_issue(&req, None)
     }
 
     /// `issue create`. The file is written and fsynced before the lock is taken; under the
     /// lock it is only renamed into place, after checking that every dependency exists.
-    pub fn create_issue(&self, req: &api::CreateIssue) -> Result<Issue> {
+    /// With an idempotency `key`, a retry returns the issue the first request created.
+    pub fn create_issue(
+        &self,
+        req: &api::CreateIssue,
+        key: Option<&IdempotencyKey>,
+    ) -> Result<Issue> {
+        let keyed = self.keyed(key, "create", req);
+        if let Some(issue) = self.replayed(keyed.as_ref())? {
+            return Ok(issue);
+        }
         let template = ops::create::template(self, req)?;
         let mut rng = self.clock.rng();
         loop {
             let issue = ops::create::build(self, &template, &mut rng)?;
             let file = tx::PreparedFile::new(self, &issue)?;
-            let mut tx = self.begin()?;
+            let mut tx = match self.begin_keyed(keyed.as_ref())? {
+                Begun::Replay(issue) => return Ok(issue),
+                Begun::Fresh(tx) => tx,
+            };
             if tx.exists(issue.id)? {
                 continue; // only reachable with a fixed clock and seed (tests): draw another id
             }
             let issue = ops::create::finish(&mut tx, issue, Some(file))?;
-            tx.commit("create")?;
+            tx.commit_reply("create", &issue)?;
             return Ok(issue);
         }
     }
@@ -367,17 +405,26 @@ impl Repo {
     ) -> Result<(Issue, bool)> {
         let req =
             api::UpdateIssue { id: input.to_string(), changes: changes.clone().into(), if_version };
-        let done = self.update_issue(&req)?;
+        let done = self.update_issue(&req, None)?;
         match done.refused {
-            Some(e) => Err(e),
+            Some(e) => Err(e.into()),
             None => Ok((done.issue, done.changed)),
         }
     }
 
     /// `issue update`. A move to in_progress or done first runs, with no lock, the auto gates
     /// of the guarding stage not passed yet; then ONE transaction records their results and
-    /// applies the update or refuses the move (which may leave the issue `gated`).
-    pub fn update_issue(&self, req: &api::UpdateIssue) -> Result<Updated> {
+    /// applies the update or refuses the move (which may leave the issue `gated`). With an
+    /// idempotency `key`, a retry returns the first outcome and runs no gate.
+    pub fn update_issue(
+        &self,
+        req: &api::UpdateIssue,
+        key: Option<&IdempotencyKey>,
+    ) -> Result<Updated> {
+        let keyed = self.keyed(key, "update", req);
+        if let Some(done) = self.replayed(keyed.as_ref())? {
+            return Ok(done);
+        }
         let changes = ops::update::check(self, req)?;
         let id = self.resolve(&req.id)?;
         if changes.state == Some(State::InProgress) {
@@ -390,13 +437,16 @@ impl Repo {
         }
         let runs = self.guarding_auto_gates(id, &changes)?;
         let req = api::UpdateIssue { id: id.to_string(), ..req.clone() };
-        let mut tx = self.begin()?;
+        let mut tx = match self.begin_keyed(keyed.as_ref())? {
+            Begun::Replay(done) => return Ok(done),
+            Begun::Fresh(tx) => tx,
+        };
         if let Some(results) = runs {
             let record = ops::gate_record::RecordGates { id, results, if_version: req.if_version };
             ops::gate_record::apply(&mut tx, record)?;
         }
         let done = ops::update::apply(&mut tx, &req)?;
-        tx.commit("update")?;
+        tx.commit_reply("update", &done)?;
         Ok(done)
     }
 
@@ -418,12 +468,13 @@ impl Repo {
 
     /// Delete an issue and, in the same journal commit, every reference to it from other
     /// issues, so no dangling reference is ever left.
-    pub fn delete(&self, input: &str) -> Result<Deleted> {
-        let id = self.resolve(input)?;
-        let mut tx = self.begin()?;
-        let done = ops::delete::apply(&mut tx, &api::DeleteIssue { id: id.to_string() })?;
-        tx.commit("delete")?;
-        Ok(done)
+    pub fn delete(&self, req: &api::DeleteIssue, key: Option<&IdempotencyKey>) -> Result<Deleted> {
+        let keyed = self.keyed(key, "delete", req);
+        if let Some(done) = self.replayed(keyed.as_ref())? {
+            return Ok(done);
+        }
+        let req = api::DeleteIssue { id: self.resolve(&req.id)?.to_string() };
+        self.write(keyed.as_ref(), "delete", |tx| ops::delete::apply(tx, &req))
     }
 
     /// Apply `changes` to every issue `filter` matches (see [`Repo::bulk`]).
@@ -434,33 +485,29 @@ impl Repo {
         dry_run: bool,
         confirmed: bool,
     ) -> Result<BulkReport> {
-        self.bulk(&api::BulkUpdate {
+        let req = api::BulkUpdate {
             filter: filter.to_string(),
             changes: changes.clone().into(),
             dry_run,
             yes: confirmed,
-        })
+        };
+        self.bulk(&req, None)
     }
 
     /// `issue bulk-update`, as ONE journal commit: after a crash either all of the issues
     /// changed or none did. Issues the change cannot apply to are reported in `errors` and
     /// left alone. More matches than the config's `bulk_confirm` need `yes`, unless it is a
-    /// dry run.
-    pub fn bulk(&self, req: &api::BulkUpdate) -> Result<BulkReport> {
-        let mut tx = self.begin()?;
-        let report = ops::bulk_update::apply(&mut tx, req)?;
-        tx.commit("bulk_update")?;
-        Ok(report)
+    /// dry run. An idempotency `key` counts only for a change that commits (not a dry run).
+    pub fn bulk(&self, req: &api::BulkUpdate, key: Option<&IdempotencyKey>) -> Result<BulkReport> {
+        let keyed = if req.dry_run { None } else { self.keyed(key, "bulk_update", req) };
+        self.write(keyed.as_ref(), "bulk_update", |tx| ops::bulk_update::apply(tx, req))
     }
 
-    /// Make `input` depend on each of `deps`, all or nothing. Returns the issue and the
-    /// dependencies that were new.
-    pub fn dep_add(&self, input: &str, deps: &[String]) -> Result<(Issue, Vec<IssueId>)> {
-        let mut tx = self.begin()?;
-        let req = api::DepEdit { id: input.to_string(), deps: deps.to_vec() };
-        let done = ops::dep_add::apply(&mut tx, &req)?;
-        tx.commit("dep_add")?;
-        Ok((done.issue, done.changed))
+    /// `dep add`: make `req.id` depend on each of `req.deps`, all or nothing. Returns the
+    /// issue and the dependencies that were new.
+    pub fn dep_add(&self, req: &api::DepEdit, key: Option<&IdempotencyKey>) -> Result<DepsChanged> {
+        let keyed = self.keyed(key, "dep_add", req);
+        self.write(keyed.as_ref(), "dep_add", |tx| ops::dep_add::apply(tx, req))
     }
 
     /// `doc add`: refer to a file of the project (see [`ops::doc`]).
@@ -519,13 +566,10 @@ impl Repo {
         Ok(issue)
     }
 
-    /// Remove dependencies. Returns the issue and what was removed.
-    pub fn dep_rm(&self, input: &str, deps: &[String]) -> Result<(Issue, Vec<IssueId>)> {
-        let mut tx = self.begin()?;
-        let req = api::DepEdit { id: input.to_string(), deps: deps.to_vec() };
-        let done = ops::dep_rm::apply(&mut tx, &req)?;
-        tx.commit("dep_rm")?;
-        Ok((done.issue, done.changed))
+    /// `dep rm`: remove dependencies. Returns the issue and what was removed.
+    pub fn dep_rm(&self, req: &api::DepEdit, key: Option<&IdempotencyKey>) -> Result<DepsChanged> {
+        let keyed = self.keyed(key, "dep_rm", req);
+        self.write(keyed.as_ref(), "dep_rm", |tx| ops::dep_rm::apply(tx, req))
     }
 }
 

@@ -67,6 +67,10 @@ enum Op {
     DropIndex,
 }
 
+fn dep_edit(a: IssueId, b: IssueId) -> api::DepEdit {
+    api::DepEdit { id: a.to_string(), deps: vec![b.to_string()] }
+}
+
 fn label(n: usize) -> String {
     format!("m:l{}", n % 4)
 }
@@ -219,7 +223,10 @@ impl World {
             }
             Op::Delete { who } => {
                 let Some(id) = self.pick(*who) else { return };
-                let plan = self.repo.delete(&id.to_string()).expect("delete");
+                let plan = self
+                    .repo
+                    .delete(&api::DeleteIssue { id: id.to_string() }, None)
+                    .expect("delete");
                 self.model.remove(&id);
                 let mut referrers = Vec::new();
                 for (other, m) in self.model.iter_mut() {
@@ -235,14 +242,14 @@ impl World {
             }
             Op::DepAdd { a, b } => {
                 let (Some(a), Some(b)) = (self.pick(*a), self.pick(*b)) else { return };
-                match self.repo.dep_add(&a.to_string(), &[b.to_string()]) {
+                match self.repo.dep_add(&dep_edit(a, b), None) {
                     Err(Error::Dependency { code: "DEP_SELF", .. }) => assert_eq!(a, b),
                     Err(Error::Dependency { code: "DEP_CYCLE", cycle, .. }) => {
                         assert!(self.reaches(b, a), "{a} → {b} is no cycle in the model");
                         assert!(cycle.len() >= 2, "the cycle is named: {cycle:?}");
                     }
                     Err(e) => panic!("dep add: unexpected {e}"),
-                    Ok((_, added)) => {
+                    Ok(DepsChanged { changed: added, .. }) => {
                         assert!(a != b && !self.reaches(b, a), "{a} → {b} closes a cycle");
                         let m = self.model.get_mut(&a).unwrap();
                         assert_eq!(added.is_empty(), m.deps.contains(&b));
@@ -254,7 +261,7 @@ impl World {
             }
             Op::DepRm { a, b } => {
                 let (Some(a), Some(b)) = (self.pick(*a), self.pick(*b)) else { return };
-                let (_, removed) = self.repo.dep_rm(&a.to_string(), &[b.to_string()]).unwrap();
+                let removed = self.repo.dep_rm(&dep_edit(a, b), None).unwrap().changed;
                 let m = self.model.get_mut(&a).unwrap();
                 assert_eq!(removed.is_empty(), !m.deps.contains(&b));
                 if m.deps.remove(&b) {

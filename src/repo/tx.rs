@@ -11,12 +11,16 @@ use std::time::{Duration, Instant};
 use jiff::Timestamp;
 
 use super::Repo;
+use super::idempotent::Keyed;
 use crate::error::{Error, Result};
 use crate::model::{Issue, IssueId, Prefix};
 use crate::storage::atomic;
 use crate::storage::config::Config;
+use crate::storage::fault::{self, Step};
+use crate::storage::idempotency::{KeyStore, Record};
 use crate::storage::index::{self, Snapshot};
 use crate::storage::journal::{self, Op};
+use crate::storage::leases::LeaseStore;
 use crate::storage::lock::RepoLock;
 use crate::storage::trust::{TrustStore, Trusted};
 
@@ -108,6 +112,12 @@ pub struct Transaction<'r> {
     /// Issues this transaction claims: their staged write is the new claim, which the token
     /// the command presents (for some other issue, say) does not fence.
     claiming: HashSet<IssueId>,
+    /// The key store, held, and the keyed request, for a write with an idempotency key
+    /// (`Repo::begin_keyed`): the reply is recorded at commit.
+    keyed: Option<(KeyStore<'r>, Keyed)>,
+    /// The fencing token the writes staged now present: the command's (`--claim-token`),
+    /// or a batch entry's own.
+    claim_token: Option<u64>,
 }
 
 impl Repo {
@@ -131,7 +141,10 @@ impl Repo {
         })?;
         let lock_wait = started.elapsed();
         if recover {
-            journal::recover(&self.layout, self.durability)?;
+            let recovered = journal::recover(&self.layout, self.durability)?;
+            for name in &recovered.quarantined {
+                self.warn(&quarantine_warning(name));
+            }
         }
         Ok(Transaction {
             repo: self,
@@ -146,6 +159,8 @@ impl Repo {
             staged_trust: Vec::new(),
             claiming: HashSet::new(),
             staged_files: Vec::new(),
+            keyed: None,
+            claim_token: self.claim_token,
         })
     }
 }
@@ -263,6 +278,12 @@ impl<'r> Transaction<'r> {
         self.load(id)
     }
 
+    /// Present `token` (or none) on the writes staged from now on, instead of the command's:
+    /// a batch entry's `claim_token`.
+    pub fn present_claim_token(&mut self, token: Option<u64>) {
+        self.claim_token = token;
+    }
+
     /// Mark `id` as claimed by this transaction (see [`crate::repo::ops::claim`]): its
     /// staged write is exempt from fencing, as it is the claim that makes the new token.
     pub fn claiming(&mut self, id: IssueId) {
@@ -278,7 +299,7 @@ impl<'r> Transaction<'r> {
             return Ok(());
         }
         let current = read.claim_token();
-        let presented = self.repo.claim_token();
+        let presented = self.claim_token;
         let fenced = match presented {
             Some(p) if p < current => true,
             _ if self.repo.config().claims.require_token => {
@@ -414,14 +435,53 @@ impl<'r> Transaction<'r> {
         index::snapshot_locked(&self.repo.layout, &self._lock)
     }
 
+    /// Hold `store` until the commit, which records the reply of `keyed` in it.
+    pub(super) fn hold_key(&mut self, store: KeyStore<'r>, keyed: Keyed) {
+        self.keyed = Some((store, keyed));
+    }
+
     /// Commit what is staged as operation `op`, then record the written issues in the index.
-    pub fn commit(mut self, op: &'static str) -> Result<Committed> {
-        self.commit_staged(op)
+    /// For a transaction begun with an idempotency key, use [`Transaction::commit_reply`].
+    pub fn commit(self, op: &'static str) -> Result<Committed> {
+        debug_assert!(self.keyed.is_none(), "a keyed transaction commits with its reply");
+        self.commit_reply(op, &())
+    }
+
+    /// [`Transaction::commit`], and then, if the transaction was begun with an idempotency
+    /// key (`Repo::begin_keyed`), record `reply` as the result of the keyed request, still
+    /// holding the key store (and the writers' lock), so that no retry can come between the
+    /// commit and the record. A crash between the two leaves the change committed and the
+    /// key unrecorded (a retry then applies the request again); a record that cannot be
+    /// written is a warning, as the change has committed.
+    pub fn commit_reply<R: serde::Serialize>(
+        mut self,
+        op: &'static str,
+        reply: &R,
+    ) -> Result<Committed> {
+        let keyed = self.keyed.take();
+        let committed = self.commit_staged(op)?;
+        if let Some((store, k)) = keyed {
+            let response = serde_json::to_value(reply).expect("replies serialise");
+            let record = Record { op: k.op.into(), digest: k.digest, at: self.now, response };
+            if let Err(e) = store.record(k.key.as_str(), record) {
+                self.repo.warn(&format!(
+                    "the change was made, but its idempotency key was not recorded: {e}"
+                ));
+            }
+        }
+        if committed.changed() {
+            // Said with the locks released: asking git may start a process.
+            let repo = self.repo;
+            drop(self);
+            repo.warn_if_no_merge_driver();
+        }
+        Ok(committed)
     }
 
     /// [`Transaction::commit`], keeping the writers' lock for what must follow the commit
     /// under it (`validate --fix` rebuilds the index and checks again).
     pub fn commit_keeping_lock(mut self, op: &'static str) -> Result<(Committed, RepoLock)> {
+        debug_assert!(self.keyed.is_none(), "a keyed transaction commits with its reply");
         let committed = self.commit_staged(op)?;
         Ok((committed, self._lock))
     }
@@ -477,7 +537,9 @@ impl<'r> Transaction<'r> {
             .collect();
         if !written.is_empty() {
             let _ = index::record_written(layout, &written);
+            let _ = fault::reach(Step::IndexUpdated);
         }
+        self.end_leases(&staged);
         let committed = Committed {
             op,
             issues,
@@ -489,8 +551,46 @@ impl<'r> Transaction<'r> {
         };
         if committed.changed() {
             self.append_event(&committed);
+            let _ = fault::reach(Step::EventAppended);
         }
         Ok(committed)
+    }
+
+    /// A committed write that took a claimed issue out of in_progress (to anything but
+    /// `gated`), or deleted it, ends its claim: the lease of that claim (same token) leaves
+    /// local state now, in this transaction, under the writers' lock. After the commit, so a
+    /// failed commit keeps the lease; a crash between the two leaves a lease that the next
+    /// claim, release, renew or status drops ([`crate::storage::leases::over`]), or that expires.
+    fn end_leases(&self, staged: &BTreeMap<IssueId, Staged>) {
+        use crate::model::State;
+        let ended: Vec<(String, u64)> = staged
+            .iter()
+            .filter_map(|(id, s)| {
+                let before = self.loaded.get(id)?.as_ref()?;
+                let claim = before.claim.as_ref()?;
+                let left = match s {
+                    Staged::Write(i) => !matches!(i.state, State::InProgress | State::Gated),
+                    Staged::Delete => true,
+                    Staged::Create(..) => false,
+                };
+                (before.state == State::InProgress && left).then(|| (id.to_string(), claim.token))
+            })
+            .collect();
+        if ended.is_empty() {
+            return;
+        }
+        let result = LeaseStore::lock(self.repo.local()).and_then(|mut locked| {
+            let before = locked.store.leases.len();
+            for (id, token) in &ended {
+                if locked.store.leases.get(id).is_some_and(|l| l.token <= *token) {
+                    locked.store.leases.remove(id);
+                }
+            }
+            if locked.store.leases.len() == before { Ok(()) } else { locked.save() }
+        });
+        if let Err(e) = result {
+            self.repo.warn(&format!("the change was made, but its claim's lease stays: {e}"));
+        }
     }
 
     /// The event of a commit, appended while the lock is still held (so the log is in commit
@@ -507,6 +607,16 @@ impl<'r> Transaction<'r> {
             self.repo.warn(&format!("the change was made, but its event was not logged: {e}"));
         }
     }
+}
+
+/// What every command says about a damaged journal record recovery set aside, until it is
+/// settled (see [`journal::quarantined`]).
+pub fn quarantine_warning(name: &str) -> String {
+    format!(
+        "a damaged journal record was set aside unapplied as .jit/quarantine/{name}: the \
+         multi-file change it held may be half made; `jit validate` reports it until it is \
+         settled"
+    )
 }
 
 /// The journal operation for one staged issue file.

@@ -8,6 +8,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime};
 
 use super::Durability;
+use super::fault::{self, Step};
 use crate::error::{IoContext, Result};
 
 /// Prefix of every temp file jit creates; `validate` reports leftovers by it.
@@ -30,7 +31,7 @@ pub fn write(path: &Path, bytes: &[u8], durability: Durability) -> Result<()> {
 /// one directory pays for it once.
 pub fn write_no_dir_sync(path: &Path, bytes: &[u8], durability: Durability) -> Result<()> {
     let tmp = prepare(path, bytes, durability)?;
-    let result = fs::rename(&tmp, path).at(path);
+    let result = rename(&tmp, path);
     if result.is_err() {
         let _ = fs::remove_file(&tmp);
     }
@@ -51,11 +52,30 @@ pub fn prepare(path: &Path, bytes: &[u8], durability: Durability) -> Result<Path
 
 /// Move a file made by [`prepare`] into place and make the rename durable.
 pub fn install(tmp: &Path, path: &Path, durability: Durability) -> Result<()> {
-    if let Err(e) = fs::rename(tmp, path) {
+    if let Err(e) = rename(tmp, path) {
         let _ = fs::remove_file(tmp);
-        return Err(e).at(path);
+        return Err(e);
     }
     sync_parent(path, durability)
+}
+
+/// Rename a temp file over its target (the failpoint `renamed` follows).
+pub fn rename(tmp: &Path, path: &Path) -> Result<()> {
+    fs::rename(tmp, path).at(path)?;
+    fault::reach(Step::Renamed).at(path)
+}
+
+/// Create the directory `dir` if it is missing, and make its entry durable (fsync its
+/// parent): a file made in a new directory is lost with it if the directory's own entry
+/// never reached the disk. Returns whether it was created.
+pub fn create_dir(dir: &Path, durability: Durability) -> Result<bool> {
+    match fs::create_dir(dir) {
+        Ok(()) => {}
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => return Ok(false),
+        Err(e) => return Err(e).at(dir),
+    }
+    sync_parent(dir, durability)?;
+    Ok(true)
 }
 
 /// Remove the temp files in `dir` whose writer is gone: the pid in their name is not a running
@@ -135,14 +155,16 @@ fn create_temp(path: &Path) -> Result<(PathBuf, File)> {
 }
 
 fn write_temp(tmp: &Path, mut f: File, bytes: &[u8], durability: Durability) -> Result<()> {
-    if fault_injected() {
+    if fault::disk_full_now() {
         f.write_all(&bytes[..bytes.len() / 2]).at(tmp)?;
         return Err(io::Error::from(io::ErrorKind::StorageFull)).at(tmp);
     }
     f.write_all(bytes).at(tmp)?;
     f.set_modified(SystemTime::now() - BACKDATE).at(tmp)?;
+    fault::reach(Step::TempWritten).at(tmp)?;
     if durability == Durability::Full {
         f.sync_all().at(tmp)?;
+        fault::reach(Step::TempSynced).at(tmp)?;
     }
     Ok(())
 }
@@ -158,16 +180,11 @@ pub fn sync_parent(path: &Path, durability: Durability) -> Result<()> {
 /// fsync a directory so that renames and removals in it are durable.
 pub fn sync_dir(dir: &Path, durability: Durability) -> Result<()> {
     if durability == Durability::Full {
+        fault::reach(Step::BeforeDirSync).at(dir)?;
         super::open_dir(dir).and_then(|d| d.sync_all()).at(dir)?;
+        fault::reach(Step::AfterDirSync).at(dir)?;
     }
     Ok(())
-}
-
-/// Test hook: `JIT_TEST_FAULT=enospc` makes every temp-file write fail half-way with "no space
-/// left on device", to prove that a failed write leaves the store as it was.
-fn fault_injected() -> bool {
-    static FAULT: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
-    *FAULT.get_or_init(|| std::env::var("JIT_TEST_FAULT").is_ok_and(|v| v == "enospc"))
 }
 
 #[cfg(test)]

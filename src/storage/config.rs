@@ -38,6 +38,19 @@ pub struct Config {
     /// Claims: lease length and fencing policy. Left out of the file while at the defaults.
     #[serde(default, skip_serializing_if = "ClaimsConfig::is_default")]
     pub claims: ClaimsConfig,
+    /// A per-agent limit on write commands (token bucket); absent: no limit.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rate_limit: Option<RateLimit>,
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
+
+/// The `rate_limit` section of config.json: each agent may run `per_minute` write commands
+/// a minute on average, and `burst` at once after a pause (a token bucket).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RateLimit {
+    pub per_minute: u32,
+    pub burst: u32,
     #[serde(flatten)]
     pub extra: Map<String, Value>,
 }
@@ -106,6 +119,7 @@ impl Default for Config {
             lock_timeout_ms: default_lock_timeout(),
             gates: BTreeMap::new(),
             claims: ClaimsConfig::default(),
+            rate_limit: None,
             extra: Map::new(),
         }
     }

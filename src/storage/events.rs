@@ -46,8 +46,14 @@ pub fn is_segment_name(name: &str) -> bool {
 /// segment is fdatasynced after the write, and a directory entry made by this append
 /// (`events/` itself, or a new month's segment) is fsynced too.
 pub fn append(layout: &Layout, event: &Event, durability: Durability) -> Result<()> {
-    let dir = layout.events_dir();
-    ensure_dir(&dir, layout.root(), durability)?;
+    append_in(&layout.events_dir(), layout.root(), event, durability)
+}
+
+/// [`append`] to the segments of the log in `dir` (whose parent is `parent`): the tracked
+/// log, or the local log of refusals (`storage::refusals`).
+pub fn append_in(dir: &Path, parent: &Path, event: &Event, durability: Durability) -> Result<()> {
+    let dir = dir.to_path_buf();
+    ensure_dir(&dir, parent, durability)?;
     let path = dir.join(segment_name(event.at));
     let file = open_append(&path)?;
     let len = file.metadata().at(&path)?.len();
@@ -182,10 +188,15 @@ pub struct Page {
 /// cost is at most that month plus what is newer. A line seen twice (a union merge can
 /// double one) is shown once, by its event id, at its last place in the log.
 pub fn read(layout: &Layout, filter: &Filter, limit: Option<usize>) -> Result<Page> {
+    read_in(&layout.events_dir(), filter, limit)
+}
+
+/// [`read`] the log whose segments are in `dir`.
+pub fn read_in(dir: &Path, filter: &Filter, limit: Option<usize>) -> Result<Page> {
     let mut page = Page::default();
     let oldest = filter.oldest_segment();
     let mut seen: HashSet<EventId> = HashSet::new();
-    let dir = layout.events_dir();
+    let dir = dir.to_path_buf();
     match fs::symlink_metadata(&dir) {
         Ok(m) if m.is_dir() => {}
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(page),
@@ -200,7 +211,7 @@ pub fn read(layout: &Layout, filter: &Filter, limit: Option<usize>) -> Result<Pa
         if oldest.as_ref().is_some_and(|o| name < *o) {
             break;
         }
-        let path = layout.events_dir().join(&name);
+        let path = dir.join(&name);
         let Some(mut lines) = RevLines::open(&path, &mut page)? else { continue };
         // The first piece read is the text after the last line feed: empty, or a line not
         // terminated (torn by a crash, or being appended right now).

@@ -4,8 +4,9 @@
 //! [`TTL`]; expired ones are pruned whenever the file is written, and at most [`MAX_KEYS`]
 //! are kept (the oldest go first).
 //!
-//! A [`KeyStore`] holds the local-state lock from the lookup until the record is written, so
-//! two processes (of any worktree of the clone) with one key never both apply it.
+//! A [`KeyStore`] holds its own lock (`idempotency.lock`, taken after the writers' lock and
+//! before the local-state lock that claims take) from the lookup until the record is written,
+//! so two processes (of any worktree of the clone) with one key never both apply it.
 
 use std::collections::BTreeMap;
 
@@ -17,6 +18,7 @@ use super::local::{LocalLock, LocalState};
 use crate::error::{Error, Result};
 
 const FILE: &str = "idempotency-keys.json";
+const LOCK: &str = "idempotency.lock";
 /// How long a committed key is remembered.
 pub const TTL: SignedDuration = SignedDuration::from_hours(24);
 /// At most this many keys are kept.
@@ -27,7 +29,7 @@ pub const MAX_KEY_LEN: usize = 128;
 /// One committed request.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Record {
-    /// The command it was given to (`batch`).
+    /// The operation it was given to (`batch`, `create`, `gate_pass`…).
     pub op: String,
     /// SHA-256 of the request, as the command defines it.
     pub digest: String,
@@ -54,7 +56,45 @@ pub fn check_key(key: &str) -> Result<()> {
     )))
 }
 
-/// The keys, loaded under the local-state lock, which is held until this is dropped.
+/// An idempotency key, well formed ([`check_key`]): what a write request carries
+/// (`--idempotency-key`, a batch's or an MCP call's `idempotency_key`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct IdempotencyKey(String);
+
+impl IdempotencyKey {
+    /// `key`, if well formed; else `INVALID_IDEMPOTENCY_KEY`.
+    pub fn parse(key: &str) -> Result<IdempotencyKey> {
+        check_key(key)?;
+        Ok(IdempotencyKey(key.to_string()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl TryFrom<String> for IdempotencyKey {
+    type Error = Error;
+    fn try_from(key: String) -> Result<IdempotencyKey> {
+        check_key(&key)?;
+        Ok(IdempotencyKey(key))
+    }
+}
+
+impl From<IdempotencyKey> for String {
+    fn from(k: IdempotencyKey) -> String {
+        k.0
+    }
+}
+
+impl std::fmt::Display for IdempotencyKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// The keys, loaded under their lock, which is held until this is dropped.
 pub struct KeyStore<'l> {
     local: &'l LocalState,
     _lock: LocalLock,
@@ -63,7 +103,7 @@ pub struct KeyStore<'l> {
 
 impl<'l> KeyStore<'l> {
     pub fn open(local: &'l LocalState) -> Result<KeyStore<'l>> {
-        let lock = local.lock()?;
+        let lock = local.lock_named(LOCK)?;
         let file = match local.read(FILE)? {
             None => File::default(),
             Some(bytes) => serde_json::from_slice(&bytes).map_err(|e| Error::Corrupt {

@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use super::local::{LocalLock, LocalState};
 use crate::error::{Error, Result};
+use crate::model::{Issue, State};
 
 /// The file's name in local state.
 pub const FILE: &str = "leases.json";
@@ -77,6 +78,21 @@ impl LeaseStore {
         self.leases.get(id).filter(|l| l.is_live(now))
     }
 
+    /// Drop the leases that `over` says are over (see [`over`]); returns how many. `over`
+    /// gets the issue id and the lease.
+    pub fn prune(&mut self, mut over: impl FnMut(&str, &Lease) -> Result<bool>) -> Result<usize> {
+        let mut gone = Vec::new();
+        for (id, l) in &self.leases {
+            if over(id, l)? {
+                gone.push(id.clone());
+            }
+        }
+        for id in &gone {
+            self.leases.remove(id);
+        }
+        Ok(gone.len())
+    }
+
     /// Expired leases whose expiry was not logged yet; marks them logged.
     pub fn take_unlogged_expired(&mut self, now: Timestamp) -> Vec<(String, Lease)> {
         let mut out = Vec::new();
@@ -88,6 +104,16 @@ impl LeaseStore {
         }
         out
     }
+}
+
+/// Whether `lease` is over because of what its issue's file (as this worktree has it) says:
+/// the file knows the lease's claim (its token is the lease's or newer) and the issue has
+/// left in_progress (to anything but `gated`, where the claim's agent still works on the
+/// postcheck that refused it). A file with an older token has not seen the claim yet (it was
+/// made in another worktree, or a crash came between the lease and the file): its lease is
+/// kept until it expires.
+pub fn over(issue: &Issue, lease: &Lease) -> bool {
+    issue.claim_token() >= lease.token && !matches!(issue.state, State::InProgress | State::Gated)
 }
 
 impl Locked<'_> {

@@ -118,9 +118,17 @@ impl LocalState {
     /// Local state is shared by every worktree of a clone, each with its own `.jit/lock`, so
     /// it has its own lock; it is held only for the few milliseconds of such an update.
     pub fn lock(&self) -> Result<LocalLock> {
+        self.lock_named("lock")
+    }
+
+    /// An exclusive lock on the folder's file `name`: for local state that is held across a
+    /// change of the tracked files (idempotency keys, from the lookup until the reply is
+    /// recorded), so that the few-millisecond updates under [`LocalState::lock`] (leases,
+    /// which that change may make) are not held up by it, nor wait for it.
+    pub fn lock_named(&self, name: &str) -> Result<LocalLock> {
         use fs4::FileExt;
         std::fs::create_dir_all(&self.dir).at(&self.dir)?;
-        let path = self.dir.join("lock");
+        let path = self.dir.join(name);
         let file =
             OpenOptions::new().create(true).truncate(false).write(true).open(&path).at(&path)?;
         FileExt::lock(&file).at(&path)?;

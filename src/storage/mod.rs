@@ -5,6 +5,7 @@ pub mod atomic;
 pub mod config;
 pub mod documents;
 pub mod events;
+pub mod fault;
 pub mod gitattributes;
 pub mod idempotency;
 pub mod ids;
@@ -13,6 +14,8 @@ pub mod journal;
 pub mod leases;
 pub mod local;
 pub mod lock;
+pub mod rates;
+pub mod refusals;
 pub mod trust;
 
 use std::io::Read;

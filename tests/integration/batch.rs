@@ -537,3 +537,48 @@ fn a_batch_of_many_files_is_made_durable_with_one_syncfs() {
     assert!(calls.get("fsync").copied().unwrap_or(0) >= 3, "{calls:?}");
     assert_eq!(env.json(&["issue", "list", "--count"])["count"], 42);
 }
+
+#[test]
+fn an_entry_presents_its_own_claim_token() {
+    let env = TestEnv::fixed();
+    let (id, other) = (env.create("claimed twice"), env.create("other"));
+    env.ok(&["issue", "update", &id, "--state", "ready"]);
+    env.json(&["claim", &id, "--agent", "a1"]);
+    let stolen = env.json(&["claim", &id, "--agent", "a2", "--steal"]);
+    assert_eq!(stolen["token"], 2);
+    let (files, n_events) = (env.issue_files(), events(&env).len());
+
+    // The old token on the second entry: refused, naming that entry; nothing written.
+    let entries = |token: u64| {
+        json!([
+            {"op": "update", "id": other, "title": "fine"},
+            {"op": "update", "id": id, "title": "zombie", "claim_token": token},
+        ])
+    };
+    let f = batch_file(env.path(), "old.json", &entries(1));
+    let e = env.json_err(&["batch", &f], 4);
+    assert_eq!(
+        (e["code"].clone(), e["entry"].clone(), e["presented"].clone()),
+        (json!("CLAIM_FENCED"), json!(1), json!(1))
+    );
+    assert_eq!((env.issue_files(), events(&env).len()), (files.clone(), n_events));
+    // It stands for the command's token, for its own entry only: with the current token in
+    // one entry, the command's old one still fences the entry without one.
+    let mixed = json!([
+        {"op": "update", "id": id, "title": "mine", "claim_token": 2},
+        {"op": "update", "id": id, "priority": "high"},
+    ]);
+    let f = batch_file(env.path(), "mixed.json", &mixed);
+    let e = env.json_err(&["batch", &f, "--claim-token", "1"], 4);
+    assert_eq!((e["code"].clone(), e["entry"].clone()), (json!("CLAIM_FENCED"), json!(1)));
+    assert_eq!(env.issue_files(), files);
+    // The right token passes.
+    let f = batch_file(env.path(), "new.json", &entries(2));
+    let reply = env.json(&["batch", &f]);
+    assert_eq!(reply["issues"].as_array().unwrap().len(), 2, "{reply}");
+    assert_eq!(env.json(&["issue", "show", &id])["title"], "zombie");
+
+    let bad = json!([{"op": "delete", "id": id, "claim_token": "two"}]);
+    let e = env.json_err(&["batch", &batch_file(env.path(), "bad.json", &bad)], 1);
+    assert_eq!((e["code"].clone(), e["entry"].clone()), (json!("BATCH_INVALID"), json!(0)));
+}

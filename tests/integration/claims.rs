@@ -11,10 +11,10 @@ use serde_json::{Value, json};
 
 use crate::common::*;
 
-/// Agents per pool race, and issues in the pool: kept modest for CI's two cores; each issue
-/// is still fought over by every agent.
+/// Agents per pool race, and issues in the pool (each issue is fought over by every agent
+/// still claiming). On a 2-core machine each race takes a few seconds (docs/performance.md).
 const AGENTS: usize = 10;
-const POOL: usize = 40;
+const POOL: usize = 200;
 
 fn jit(dir: &Path) -> Command {
     let mut c = Command::new(jit_bin());
@@ -54,17 +54,30 @@ fn claim_loop(dir: PathBuf, agent: String) -> Vec<(String, u64, String)> {
     }
 }
 
+/// `n` ready issues, made by one batch (one commit: the pool is set up in a moment).
 fn make_pool(dir: &Path, n: usize) -> BTreeSet<String> {
-    (0..n)
-        .map(|i| {
-            let out = jit(dir)
-                .args(["issue", "create", &format!("p{i}"), "--state", "ready", "--json"])
-                .output()
-                .unwrap();
-            assert_success(&out, &["issue", "create"]);
-            parse(&out)["id"].as_str().unwrap().to_string()
-        })
-        .collect()
+    let entries: Vec<Value> = (0..n)
+        .map(|i| json!({"op": "create", "title": format!("p{i}"), "state": "ready"}))
+        .collect();
+    let mut child = jit(dir)
+        .args(["batch", "--json"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let input = serde_json::to_vec(&entries).unwrap();
+    std::io::Write::write_all(&mut child.stdin.take().unwrap(), &input).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_success(&out, &["batch"]);
+    let ids: BTreeSet<String> = parse(&out)["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["id"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(ids.len(), n);
+    ids
 }
 
 /// Run `AGENTS` claim loops at once, agent `i` in `dirs[i % len]` named by `name(i)`.

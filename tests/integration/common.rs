@@ -54,6 +54,16 @@ impl TestEnv {
         env
     }
 
+    /// A copy of this repository in a new temporary directory, with the same clock (and the
+    /// id seed starting afresh).
+    pub fn copy(&self) -> TestEnv {
+        let mut env = TestEnv::bare();
+        env.fixed_clock = self.fixed_clock;
+        env.seed.set(self.seed.get() + 1000);
+        copy_tree(self.path(), env.path());
+        env
+    }
+
     pub fn path(&self) -> &Path {
         self.dir.path()
     }

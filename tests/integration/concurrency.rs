@@ -135,7 +135,7 @@ fn compare_and_swap_serialises_concurrent_updates() {
 }
 
 /// What the writer has had acknowledged so far: id → version.
-type Acked = Arc<Mutex<HashMap<String, u64>>>;
+pub(crate) type Acked = Arc<Mutex<HashMap<String, u64>>>;
 
 /// Create issues and update earlier ones, recording each acknowledged write. Now and then
 /// the index is thrown away, so readers rebuild it from files that are being replaced.
@@ -158,7 +158,7 @@ fn writer(project: PathBuf, acked: Acked, rounds: u64) {
 }
 
 /// List until told to stop; each listing must hold every write acknowledged before it began.
-fn reader(project: PathBuf, acked: Acked, stop: Arc<AtomicBool>, seed: u64) -> usize {
+pub(crate) fn reader(project: PathBuf, acked: Acked, stop: Arc<AtomicBool>, seed: u64) -> usize {
     let mut rng = XorShift::new(seed);
     let mut reads = 0;
     loop {

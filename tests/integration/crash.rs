@@ -337,3 +337,27 @@ fn killed_compactions_leave_a_usable_index_and_no_lasting_temp_files() {
     assert_list_is_truth(&env);
     assert_eq!(temp_files(&index), Vec::<String>::new());
 }
+
+/// `scripts/crash-harness.sh` with a modest count (the script's own default is 300 kills):
+/// mixed writers SIGKILLed at random, then every check of the script holds.
+#[test]
+fn the_crash_harness_holds_with_a_few_kills() {
+    if !have_tool("jq", "jq") || !have_tool("timeout", "coreutils") {
+        return;
+    }
+    let scratch = tempfile::tempdir().unwrap();
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/crash-harness.sh");
+    let mut c = Command::new("bash");
+    c.arg(&script).args(["12", "2"]).env("JIT", jit_bin());
+    c.env("CRASH_DIR", scratch.path()).env("GROUP", "6").env("POOL", "6");
+    let out = c.output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(out.status.success() && text.contains("all checks hold"), "{}", describe(&out));
+    let killed: u64 = text
+        .split("killed ")
+        .nth(1)
+        .and_then(|s| s.split(';').next())
+        .and_then(|n| n.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no kill count: {text}"));
+    assert!(killed >= 12, "{text}");
+}

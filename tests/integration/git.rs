@@ -572,3 +572,272 @@ fn without_git_installed_init_is_silent_and_git_setup_says_so() {
         json!("`git rev-parse --show-toplevel` failed: git is not installed (not found on PATH)")
     );
 }
+
+/// A clone where the driver was never registered: every write warns once (a batch of several
+/// changes too), `validate` reports it as info (exit 0) with the command, and `git-setup`
+/// silences both. A driver registered in the global git config counts as well.
+#[test]
+fn a_clone_without_the_driver_warns_once_per_write_until_git_setup() {
+    if !have_tool("git", "git") {
+        return;
+    }
+    let w = World::new();
+    let a = w.repo("a");
+    let id = w.jit_json(&a, T0, &["issue", "create", "Shared"])["id"].as_str().unwrap().to_string();
+    w.commit(&a, "issue");
+    w.git(w.dir.path(), &["clone", "-q", a.to_str().unwrap(), "b"]);
+    let b = w.path("b");
+    let warning = "warning: this clone has not registered jit's merge driver, so git would merge \
+                   issue files line by line (conflict markers, lost fields): run `jit git-setup` \
+                   (git config is not cloned)\n";
+
+    let out = w.jit_run(&b, T1, &["issue", "update", &id, "--add-label", "x:1"]);
+    assert_success(&out, &["issue", "update"]);
+    assert_eq!(stderr(&out), warning);
+    let batch = w.path("batch.json");
+    std::fs::write(
+        &batch,
+        r#"[{"op":"create","key":"n","title":"New"},{"op":"dep_add","id":"@n","depends_on":["SHARED"]}]"#
+            .replace("SHARED", &id),
+    )
+    .unwrap();
+    let out = w.jit_run(&b, T1, &["batch", batch.to_str().unwrap()]);
+    assert_success(&out, &["batch"]);
+    assert_eq!(stderr(&out), warning, "one warning for the whole batch");
+    // Reads and refused writes say nothing.
+    let out = w.jit_run(&b, T1, &["issue", "list"]);
+    assert_eq!(stderr(&out), "");
+    let out = w.jit_run(&b, T1, &["issue", "update", &id, "--if-version", "1", "--title", "T"]);
+    assert_eq!(out.status.code(), Some(4), "{}", describe(&out));
+    assert!(!stderr(&out).contains("merge driver"), "{}", stderr(&out));
+
+    let out = w.jit_run(&b, T1, &["validate", "--json"]);
+    assert_eq!(out.status.code(), Some(0), "info only: {}", describe(&out));
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let found: Vec<&Value> = report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["code"] == json!("GIT_DRIVER_MISSING"))
+        .collect();
+    assert_eq!(found.len(), 1, "{report}");
+    assert_eq!(found[0]["severity"], json!("info"));
+    assert_eq!(found[0]["path"], json!(".jit/.gitattributes"));
+    assert_eq!(found[0]["git_commands"], json!(["jit git-setup"]));
+
+    w.jit(&b, T1, &["git-setup"]);
+    let out = w.jit_run(&b, T2, &["issue", "update", &id, "--add-label", "x:2"]);
+    assert_success(&out, &["issue", "update"]);
+    assert_eq!(stderr(&out), "");
+    let report = w.jit_json(&b, T2, &["validate"]);
+    assert!(!report.to_string().contains("GIT_DRIVER_MISSING"), "{report}");
+
+    // Registered only in the global config (which git reads and jit asks git about).
+    w.git(w.dir.path(), &["clone", "-q", a.to_str().unwrap(), "c"]);
+    let c = w.path("c");
+    w.git(&c, &["config", "--global", "merge.jit.driver", "jit merge-driver %O %A %B %P"]);
+    let out = w.jit_run(&c, T2, &["issue", "update", &id, "--add-label", "x:3"]);
+    assert_success(&out, &["issue", "update"]);
+    assert_eq!(stderr(&out), "");
+}
+
+/// Set a file's mtime back to `to` (nanoseconds kept), as `touch -r` or an unpacking tool would.
+fn set_mtime(path: &Path, to: std::time::SystemTime) {
+    let d = to.duration_since(std::time::UNIX_EPOCH).unwrap();
+    let stamp = format!("@{}.{:09}", d.as_secs(), d.subsec_nanos());
+    let out = Command::new("touch").args(["-m", "-d", &stamp]).arg(path).output().unwrap();
+    assert!(out.status.success(), "{}", describe(&out));
+}
+
+/// The index never answers from a record of the file's old content after git rewrote it:
+/// `git checkout`, `git stash pop`, `git rebase` and `git pull`, each replacing an issue file
+/// by one of the same size whose mtime is then set back to the old one (so only the ctime,
+/// which nobody can set back, tells them apart). Before each, a listing records the old file
+/// in the index and is old enough to be trusted.
+#[test]
+fn the_index_notices_checkout_stash_pop_rebase_and_pull_with_same_size_edits() {
+    if !have_tool("git", "git") || !have_tool("touch", "coreutils") {
+        return;
+    }
+    let w = World::new();
+    let a = w.repo("a");
+    let id = |v: Value| v["id"].as_str().unwrap().to_string();
+    let x = id(w.jit_json(&a, T0, &["issue", "create", "Title AAAA"]));
+    let y = id(w.jit_json(&a, T0, &["issue", "create", "Other"]));
+    w.commit(&a, "issues");
+    let path = issue_file(&a, &x);
+    let title = |dir: &Path| -> String {
+        // The listing (index) and `show` (the file) must agree, and the caller checks the value.
+        let listed = w.jit_json(dir, T2, &["issue", "list"]);
+        let listed = listed
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|i| i["id"] == json!(x))
+            .map(|i| i["title"].as_str().unwrap().to_string())
+            .unwrap();
+        let queried = w.jit_json(dir, T2, &["query", &format!("id:{x}"), "--fields", "title"]);
+        assert_eq!(queried[0]["title"], json!(listed), "query and list agree");
+        listed
+    };
+    // Record the current file in the index, trusted (older than the racy window), then let git
+    // rewrite it, restoring the mtime it had.
+    let through_git = |dir: &Path, args: &[&[&str]]| {
+        std::thread::sleep(std::time::Duration::from_millis(250));
+        let file = issue_file(dir, &x);
+        title(dir);
+        let before = std::fs::metadata(&file).unwrap();
+        for a in args {
+            w.git(dir, a);
+        }
+        let after = std::fs::metadata(&file).unwrap();
+        assert_eq!(before.len(), after.len(), "a same-size edit");
+        set_mtime(&file, before.modified().unwrap());
+    };
+
+    // checkout: a branch where the title differs by the same number of bytes.
+    w.git(&a, &["checkout", "-q", "-b", "other"]);
+    w.jit(&a, T1, &["issue", "update", &x, "--title", "Title BBBB"]);
+    w.commit(&a, "B");
+    through_git(&a, &[&["checkout", "-q", "main"]]);
+    assert_eq!(title(&a), "Title AAAA", "checkout main");
+    through_git(&a, &[&["checkout", "-q", "other"]]);
+    assert_eq!(title(&a), "Title BBBB", "checkout other");
+
+    // stash pop: an uncommitted same-size edit stashed, then brought back.
+    w.jit(&a, T1, &["issue", "update", &x, "--title", "Title CCCC"]);
+    through_git(&a, &[&["stash", "-q"]]);
+    assert_eq!(title(&a), "Title BBBB", "stashed");
+    through_git(&a, &[&["stash", "pop", "-q"]]);
+    assert_eq!(title(&a), "Title CCCC", "stash pop");
+    w.git(&a, &["checkout", "-q", "--", "."]);
+
+    // rebase: main moves X on; a branch from before that edits another issue is rebased on it.
+    w.git(&a, &["checkout", "-q", "main"]);
+    w.git(&a, &["checkout", "-q", "-b", "topic"]);
+    w.jit(&a, T1, &["issue", "update", &y, "--title", "Other 2"]);
+    w.commit(&a, "topic");
+    w.git(&a, &["checkout", "-q", "main"]);
+    w.jit(&a, T1, &["issue", "update", &x, "--title", "Title DDDD"]);
+    w.commit(&a, "D");
+    w.git(&a, &["checkout", "-q", "topic"]);
+    through_git(&a, &[&["rebase", "-q", "main"]]);
+    assert_eq!(title(&a), "Title DDDD", "rebase onto main");
+
+    // pull: a clone changes X, the first repository pulls it (a fast-forward).
+    w.git(&a, &["checkout", "-q", "main"]);
+    w.git(w.dir.path(), &["clone", "-q", a.to_str().unwrap(), "b"]);
+    let b = w.path("b");
+    w.jit(&b, T2, &["git-setup"]);
+    w.jit(&b, T2, &["issue", "update", &x, "--title", "Title EEEE"]);
+    w.commit(&b, "E");
+    through_git(&a, &[&["pull", "-q", "--no-rebase", "--no-edit", "../b", "main"]]);
+    assert_eq!(title(&a), "Title EEEE", "pull");
+    assert!(path.exists());
+}
+
+/// What a merge leaves that no per-file merge settles, beyond cycles: an issue claimed by an
+/// agent in each clone (the merge keeps the later claim; validate names both agents until the
+/// claim is settled), and work in progress whose merged dependencies are not done.
+#[test]
+fn validate_names_a_claim_won_by_a_merge_and_work_its_merged_dependencies_forbid() {
+    if !have_tool("git", "git") {
+        return;
+    }
+    let w = World::new();
+    let a = w.repo("a");
+    let id = |v: Value| v["id"].as_str().unwrap().to_string();
+    let shared = id(w.jit_json(&a, T0, &["issue", "create", "Shared", "--state", "ready"]));
+    let x = id(w.jit_json(&a, T0, &["issue", "create", "X", "--state", "ready"]));
+    let y = id(w.jit_json(&a, T0, &["issue", "create", "Y"]));
+    w.commit(&a, "issues");
+    w.git(w.dir.path(), &["clone", "-q", a.to_str().unwrap(), "b"]);
+    let b = w.path("b");
+    w.jit(&b, T0, &["git-setup"]);
+
+    // b, earlier: alice claims Shared; Y becomes a dependency of X.
+    w.jit(&b, T1, &["claim", &shared, "--agent", "alice"]);
+    w.jit(&b, T1, &["dep", "add", &x, &y]);
+    w.commit(&b, "b");
+    // a, later: bob claims Shared too (a's local state knows nothing of b's); X starts.
+    w.jit(&a, T2, &["claim", &shared, "--agent", "bob"]);
+    w.jit(&a, T2, &["issue", "update", &x, "--state", "in_progress"]);
+    w.commit(&a, "a");
+    w.git(&a, &["pull", "-q", "--no-rebase", "--no-edit", "../b", "main"]);
+    assert_no_markers(&a);
+    assert_eq!(read_issue(&a, &shared)["claim"]["agent"], json!("bob"), "the later claim");
+
+    let out = w.jit_run(&a, T2, &["validate", "--json"]);
+    assert_eq!(out.status.code(), Some(6), "{}", describe(&out));
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let of = |code: &str| -> Vec<Value> {
+        report["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|f| f["code"] == json!(code))
+            .cloned()
+            .collect()
+    };
+    let claim = of("CLAIM_MERGED");
+    assert_eq!(claim.len(), 1, "{report}");
+    assert_eq!(claim[0]["issue"], json!(shared));
+    assert_eq!(claim[0]["severity"], json!("warning"));
+    let msg = claim[0]["message"].as_str().unwrap();
+    assert!(msg.contains("kept bob's claim") && msg.contains("dropped alice's"), "{msg}");
+    let blocked = of("STATE_BLOCKED");
+    assert_eq!(blocked.len(), 1, "{report}");
+    assert_eq!(blocked[0]["issue"], json!(x));
+    assert!(blocked[0]["message"].as_str().unwrap().contains(&y), "{report}");
+
+    // Settled: bob releases Shared, X goes back to ready; validate is clean of both.
+    w.jit(&a, T2, &["release", &shared, "--agent", "bob"]);
+    w.jit(&a, T2, &["issue", "update", &x, "--state", "ready"]);
+    let report = w.jit_json(&a, T2, &["validate"]);
+    let text = report.to_string();
+    assert!(!text.contains("CLAIM_MERGED") && !text.contains("STATE_BLOCKED"), "{report}");
+}
+
+/// Two worktrees of one clone: an issue made in one reaches the other by commit and merge;
+/// claims are shared through the git common dir, so `jit status` in the other worktree shows
+/// the claim of an issue it does not have yet (no state, no title), and that worktree cannot
+/// claim it once the merge brought it.
+#[test]
+fn worktrees_share_claims_and_status_shows_claims_of_issues_not_merged_yet() {
+    if !have_tool("git", "git") {
+        return;
+    }
+    let w = World::new();
+    let a = w.repo("a");
+    w.jit(&a, T0, &["issue", "create", "First"]);
+    w.commit(&a, "first");
+    let wt = w.path("wt");
+    w.git(&a, &["worktree", "add", "-q", "-b", "side", wt.to_str().unwrap()]);
+    let n = w.jit_json(&a, T0, &["issue", "create", "New", "--state", "ready"])["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    w.commit(&a, "new");
+    w.jit(&a, T1, &["claim", &n, "--agent", "alice"]);
+
+    let status = w.jit_json(&wt, T1, &["status"]);
+    let lease = status["leases"].as_array().unwrap().iter().find(|l| l["id"] == json!(n));
+    let lease = lease.unwrap_or_else(|| panic!("the other worktree's claim: {status}"));
+    assert_eq!(
+        (&lease["agent"], &lease["state"], &lease["title"]),
+        (&json!("alice"), &Value::Null, &json!(""))
+    );
+    let out = w.jit_run(&wt, T1, &["claim", &n, "--agent", "bob"]);
+    assert_eq!(out.status.code(), Some(3), "not here yet: {}", describe(&out));
+
+    // The claim committed in a reaches the worktree with a merge.
+    w.commit(&a, "claimed");
+    w.git(&wt, &["merge", "-q", "--no-edit", "main"]);
+    let status = w.jit_json(&wt, T1, &["status"]);
+    let lease = status["leases"].as_array().unwrap().iter().find(|l| l["id"] == json!(n)).unwrap();
+    assert_eq!((&lease["state"], &lease["title"]), (&json!("in_progress"), &json!("New")));
+    let out = w.jit_run(&wt, T1, &["claim", &n, "--agent", "bob", "--json"]);
+    assert_eq!(out.status.code(), Some(4), "{}", describe(&out));
+    let err: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(err["error"]["code"], json!("ALREADY_CLAIMED"));
+}

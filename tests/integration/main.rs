@@ -9,7 +9,10 @@ mod errors;
 
 mod concurrency;
 mod crash;
+mod crash_states;
+mod failpoints;
 mod index;
+mod journal;
 mod query;
 
 mod discovery;
@@ -27,4 +30,7 @@ mod contract;
 mod fix;
 mod validate;
 
+mod agents;
 mod batch;
+mod idempotency;
+mod stress;

@@ -7,6 +7,7 @@ use super::Ctx;
 use crate::api::BatchReply;
 use crate::cli::CliError;
 use crate::error::{Error, IoContext, exit};
+use crate::repo::IdempotencyKey;
 use crate::repo::batch::{self, MAX_BYTES};
 
 /// Apply a list of write requests (a JSON array) as one all-or-nothing change
@@ -14,7 +15,8 @@ use crate::repo::batch::{self, MAX_BYTES};
 /// Each entry is one operation's request, tagged with `op`: create, update, delete, dep_add,
 /// dep_rm, gate_pass, gate_fail or bulk_update, with the fields of the `--json` issue object
 /// and of the command's flags (`jit schema batch` has them all). A create may carry a `key`;
-/// later entries name that issue `@key`. Everything is checked first, then applied in order
+/// later entries name that issue `@key`. Any entry may carry `claim_token`, the fencing token
+/// its writes present instead of --claim-token. Everything is checked first, then applied in order
 /// as ONE commit: if any entry fails, the error names it (`entry`, its index from 0) and
 /// nothing is changed. A batch runs no gate commands: a move that an auto gate guards is
 /// refused unless the gate has passed (run `jit gate run` first).
@@ -43,7 +45,7 @@ pub fn run(ctx: &mut Ctx, args: Args) -> Result<u8, CliError> {
     let input = read_input(args.file.as_deref())?;
     let mut batch = batch::parse(&input)?;
     if let Some(k) = args.idempotency_key {
-        crate::storage::idempotency::check_key(&k)?;
+        let k = IdempotencyKey::parse(&k)?;
         match &batch.idempotency_key {
             Some(given) if *given != k => {
                 return Err(Error::BatchInvalid {

@@ -38,6 +38,8 @@ pub struct ClaimArgs {
     /// Take the named issue over from another agent's live lease (the old holder is fenced)
     #[arg(long, requires = "id")]
     pub steal: bool,
+    #[command(flatten)]
+    pub key: super::key_arg::KeyArg,
 }
 
 /// End the claim of an issue: its lease ends and it moves (default: back to ready)
@@ -59,6 +61,8 @@ pub struct ReleaseArgs {
     /// The state to leave the issue in
     #[arg(long, value_name = "STATE")]
     pub state: Option<String>,
+    #[command(flatten)]
+    pub key: super::key_arg::KeyArg,
 }
 
 /// Extend the live lease of a claimed issue
@@ -81,6 +85,7 @@ pub struct RenewArgs {
 }
 
 pub fn run_claim(ctx: &mut Ctx, args: ClaimArgs) -> Result<u8, CliError> {
+    let key = args.key.parse()?;
     let wait = args.wait.as_deref().map(|w| parse_duration("--wait", w)).transpose()?;
     let req = ClaimRequest {
         agent: args.agent,
@@ -91,8 +96,8 @@ pub fn run_claim(ctx: &mut Ctx, args: ClaimArgs) -> Result<u8, CliError> {
     };
     let repo = ctx.open_repo()?;
     let claimed = match wait {
-        Some(w) => repo.claim_waiting(&req, w.unsigned_abs())?,
-        None => repo.claim(&req)?,
+        Some(w) => repo.claim_waiting(&req, w.unsigned_abs(), key.as_ref())?,
+        None => repo.claim(&req, key.as_ref())?,
     };
     if ctx.out.is_json() {
         ctx.out.json(&claimed)?;
@@ -111,12 +116,13 @@ pub fn run_claim(ctx: &mut Ctx, args: ClaimArgs) -> Result<u8, CliError> {
 }
 
 pub fn run_release(ctx: &mut Ctx, args: ReleaseArgs) -> Result<u8, CliError> {
+    let key = args.key.parse()?;
     let state = args.state.as_deref().map(str::parse::<State>).transpose()?;
     let req = ReleaseRequest { id: args.id, agent: args.agent, state };
     let repo = ctx.open_repo()?;
-    let done = repo.release(&req)?;
+    let done = repo.release(&req, key.as_ref())?;
     if let Some(refused) = done.refused {
-        return Err(refused.into());
+        return Err(crate::Error::from(refused).into());
     }
     super::issue::print_issue(ctx, &done.issue)?;
     Ok(exit::OK)

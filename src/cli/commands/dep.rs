@@ -3,6 +3,8 @@
 use clap::Subcommand;
 
 use super::Ctx;
+use super::key_arg::KeyArg;
+use crate::api;
 use crate::cli::CliError;
 use crate::error::exit;
 
@@ -22,6 +24,8 @@ pub enum DepCommand {
         /// What it depends on
         #[arg(value_name = "DEP", required = true)]
         deps: Vec<String>,
+        #[command(flatten)]
+        key: KeyArg,
     },
     /// Remove dependencies of ID (a full id of a deleted issue works too)
     #[command(after_help = "Examples:\n  jit dep rm 01jx5k 01jx7m")]
@@ -30,21 +34,20 @@ pub enum DepCommand {
         id: String,
         #[arg(value_name = "DEP", required = true)]
         deps: Vec<String>,
+        #[command(flatten)]
+        key: KeyArg,
     },
 }
 
 pub fn run(ctx: &mut Ctx, cmd: DepCommand) -> Result<u8, CliError> {
+    let (DepCommand::Add { id, deps, key } | DepCommand::Rm { id, deps, key }) = &cmd;
+    let (req, key) = (api::DepEdit { id: id.clone(), deps: deps.clone() }, key.parse()?);
     let repo = ctx.open_repo()?;
-    let (issue, changed, verb) = match cmd {
-        DepCommand::Add { id, deps } => {
-            let (i, added) = repo.dep_add(&id, &deps)?;
-            (i, added, "added")
-        }
-        DepCommand::Rm { id, deps } => {
-            let (i, removed) = repo.dep_rm(&id, &deps)?;
-            (i, removed, "removed")
-        }
+    let (done, verb) = match cmd {
+        DepCommand::Add { .. } => (repo.dep_add(&req, key.as_ref())?, "added"),
+        DepCommand::Rm { .. } => (repo.dep_rm(&req, key.as_ref())?, "removed"),
     };
+    let (issue, changed) = (done.issue, done.changed);
     if ctx.out.is_json() {
         ctx.out.json(&issue)?;
     } else {

@@ -117,7 +117,7 @@ fn issue_filter(repo: &crate::repo::Repo, input: &str) -> Result<IssueFilter, Cl
 
 /// `--since`: the forms of the query language's dates (`created>…`), as an instant in
 /// nanoseconds. A day is its start in UTC; an age counts back from now.
-fn parse_since(s: &str, now_ns: i128) -> Result<i128, Error> {
+pub(super) fn parse_since(s: &str, now_ns: i128) -> Result<i128, Error> {
     let bad = |why: &str| Error::InvalidArgument(format!("--since `{s}` is not a time: {why}"));
     let forms = "use YYYY-MM-DD, an RFC 3339 timestamp, or an age like 30m, 24h, 7d or 2w";
     if let Some(unit) = s.chars().last().filter(|c| "smhdw".contains(*c)) {

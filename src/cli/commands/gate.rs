@@ -4,6 +4,7 @@ use clap::Subcommand;
 use serde_json::json;
 
 use super::Ctx;
+use super::key_arg::KeyArg;
 use crate::api::{self, GateHistoryRequest, GateInfo};
 use crate::cli::CliError;
 use crate::cli::render::one_line;
@@ -100,6 +101,8 @@ Examples:
         id: String,
         #[arg(value_name = "NAME", required = true)]
         names: Vec<String>,
+        #[command(flatten)]
+        key: KeyArg,
     },
     /// Detach gates from an issue
     #[command(after_help = "Examples:\n  jit gate rm 01jx5k review")]
@@ -108,6 +111,8 @@ Examples:
         id: String,
         #[arg(value_name = "NAME", required = true)]
         names: Vec<String>,
+        #[command(flatten)]
+        key: KeyArg,
     },
     /// Record that a gate passed
     #[command(after_help = "Examples:\n  jit gate pass 01jx5k review --by alice --note 'LGTM'")]
@@ -148,12 +153,16 @@ pub struct Decision {
     /// Why (kept as given; `gate history` shows line breaks in it as `\u{a}`)
     #[arg(long)]
     note: Option<String>,
+    #[command(flatten)]
+    key: KeyArg,
 }
 
 impl Decision {
-    fn into_request(self, passed: bool) -> api::GateDecide {
+    fn into_request(self, passed: bool) -> (api::GateDecide, KeyArg) {
         let status = if passed { GateStatus::Passed } else { GateStatus::Failed };
-        api::GateDecide { id: self.id, gate: self.name, status, by: self.by, note: self.note }
+        let req =
+            api::GateDecide { id: self.id, gate: self.name, status, by: self.by, note: self.note };
+        (req, self.key)
     }
 }
 
@@ -266,10 +275,22 @@ pub fn run(ctx: &mut Ctx, cmd: GateCommand) -> Result<u8, CliError> {
                 ))?;
             }
         }
-        GateCommand::Add { id, names } => print_gates(ctx, &repo.gate_add(&id, &names)?)?,
-        GateCommand::Rm { id, names } => print_gates(ctx, &repo.gate_rm(&id, &names)?)?,
-        GateCommand::Pass(d) => print_gates(ctx, &repo.gate_decide(&d.into_request(true))?)?,
-        GateCommand::Fail(d) => print_gates(ctx, &repo.gate_decide(&d.into_request(false))?)?,
+        GateCommand::Add { id, names: gates, key } => {
+            let req = api::GateAttach { id, gates };
+            print_gates(ctx, &repo.gate_add(&req, key.parse()?.as_ref())?)?
+        }
+        GateCommand::Rm { id, names: gates, key } => {
+            let req = api::GateAttach { id, gates };
+            print_gates(ctx, &repo.gate_rm(&req, key.parse()?.as_ref())?)?
+        }
+        GateCommand::Pass(d) => {
+            let (req, key) = d.into_request(true);
+            print_gates(ctx, &repo.gate_decide(&req, key.parse()?.as_ref())?)?
+        }
+        GateCommand::Fail(d) => {
+            let (req, key) = d.into_request(false);
+            print_gates(ctx, &repo.gate_decide(&req, key.parse()?.as_ref())?)?
+        }
         GateCommand::Run { id, names } => {
             let run = repo.gate_run(&id, &names)?;
             let outcomes = &run.results;

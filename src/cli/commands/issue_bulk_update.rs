@@ -32,9 +32,12 @@ pub struct Args {
     /// Allow a change of more issues than bulk_confirm
     #[arg(short, long)]
     pub yes: bool,
+    #[command(flatten)]
+    pub key: super::key_arg::KeyArg,
 }
 
 pub fn run(ctx: &mut Ctx, args: Args) -> Result<u8, CliError> {
+    let key = args.key.parse()?;
     // Parsed here too, so that a bad filter is reported before the repository is opened.
     crate::query::parse(&args.filter).map_err(Error::from)?;
     let changes = args.fields.into_changes()?;
@@ -53,7 +56,7 @@ pub fn run(ctx: &mut Ctx, args: Args) -> Result<u8, CliError> {
         dry_run: args.dry_run,
         yes: args.yes,
     };
-    let report = repo.bulk(&req)?;
+    let report = repo.bulk(&req, key.as_ref())?;
     ctx.warn_unreadable(&report.unreadable);
     if ctx.out.is_json() {
         ctx.out.json(&report)?;

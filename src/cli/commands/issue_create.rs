@@ -43,9 +43,12 @@ pub struct Args {
     /// for several. It takes one value, so the title may come before or after it
     #[arg(long = "depends-on", value_name = "ID", value_delimiter = ',')]
     pub depends_on: Vec<String>,
+    #[command(flatten)]
+    pub key: super::key_arg::KeyArg,
 }
 
 pub fn run(ctx: &mut Ctx, args: Args) -> Result<u8, CliError> {
+    let key = args.key.parse()?;
     let title = args.title_pos.or(args.title).unwrap_or_default();
     let req = api::CreateIssue {
         title,
@@ -57,7 +60,7 @@ pub fn run(ctx: &mut Ctx, args: Args) -> Result<u8, CliError> {
         depends_on: args.depends_on,
     };
     let repo = ctx.open_repo()?;
-    let issue = repo.create_issue(&req)?;
+    let issue = repo.create_issue(&req, key.as_ref())?;
     print_issue(ctx, &issue)?;
     Ok(exit::OK)
 }

@@ -3,6 +3,7 @@
 use std::io::{BufRead, IsTerminal, Write};
 
 use super::Ctx;
+use crate::api;
 use crate::cli::CliError;
 use crate::cli::render::one_line;
 use crate::error::{Error, exit};
@@ -23,12 +24,19 @@ pub struct Args {
     /// Do not ask for confirmation
     #[arg(short, long)]
     pub yes: bool,
+    #[command(flatten)]
+    pub key: super::key_arg::KeyArg,
 }
 
 pub fn run(ctx: &mut Ctx, args: Args) -> Result<u8, CliError> {
+    let key = args.key.parse()?;
     let repo = ctx.open_repo()?;
+    let req = api::DeleteIssue { id: args.id.clone() };
+    let keyed = repo.keyed(key.as_ref(), "delete", &req);
     let mut warned = false;
-    if !args.yes {
+    // A retry of a delete that committed is answered without asking again (the issue is gone).
+    let replay: Option<api::Deleted> = repo.replayed(keyed.as_ref())?;
+    if !args.yes && replay.is_none() {
         let plan = repo.delete_plan(&args.id)?;
         if std::io::stdin().is_terminal() && std::io::stderr().is_terminal() {
             // Before the question: files that could not be checked may refer to the issue.
@@ -61,7 +69,10 @@ pub fn run(ctx: &mut Ctx, args: Args) -> Result<u8, CliError> {
             return Ok(exit::USER);
         }
     }
-    let done = repo.delete(&args.id)?;
+    let done = match replay {
+        Some(done) => done,
+        None => repo.delete(&req, key.as_ref())?,
+    };
     if !warned {
         ctx.warn_unreadable(&done.unreadable);
     }

@@ -38,9 +38,12 @@ pub struct Args {
     /// Apply only if the issue is at this version
     #[arg(long, value_name = "N")]
     pub if_version: Option<u64>,
+    #[command(flatten)]
+    pub key: super::key_arg::KeyArg,
 }
 
 pub fn run(ctx: &mut Ctx, args: Args) -> Result<u8, CliError> {
+    let key = args.key.parse()?;
     let context = args.context.iter().map(|kv| parse_context(kv)).collect::<Result<_, _>>()?;
     let changes = IssueChanges {
         title: args.title,
@@ -59,10 +62,10 @@ pub fn run(ctx: &mut Ctx, args: Args) -> Result<u8, CliError> {
     let req =
         api::UpdateIssue { id: args.id, changes: changes.into(), if_version: args.if_version };
     let repo = ctx.open_repo()?;
-    let done = repo.update_issue(&req)?;
+    let done = repo.update_issue(&req, key.as_ref())?;
     if let Some(refused) = done.refused {
         // Committed as the outcome (the issue may now be gated), reported as the error.
-        return Err(refused.into());
+        return Err(Error::from(refused).into());
     }
     let (issue, changed) = (done.issue, done.changed);
     if !changed {

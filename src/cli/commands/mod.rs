@@ -20,8 +20,10 @@ mod issue_delete;
 mod issue_list;
 mod issue_show;
 mod issue_update;
+mod key_arg;
 mod man;
 mod merge_driver;
+mod metrics;
 mod query;
 mod ready;
 mod schema;
@@ -114,6 +116,7 @@ pub enum Command {
     Release(claim::ReleaseArgs),
     Renew(claim::RenewArgs),
     Status(status::Args),
+    Metrics(metrics::Args),
     Events(events::Args),
     Batch(batch::Args),
     Schema(schema::Args),
@@ -156,6 +159,20 @@ pub struct Ctx<'p, 'o> {
     pub global: GlobalArgs,
     pub out: &'p mut Printer<'o>,
     command: String,
+    /// Set by a write command: the name its rate limit is kept under (`--agent`, else the
+    /// actor), checked when the repository is opened.
+    rate_key: Option<RateKey>,
+    /// Where the command's refusal is recorded, once the repository is open.
+    refusals: std::cell::OnceCell<crate::repo::metrics::RefusalLog>,
+}
+
+/// Whose rate limit a write command uses.
+#[derive(Clone, Debug)]
+enum RateKey {
+    /// The `--agent` of claim, release, renew.
+    Agent(String),
+    /// Who is acting (`--actor`, `JIT_ACTOR`, else the user).
+    Actor,
 }
 
 impl Ctx<'_, '_> {
@@ -187,11 +204,19 @@ impl Ctx<'_, '_> {
             actor: crate::cli::actor::resolve(self.global.actor.as_deref())?,
         };
         let mut repo = open(&opts, Clock::from_env()?)?;
+        let _ = self.refusals.set(repo.refusal_log());
+        if let Some(key) = &self.rate_key {
+            match key {
+                RateKey::Agent(a) => repo.check_rate(a)?,
+                RateKey::Actor => repo.check_rate(repo.actor())?,
+            }
+        }
         repo.set_claim_token(self.global.claim_token);
         // Warnings are said even under --quiet, as everywhere.
         repo.set_warning_notice(|m| {
             let _ = writeln!(std::io::stderr(), "warning: {}", terminal_safe(m));
         });
+        repo.warn_quarantined();
         if !self.global.quiet {
             repo.set_wait_notice(|holder| {
                 let who = holder.map_or("another process".to_string(), |h| h.describe());
@@ -286,29 +311,45 @@ fn ceilings_from_env() -> Vec<PathBuf> {
 
 /// Run the parsed command; returns the exit code.
 pub fn dispatch(cli: Cli, out: &mut Printer, command: String) -> Result<u8, CliError> {
-    let mut ctx = Ctx { global: cli.global, out, command };
-    match cli.command {
-        Command::Init(a) => init::run(&mut ctx, a),
-        Command::Issue(c) => issue::run(&mut ctx, *c),
-        Command::Query(a) => query::run(&mut ctx, a),
-        Command::Dep(c) => dep::run(&mut ctx, c),
-        Command::Doc(c) => doc::run(&mut ctx, c),
-        Command::Ready(a) => ready::run_ready(&mut ctx, a),
-        Command::Blocked(a) => ready::run_blocked(&mut ctx, a),
-        Command::Graph(c) => graph::run(&mut ctx, c),
-        Command::Gate(c) => gate::run(&mut ctx, *c),
-        Command::GitSetup(a) => git_setup::run(&mut ctx, a),
-        Command::Claim(a) => claim::run_claim(&mut ctx, a),
-        Command::Release(a) => claim::run_release(&mut ctx, a),
-        Command::Renew(a) => claim::run_renew(&mut ctx, a),
-        Command::Status(a) => status::run(&mut ctx, a),
-        Command::Events(a) => events::run(&mut ctx, a),
-        Command::Batch(a) => batch::run(&mut ctx, a),
-        Command::Schema(a) => schema::run(&mut ctx, a),
-        Command::Validate(a) => validate::run(&mut ctx, a),
-        Command::Completions(a) => completions::run(&mut ctx, a),
-        Command::Man(a) => man::run(&mut ctx, a),
-        Command::Help(a) => help::run(&mut ctx, a),
-        Command::MergeDriver(a) => merge_driver::run(&mut ctx, a),
+    let rate_key = cli.command.writes().then(|| match &cli.command {
+        Command::Claim(a) => RateKey::Agent(a.agent.clone()),
+        Command::Release(claim::ReleaseArgs { agent: Some(a), .. })
+        | Command::Renew(claim::RenewArgs { agent: Some(a), .. }) => RateKey::Agent(a.clone()),
+        _ => RateKey::Actor,
+    });
+    let mut ctx =
+        Ctx { global: cli.global, out, command, rate_key, refusals: std::cell::OnceCell::new() };
+    let result = run_command(&mut ctx, cli.command);
+    if let (Err(CliError::Jit(e)), Some(log)) = (&result, ctx.refusals.get()) {
+        log.record(e);
+    }
+    result
+}
+
+fn run_command(ctx: &mut Ctx, command: Command) -> Result<u8, CliError> {
+    match command {
+        Command::Init(a) => init::run(ctx, a),
+        Command::Issue(c) => issue::run(ctx, *c),
+        Command::Query(a) => query::run(ctx, a),
+        Command::Dep(c) => dep::run(ctx, c),
+        Command::Doc(c) => doc::run(ctx, c),
+        Command::Ready(a) => ready::run_ready(ctx, a),
+        Command::Blocked(a) => ready::run_blocked(ctx, a),
+        Command::Graph(c) => graph::run(ctx, c),
+        Command::Gate(c) => gate::run(ctx, *c),
+        Command::GitSetup(a) => git_setup::run(ctx, a),
+        Command::Claim(a) => claim::run_claim(ctx, a),
+        Command::Release(a) => claim::run_release(ctx, a),
+        Command::Renew(a) => claim::run_renew(ctx, a),
+        Command::Status(a) => status::run(ctx, a),
+        Command::Metrics(a) => metrics::run(ctx, a),
+        Command::Events(a) => events::run(ctx, a),
+        Command::Batch(a) => batch::run(ctx, a),
+        Command::Schema(a) => schema::run(ctx, a),
+        Command::Validate(a) => validate::run(ctx, a),
+        Command::Completions(a) => completions::run(ctx, a),
+        Command::Man(a) => man::run(ctx, a),
+        Command::Help(a) => help::run(ctx, a),
+        Command::MergeDriver(a) => merge_driver::run(ctx, a),
     }
 }

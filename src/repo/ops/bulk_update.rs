@@ -34,7 +34,7 @@ pub fn apply(tx: &mut Transaction, req: &BulkUpdate) -> Result<BulkReport> {
         ));
     }
     let mut report = BulkReport {
-        operation: "bulk-update",
+        operation: "bulk-update".into(),
         filter: filter.to_string(),
         changes: changes.to_json(),
         dry_run: req.dry_run,
@@ -49,7 +49,7 @@ pub fn apply(tx: &mut Transaction, req: &BulkUpdate) -> Result<BulkReport> {
     for id in matched {
         let mut issue = tx.load(id)?.clone();
         if let Err(e) = allowed(tx, &issue, changes.state) {
-            report.errors.push(BulkFailure { id, code: e.code(), message: e.to_string() });
+            report.errors.push(BulkFailure { id, code: e.code().into(), message: e.to_string() });
             continue;
         }
         // Staged at once, so a version that cannot go up is this issue's error.
@@ -59,9 +59,11 @@ pub fn apply(tx: &mut Transaction, req: &BulkUpdate) -> Result<BulkReport> {
         }) {
             Ok(true) => report.issue_ids.push(id),
             Ok(false) => report.skipped += 1,
-            Err(e) => {
-                report.errors.push(BulkFailure { id, code: e.code(), message: e.to_string() })
-            }
+            Err(e) => report.errors.push(BulkFailure {
+                id,
+                code: e.code().into(),
+                message: e.to_string(),
+            }),
         }
     }
     report.modified = report.issue_ids.len();

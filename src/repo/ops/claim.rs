@@ -13,6 +13,7 @@ use crate::api::{ClaimRequest, Claimed, LeaseInfo};
 use crate::error::{Error, Result};
 use crate::model::{Claim, Issue, IssueId, Stage, State};
 use crate::query::{EvalCtx, Expr};
+use crate::storage::index::Snapshot;
 use crate::storage::leases::{Lease, LeaseStore};
 
 /// A claim's outcome, with the leases whose expiry this claim noticed (to be logged).
@@ -42,9 +43,17 @@ pub fn apply(
     let now = tx.now();
     let mut locked = LeaseStore::lock(repo.local())?;
     let expired = locked.store.take_unlogged_expired(now);
+    // Leases of issues that left in_progress are dropped as the file is written anyway.
     let (issue, stolen_from) = match &req.id {
-        Some(text) => named(tx, &locked.store, text, req.steal, now)?,
-        None => (best(tx, &locked.store, filter, now)?, None),
+        Some(text) => {
+            super::prune_leases(tx, &mut locked.store, None)?;
+            named(tx, &locked.store, text, req.steal, now)?
+        }
+        None => {
+            let snap = tx.snapshot()?;
+            super::prune_leases(tx, &mut locked.store, Some(&snap))?;
+            (best(tx, &snap, &locked.store, filter, now)?, None)
+        }
     };
     let key = issue.id.to_string();
     let issued = locked.store.tokens.get(&key).copied().unwrap_or(0);
@@ -130,17 +139,17 @@ fn named(
 /// The best claimable issue matching `filter`: highest priority, then oldest, then id.
 fn best(
     tx: &mut Transaction,
+    snap: &Snapshot,
     store: &LeaseStore,
     filter: Option<&Expr>,
     now: Timestamp,
 ) -> Result<Issue> {
-    let snap = tx.snapshot()?;
     let repo = tx.repo();
-    let view = repo.graph_view(&snap);
+    let view = repo.graph_view(snap);
     let config = tx.config()?.clone();
     let eval = EvalCtx::new(now, Some(&view));
     let matched: Vec<_> = match filter {
-        Some(_) => crate::query::select::select(&snap, filter, &eval, Default::default(), None),
+        Some(_) => crate::query::select::select(snap, filter, &eval, Default::default(), None),
         None => snap.iter().collect(),
     };
     let (mut blocked, mut gated, mut claimed) = (0, 0, 0);

@@ -12,7 +12,7 @@ use crate::model::{Issue, IssueId};
 use crate::storage::index;
 
 /// What a dependency edit did: the issue after it and the dependencies added (or removed).
-#[derive(Debug)]
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
 pub struct DepsChanged {
     pub issue: Issue,
     pub changed: Vec<IssueId>,

@@ -25,6 +25,8 @@ use super::tx::Transaction;
 use crate::error::{Error, Result, exit};
 use crate::model::{IssueId, State, suggest};
 use crate::storage::config::Config;
+use crate::storage::index::Snapshot;
+use crate::storage::leases::{self, LeaseStore};
 
 /// Labels valid and in a declared namespace.
 pub(crate) fn check_labels<'a>(
@@ -44,6 +46,27 @@ pub(crate) fn state_in(tx: &mut Transaction, id: IssueId) -> Result<Option<State
         Err(Error::IssueNotFound(_)) => Ok(None),
         Err(e) => Err(e),
     }
+}
+
+/// Drop the leases of issues that have left in_progress ([`leases::over`]), judged by the
+/// issue files as `tx` sees them; `snap` (the index, when the caller has it) spares reading
+/// the file of an issue that is still in progress. Best effort: an issue that cannot be read
+/// keeps its lease.
+pub(crate) fn prune_leases(
+    tx: &mut Transaction,
+    store: &mut LeaseStore,
+    snap: Option<&Snapshot>,
+) -> Result<usize> {
+    store.prune(|key, lease| {
+        let Ok(id) = key.parse::<IssueId>() else { return Ok(false) };
+        if let Some(snap) = snap {
+            let state = snap.get(id).and_then(|e| State::from_u8(e.head().state));
+            if matches!(state, None | Some(State::InProgress | State::Gated)) {
+                return Ok(false);
+            }
+        }
+        Ok(tx.load(id).is_ok_and(|i| leases::over(i, lease)))
+    })
 }
 
 /// The state of `id` read from its file, with no lock; `None` for a missing issue.

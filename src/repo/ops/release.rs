@@ -23,6 +23,7 @@ pub fn apply(tx: &mut Transaction, req: &ReleaseRequest) -> Result<Released> {
     let now = tx.now();
     let mut locked = LeaseStore::lock(tx.repo().local())?;
     let expired = locked.store.take_unlogged_expired(now);
+    let pruned = super::prune_leases(tx, &mut locked.store, None)?;
     if let (Some(agent), Some(l)) = (&req.agent, locked.store.live(&key, now)) {
         if &l.agent != agent {
             return Err(Error::AlreadyClaimed {
@@ -42,7 +43,7 @@ pub fn apply(tx: &mut Transaction, req: &ReleaseRequest) -> Result<Released> {
     if updated.refused.is_none() {
         locked.store.leases.remove(&key);
     }
-    if updated.refused.is_none() || !expired.is_empty() {
+    if updated.refused.is_none() || !expired.is_empty() || pruned > 0 {
         locked.save()?;
     }
     Ok(Released { updated, expired })

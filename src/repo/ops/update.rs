@@ -3,21 +3,38 @@
 //! done from in_progress leaves the issue `gated`, which is part of the outcome (committed
 //! as a whole, like any other change).
 
+use serde::{Deserialize, Serialize};
+
 use super::{Repo, Transaction, check_labels, state_in};
 use crate::api::UpdateIssue;
 use crate::error::{Error, Result};
 use crate::model::{Issue, IssueChanges, State};
 
-/// What an update did.
-#[derive(Debug)]
+/// What an update did (recorded whole for an idempotency key, so a retry is refused alike).
+#[derive(Debug, Serialize, Deserialize)]
 pub struct Updated {
     /// The issue as it is after the commit.
     pub issue: Issue,
     /// Whether the issue changed (an update already in place writes nothing).
     pub changed: bool,
-    /// The move the gates refused (`GATES_NOT_PASSED`, with `moved_to` when the issue became
-    /// `gated`); the rest of the request was not applied.
-    pub refused: Option<Error>,
+    /// The move the gates refused, with `moved_to` when the issue became `gated`; the rest
+    /// of the request was not applied.
+    pub refused: Option<GatesRefused>,
+}
+
+/// A move the gates refused, reported as `GATES_NOT_PASSED` (see [`Error::GatesNotPassed`]).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct GatesRefused {
+    pub id: String,
+    pub to: String,
+    pub gates: Vec<(String, String)>,
+    pub moved_to: Option<String>,
+}
+
+impl From<GatesRefused> for Error {
+    fn from(r: GatesRefused) -> Error {
+        Error::GatesNotPassed { id: r.id, to: r.to, gates: r.gates, moved_to: r.moved_to }
+    }
 }
 
 /// The checks of an update that need no issue: the values and the labels.
@@ -55,7 +72,7 @@ pub fn apply(tx: &mut Transaction, req: &UpdateIssue) -> Result<Updated> {
             }
             let before = tx.version_as_read(id)?;
             let now = tx.stage(now)?.clone();
-            let refused = Error::GatesNotPassed { id: who, to: target, gates, moved_to };
+            let refused = GatesRefused { id: who, to: target, gates, moved_to };
             let changed = before != Some(now.version);
             return Ok(Updated { issue: now, changed, refused: Some(refused) });
         }

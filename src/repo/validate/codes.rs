@@ -66,6 +66,8 @@ pub const CODES: &[CodeInfo] = &[
     c("LEASE_EXPIRED", W, "in-progress issues whose claim's lease expired"),
     c("EVENT_LINE_TORN", W, "event log lines that are not events"),
     c("EVENTS_DISAGREE", I, "issues whose version is not the event log's"),
+    c("STATE_BLOCKED", I, "issues in progress whose dependencies are not done"),
+    c("CLAIM_MERGED", W, "issues a merge left claimed by one of two agents"),
     c("LABEL_NAMESPACE", W, "labels outside the declared namespaces"),
     c("CONFIG_INVALID", E, "a config.json that cannot be read"),
     c("GATE_DEF_INVALID", E, "gate definitions that cannot run"),
@@ -74,6 +76,7 @@ pub const CODES: &[CodeInfo] = &[
     c("JOURNAL_INCOMPLETE", W, "journal records whose writing never finished"),
     c("JOURNAL_DAMAGED", E, "journal records that cannot be applied as written"),
     c("JOURNAL_BLOCKED", E, "journal records that cannot be applied now"),
+    c("JOURNAL_QUARANTINED", E, "damaged journal records set aside, not yet settled"),
     c("DISK_FULL", E, "too little free space for a write"),
     c("LOCK_FILE_INVALID", E, "a lock file that stops every writer"),
     c("LOCK_INFO_INVALID", I, "a lock.info that cannot be read"),
@@ -82,6 +85,7 @@ pub const CODES: &[CodeInfo] = &[
     c("INDEX_WRONG", E, "index records listings trust that disagree with their files"),
     c("STORE_FOREIGN_ENTRY", I, "entries of .jit/ that jit does not know"),
     c("ISSUES_DIR_INVALID", E, "an issues/ that is not a directory"),
+    c("GIT_DRIVER_MISSING", I, "a git clone without jit's merge driver registered"),
 ];
 
 /// The entry of `code`, if it is one.

@@ -28,7 +28,7 @@ use crate::storage::lock::RepoLock;
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct Fix {
     /// `remove_temp_file`, `roll_forward`, `discard_record`, `quarantine`,
-    /// `remove_dependency`, `rebuild_index`.
+    /// `settle_record`, `remove_dependency`, `rebuild_index`.
     pub action: &'static str,
     /// What the action applies to, when the path and issue do not say it all (the dependency
     /// to remove).
@@ -177,6 +177,7 @@ impl Repo {
         store::check_space(&self.layout, scan.largest, &mut findings);
         store::check_index(&self.layout, &scan, &mut findings)?;
         store::check_unmerged(&self.layout, &mut findings);
+        store::check_merge_driver(&self.layout, &mut findings);
         Ok(Checks { findings, checked, scan, segments })
     }
 }

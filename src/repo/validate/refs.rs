@@ -1,12 +1,14 @@
 //! What issues say of each other and of the config: dependencies on issues that do not
 //! exist or on themselves, dependency cycles (each named), gates missing from the registry,
-//! labels outside the declared namespaces.
+//! labels outside the declared namespaces; and what a git merge can leave that no per-file
+//! merge settles: work in progress that its merged dependencies forbid, and one issue claimed
+//! on two branches.
 
 use std::collections::{BTreeMap, HashMap};
 
 use super::Finding;
 use super::files::Scan;
-use crate::model::IssueId;
+use crate::model::{IssueId, State};
 use crate::storage::config::Config;
 
 pub fn check(scan: &Scan, config: Option<&Config>, findings: &mut Vec<Finding>) {
@@ -67,6 +69,65 @@ pub fn check(scan: &Scan, config: Option<&Config>, findings: &mut Vec<Finding>) 
         }
     }
     cycles(scan, adj, findings);
+    merge_leftovers(scan, findings);
+}
+
+/// In progress while a dependency is not done (`issue update` refuses that move, so a merge
+/// or a dependency added after work started made it), and a claim that won a merge over
+/// another agent's claim of the same issue (the merge record names both) while it still holds.
+fn merge_leftovers(scan: &Scan, findings: &mut Vec<Finding>) {
+    let states: HashMap<IssueId, State> =
+        scan.issues.iter().map(|s| (s.issue.id, s.issue.state)).collect();
+    for s in &scan.issues {
+        let (issue, path) = (&s.issue, s.path.as_str());
+        if issue.state != State::InProgress {
+            continue;
+        }
+        let id = issue.id;
+        let open: Vec<String> = issue
+            .dependencies
+            .iter()
+            .filter(|d| states.get(d).is_some_and(|st| *st != State::Done))
+            .map(|d| d.to_string())
+            .collect();
+        if !open.is_empty() {
+            let msg = format!(
+                "is in progress but depends on {}, not done (a merge, or a dependency added \
+                 after work started): finish {}, or move it back (`jit issue update {id} \
+                 --state ready`)",
+                open.join(", "),
+                if open.len() == 1 { "it" } else { "them" }
+            );
+            findings.push(Finding::new("STATE_BLOCKED", path, msg).issue(id));
+        }
+        let Some(claim) = &issue.claim else { continue };
+        let is_this_claim = |v: Option<&serde_json::Value>| {
+            v.and_then(|t| t.as_str()).and_then(|t| crate::model::time::parse(t).ok())
+                == Some(claim.claimed_at)
+        };
+        let lost = issue.merge_overrides.iter().rev().find(|o| match o.field.as_str() {
+            "claim.claimed_at" => is_this_claim(Some(&o.kept)),
+            "claim" => is_this_claim(o.kept.get("claimed_at")),
+            _ => false,
+        });
+        if let Some(o) = lost {
+            let dropped_agent = issue
+                .merge_overrides
+                .iter()
+                .rev()
+                .find(|x| x.field == "claim.agent" && x.kept == claim.agent.as_str())
+                .and_then(|x| x.dropped.as_str().map(String::from))
+                .or_else(|| o.dropped.get("agent").and_then(|a| a.as_str()).map(String::from))
+                .unwrap_or_else(|| "another agent".into());
+            let msg = format!(
+                "was claimed on two branches: a merge kept {}'s claim (token {}) and dropped \
+                 {dropped_agent}'s, who may still be working on it; settle it with them, then \
+                 `jit release {id}` or `jit claim {id} --agent NAME --steal`",
+                claim.agent, claim.token
+            );
+            findings.push(Finding::new("CLAIM_MERGED", path, msg).issue(id));
+        }
+    }
 }
 
 /// One finding per cycle found, until none is left: each found cycle's issues are taken out

@@ -9,7 +9,7 @@ use super::files::Scan;
 use super::{Finding, Repo, rel};
 use crate::error::{Error, Result};
 use crate::model::{IssueId, Mode};
-use crate::repo::git::{Unmerged, unmerged_issue_files};
+use crate::repo::git::{DRIVER_MISSING, Unmerged, unmerged_issue_files};
 use crate::storage::config::Config;
 use crate::storage::journal::{self, Op, Pending};
 use crate::storage::{FileBytes, Layout, atomic, index, read_regular};
@@ -59,6 +59,16 @@ pub fn check_gate_defs(repo: &Repo, config: &Config, findings: &mut Vec<Finding>
 /// Records in `journal/`: none should be there while no writer runs (the shared lock is
 /// held). Returns how many there were.
 pub fn check_journal(layout: &Layout, findings: &mut Vec<Finding>) -> Result<usize> {
+    for name in journal::quarantined(layout) {
+        let msg = "a damaged journal record that recovery set aside unapplied: the multi-file \
+                   change it held may be half made (some of its issues changed, others not); \
+                   check the issues it names against what was meant, then settle it; every \
+                   command warns until then";
+        findings.push(
+            Finding::new("JOURNAL_QUARANTINED", rel(&format!("quarantine/{name}")), msg)
+                .fix("settle_record", None),
+        );
+    }
     let dir = layout.journal_dir();
     match fs::symlink_metadata(&dir) {
         Err(_) => return Ok(0),
@@ -148,9 +158,9 @@ fn blocked(layout: &Layout, path: &str, ops: &[Op], findings: &mut Vec<Finding>)
 }
 
 /// Bytes free for this user on the filesystem of `.jit/`. The test hook
-/// `JIT_TEST_FAULT=enospc` (a full disk, see `storage::atomic`) makes it 0.
+/// `JIT_TEST_FAULT=enospc` (a full disk, see `storage::fault`) makes it 0.
 fn free_bytes(layout: &Layout) -> Option<u64> {
-    if std::env::var("JIT_TEST_FAULT").is_ok_and(|v| v == "enospc") {
+    if crate::storage::fault::disk_full() {
         return Some(0);
     }
     let st = rustix::fs::statvfs(layout.root()).ok()?;
@@ -286,6 +296,16 @@ pub fn check_index(layout: &Layout, scan: &Scan, findings: &mut Vec<Finding>) ->
 
 /// Issue files an unfinished git merge (or rebase, cherry-pick, revert) left unmerged, with
 /// the git commands that settle each.
+/// A tracker in a git clone whose config lacks jit's merge driver (a fresh clone: git config
+/// is not cloned). Info: nothing is wrong until the next merge, and CI's clones never have it.
+pub fn check_merge_driver(layout: &Layout, findings: &mut Vec<Finding>) {
+    if crate::repo::git::driver_registered(layout) == Some(false) {
+        let mut finding = Finding::new("GIT_DRIVER_MISSING", ".jit/.gitattributes", DRIVER_MISSING);
+        finding.git_commands = Some(vec!["jit git-setup".to_string()]);
+        findings.push(finding);
+    }
+}
+
 pub fn check_unmerged(layout: &Layout, findings: &mut Vec<Finding>) {
     for f in unmerged_issue_files(layout) {
         let p = &f.path;

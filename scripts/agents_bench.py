@@ -1,0 +1,233 @@
+#!/usr/bin/env python3
+"""Many agents at once: N agent processes, each doing M rounds of
+create -> claim -> update -> done against one repository of 10k issues, at full and relaxed
+durability, for (1, 100), (10, 50), (50, 20) and (100, 10) agents x rounds.
+
+Each agent is a thread that runs the real `jit` binary (release build) one command after
+another, as an agent would; what is timed is each command's wall time as the agent sees it
+(process start to exit). Per configuration it prints and writes (markdown) the throughput,
+p50/p95/p99/max per operation, the lock wait of the committed operations and the
+claim's own transaction time (both from `jit metrics`, that is from the event log) and the
+failures, LOCK_TIMEOUT counted apart.
+
+A round: `issue create --state ready`; `claim --agent AGENT` (the best claimable issue of the
+whole repository, not necessarily the one just made); `issue update ID --add-label ...
+--claim-token T`; `issue update ID --state done --claim-token T`.
+
+Usage: scripts/agents_bench.py [--issues N] [--only AGENTSxROUNDS ...] [--durability D ...]
+
+Environment:
+  BENCH_DIR   scratch directory for the repositories (default: target/bench-agents)
+  BENCH_OUT   where the markdown summary goes (default: target/bench-agents.md)
+  JIT_BIN     the binary to use (default: build the release binary and copy it)
+
+The seed repository (scripts/gen_repo.py, ~20 % of it ready) is made once and copied afresh
+for each configuration, so every run starts from the same 10k issues with a warm index.
+"""
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import threading
+import time
+
+CONFIGS = [(1, 100), (10, 50), (50, 20), (100, 10)]
+OPS = ["create", "claim", "update", "done"]
+
+
+def log(msg):
+    print(f"== {msg}", file=sys.stderr, flush=True)
+
+
+def percentile(values, p):
+    """Nearest rank, as `jit metrics`."""
+    if not values:
+        return 0.0
+    v = sorted(values)
+    i = max(1, min(len(v), int(-(-p * len(v) // 1))))
+    return v[i - 1]
+
+
+def build(root):
+    if os.environ.get("JIT_BIN"):
+        return os.environ["JIT_BIN"]
+    log("building the release binary")
+    subprocess.run(["cargo", "build", "--release", "--quiet", "--bin", "jit"], cwd=root,
+                   check=True)
+    meta = json.loads(subprocess.run(
+        ["cargo", "metadata", "--format-version", "1", "--no-deps"], cwd=root, check=True,
+        capture_output=True, text=True).stdout)
+    return os.path.join(meta["target_directory"], "release", "jit")
+
+
+def env_for(durability):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("JIT_")}
+    env["JIT_DURABILITY"] = durability
+    env["JIT_LOCK_TIMEOUT_MS"] = "10000"  # the default: a LOCK_TIMEOUT is a failure here
+    return env
+
+
+def make_seed(root, jit, bench_dir, issues):
+    seed = os.path.join(bench_dir, f"seed-{issues}")
+    stamp = os.path.join(bench_dir, f"seed-{issues}.stamp")
+    gen = os.path.join(root, "scripts", "gen_repo.py")
+    want = f"{issues} {os.path.getmtime(gen)}"
+    if os.path.exists(stamp) and open(stamp).read() == want:
+        return seed
+    log(f"generating {seed} ({issues} issues)")
+    shutil.rmtree(seed, ignore_errors=True)
+    os.makedirs(seed)
+    subprocess.run([jit, "--repo", seed, "--quiet", "init"], check=True,
+                   stdout=subprocess.DEVNULL)
+    subprocess.run([sys.executable, gen, seed, str(issues), "--deps", "1.5"], check=True)
+    open(stamp, "w").write(want)
+    return seed
+
+
+class Agent(threading.Thread):
+    def __init__(self, jit, repo, env, name, rounds, start):
+        super().__init__()
+        self.jit, self.repo, self.env, self.name, self.rounds = jit, repo, env, name, rounds
+        self.start_barrier = start
+        self.times = {op: [] for op in OPS}
+        self.failures = []
+
+    def run_jit(self, op, args):
+        t = time.perf_counter()
+        out = subprocess.run([self.jit, "--repo", self.repo, "--json", *args], env=self.env,
+                             capture_output=True, text=True)
+        self.times[op].append((time.perf_counter() - t) * 1000.0)
+        if out.returncode != 0:
+            try:
+                code = json.loads(out.stdout)["error"]["code"]
+            except (ValueError, KeyError, TypeError):
+                code = f"exit {out.returncode}"
+            self.failures.append((op, code))
+            return None
+        return json.loads(out.stdout)
+
+    def run(self):
+        self.start_barrier.wait()
+        for r in range(self.rounds):
+            self.run_jit("create", ["issue", "create", f"{self.name} round {r}", "--state",
+                                    "ready"])
+            claimed = self.run_jit("claim", ["claim", "--agent", self.name])
+            if claimed is None:
+                continue
+            iid, token = claimed["issue"]["id"], str(claimed["token"])
+            self.run_jit("update", ["issue", "update", iid, "--add-label", f"bench:r{r}",
+                                    "--claim-token", token])
+            self.run_jit("done", ["issue", "update", iid, "--state", "done", "--claim-token",
+                                  token])
+
+
+def run_config(jit, seed, bench_dir, durability, agents, rounds):
+    repo = os.path.join(bench_dir, "run")
+    shutil.rmtree(repo, ignore_errors=True)
+    shutil.copytree(seed, repo, symlinks=True)
+    env = env_for(durability)
+    # A copy has new inodes: let a reader rebuild and save the index before timing.
+    for _ in range(2):
+        subprocess.run([jit, "--repo", repo, "issue", "list", "--count"], env=env, check=True,
+                       stdout=subprocess.DEVNULL)
+        time.sleep(1)
+    start = threading.Barrier(agents)
+    threads = [Agent(jit, repo, env, f"agent:b{i}", rounds, start) for i in range(agents)]
+    t0 = time.perf_counter()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    wall = time.perf_counter() - t0
+    metrics = json.loads(subprocess.run(
+        [jit, "--repo", repo, "metrics", "--since", "all", "--json"], env=env, check=True,
+        capture_output=True, text=True).stdout)
+    times = {op: [x for t in threads for x in t.times[op]] for op in OPS}
+    failures = [f for t in threads for f in t.failures]
+    total = sum(len(v) for v in times.values())
+    shutil.rmtree(repo, ignore_errors=True)
+    return {
+        "agents": agents, "rounds": rounds, "durability": durability, "wall_s": wall,
+        "ops": total, "ops_per_s": total / wall if wall else 0.0,
+        "per_op": {op: {"n": len(v), "p50": percentile(v, 0.5), "p95": percentile(v, 0.95),
+                        "p99": percentile(v, 0.99), "max": max(v, default=0.0)}
+                   for op, v in times.items()},
+        "lock_wait": metrics["lock_wait"],
+        "txn": {o["op"]: o for o in metrics["operations"]},
+        "failures": len(failures),
+        "lock_timeouts": sum(1 for _, c in failures if c == "LOCK_TIMEOUT"),
+        "failure_codes": sorted({c for _, c in failures}),
+    }
+
+
+def table(results, load_start, load_end, issues):
+    lines = [
+        f"Repository: {issues} generated issues (copied afresh per row). Load average "
+        f"(1, 5, 15 min) at start {load_start}, at end {load_end}; "
+        f"{os.cpu_count()} CPUs.",
+        "",
+        "| agents x rounds | durability | ops/s | create p50/p95/p99/max ms | claim p50/p95/p99/max"
+        " ms | update p50/p95/p99/max ms | done p50/p95/p99/max ms | lock wait p50/p99 ms |"
+        " claim transaction p50/p99 ms | failures (LOCK_TIMEOUT) |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in results:
+        cells = []
+        for op in OPS:
+            s = r["per_op"][op]
+            cells.append(f"{s['p50']:.0f} / {s['p95']:.0f} / {s['p99']:.0f} / {s['max']:.0f}")
+        lw = r["lock_wait"]
+        tx = r["txn"].get("claim", {"p50_ms": 0, "p99_ms": 0})
+        fails = f"{r['failures']} ({r['lock_timeouts']})"
+        if r["failure_codes"]:
+            fails += " " + ", ".join(r["failure_codes"])
+        lines.append(
+            f"| {r['agents']} x {r['rounds']} | {r['durability']} | {r['ops_per_s']:.0f} | "
+            + " | ".join(cells) + f" | {lw['p50_ms']} / {lw['p99_ms']} | "
+            f"{tx['p50_ms']} / {tx['p99_ms']} | {fails} |")
+    return "\n".join(lines) + "\n"
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--issues", type=int, default=10_000)
+    ap.add_argument("--only", nargs="*", help="configurations such as 10x50, in this order")
+    ap.add_argument("--durability", nargs="*", default=["full", "relaxed"])
+    args = ap.parse_args()
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    bench_dir = os.path.abspath(os.environ.get("BENCH_DIR", os.path.join(root, "target",
+                                                                           "bench-agents")))
+    out = os.environ.get("BENCH_OUT", os.path.join(root, "target", "bench-agents.md"))
+    os.makedirs(bench_dir, exist_ok=True)
+    built = build(root)
+    jit = os.path.join(bench_dir, "jit")  # a private copy: a rebuild meanwhile changes nothing
+    shutil.copy2(built, jit)
+    configs = CONFIGS
+    if args.only:
+        configs = [tuple(int(x) for x in c.split("x")) for c in args.only]
+    seed = make_seed(root, jit, bench_dir, args.issues)
+    load_start = open("/proc/loadavg").read().split()[:3]
+    results = []
+    os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
+    # Per configuration, both durabilities; the table is rewritten after each row, so an
+    # interrupted run keeps what it measured.
+    for agents, rounds in configs:
+        for durability in args.durability:
+            log(f"{agents} agents x {rounds} rounds, {durability} durability")
+            r = run_config(jit, seed, bench_dir, durability, agents, rounds)
+            log(f"  {r['ops']} operations in {r['wall_s']:.1f} s: {r['ops_per_s']:.0f}/s, "
+                f"claim p50 {r['per_op']['claim']['p50']:.0f} ms, {r['failures']} failures")
+            results.append(r)
+            load_now = open("/proc/loadavg").read().split()[:3]
+            text = table(results, " ".join(load_start), " ".join(load_now), args.issues)
+            open(out, "w").write(text)
+            with open(os.path.splitext(out)[0] + ".json", "w") as f:
+                json.dump(results, f, indent=1)
+    print(text)
+
+
+if __name__ == "__main__":
+    main()
