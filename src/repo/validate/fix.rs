@@ -113,6 +113,7 @@ impl Repo {
         let offset = findings.len();
         findings.extend(checks.findings);
         p.free_space(&findings)?;
+        p.quarantined_records(&findings)?;
         p.files(&findings)?;
         p.references(&findings, &checks.scan)?;
         p.leases(&findings, offset)?;
@@ -201,8 +202,10 @@ impl Planner<'_, '_> {
                 ),
                 "JOURNAL_DAMAGED" => (
                     "quarantine_record",
-                    "moved the record, unapplied, to .jit/quarantine/journal-NAME",
-                    "would move the record, unapplied, to .jit/quarantine/journal-NAME",
+                    "moved the record, unapplied, to .jit/quarantine/journal-NAME (settled: \
+                     check the issues it names against what was meant)",
+                    "would move the record, unapplied, to .jit/quarantine/journal-NAME and \
+                     settle it",
                 ),
                 "LOCK_INFO_INVALID" => {
                     if self.repo.layout.lock_info_path().is_file()
@@ -222,7 +225,17 @@ impl Planner<'_, '_> {
             self.act(i, f, action, m);
         }
         if !self.opts.dry_run {
-            self.tx.recover()?;
+            // What recovery sets aside is settled at once: the action above says so.
+            for name in self.tx.recover()?.quarantined {
+                let note = serde_json::json!({
+                    "settled_at": crate::model::time::format(self.tx.now()),
+                    "by": "jit validate --fix",
+                    "record": format!("{DIR_NAME}/quarantine/{name}"),
+                    "reason": "a damaged journal record, set aside unapplied by validate --fix",
+                });
+                let text = serde_json::to_string_pretty(&note).expect("note serialises") + "\n";
+                crate::storage::journal::settle(&self.repo.layout, &name, &text)?;
+            }
         }
         Ok(())
     }
@@ -263,6 +276,31 @@ impl Planner<'_, '_> {
         }
         if disk_full && !cleared && !self.opts.dry_run {
             self.freed += self.tx.clear_index()?;
+        }
+        Ok(())
+    }
+
+    /// Damaged journal records recovery set aside (before, or just now): each is settled
+    /// with a note beside it (`quarantine/journal-<name>.settled`), which keeps the record
+    /// and stops the warnings of every command.
+    fn quarantined_records(&mut self, findings: &[Finding]) -> Result<()> {
+        for (i, f) in findings.iter().enumerate().filter(|(_, f)| f.code == "JOURNAL_QUARANTINED") {
+            let Some(name) = f.path.rsplit('/').next().map(str::to_string) else { continue };
+            if !self.opts.dry_run {
+                let note = serde_json::json!({
+                    "settled_at": crate::model::time::format(self.tx.now()),
+                    "by": "jit validate --fix",
+                    "record": &f.path,
+                    "reason": &f.message,
+                });
+                let text = serde_json::to_string_pretty(&note).expect("note serialises") + "\n";
+                crate::storage::journal::settle(&self.repo.layout, &name, &text)?;
+            }
+            let m = self.verb(
+                "settled: a note beside the record says so, and commands stop warning about it",
+                "would settle it: a note beside the record, and commands stop warning about it",
+            );
+            self.act(i, f, "settle_record", m);
         }
         Ok(())
     }
