@@ -190,13 +190,12 @@ for l in $(awk '$1 == "batch" {print $2}' <<<"$ACKED"); do
 done
 
 # validate: nothing but temp files (which `validate --fix` removes) and info.
-# Once `validate --fix` exists: "$JIT" validate --fix >/dev/null
 set +e; V=$("$JIT" validate --json); set -e
 left=$(jq -r '[.findings[] | select(.severity != "info" and .code != "TEMP_FILE") | .code]
   | unique | join(",")' <<<"$V")
 [ -z "$left" ] || check "validate found: $left"
 temps=$(jq '[.findings[] | select(.code == "TEMP_FILE")] | length' <<<"$V")
-find .jit -name '.tmp.*' -delete # what validate --fix does with them
+"$JIT" validate --fix >/dev/null || check "validate --fix did not settle what validate found"
 "$JIT" validate >/dev/null || check "validate not clean after the temp files went"
 
 kills=$(cat "$LOGS"/w*.kills | wc -l)

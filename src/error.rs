@@ -78,6 +78,12 @@ pub enum Error {
     #[error("{0}")]
     InvalidArgument(String),
 
+    #[error("cannot refer to `{path}` as a document: {reason}")]
+    DocumentPath { path: String, reason: String },
+
+    #[error("issue {id} has no document `{path}`")]
+    DocumentNotFound { id: String, path: String },
+
     #[error("cannot move issue {id} from {from} to {to}")]
     TransitionRefused { id: String, from: String, to: String, allowed: Vec<String> },
 
@@ -306,6 +312,8 @@ impl Error {
             },
             Error::TooLong { .. } => "TOO_LONG",
             Error::InvalidArgument(_) => "INVALID_ARGUMENT",
+            Error::DocumentPath { .. } => "DOCUMENT_PATH_INVALID",
+            Error::DocumentNotFound { .. } => "DOCUMENT_NOT_FOUND",
             Error::TransitionRefused { .. } => "TRANSITION_REFUSED",
             Error::VersionConflict { .. } => "VERSION_CONFLICT",
             Error::ConfirmationRequired(_) => "CONFIRMATION_REQUIRED",
@@ -368,6 +376,8 @@ impl Error {
             }
             Error::IssueNotFound(id) => json!({"id": id}),
             Error::ServeRunning { pid } => json!({"pid": pid}),
+            Error::DocumentPath { path, reason } => json!({"path": path, "reason": reason}),
+            Error::DocumentNotFound { id, path } => json!({"id": id, "path": path}),
             Error::RepoNotFoundBelow { searched, stopped_at, why } => json!({
                 "path": searched.to_string_lossy(),
                 "stopped_at": stopped_at.to_string_lossy(),

@@ -11,6 +11,7 @@ pub mod metrics;
 pub mod ready;
 pub mod schema;
 pub mod serve;
+pub mod validate;
 pub mod write;
 
 pub use batch::{BatchEntry, BatchReply, EntryOutcome};
@@ -27,4 +28,5 @@ pub use graph::{
 pub use issues::{CountResponse, Explain, ListRequest, QueryRequest, ShowRequest};
 pub use metrics::{Latency, Metrics, MetricsRequest, OpMetrics};
 pub use ready::{BlockedIssue, BlockedRequest, ReadyRequest};
+pub use validate::{FixAction, FixReport, FixRequest};
 pub use write::*;

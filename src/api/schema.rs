@@ -51,6 +51,9 @@ pub const COMMANDS: &[Entry] = &[
     row("issue bulk-update", of::<BulkUpdate>, of::<BulkReport>),
     row("dep add", of::<DepEdit>, of::<Issue>),
     row("dep rm", of::<DepEdit>, of::<Issue>),
+    row("doc add", of::<DocAdd>, of::<Issue>),
+    row("doc rm", of::<DocRm>, of::<Issue>),
+    row("doc list", of::<DocListRequest>, of::<Vec<DocEntry>>),
     row("gate add", of::<GateAttach>, of::<Issue>),
     row("gate rm", of::<GateAttach>, of::<Issue>),
     row("gate pass", of::<GateDecide>, of::<Issue>),
@@ -62,6 +65,8 @@ pub const COMMANDS: &[Entry] = &[
     row("renew", of::<RenewRequest>, of::<Renewed>),
     row("status", of::<NoRequest>, of::<Status>),
     row("metrics", of::<MetricsRequest>, of::<Metrics>),
+    row("validate", of::<NoRequest>, of::<crate::repo::validate::ValidateReport>),
+    row("validate fix", of::<FixRequest>, of::<FixReport>), // `validate --fix`
     row("error", of::<NoRequest>, of::<ErrorResponse>),
 ];
 

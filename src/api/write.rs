@@ -145,6 +145,44 @@ pub struct DepEdit {
     pub deps: Vec<String>,
 }
 
+/// `doc add`: refer to a file of the project from an issue.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DocAdd {
+    pub id: String,
+    /// The file, relative to the project directory (the parent of `.jit/`) or absolute
+    /// inside it; it must exist. Stored relative, `/`-separated.
+    pub path: String,
+    /// What it is (`spec`, `design`); a path added again gets the new label.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub label: Option<String>,
+}
+
+/// `doc rm`: stop referring to a file (the file itself is not touched).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DocRm {
+    pub id: String,
+    /// As stored, or as for `doc add`.
+    pub path: String,
+}
+
+/// `doc list`: the documents of one issue, or of every issue.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DocListRequest {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+}
+
+/// One document of one issue, as `doc list` prints it.
+#[derive(Clone, Debug, PartialEq, Serialize, JsonSchema)]
+pub struct DocEntry {
+    pub id: crate::model::IssueId,
+    pub path: String,
+    pub label: Option<String>,
+}
+
 /// `gate define`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]

@@ -12,6 +12,7 @@ pub fn exit_code(e: &Error) -> u8 {
         Error::RepoNotFound { .. }
         | Error::RepoNotFoundBelow { .. }
         | Error::IssueNotFound(_)
+        | Error::DocumentNotFound { .. }
         | Error::NoPath { .. }
         | Error::ServeNotRunning => exit::NOT_FOUND,
         Error::TransitionRefused { .. }
@@ -149,7 +150,8 @@ pub fn hint(e: &Error) -> Option<String> {
         Error::LeaseNotHeld { .. } => Some("claim the issue again (`jit claim ID`)".into()),
         Error::GraphCycle { .. } => Some(
             "a cycle came in by hand editing or a merge; `jit dep rm` one of its edges \
-             (`jit validate` names every cycle)"
+             (`jit validate` names every cycle; `jit validate --fix` removes the newest edge of \
+             each)"
                 .into(),
         ),
         Error::Filter(f) => match &f.suggestion {
@@ -173,7 +175,9 @@ pub fn hint(e: &Error) -> Option<String> {
         // works there too.
         Error::Corrupt { path, .. } => Some(format!(
             "fix or restore the file (e.g. `git checkout HEAD -- {}`; after a merge see \
-             docs/git.md); nothing was changed; `jit validate` lists every such file",
+             docs/git.md); nothing was changed; `jit validate` lists every such file and \
+             `jit validate --fix` moves them into .jit/quarantine/ (`--restore-from-git` puts \
+             back git's version)",
             path.display()
         )),
         Error::MergeFailed { .. } => Some(
@@ -181,7 +185,9 @@ pub fn hint(e: &Error) -> Option<String> {
                 .into(),
         ),
         Error::NotRegularFile { .. } => Some(
-            "remove it (jit makes the file again when it needs it); nothing was changed".into(),
+            "move it aside (jit makes the file again when it needs it; `jit validate --fix` \
+             moves one among the issue files into .jit/quarantine/); nothing was changed"
+                .into(),
         ),
         Error::JournalBlocked { path, .. } => Some(format!(
             "move {} out of .jit (keep it if it holds anything of yours): the next jit command \
@@ -201,9 +207,11 @@ pub fn hint(e: &Error) -> Option<String> {
             io::ErrorKind::PermissionDenied | io::ErrorKind::ReadOnlyFilesystem => {
                 Some("check the permissions of the .jit directory".into())
             }
-            io::ErrorKind::StorageFull | io::ErrorKind::QuotaExceeded => {
-                Some("free some disk space and retry; nothing was changed".into())
-            }
+            io::ErrorKind::StorageFull | io::ErrorKind::QuotaExceeded => Some(
+                "free some disk space and retry (`jit validate --fix` frees what jit can: \
+                     temp files of killed writers and the index); nothing was changed"
+                    .into(),
+            ),
             _ => None,
         },
         _ => None,

@@ -37,6 +37,10 @@ pub struct Issue {
     pub context: Map<String, Value>,
     #[serde(default)]
     pub artifacts: Vec<Value>,
+    /// Files of the project the issue refers to (`jit doc add`), by path relative to the
+    /// project directory. Left out of the file while empty.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub documents: Vec<Document>,
     pub version: u64,
     #[serde(with = "super::time")]
     #[schemars(with = "super::time::Rfc3339")]
@@ -57,6 +61,40 @@ pub struct Issue {
     pub merge_overrides: Vec<MergeOverride>,
     #[serde(flatten)]
     pub extra: Map<String, Value>,
+}
+
+/// A file of the project an issue refers to: its path relative to the project directory
+/// (`/`-separated, no `..`), and a label saying what it is (`spec`, `design`). A bare string
+/// in the file is read as a path without a label.
+#[derive(
+    Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, schemars::JsonSchema,
+)]
+#[serde(from = "DocumentForm")]
+pub struct Document {
+    pub path: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub label: Option<String>,
+}
+
+/// How a document reads from a file: a bare path, or the full object.
+#[derive(Deserialize, schemars::JsonSchema)]
+#[serde(untagged)]
+enum DocumentForm {
+    Path(String),
+    Full {
+        path: String,
+        #[serde(default)]
+        label: Option<String>,
+    },
+}
+
+impl From<DocumentForm> for Document {
+    fn from(f: DocumentForm) -> Self {
+        match f {
+            DocumentForm::Path(path) => Document { path, label: None },
+            DocumentForm::Full { path, label } => Document { path, label },
+        }
+    }
 }
 
 /// Overrides kept per issue; older ones are dropped so issue files stay small.
@@ -157,6 +195,7 @@ impl NewIssue {
             gates: BTreeMap::new(),
             context: Map::new(),
             artifacts: Vec::new(),
+            documents: Vec::new(),
             version: 1,
             created_at: now,
             updated_at: now,

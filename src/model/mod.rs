@@ -16,7 +16,8 @@ pub use event::{Event, EventId, EventIssue, validate_actor};
 pub use gate::{Gate, GateDef, GateRun, GateStatus, MAX_RUNS, Mode, Stage, validate_gate_name};
 pub use id::{IssueId, MIN_PREFIX, Prefix, unique_prefix_len};
 pub use issue::{
-    Issue, IssueChanges, MAX_DESCRIPTION, MAX_MERGE_OVERRIDES, MAX_TITLE, MergeOverride, NewIssue,
+    Document, Issue, IssueChanges, MAX_DESCRIPTION, MAX_MERGE_OVERRIDES, MAX_TITLE, MergeOverride,
+    NewIssue,
 };
 pub use label::{is_reserved_assignee, validate_assignee, validate_label};
 pub use state::{Priority, State};

@@ -158,7 +158,7 @@ impl Repo {
     }
 
     /// One `lease_expired` event per expiry noticed (call with the writers' lock held).
-    fn log_expired(&self, expired: &[(String, Lease)]) {
+    pub(crate) fn log_expired(&self, expired: &[(String, Lease)]) {
         for (id, l) in expired {
             let mut event = self.new_event("lease_expired");
             if let Ok(id) = id.parse() {

@@ -60,6 +60,16 @@ fn failed(args: &[&str], out: &std::process::Output) -> Error {
     Error::GitFailed { command: args.join(" "), message: stderr.trim().to_string() }
 }
 
+/// The bytes of `path` (relative to `dir`) as the commit `HEAD` has them, or `None` (no git,
+/// not in a work tree, no commit yet, or not in it).
+pub fn head_blob(dir: &Path, path: &str) -> Option<Vec<u8>> {
+    let spec = format!("HEAD:./{path}");
+    match git(dir, &["show", &spec]) {
+        Ok(Some(o)) if o.status.success() => Some(o.stdout),
+        _ => None,
+    }
+}
+
 /// The top of the git work tree holding `dir`, or `None` outside one (or without git).
 pub fn work_tree(dir: &Path) -> Result<Option<PathBuf>> {
     let args = ["rev-parse", "--show-toplevel"];

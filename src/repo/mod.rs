@@ -26,7 +26,7 @@ pub use ops::update::Updated;
 pub use tx::{Committed, IssueChange, Transaction};
 
 use std::fs;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -381,7 +381,7 @@ impl Repo {
                         latest = Some(Some(i));
                     }
                 }
-                Op::Remove { path } if *path == name => latest = Some(None),
+                Op::Remove { path } | Op::Move { path, .. } if *path == name => latest = Some(None),
                 _ => {}
             }
         }
@@ -601,6 +601,62 @@ impl Repo {
     pub fn dep_add(&self, req: &api::DepEdit, key: Option<&IdempotencyKey>) -> Result<DepsChanged> {
         let keyed = self.keyed(key, "dep_add", req);
         self.write(keyed.as_ref(), "dep_add", |tx| ops::dep_add::apply(tx, req))
+    }
+
+    /// `doc add`: refer to a file of the project (see [`ops::doc`]).
+    pub fn doc_add(&self, req: &api::DocAdd) -> Result<Issue> {
+        let mut tx = self.begin()?;
+        let issue = ops::doc::add(&mut tx, req)?;
+        tx.commit("doc_add")?;
+        Ok(issue)
+    }
+
+    /// `path` as the user typed it in `cwd`, relative to the project (see
+    /// [`crate::storage::documents::normalize`]); `Err` says why it cannot be a document.
+    pub fn issue_documents_path(
+        &self,
+        cwd: &Path,
+        path: &str,
+    ) -> std::result::Result<String, String> {
+        crate::storage::documents::normalize(self.layout.project(), cwd, path)
+    }
+
+    /// `doc list`: the documents of one issue (in the order added), or of every issue (by
+    /// id), read without a lock.
+    pub fn doc_list(&self, req: &api::DocListRequest) -> Result<Vec<api::DocEntry>> {
+        let issues = match &req.id {
+            Some(input) => vec![self.show(input)?],
+            None => {
+                let snap = self.snapshot()?;
+                let mut all = Vec::new();
+                for e in snap.iter() {
+                    let issue = e.issue()?;
+                    if !issue.documents.is_empty() {
+                        all.push(issue);
+                    }
+                }
+                all
+            }
+        };
+        Ok(issues
+            .into_iter()
+            .flat_map(|i| {
+                let id = i.id;
+                i.documents.into_iter().map(move |d| api::DocEntry {
+                    id,
+                    path: d.path,
+                    label: d.label,
+                })
+            })
+            .collect())
+    }
+
+    /// `doc rm`: stop referring to a file.
+    pub fn doc_rm(&self, req: &api::DocRm) -> Result<Issue> {
+        let mut tx = self.begin()?;
+        let issue = ops::doc::rm(&mut tx, req)?;
+        tx.commit("doc_rm")?;
+        Ok(issue)
     }
 
     /// `dep rm`: remove dependencies. Returns the issue and what was removed.

@@ -74,6 +74,9 @@ pub struct Committed {
     pub issues: Vec<IssueChange>,
     /// Whether config.json was written.
     pub config: bool,
+    /// Other files of `.jit/` written or moved (`validate --fix`), relative to `.jit/`.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub files: Vec<String>,
     /// How long taking the lock took.
     pub lock_wait: Duration,
     /// From the start of the transaction (before the lock) to the end of the commit.
@@ -85,7 +88,7 @@ pub struct Committed {
 impl Committed {
     /// Whether the commit wrote anything.
     pub fn changed(&self) -> bool {
-        self.config || !self.issues.is_empty()
+        self.config || !self.issues.is_empty() || !self.files.is_empty()
     }
 }
 
@@ -103,6 +106,9 @@ pub struct Transaction<'r> {
     config: Option<Config>,
     staged_config: Option<Config>,
     staged_trust: Vec<(String, Trusted)>,
+    /// Other files of `.jit/` to write or move aside (`validate --fix`: quarantine, notes,
+    /// event log segments, restored issue files), committed in the same journal record.
+    staged_files: Vec<Op>,
     /// Issues this transaction claims: their staged write is the new claim, which the token
     /// the command presents (for some other issue, say) does not fence.
     claiming: HashSet<IssueId>,
@@ -118,6 +124,17 @@ impl Repo {
     /// Start a transaction: take the writers' lock and finish any change a crash interrupted
     /// (rolling a complete journal record forward, discarding an incomplete one).
     pub fn begin(&self) -> Result<Transaction<'_>> {
+        self.begin_inner(true)
+    }
+
+    /// Start a transaction for `validate --fix`: take the writers' lock but leave interrupted
+    /// changes in the journal, so the fix can list them first (and a dry run leaves them);
+    /// [`Transaction::recover`] then finishes them.
+    pub fn begin_unrecovered(&self) -> Result<Transaction<'_>> {
+        self.begin_inner(false)
+    }
+
+    fn begin_inner(&self, recover: bool) -> Result<Transaction<'_>> {
         let started = Instant::now();
         self.check_deadline()?;
         let lock =
@@ -132,9 +149,11 @@ impl Repo {
             other => other?,
         };
         let lock_wait = started.elapsed();
-        let recovered = journal::recover(&self.layout, self.durability)?;
-        for name in &recovered.quarantined {
-            self.warn(&quarantine_warning(name));
+        if recover {
+            let recovered = journal::recover(&self.layout, self.durability)?;
+            for name in &recovered.quarantined {
+                self.warn(&quarantine_warning(name));
+            }
         }
         Ok(Transaction {
             repo: self,
@@ -148,6 +167,7 @@ impl Repo {
             staged_config: None,
             staged_trust: Vec::new(),
             claiming: HashSet::new(),
+            staged_files: Vec::new(),
             keyed: None,
             claim_token: self.claim_token,
         })
@@ -357,8 +377,28 @@ impl<'r> Transaction<'r> {
         self.staged_trust.push((name.to_string(), trusted));
     }
 
+    /// Finish the changes a crash interrupted, as [`Repo::begin`] does (for a transaction
+    /// begun with [`Repo::begin_unrecovered`]; call before loading anything).
+    pub fn recover(&mut self) -> Result<journal::Recovery> {
+        journal::recover(&self.repo.layout, self.repo.durability)
+    }
+
+    /// Stage moving the entry `from` of `.jit/` (a relative path such as
+    /// `issues/x.json`; a file of any kind, a directory) to `to`, which must not exist.
+    pub fn stage_move(&mut self, from: String, to: String) {
+        self.staged_files.push(Op::Move { path: from, to });
+    }
+
+    /// Stage writing `content` to the file `path` of `.jit/` (relative), a file that is not
+    /// a readable issue or config.json (those are staged with [`Transaction::stage`] and
+    /// [`Transaction::stage_config`]).
+    pub fn stage_file(&mut self, path: String, content: String) {
+        self.staged_files.push(Op::Write { path, content });
+    }
+
     /// Forget everything staged (a dry run): a commit then writes nothing.
     pub fn discard(&mut self) {
+        self.staged_files.clear();
         self.staged.clear();
         self.staged_config = None;
         self.staged_trust.clear();
@@ -451,11 +491,25 @@ impl<'r> Transaction<'r> {
         Ok(committed)
     }
 
+    /// [`Transaction::commit`], keeping the writers' lock for what must follow the commit
+    /// under it (`validate --fix` rebuilds the index and checks again).
+    pub fn commit_keeping_lock(mut self, op: &'static str) -> Result<(Committed, RepoLock)> {
+        debug_assert!(self.keyed.is_none(), "a keyed transaction commits with its reply");
+        let committed = self.commit_staged(op)?;
+        Ok((committed, self._lock))
+    }
+
+    /// Remove the index (see [`index::clear`]), under this transaction's lock.
+    pub fn clear_index(&self) -> Result<u64> {
+        index::clear(&self.repo.layout, &self._lock)
+    }
+
     fn commit_staged(&mut self, op: &'static str) -> Result<Committed> {
         // Past the deadline: dropped, so nothing staged is written.
         self.repo.check_deadline()?;
         let mut staged = std::mem::take(&mut self.staged);
         let config = self.staged_config.take();
+        let files = std::mem::take(&mut self.staged_files);
         let layout = &self.repo.layout;
         let durability = self.repo.durability;
         if !self.staged_trust.is_empty() {
@@ -463,7 +517,10 @@ impl<'r> Transaction<'r> {
             TrustStore::update(&self.repo.local, |store| store.gates.extend(trust))?;
         }
         let issues = self.changes_of(&staged);
+        // Files other than issues and config always go through the journal (a move has no
+        // single atomic write).
         let single_file = staged.len() + usize::from(config.is_some()) == 1
+            && files.is_empty()
             && !staged.values().any(|s| matches!(s, Staged::Delete));
         if single_file {
             match (staged.iter_mut().next(), &config) {
@@ -478,11 +535,12 @@ impl<'r> Transaction<'r> {
                 // A lone delete is never a single-file write (it goes through the journal).
                 (_, None) => {}
             }
-        } else if !issues.is_empty() || config.is_some() {
+        } else if !issues.is_empty() || config.is_some() || !files.is_empty() {
             let mut ops: Vec<Op> = staged.iter().map(|(id, s)| file_op(*id, s)).collect();
             if let Some(c) = &config {
                 ops.push(Op::Write { path: "config.json".into(), content: utf8(c.to_bytes()) });
             }
+            ops.extend(files.iter().cloned());
             journal::commit(layout, &ops, durability)?;
         }
         let written: Vec<&Issue> = staged
@@ -501,6 +559,7 @@ impl<'r> Transaction<'r> {
             op,
             issues,
             config: config.is_some(),
+            files: files.iter().map(|op| op.path().to_string()).collect(),
             lock_wait: self.lock_wait,
             duration: self.started.elapsed(),
             command: self.repo.command.clone(),

@@ -109,6 +109,28 @@ pub fn remove_stale_temps(dir: &Path) -> usize {
     removed
 }
 
+/// Remove one temp file that `validate` found left over (`validate --fix`): only an entry
+/// named like a temp file, and not a directory. Returns the bytes freed.
+pub fn remove_temp_file(path: &Path) -> Result<u64> {
+    let named =
+        path.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with(TEMP_PREFIX));
+    let meta = match fs::symlink_metadata(path) {
+        Ok(m) if named && !m.is_dir() => m,
+        Ok(_) => {
+            return Err(crate::error::Error::Corrupt {
+                path: path.to_path_buf(),
+                message: "not a temp file".into(),
+            });
+        }
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(0),
+        Err(e) => return Err(e).at(path),
+    };
+    match fs::remove_file(path) {
+        Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e).at(path),
+        _ => Ok(meta.len()),
+    }
+}
+
 fn temp_path(path: &Path) -> PathBuf {
     let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     let n = COUNTER.fetch_add(1, Ordering::Relaxed);

@@ -27,7 +27,7 @@ pub fn segment_name(at: jiff::Timestamp) -> String {
 }
 
 /// Is `name` a segment's name (`YYYY-MM.jsonl`)? Other files in `events/` are not read.
-fn is_segment_name(name: &str) -> bool {
+pub fn is_segment_name(name: &str) -> bool {
     let b = name.as_bytes();
     b.len() == 13
         && name.ends_with(".jsonl")

@@ -16,8 +16,11 @@ use super::{Access, Durability, FileBytes, Layout, Opened, atomic, open_regular,
 use crate::error::{Error, IoContext, Result};
 
 /// Format 2 records name, for each op, what its file held before (see [`Record::before`]);
-/// format 1 records (older versions) do not, and are still rolled forward.
-const FORMAT: u32 = 2;
+/// format 1 records (older versions) do not, and are still rolled forward. Format 3 is
+/// format 2 with moves ([`Op::Move`], of `validate --fix`): only records that move an entry
+/// are written in it (see `format_for`), so that versions that know no moves quarantine
+/// those as of an unknown format and still roll the others forward.
+const FORMAT: u32 = 3;
 
 /// Prefix of the records of finished commits kept in `index/` for readers.
 const DONE_PREFIX: &str = "journal.";
@@ -40,13 +43,25 @@ pub enum Op {
     Write { path: String, content: String },
     /// Remove the file (absent already is fine).
     Remove { path: String },
+    /// Move the entry `path` (a file of any kind, a directory) to `to`, which must not exist,
+    /// making `to`'s directory if it is missing (`validate --fix` moving things aside into
+    /// `quarantine/`). Applying it again is a no-op once `path` is gone.
+    Move { path: String, to: String },
 }
 
 impl Op {
-    /// The path the op changes, relative to `.jit/`.
+    /// The path the op changes, relative to `.jit/` (for a move, the entry moved away).
     pub fn path(&self) -> &str {
         match self {
-            Op::Write { path, .. } | Op::Remove { path } => path,
+            Op::Write { path, .. } | Op::Remove { path } | Op::Move { path, .. } => path,
+        }
+    }
+
+    /// Every path the op touches: its path, and a move's destination.
+    fn paths(&self) -> Vec<&str> {
+        match self {
+            Op::Move { path, to } => vec![path, to],
+            other => vec![other.path()],
         }
     }
 
@@ -54,7 +69,8 @@ impl Op {
     fn after(&self) -> Option<String> {
         match self {
             Op::Write { content, .. } => Some(digest(content.as_bytes())),
-            Op::Remove { .. } => None,
+            // A move's path is left with nothing (its destination is not this path).
+            Op::Remove { .. } | Op::Move { .. } => None,
         }
     }
 }
@@ -72,6 +88,9 @@ struct Record {
     /// written (`None`: there was no file). Recovery applies an op only to a file that still
     /// holds exactly that, so a record that comes back (a power loss with `relaxed`
     /// durability can undo its removal) never rolls a later change back. Absent in format 1.
+    /// "Before" is as the ops before it in the record leave it (a record may move a file away
+    /// and write a new one in its place); for a move, what it moves, an entry that is not a
+    /// regular file named by its kind (`directory:`, `symlink:`, `special:`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     before: Option<Vec<Option<String>>>,
 }
@@ -97,8 +116,11 @@ impl Record {
         if self.format >= 2 && self.before.as_ref().is_none_or(|b| b.len() != self.ops.len()) {
             return Some("its list of files as they were does not match its operations".into());
         }
-        let op = self.ops.iter().find(|op| resolve(layout, op.path()).is_err())?;
-        Some(format!("path `{}` leaves the repository", op.path()))
+        if self.format < 3 && self.ops.iter().any(|op| matches!(op, Op::Move { .. })) {
+            return Some(format!("a move in a record of format {} (moves need 3)", self.format));
+        }
+        let p = self.ops.iter().flat_map(Op::paths).find(|p| resolve(layout, p).is_err())?;
+        Some(format!("path `{p}` leaves the repository"))
     }
 }
 
@@ -130,6 +152,137 @@ fn current(path: &Path) -> Result<Option<Vec<u8>>> {
     }
 }
 
+/// What is at a path, for the journal: a regular file's bytes, nothing, or an entry of
+/// another kind (a directory, a symlink, a FIFO: only a move may take one).
+#[derive(Clone, Debug, PartialEq)]
+enum Entry {
+    Missing,
+    File(Vec<u8>),
+    Other(&'static str),
+}
+
+impl Entry {
+    /// How a record names it in [`Record::before`]: a regular file by the SHA-256 of its
+    /// bytes; an entry of another kind by its kind, with a `:` no hex digest has.
+    fn digest(&self) -> Option<String> {
+        match self {
+            Entry::Missing => None,
+            Entry::File(b) => Some(digest(b)),
+            Entry::Other(kind) => Some(format!("{kind}:")),
+        }
+    }
+}
+
+/// What is at `path` now (see [`Entry`]).
+fn entry(path: &Path) -> Result<Entry> {
+    match read_regular(path).at(path)? {
+        FileBytes::Regular(b) => Ok(Entry::File(b)),
+        FileBytes::Missing => Ok(Entry::Missing),
+        FileBytes::NotRegular => {
+            let kind = match fs::symlink_metadata(path) {
+                Ok(m) if m.is_dir() => "directory",
+                Ok(m) if m.file_type().is_symlink() => "symlink",
+                _ => "special",
+            };
+            Ok(Entry::Other(kind))
+        }
+    }
+}
+
+/// Make the directory of `path` if it is missing (with its own entry durable): the notes and
+/// the entries `validate --fix` moves into a folder of `quarantine/` made for them.
+fn make_parent(layout: &Layout, path: &Path) -> Result<()> {
+    let Some(parent) = path.parent() else { return Ok(()) };
+    if parent.exists() {
+        return Ok(());
+    }
+    let mut missing = Vec::new();
+    let mut d = parent;
+    while !d.exists() && d.starts_with(layout.root()) && d != layout.root() {
+        missing.push(d.to_path_buf());
+        match d.parent() {
+            Some(p) => d = p,
+            None => break,
+        }
+    }
+    for dir in missing.iter().rev() {
+        atomic::create_dir(dir, Durability::Full)?;
+    }
+    Ok(())
+}
+
+/// The paths of each op (and of a move's destination), resolved inside `.jit/`.
+#[allow(clippy::type_complexity)]
+fn resolve_all(layout: &Layout, ops: &[Op]) -> Result<(Vec<PathBuf>, Vec<Option<PathBuf>>)> {
+    let mut paths = Vec::with_capacity(ops.len());
+    let mut tos = Vec::with_capacity(ops.len());
+    for op in ops {
+        paths.push(resolve(layout, op.path())?);
+        tos.push(match op {
+            Op::Move { to, .. } => Some(resolve(layout, to)?),
+            _ => None,
+        });
+    }
+    Ok((paths, tos))
+}
+
+/// What each op's path holds just before the op is applied, the ops before it in the record
+/// applied (a record may move a file away and then write a new one in its place, as
+/// `validate --fix --restore-from-git` does). Refuses, before anything is written, a write
+/// or removal of an entry that is not a regular file and a move onto an existing entry.
+fn befores(ops: &[Op], paths: &[PathBuf], tos: &[Option<PathBuf>]) -> Result<Vec<Entry>> {
+    use std::collections::HashMap;
+    /// The state after an earlier op of the record: an entry, or the content of write `i`.
+    enum Sim {
+        Is(Entry),
+        Written(usize),
+    }
+    let mut sim: HashMap<&Path, Sim> = HashMap::new();
+    let state = |sim: &HashMap<&Path, Sim>, p: &Path| -> Result<Entry> {
+        match sim.get(p) {
+            None => entry(p),
+            Some(Sim::Is(e)) => Ok(e.clone()),
+            Some(Sim::Written(j)) => match &ops[*j] {
+                Op::Write { content, .. } => Ok(Entry::File(content.as_bytes().to_vec())),
+                _ => unreachable!("only writes are recorded as written"),
+            },
+        }
+    };
+    let mut out = Vec::with_capacity(ops.len());
+    for (i, op) in ops.iter().enumerate() {
+        let p = paths[i].as_path();
+        let now = if sim.contains_key(p) { state(&sim, p)? } else { entry(p)? };
+        match op {
+            Op::Write { .. } | Op::Remove { .. } => {
+                if let Entry::Other(_) = now {
+                    return Err(Error::NotRegularFile { path: p.to_path_buf() });
+                }
+                let after = if matches!(op, Op::Write { .. }) {
+                    Sim::Written(i)
+                } else {
+                    Sim::Is(Entry::Missing)
+                };
+                sim.insert(p, after);
+            }
+            Op::Move { .. } => {
+                let to = tos[i].as_deref().expect("a move has a destination");
+                if state(&sim, to)? != Entry::Missing {
+                    let source = std::io::Error::from(std::io::ErrorKind::AlreadyExists);
+                    return Err(Error::Io { path: to.to_path_buf(), source });
+                }
+                let moved = match sim.remove(p) {
+                    Some(s) => s,
+                    None => Sim::Is(now.clone()),
+                };
+                sim.insert(to, moved);
+                sim.insert(p, Sim::Is(Entry::Missing));
+            }
+        }
+        out.push(now);
+    }
+    Ok(out)
+}
+
 /// From this many files on, a record's files are made durable by one `syncfs` of the
 /// filesystem instead of an fsync each (100 fsyncs cost ~0.35–0.6 s on the measured disk, one
 /// `syncfs` ~40–120 ms). Below it the per-file fsyncs stay: their cost does not depend on what
@@ -139,41 +292,51 @@ const SYNCFS_FROM: usize = 8;
 /// Apply `ops` as one all-or-nothing change. Call with the writers' lock held.
 ///
 /// 1. Every new file is written beside its target first (a temp file, fsynced unless the
-///    record is large, see `SYNCFS_FROM`): a full disk or a directory jit may not write
-///    stops the change here, with nothing changed and no record.
-/// 2. The record (each op, and a digest of what its file holds now) is made durable, in
-///    `relaxed` durability too: from here on, a crash is recovered by rolling it forward.
-/// 3. Each temp file is renamed over its target, each removal made; the directories are
-///    fsynced (or the filesystem synced once).
+///    record is large, see `SYNCFS_FROM`), and the folders a move or a note into
+///    `quarantine/` needs are made: a full disk or a directory jit may not write stops the
+///    change here, with nothing changed and no record.
+/// 2. The record (each op, and a digest of what its file holds just before the op) is made
+///    durable, in `relaxed` durability too: from here on, a crash is recovered by rolling it
+///    forward.
+/// 3. Each temp file is renamed over its target, each removal and move made; the
+///    directories are fsynced (or the filesystem synced once).
 /// 4. The commit sequence is made even and the record retired.
 ///
-/// If a step of 3 fails, the files already changed are put back as they were and the record
-/// is removed: the error then means that nothing was changed. If even that fails, the record
-/// stays for the next command to finish, and the error says so ([`Error::ChangePending`]).
+/// If a step of 3 fails, the files already changed are put back as they were (in reverse
+/// order; a move is moved back) and the record is removed: the error then means that nothing
+/// was changed. If even that fails, the record stays for the next command to finish, and the
+/// error says so ([`Error::ChangePending`]).
 pub fn commit(layout: &Layout, ops: &[Op], durability: Durability) -> Result<()> {
-    let paths = ops.iter().map(|op| resolve(layout, op.path())).collect::<Result<Vec<_>>>()?;
+    let (paths, tos) = resolve_all(layout, ops)?;
     let dir = layout.journal_dir();
     // The record must not vanish with a directory whose entry never reached the disk.
     atomic::create_dir(&dir, Durability::Full)?;
-    let mut olds = Vec::with_capacity(ops.len());
-    for p in &paths {
-        olds.push(current(p)?);
-    }
+    let olds = befores(ops, &paths, &tos)?;
     let one_sync =
         durability == Durability::Full && ops.len() >= SYNCFS_FROM && cfg!(target_os = "linux");
     let per_file = if one_sync { Durability::Relaxed } else { durability };
     let mut temps = Temps(Vec::with_capacity(ops.len()));
-    for (op, p) in ops.iter().zip(&paths) {
+    for (i, op) in ops.iter().enumerate() {
+        let p = &paths[i];
         temps.0.push(match op {
-            Op::Write { content, .. } => Some(atomic::prepare(p, content.as_bytes(), per_file)?),
+            Op::Write { content, path: rel } => {
+                if rel.starts_with("quarantine/") {
+                    make_parent(layout, p)?;
+                }
+                Some(atomic::prepare(p, content.as_bytes(), per_file)?)
+            }
             Op::Remove { .. } => None,
+            Op::Move { .. } => {
+                make_parent(layout, tos[i].as_deref().expect("a move has a destination"))?;
+                None
+            }
         });
     }
     // Odd while the files change (see `commit_seq`).
     let seq = commit_seq(layout).unwrap_or(0) | 1;
-    let before = olds.iter().map(|o| o.as_deref().map(digest)).collect();
+    let before = olds.iter().map(Entry::digest).collect();
     let mut record = Record {
-        format: FORMAT,
+        format: format_for(ops),
         checksum: 0,
         seq: Some(seq),
         ops: ops.to_vec(),
@@ -192,10 +355,11 @@ pub fn commit(layout: &Layout, ops: &[Op], durability: Durability) -> Result<()>
     }
     let applied = match fault::reach(Step::JournalRecord).at(&path) {
         Err(e) => Err((0, e)),
-        Ok(()) => install(layout, ops, &paths, &mut temps, one_sync, durability),
+        Ok(()) => install(layout, ops, (&paths, &tos), &olds, &mut temps, one_sync, durability),
     };
     if let Err((done, e)) = applied {
-        return Err(undo(layout, &path, seq, &paths[..done], &olds, durability, e));
+        let done = Done { ops: &ops[..done], paths: &paths, tos: &tos, olds: &olds };
+        return Err(undo(layout, &path, seq, done, durability, e));
     }
     // Even again before the record leaves `journal/`: a reader that finds no record while the
     // number is odd knows the commit has not touched a file yet (see `changes_between`).
@@ -211,6 +375,13 @@ pub fn commit(layout: &Layout, ops: &[Op], durability: Durability) -> Result<()>
     }
 }
 
+/// The format a record of `ops` is written in: 3 when it moves an entry (older versions,
+/// which know no moves, then quarantine it as of an unknown format rather than misread it),
+/// 2 otherwise, so that they still roll the others forward.
+fn format_for(ops: &[Op]) -> u32 {
+    if ops.iter().any(|op| matches!(op, Op::Move { .. })) { FORMAT } else { 2 }
+}
+
 /// Temp files made for a commit and not yet renamed: removed when dropped.
 struct Temps(Vec<Option<PathBuf>>);
 
@@ -222,12 +393,13 @@ impl Drop for Temps {
     }
 }
 
-/// Step 3 of [`commit`]: rename the temp files into place and make the removals, then make
-/// it all durable. On failure, how many ops were applied.
+/// Step 3 of [`commit`]: rename the temp files into place, make the removals and the moves,
+/// then make it all durable. On failure, how many ops were applied.
 fn install(
     layout: &Layout,
     ops: &[Op],
-    paths: &[PathBuf],
+    (paths, tos): (&[PathBuf], &[Option<PathBuf>]),
+    olds: &[Entry],
     temps: &mut Temps,
     one_sync: bool,
     durability: Durability,
@@ -241,6 +413,14 @@ fn install(
                     let _ = fs::remove_file(&tmp);
                 }
                 r
+            }
+            (Op::Move { .. }, _) => {
+                let to = tos[i].as_deref().expect("a move has a destination");
+                if let Some(parent) = to.parent() {
+                    dirs.insert(parent.to_path_buf());
+                }
+                // Nothing there to move: nothing to do (see `befores`).
+                if olds[i] == Entry::Missing { Ok(()) } else { fs::rename(p, to).at(p) }
             }
             _ => remove(p),
         };
@@ -274,27 +454,48 @@ fn remove(path: &Path) -> Result<()> {
     }
 }
 
-/// A commit failed after its record became durable, with `done` files changed: put them back
-/// as they were (`olds`), then remove the record, so that the error `e` is true when it says
+/// The ops of a failed commit that were applied, with the record's paths and what each op's
+/// path held just before it (see [`befores`]).
+struct Done<'a> {
+    ops: &'a [Op],
+    paths: &'a [PathBuf],
+    tos: &'a [Option<PathBuf>],
+    olds: &'a [Entry],
+}
+
+/// A commit failed after its record became durable, with `done.ops` applied: put them back
+/// as they were, the last first (a write or removal gets its file's old bytes back, a move
+/// is moved back), then remove the record, so that the error `e` is true when it says
 /// nothing was changed. If they cannot all be put back, the record stays (the next command
 /// rolls it forward) and the error says the change is pending.
 fn undo(
     layout: &Layout,
     record: &Path,
     seq: u64,
-    done: &[PathBuf],
-    olds: &[Option<Vec<u8>>],
+    done: Done<'_>,
     durability: Durability,
     e: Error,
 ) -> Error {
     let restored = (|| {
-        for (p, old) in done.iter().zip(olds) {
-            match old {
-                Some(bytes) => atomic::write(p, bytes, durability)?,
-                None => {
+        for (i, op) in done.ops.iter().enumerate().rev() {
+            let p = &done.paths[i];
+            match (op, &done.olds[i]) {
+                (Op::Move { .. }, Entry::Missing) => {}
+                (Op::Move { .. }, _) => {
+                    let to = done.tos[i].as_deref().expect("a move has a destination");
+                    if fs::symlink_metadata(p).is_err() && fs::symlink_metadata(to).is_ok() {
+                        fs::rename(to, p).at(to)?;
+                        atomic::sync_parent(to, durability)?;
+                        atomic::sync_parent(p, durability)?;
+                    }
+                }
+                (_, Entry::File(bytes)) => atomic::write(p, bytes, durability)?,
+                (_, Entry::Missing) => {
                     remove(p)?;
                     atomic::sync_parent(p, durability)?;
                 }
+                // Refused before anything was written (see `befores`).
+                (_, Entry::Other(_)) => {}
             }
         }
         fs::remove_file(record).at(record)?;
@@ -403,13 +604,14 @@ fn set_commit_seq(layout: &Layout, seq: u64) -> Result<()> {
 }
 
 /// Roll a sound record forward (recovery): apply each op whose file still holds what it held
-/// when the record was written (format 2), skipping one already applied and one whose file
-/// changed since (a later change: counted as superseded, never rolled back). A file that is
-/// not a regular file blocks the record ([`Error::JournalBlocked`]). A file that is gone is
-/// written again only by the record of the commit in flight (`in_flight`: the commit
-/// sequence still names it), as after a blocked recovery whose obstacle was moved aside; a
-/// record that came back after later commits (see [`Record::before`]) leaves it gone, as a
-/// later delete made it.
+/// just before the op when the record was written (format 2 and 3), skipping one already
+/// applied and one whose file changed since (a later change: counted as superseded, never
+/// rolled back). A file that is not a regular file blocks the record
+/// ([`Error::JournalBlocked`]), unless a move takes it. A file that is gone is written again
+/// only by the record of the commit in flight (`in_flight`: the commit sequence still names
+/// it), as after a blocked recovery whose obstacle was moved aside; a record that came back
+/// after later commits (see [`Record::before`]) leaves it gone, as a later delete made it.
+/// The ops are applied in order, each seeing what the ones before it made, as in [`commit`].
 fn roll_forward(
     layout: &Layout,
     record: &Path,
@@ -421,6 +623,32 @@ fn roll_forward(
     let mut dirs = BTreeSet::new();
     for (i, op) in rec.ops.iter().enumerate() {
         let path = resolve(layout, op.path())?;
+        if let Op::Move { to, .. } = op {
+            let to = resolve(layout, to)?;
+            let now = entry(&path)?;
+            // Moved already, or nothing to move: a move never goes over an existing entry.
+            // When the entry is still there as it was, something else took its place.
+            if fs::symlink_metadata(&to).is_ok() || now == Entry::Missing {
+                let waiting = rec.before.as_ref().is_some_and(|b| b[i] == now.digest());
+                if waiting && now != Entry::Missing {
+                    superseded += 1;
+                }
+                continue;
+            }
+            if rec.before.as_ref().is_some_and(|b| b[i] != now.digest()) {
+                superseded += 1;
+                continue;
+            }
+            make_parent(layout, &to)?;
+            fs::rename(&path, &to).at(&path)?;
+            fault::reach(Step::JournalApply).at(&path)?;
+            for p in [&path, &to] {
+                if let Some(parent) = p.parent() {
+                    dirs.insert(parent.to_path_buf());
+                }
+            }
+            continue;
+        }
         let now = match current(&path) {
             Err(Error::NotRegularFile { path }) => {
                 return Err(Error::JournalBlocked { record: record.to_path_buf(), path });
@@ -436,7 +664,11 @@ fn roll_forward(
             continue;
         }
         match op {
-            Op::Write { content, .. } => {
+            Op::Write { content, path: rel } => {
+                // Notes of `validate --fix` go into a folder of `quarantine/` made for them.
+                if rel.starts_with("quarantine/") {
+                    make_parent(layout, &path)?;
+                }
                 atomic::write_no_dir_sync(&path, content.as_bytes(), durability).map_err(|e| {
                     match &e {
                         Error::Io { source, .. }
@@ -452,6 +684,7 @@ fn roll_forward(
                 })?
             }
             Op::Remove { .. } => remove(&path)?,
+            Op::Move { .. } => unreachable!("applied above"),
         }
         fault::reach(Step::JournalApply).at(&path)?;
         if let Some(parent) = path.parent() {
@@ -851,6 +1084,106 @@ mod tests {
         assert!(!layout.root().parent().unwrap().join("escaped.json").exists());
         assert!(layout.quarantine_dir().join("journal-1.json").exists());
         assert!(!pending(&layout));
+    }
+
+    #[test]
+    fn a_move_makes_its_folder_never_replaces_and_applies_again_as_a_no_op() {
+        let (_d, layout) = setup();
+        fs::write(layout.issues_dir().join("a.json"), "damaged").unwrap();
+        let ops = vec![
+            Op::Move { path: "issues/a.json".into(), to: "quarantine/f/issues/a.json".into() },
+            Op::Write { path: "quarantine/f/issues/a.json.note.json".into(), content: "n".into() },
+            Op::Write { path: "issues/a.json".into(), content: "restored".into() },
+        ];
+        // The record as the commit writes it: each op's "before" as the ops before it leave it.
+        let (paths, tos) = resolve_all(&layout, &ops).unwrap();
+        let before: Vec<_> =
+            befores(&ops, &paths, &tos).unwrap().iter().map(Entry::digest).collect();
+        assert_eq!(before, vec![Some(digest(b"damaged")), None, None]);
+        let mut rec =
+            Record { format: 3, checksum: 0, seq: None, ops: ops.clone(), before: Some(before) };
+        rec.checksum = rec.checksum();
+        let rec_bytes = serde_json::to_vec(&rec).unwrap();
+        commit(&layout, &ops, Durability::Full).unwrap();
+        let q = layout.quarantine_dir().join("f/issues");
+        let check = || {
+            assert_eq!(fs::read_to_string(q.join("a.json")).unwrap(), "damaged");
+            assert_eq!(fs::read_to_string(q.join("a.json.note.json")).unwrap(), "n");
+            let now = fs::read_to_string(layout.issues_dir().join("a.json")).unwrap();
+            assert_eq!(now, "restored");
+        };
+        check();
+        // Applied again (a crash before the record left the journal): nothing moves over.
+        let jdir = layout.journal_dir();
+        fs::write(jdir.join("1.json"), &rec_bytes).unwrap();
+        let r = recover(&layout, Durability::Relaxed).unwrap();
+        assert_eq!((r.rolled_forward, r.superseded), (1, 0));
+        check();
+        // A crash after the move, before the writes: recovery finishes it.
+        fs::remove_file(layout.issues_dir().join("a.json")).unwrap();
+        fs::remove_file(q.join("a.json.note.json")).unwrap();
+        fs::write(jdir.join("2.json"), &rec_bytes).unwrap();
+        let r = recover(&layout, Durability::Relaxed).unwrap();
+        assert_eq!((r.rolled_forward, r.superseded), (1, 0));
+        check();
+        // A crash with the record durable and nothing applied: recovery makes it all.
+        fs::remove_dir_all(layout.quarantine_dir()).unwrap();
+        fs::write(layout.issues_dir().join("a.json"), "damaged").unwrap();
+        fs::write(jdir.join("3.json"), &rec_bytes).unwrap();
+        let r = recover(&layout, Durability::Relaxed).unwrap();
+        assert_eq!((r.rolled_forward, r.superseded), (1, 0));
+        check();
+        // A move onto an existing entry is refused before anything is written.
+        let onto = vec![Op::Move {
+            path: "issues/a.json".into(),
+            to: "quarantine/f/issues/a.json".into(),
+        }];
+        assert!(commit(&layout, &onto, Durability::Relaxed).is_err());
+        check();
+        assert!(!pending(&layout));
+        // Versions that know no moves: a move in a format 2 record is damage.
+        let mut old = Record { format: 2, ..rec };
+        old.checksum = old.checksum();
+        assert!(old.damage(&layout).unwrap().contains("format 2"));
+        let out = vec![Op::Move { path: "issues/a.json".into(), to: "../escaped".into() }];
+        assert!(commit(&layout, &out, Durability::Relaxed).is_err());
+        assert!(layout.issues_dir().join("a.json").exists());
+    }
+
+    #[test]
+    fn a_failed_commit_moves_back_what_it_moved() {
+        let (_d, layout) = setup();
+        fs::create_dir(layout.issues_dir().join("d.json")).unwrap();
+        fs::write(layout.issues_dir().join("d.json/x"), "inside").unwrap();
+        let ops = vec![
+            Op::Move { path: "issues/d.json".into(), to: "quarantine/g/issues/d.json".into() },
+            Op::Write { path: "issues/d.json".into(), content: "new".into() },
+        ];
+        let (paths, tos) = resolve_all(&layout, &ops).unwrap();
+        let olds = befores(&ops, &paths, &tos).unwrap();
+        assert_eq!(olds, vec![Entry::Other("directory"), Entry::Missing]);
+        // As if the write had failed after the move: undo puts the directory back.
+        for (i, op) in ops.iter().enumerate().take(1) {
+            if let Op::Move { .. } = op {
+                make_parent(&layout, tos[i].as_deref().unwrap()).unwrap();
+                fs::rename(&paths[i], tos[i].as_deref().unwrap()).unwrap();
+            }
+        }
+        fs::create_dir_all(layout.journal_dir()).unwrap();
+        let record = layout.journal_dir().join("1.json");
+        fs::write(&record, "{}").unwrap();
+        let done = Done { ops: &ops[..1], paths: &paths, tos: &tos, olds: &olds };
+        let e = Error::Corrupt { path: record.clone(), message: "failed".into() };
+        let e = undo(&layout, &record, 1, done, Durability::Relaxed, e);
+        assert!(matches!(e, Error::Corrupt { .. }), "{e}");
+        let back = fs::read_to_string(layout.issues_dir().join("d.json/x")).unwrap();
+        assert_eq!(back, "inside");
+        assert!(!pending(&layout));
+        // And the commit itself moves a directory away and writes in its place.
+        commit(&layout, &ops, Durability::Full).unwrap();
+        assert_eq!(fs::read_to_string(layout.issues_dir().join("d.json")).unwrap(), "new");
+        let moved = layout.quarantine_dir().join("g/issues/d.json/x");
+        assert_eq!(fs::read_to_string(moved).unwrap(), "inside");
     }
 
     #[test]

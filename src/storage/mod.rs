@@ -3,6 +3,7 @@
 
 pub mod atomic;
 pub mod config;
+pub mod documents;
 pub mod events;
 pub mod fault;
 pub mod gitattributes;

@@ -58,7 +58,7 @@ impl TrustStore {
         let store: TrustStore = serde_json::from_slice(&bytes).map_err(|e| Error::Corrupt {
             path: local.dir().join(FILE),
             message: format!(
-                "unreadable trusted gate definitions ({e}); delete it and trust again"
+                "unreadable trusted gate definitions ({e}); move it aside and trust again"
             ),
         })?;
         match store.folder {

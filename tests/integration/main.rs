@@ -27,6 +27,7 @@ mod transaction;
 mod trust;
 
 mod contract;
+mod fix;
 mod validate;
 
 mod agents;

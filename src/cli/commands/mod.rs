@@ -6,6 +6,7 @@ mod change_args;
 mod claim;
 mod completions;
 mod dep;
+mod doc;
 mod events;
 mod gate;
 mod git_setup;
@@ -105,6 +106,8 @@ pub enum Command {
     Query(query::Args),
     #[command(subcommand)]
     Dep(dep::DepCommand),
+    #[command(subcommand)]
+    Doc(doc::DocCommand),
     Ready(ready::ReadyArgs),
     Blocked(ready::BlockedArgs),
     #[command(subcommand)]
@@ -138,6 +141,7 @@ impl Command {
         use issue::IssueCommand as I;
         match self {
             Command::Init(_) | Command::Dep(_) => true,
+            Command::Doc(c) => !matches!(c, doc::DocCommand::List { .. }),
             Command::Batch(a) => !a.dry_run,
             Command::Claim(_) | Command::Release(_) | Command::Renew(_) => true,
             Command::Issue(c) => match &**c {
@@ -172,6 +176,7 @@ impl Command {
             | Command::Completions(_)
             | Command::Man(_)
             | Command::Validate(_)
+            | Command::Doc(_)
             | Command::Mcp(_) => false,
             Command::Batch(a) => a.file.as_ref().is_some_and(|f| f.as_os_str() != "-"),
             Command::Claim(a) => a.wait.is_none(),
@@ -296,7 +301,7 @@ impl Ctx<'_, '_, '_> {
         for p in problems {
             self.warn(&format!(
                 "skipped {}: {} (fix or restore the file, e.g. with git; `jit validate` lists \
-                 every problem)",
+                 every problem, `jit validate --fix` repairs what it safely can)",
                 p.path.display(),
                 p.message
             ));
@@ -394,6 +399,7 @@ fn run_command(ctx: &mut Ctx, command: Command) -> Result<u8, CliError> {
         Command::Issue(c) => issue::run(ctx, *c),
         Command::Query(a) => query::run(ctx, a),
         Command::Dep(c) => dep::run(ctx, c),
+        Command::Doc(c) => doc::run(ctx, c),
         Command::Ready(a) => ready::run_ready(ctx, a),
         Command::Blocked(a) => ready::run_blocked(ctx, a),
         Command::Graph(c) => graph::run(ctx, c),

@@ -5,7 +5,9 @@ use std::io::Write;
 use super::Ctx;
 use crate::cli::CliError;
 use crate::error::exit;
-use crate::repo::validate::{CODES, Finding, Severity, ValidateOptions, ValidateReport};
+use crate::repo::validate::{
+    CODES, Finding, Severity, ValidateOptions, ValidateReport, has_problems,
+};
 
 /// Check the whole repository: every issue file, references, the config, the journal, the
 /// lock files, the index; exit 6 if any error or warning is found
@@ -19,16 +21,36 @@ Examples:
   jit validate
   jit validate --json
   jit validate --only DEP_CYCLE,DEP_MISSING
+  jit validate --fix --dry-run
+  jit validate --fix
+  jit validate --fix --restore-from-git --prune-docs
 
 Exit status: 0 when nothing but info findings (or nothing) is found, 6 when any error or
-warning is.")]
+warning is. With --fix: 0 when no error or warning remains after the repairs, 6 when some
+does (what --fix cannot repair safely; the report says what to do).")]
 pub struct Args {
     /// Report only these finding codes (comma-separated, repeatable)
-    #[arg(long, value_name = "CODE,...", value_delimiter = ',')]
+    #[arg(long, value_name = "CODE,...", value_delimiter = ',', conflicts_with = "fix")]
     pub only: Vec<String>,
+    /// Repair what is safe, move what is not into .jit/quarantine/ (never deleting data)
+    #[arg(long)]
+    pub fix: bool,
+    /// With --fix: list what would be done, change nothing
+    #[arg(long, requires = "fix")]
+    pub dry_run: bool,
+    /// With --fix: put back an unreadable issue file from git's HEAD when HEAD has a valid
+    /// version of it (the damaged file is kept in quarantine)
+    #[arg(long, requires = "fix")]
+    pub restore_from_git: bool,
+    /// With --fix: remove documents whose file is missing or outside the project
+    #[arg(long, requires = "fix")]
+    pub prune_docs: bool,
 }
 
 pub fn run(ctx: &mut Ctx, args: Args) -> Result<u8, CliError> {
+    if args.fix {
+        return run_fix(ctx, &args);
+    }
     let only = parse_only(&args.only)?;
     let repo = ctx.open_repo_with(crate::repo::Repo::open_for_check)?;
     let bar = progress_bar(ctx);
@@ -53,6 +75,68 @@ pub fn run(ctx: &mut Ctx, args: Args) -> Result<u8, CliError> {
         ctx.out.human(|w| render(w, &report))?;
     }
     Ok(if report.has_problems() { exit::INVALID_REPO } else { exit::OK })
+}
+
+/// `--fix`: repair, then report what was done and what remains.
+fn run_fix(ctx: &mut Ctx, args: &Args) -> Result<u8, CliError> {
+    let req = crate::api::FixRequest {
+        dry_run: args.dry_run,
+        restore_from_git: args.restore_from_git,
+        prune_docs: args.prune_docs,
+    };
+    let repo = ctx.open_repo_with(crate::repo::Repo::open_for_check)?;
+    let bar = progress_bar(ctx);
+    let tick = |done: usize, total: usize| {
+        if let Some(b) = &bar {
+            b.set_length(total as u64);
+            b.set_position(done as u64);
+            if b.elapsed() >= SHOW_AFTER {
+                b.set_draw_target(indicatif::ProgressDrawTarget::stderr_with_hz(4));
+            }
+        }
+    };
+    let report = repo.fix(&req, &tick);
+    if let Some(b) = &bar {
+        b.finish_and_clear();
+    }
+    let report = report?;
+    if ctx.out.is_json() {
+        ctx.out.json(&report)?;
+    } else {
+        ctx.out.human(|w| render_fix(w, &report))?;
+    }
+    Ok(if has_problems(&report) { exit::INVALID_REPO } else { exit::OK })
+}
+
+/// The repairs, one line each, then what remains grouped as `validate` groups findings.
+fn render_fix(w: &mut Vec<u8>, report: &crate::api::FixReport) -> std::io::Result<()> {
+    for a in &report.actions {
+        let what = a.target.as_ref().map(|t| format!(" ({t})")).unwrap_or_default();
+        writeln!(w, "{} {}{what}: {}", a.code, a.path, a.message)?;
+    }
+    if !report.actions.is_empty() {
+        writeln!(w)?;
+    }
+    let n = report.actions.len();
+    let head = match (report.dry_run, n) {
+        (true, 0) => "Nothing to repair.".to_string(),
+        (true, n) => format!("{n} repairs would be made (dry run: nothing was changed)."),
+        (false, 0) => "Nothing to repair.".to_string(),
+        (false, n) => format!("{n} repairs made."),
+    };
+    writeln!(w, "{head}")?;
+    match (&report.quarantine, report.dry_run) {
+        (Some(q), false) => writeln!(w, "Moved aside into {q}/ (nothing was deleted).")?,
+        (Some(q), true) => writeln!(w, "Would move aside into {q}/ (nothing is deleted).")?,
+        (None, _) => {}
+    }
+    let left = if report.dry_run { "would remain" } else { "remain" };
+    if report.remaining.is_empty() {
+        return writeln!(w, "No problems {left}.");
+    }
+    writeln!(w, "{} findings {left}:", report.remaining.len())?;
+    writeln!(w)?;
+    render_groups(w, &report.remaining)
 }
 
 /// The codes of `--only`, each checked: an unknown one is a usage error naming the closest.
@@ -101,8 +185,14 @@ fn progress_bar(ctx: &Ctx) -> Option<indicatif::ProgressBar> {
 /// Findings grouped by code (in the order of the code table), each group with its count,
 /// then a summary line.
 fn render(w: &mut Vec<u8>, report: &ValidateReport) -> std::io::Result<()> {
+    render_groups(w, &report.findings)?;
+    summary(w, report)
+}
+
+/// Findings grouped by code, in the order of the code table, each group with its count.
+fn render_groups(w: &mut Vec<u8>, findings: &[Finding]) -> std::io::Result<()> {
     for info in CODES {
-        let group: Vec<&Finding> = report.findings.iter().filter(|f| f.code == info.code).collect();
+        let group: Vec<&Finding> = findings.iter().filter(|f| f.code == info.code).collect();
         if group.is_empty() {
             continue;
         }
@@ -116,6 +206,10 @@ fn render(w: &mut Vec<u8>, report: &ValidateReport) -> std::io::Result<()> {
         }
         writeln!(w)?;
     }
+    Ok(())
+}
+
+fn summary(w: &mut Vec<u8>, report: &ValidateReport) -> std::io::Result<()> {
     let c = |s: Severity| report.counts.get(s.as_str()).copied().unwrap_or(0);
     let checked = &report.checked;
     if report.findings.is_empty() {

@@ -129,19 +129,20 @@ fn a_gate_removed_on_one_side_stays_removed_and_a_concurrent_run_is_recorded() {
 #[test]
 fn unknown_fields_merge_by_the_generic_rules() {
     let mut b = base();
-    b.extra.insert("documents".into(), json!(["a.md"]));
+    let doc = |p: &str| crate::model::Document { path: p.into(), label: None };
+    b.documents = vec![doc("a.md")];
     b.extra.insert("x_meta".into(), json!({"a": 1, "b": 1}));
     let o = edit(&b, "2026-01-02T00:00:00Z", |i| {
-        i.extra.insert("documents".into(), json!(["a.md", "b.md"]));
+        i.documents.push(doc("b.md"));
         i.extra.insert("x_meta".into(), json!({"a": 2, "b": 1}));
     });
     let t = edit(&b, "2026-01-03T00:00:00Z", |i| {
-        i.extra.insert("documents".into(), json!(["c.md"]));
+        i.documents = vec![doc("c.md")];
         i.extra.insert("x_meta".into(), json!({"a": 1, "b": 3, "c": 4}));
         i.artifacts.push(json!({"kind": "log", "path": "ci.txt"}));
     });
     let m = merge(Some(&b), &o, &t).unwrap();
-    assert_eq!(m.extra["documents"], json!(["c.md", "b.md"]));
+    assert_eq!(m.documents, [doc("c.md"), doc("b.md")], "documents merge as a set");
     assert_eq!(m.extra["x_meta"], json!({"a": 2, "b": 3, "c": 4}));
     assert_eq!(m.artifacts, [json!({"kind": "log", "path": "ci.txt"})]);
 }

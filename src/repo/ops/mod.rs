@@ -10,6 +10,7 @@ pub mod create;
 pub mod delete;
 pub mod dep_add;
 pub mod dep_rm;
+pub mod doc;
 pub mod gate_add;
 pub mod gate_decide;
 pub mod gate_define;

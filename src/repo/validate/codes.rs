@@ -4,7 +4,9 @@
 use serde::Serialize;
 
 /// How bad a finding is. `error` and `warning` make `validate` exit 6; `info` does not.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Severity {
     /// Data is wrong or unreadable: an issue is missing from listings, or a rule is broken.
@@ -59,6 +61,11 @@ pub const CODES: &[CodeInfo] = &[
     c("DEP_SELF", E, "issues that depend on themselves"),
     c("DEP_CYCLE", E, "dependency cycles"),
     c("GATE_UNKNOWN", E, "gates on issues that are not in the registry"),
+    c("DOC_MISSING", W, "documents whose file does not exist"),
+    c("DOC_OUTSIDE", W, "documents outside the project"),
+    c("LEASE_EXPIRED", W, "in-progress issues whose claim's lease expired"),
+    c("EVENT_LINE_TORN", W, "event log lines that are not events"),
+    c("EVENTS_DISAGREE", I, "issues whose version is not the event log's"),
     c("STATE_BLOCKED", I, "issues in progress whose dependencies are not done"),
     c("CLAIM_MERGED", W, "issues a merge left claimed by one of two agents"),
     c("LABEL_NAMESPACE", W, "labels outside the declared namespaces"),

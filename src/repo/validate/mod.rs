@@ -5,12 +5,15 @@
 //! and issue, and the repair `--fix` can make of it (see docs/validate.md).
 
 mod codes;
+mod events;
 mod files;
+mod fix;
 mod refs;
 mod schema;
 mod store;
 
 pub use codes::{CODES, CodeInfo, Severity, code_info};
+pub use fix::{FixOptions, has_problems};
 
 use std::collections::BTreeMap;
 
@@ -22,7 +25,7 @@ use crate::model::IssueId;
 use crate::storage::lock::RepoLock;
 
 /// A safe repair of a finding, described for machines (what `--fix` would do).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct Fix {
     /// `remove_temp_file`, `roll_forward`, `discard_record`, `quarantine`,
     /// `settle_record`, `remove_dependency`, `rebuild_index`.
@@ -34,7 +37,7 @@ pub struct Fix {
 }
 
 /// One problem found.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, schemars::JsonSchema)]
 pub struct Finding {
     pub code: &'static str,
     pub severity: Severity,
@@ -85,7 +88,7 @@ impl Finding {
 }
 
 /// How many things were checked.
-#[derive(Clone, Debug, Default, Serialize)]
+#[derive(Clone, Debug, Default, Serialize, schemars::JsonSchema)]
 pub struct Checked {
     /// Entries of `issues/` looked at (files of every kind).
     pub files: usize,
@@ -97,7 +100,7 @@ pub struct Checked {
 }
 
 /// What `validate` found: the findings in a stable order (path, then code, then message).
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, schemars::JsonSchema)]
 pub struct ValidateReport {
     pub findings: Vec<Finding>,
     /// Findings per severity (`error`, `warning`, `info`), every severity present.
@@ -124,6 +127,15 @@ pub struct ValidateOptions {
 /// Progress of the longest step (reading the issue files): `(done, total)`.
 pub type Progress<'a> = &'a (dyn Fn(usize, usize) + Sync);
 
+/// Everything one run of the checks found, with what the fixes need to know.
+struct Checks {
+    findings: Vec<Finding>,
+    checked: Checked,
+    scan: files::Scan,
+    /// Event log segments with lines that are not events.
+    segments: Vec<events::Damaged>,
+}
+
 impl Repo {
     /// Check the whole repository. Takes the lock in shared mode (no writer runs meanwhile,
     /// other checkers may) and changes nothing.
@@ -135,6 +147,15 @@ impl Repo {
             RepoLock::acquire_shared(&self.layout, self.lock_timeout, &self.command, &mut |h| {
                 (self.on_wait)(h)
             })?;
+        let mut checks = self.run_checks(progress, true)?;
+        findings.append(&mut checks.findings);
+        Ok(report(findings, &opts.only, checks.checked))
+    }
+
+    /// Every check but lock.info's (call with the lock held, shared or not); the journal's
+    /// only with `journal`.
+    fn run_checks(&self, progress: Progress, journal: bool) -> Result<Checks> {
+        let mut findings = Vec::new();
         let mut checked = Checked::default();
         let config = store::check_config(&self.layout, &mut findings);
         let scan = files::scan(&self.layout, progress, &mut findings)?;
@@ -146,13 +167,18 @@ impl Repo {
             store::check_gate_defs(self, config, &mut findings);
         }
         refs::check(&scan, config.as_ref(), &mut findings);
-        checked.journal_records = store::check_journal(&self.layout, &mut findings)?;
+        refs::check_documents(self.layout.project(), &scan, &mut findings);
+        store::check_leases(self, &scan, &mut findings);
+        let segments = events::check(&self.layout, &scan, &mut findings)?;
+        if journal {
+            checked.journal_records = store::check_journal(&self.layout, &mut findings)?;
+        }
         store::check_root(&self.layout, &mut findings);
         store::check_space(&self.layout, scan.largest, &mut findings);
         store::check_index(&self.layout, &scan, &mut findings)?;
         store::check_unmerged(&self.layout, &mut findings);
         store::check_merge_driver(&self.layout, &mut findings);
-        Ok(report(findings, &opts.only, checked))
+        Ok(Checks { findings, checked, scan, segments })
     }
 }
 
@@ -160,20 +186,33 @@ fn report(mut findings: Vec<Finding>, only: &[&'static str], checked: Checked) -
     if !only.is_empty() {
         findings.retain(|f| only.contains(&f.code));
     }
+    sort(&mut findings);
+    let counts = severity_counts(&findings);
+    let mut by_code = BTreeMap::new();
+    for f in &findings {
+        *by_code.entry(f.code).or_default() += 1;
+    }
+    ValidateReport { findings, counts, by_code, checked }
+}
+
+/// The stable order of findings: path, then code, then message.
+fn sort(findings: &mut [Finding]) {
     findings.sort_by(|a, b| {
         (&a.path, a.code, &a.message, a.issue).cmp(&(&b.path, b.code, &b.message, b.issue))
     });
+}
+
+/// Findings per severity, every severity present.
+fn severity_counts(findings: &[Finding]) -> BTreeMap<&'static str, usize> {
     let mut counts: BTreeMap<&'static str, usize> =
         [Severity::Error, Severity::Warning, Severity::Info]
             .into_iter()
             .map(|s| (s.as_str(), 0))
             .collect();
-    let mut by_code = BTreeMap::new();
-    for f in &findings {
+    for f in findings {
         *counts.entry(f.severity.as_str()).or_default() += 1;
-        *by_code.entry(f.code).or_default() += 1;
     }
-    ValidateReport { findings, counts, by_code, checked }
+    counts
 }
 
 /// `.jit/<rel>` relative to the project directory, as findings name paths.

@@ -48,7 +48,11 @@ pub fn check(scan: &Scan, config: Option<&Config>, findings: &mut Vec<Finding>) 
                      never pass; define it (`jit gate define {g} ...`) or detach it \
                      (`jit gate rm {id} {g}`)"
                 );
-                findings.push(Finding::new("GATE_UNKNOWN", path, msg).issue(id));
+                findings.push(
+                    Finding::new("GATE_UNKNOWN", path, msg)
+                        .issue(id)
+                        .fix("remove_gate", Some(g.clone())),
+                );
             }
         }
         for l in &issue.labels {
@@ -148,5 +152,30 @@ fn cycles(scan: &Scan, mut adj: BTreeMap<u128, Vec<u128>>, findings: &mut Vec<Fi
         let mut f = Finding::new("DEP_CYCLE", paths[&cycle[0]], msg).issue(ids[0]);
         f.cycle = Some(ids);
         findings.push(f);
+    }
+}
+
+/// Documents that lead nowhere or outside the project. Never read: only looked up.
+pub fn check_documents(project: &std::path::Path, scan: &Scan, findings: &mut Vec<Finding>) {
+    use crate::storage::documents::{DocState, state};
+    for s in &scan.issues {
+        let id = s.issue.id;
+        for d in &s.issue.documents {
+            let (code, why) = match state(project, &d.path) {
+                DocState::Present => continue,
+                DocState::Missing => ("DOC_MISSING", "does not exist".to_string()),
+                DocState::Outside(why) => ("DOC_OUTSIDE", format!("is outside the project: {why}")),
+            };
+            let msg = format!(
+                "the document `{}` {why}; `jit validate --fix` leaves it (a document may be \
+                 written later), `--fix --prune-docs` removes it (or `jit doc rm {id} {}`)",
+                d.path, d.path
+            );
+            findings.push(
+                Finding::new(code, s.path.clone(), msg)
+                    .issue(id)
+                    .fix("remove_document", Some(d.path.clone())),
+            );
+        }
     }
 }

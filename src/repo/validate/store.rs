@@ -124,7 +124,8 @@ pub fn check_journal(layout: &Layout, findings: &mut Vec<Finding>) -> Result<usi
 /// as each one first rolls it forward.
 fn blocked(layout: &Layout, path: &str, ops: &[Op], findings: &mut Vec<Finding>) {
     let mut need = 0u64;
-    for op in ops {
+    // A move takes a thing away (a directory too) and makes its destination's directory.
+    for op in ops.iter().filter(|op| !matches!(op, Op::Move { .. })) {
         let target = layout.root().join(op.path());
         let parent_ok = target.parent().is_some_and(|p| fs::metadata(p).is_ok_and(|m| m.is_dir()));
         let why = if fs::symlink_metadata(&target).is_ok_and(|m| m.is_dir()) {
@@ -286,7 +287,9 @@ pub fn check_index(layout: &Layout, scan: &Scan, findings: &mut Vec<Finding>) ->
              gone): listings re-read those files, so results are right, and the next listing \
              brings the index up to date"
         );
-        findings.push(Finding::new("INDEX_STALE", rel("index"), msg).fix("rebuild_index", None));
+        // Not a repair for `--fix`: the index heals itself, and a file just written stays
+        // unrecorded for a moment (racy), so a fix would find it again at once.
+        findings.push(Finding::new("INDEX_STALE", rel("index"), msg));
     }
     Ok(())
 }
@@ -322,5 +325,38 @@ pub fn check_unmerged(layout: &Layout, findings: &mut Vec<Finding>) {
         finding.issue = id;
         finding.git_commands = Some(commands);
         findings.push(finding);
+    }
+}
+
+/// In-progress issues whose claim's lease has expired with nobody releasing or claiming
+/// them again (the agent died): they are stuck until someone does.
+pub fn check_leases(repo: &Repo, scan: &Scan, findings: &mut Vec<Finding>) {
+    let Ok(store) = crate::storage::leases::LeaseStore::load(repo.local()) else { return };
+    if store.leases.is_empty() {
+        return;
+    }
+    let now = repo.clock().now();
+    for s in &scan.issues {
+        let issue = &s.issue;
+        let (Some(claim), crate::model::State::InProgress) = (&issue.claim, issue.state) else {
+            continue;
+        };
+        let Some(lease) = store.leases.get(&issue.id.to_string()) else { continue };
+        if lease.is_live(now) || lease.token != claim.token {
+            continue;
+        }
+        let msg = format!(
+            "in progress, but the lease of its claim by {} (token {}) expired at {}: its agent \
+             stopped without releasing it; `jit claim` can take it over, and `jit validate \
+             --fix` releases it to ready (logged as lease_expired)",
+            lease.agent,
+            lease.token,
+            crate::model::time::format(lease.expires_at)
+        );
+        findings.push(
+            Finding::new("LEASE_EXPIRED", s.path.clone(), msg)
+                .issue(issue.id)
+                .fix("release_claim", None),
+        );
     }
 }

@@ -363,6 +363,25 @@ pub fn verify(layout: &Layout, files: &[(FileStamp, &Issue)]) -> Result<IndexChe
     Ok(check)
 }
 
+/// Remove the index (`validate --fix`, to rebuild a damaged or wrong one, or to free space on
+/// a full disk): it is derived, and the next listing writes it again. Call with the writers'
+/// lock held. An entry in its place that is not a directory (a file, a symbolic link) is
+/// removed itself, never followed. Returns the bytes freed.
+pub fn clear(layout: &Layout, _held: &RepoLock) -> Result<u64> {
+    let dir = layout.index_dir();
+    let Ok(meta) = fs::symlink_metadata(&dir) else { return Ok(0) };
+    if !meta.is_dir() {
+        fs::remove_file(&dir).at(&dir)?;
+        return Ok(meta.len());
+    }
+    let mut freed = 0;
+    for e in fs::read_dir(&dir).at(&dir)?.flatten() {
+        freed += e.metadata().map_or(0, |m| m.len());
+    }
+    fs::remove_dir_all(&dir).at(&dir)?;
+    Ok(freed)
+}
+
 /// Read every issue through the index, re-reading files whose stamps do not match, and keep
 /// the index up to date when the writers' lock is free. The index is read on this thread
 /// while the files are statted on others: both are most of the cost of a listing.
@@ -614,7 +633,8 @@ impl Snapshot {
         for op in changes.iter().flatten() {
             let (path, content) = match op {
                 Op::Write { path, content } => (path, Some(content)),
-                Op::Remove { path } => (path, None),
+                // What a move takes out of `issues/` is gone from it (`validate --fix`).
+                Op::Remove { path } | Op::Move { path, .. } => (path, None),
             };
             let Some(id) = path.strip_prefix("issues/").and_then(IssueId::from_file_name) else {
                 continue;
