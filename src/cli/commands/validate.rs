@@ -53,22 +53,7 @@ pub fn run(ctx: &mut Ctx, args: Args) -> Result<u8, CliError> {
     }
     let only = parse_only(&args.only)?;
     let repo = ctx.open_repo_with(crate::repo::Repo::open_for_check)?;
-    let bar = progress_bar(ctx);
-    let shown = std::sync::atomic::AtomicBool::new(false);
-    let tick = |done: usize, total: usize| {
-        let Some(b) = &bar else { return };
-        b.set_length(total as u64);
-        b.set_position(done as u64);
-        // Drawn only for long runs: a check that is over in a moment leaves no trace.
-        if b.elapsed() >= SHOW_AFTER && !shown.swap(true, std::sync::atomic::Ordering::Relaxed) {
-            b.set_draw_target(indicatif::ProgressDrawTarget::stderr_with_hz(4));
-        }
-    };
-    let report = repo.validate(&ValidateOptions { only }, &tick);
-    if let Some(b) = &bar {
-        b.finish_and_clear();
-    }
-    let report = report?;
+    let report = with_progress(ctx, |tick| repo.validate(&ValidateOptions { only }, tick))?;
     if ctx.out.is_json() {
         ctx.out.json(&report)?;
     } else {
@@ -85,21 +70,7 @@ fn run_fix(ctx: &mut Ctx, args: &Args) -> Result<u8, CliError> {
         prune_docs: args.prune_docs,
     };
     let repo = ctx.open_repo_with(crate::repo::Repo::open_for_check)?;
-    let bar = progress_bar(ctx);
-    let tick = |done: usize, total: usize| {
-        if let Some(b) = &bar {
-            b.set_length(total as u64);
-            b.set_position(done as u64);
-            if b.elapsed() >= SHOW_AFTER {
-                b.set_draw_target(indicatif::ProgressDrawTarget::stderr_with_hz(4));
-            }
-        }
-    };
-    let report = repo.fix(&req, &tick);
-    if let Some(b) = &bar {
-        b.finish_and_clear();
-    }
-    let report = report?;
+    let report = with_progress(ctx, |tick| repo.fix(&req, tick))?;
     if ctx.out.is_json() {
         ctx.out.json(&report)?;
     } else {
@@ -169,6 +140,26 @@ const SHOW_AFTER: std::time::Duration = std::time::Duration::from_millis(500);
 
 /// A progress bar for stderr, only on a terminal and not with `--json` or `--quiet`, hidden
 /// until the check has run for [`SHOW_AFTER`], then redrawn at most 4 times a second.
+/// Run `work` with a progress callback (`done`, `total` issue files) that draws a bar on a
+/// terminal once the run has lasted [`SHOW_AFTER`]: a check over in a moment leaves no trace.
+fn with_progress<T>(ctx: &Ctx, work: impl FnOnce(crate::repo::validate::Progress) -> T) -> T {
+    let bar = progress_bar(ctx);
+    let shown = std::sync::atomic::AtomicBool::new(false);
+    let tick = |done: usize, total: usize| {
+        let Some(b) = &bar else { return };
+        b.set_length(total as u64);
+        b.set_position(done as u64);
+        if b.elapsed() >= SHOW_AFTER && !shown.swap(true, std::sync::atomic::Ordering::Relaxed) {
+            b.set_draw_target(indicatif::ProgressDrawTarget::stderr_with_hz(4));
+        }
+    };
+    let out = work(&tick);
+    if let Some(b) = &bar {
+        b.finish_and_clear();
+    }
+    out
+}
+
 fn progress_bar(ctx: &Ctx) -> Option<indicatif::ProgressBar> {
     if ctx.global.quiet || ctx.out.is_json() || !ctx.inv.stderr().is_terminal() {
         return None;
