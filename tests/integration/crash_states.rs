@@ -110,7 +110,10 @@ fn parse(log: &str, root: &Path) -> Vec<Ev> {
     let mut evs = Vec::new();
     let under = |p: &Path| p.starts_with(root);
     for raw in log.lines() {
+        // strace pads the pid column to five places (`%-5d`): a four-digit pid is followed by
+        // two spaces, so the name must be trimmed, or a freshly booted machine parses nothing.
         let (pid, rest) = raw.split_once(' ').unwrap();
+        let rest = rest.trim_start();
         let line = if let Some(head) = rest.strip_suffix(" <unfinished ...>") {
             pending.insert(pid.to_string(), head.to_string());
             continue;
