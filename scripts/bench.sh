@@ -83,6 +83,9 @@ target_dir=$(cargo metadata --format-version 1 --no-deps |
   python3 -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')
 mkdir -p "$bench_dir" "$(dirname "$out")"
 bench_dir=$(cd "$bench_dir" && pwd)
+# The scratch repositories are not in the project's git work tree: `init` must not register
+# the merge driver in the project's git config.
+export GIT_CEILING_DIRECTORIES=$bench_dir
 # A private copy, so that a rebuild by someone else during the run changes nothing.
 jit="$bench_dir/jit"
 cp "$target_dir/release/jit" "$jit"

@@ -26,9 +26,37 @@ pub struct GitTree {
 }
 
 /// The nearest directory at or above `start` that holds a `.git` entry (a directory or a
-/// `gitdir:` file), with its common dir. `None` outside any git work tree.
+/// `gitdir:` file), with its common dir. `None` outside any git work tree. Like git, the
+/// walk never moves up into a directory named in `GIT_CEILING_DIRECTORIES`, so jit and the
+/// git it runs (`jit init` asks `git rev-parse`) agree on whether a project is in git.
 pub fn find_git(start: &Path) -> Option<GitTree> {
-    start.ancestors().find_map(git_top)
+    find_git_below(start, &git_ceilings())
+}
+
+fn find_git_below(start: &Path, ceilings: &[PathBuf]) -> Option<GitTree> {
+    for dir in start.ancestors() {
+        if let Some(tree) = git_top(dir) {
+            return Some(tree);
+        }
+        if dir.parent().is_some_and(|up| ceilings.iter().any(|c| c == up)) {
+            return None;
+        }
+    }
+    None
+}
+
+/// `GIT_CEILING_DIRECTORIES`: colon-separated absolute directories (relative and empty entries
+/// are ignored), each also with its symbolic links resolved, as git compares them.
+fn git_ceilings() -> Vec<PathBuf> {
+    let Some(v) = std::env::var_os("GIT_CEILING_DIRECTORIES") else { return Vec::new() };
+    let mut out = Vec::new();
+    for p in std::env::split_paths(&v).filter(|p| p.is_absolute()) {
+        if let Ok(real) = std::fs::canonicalize(&p) {
+            out.push(real);
+        }
+        out.push(p);
+    }
+    out
 }
 
 /// `dir` as the top of a git work tree, if it holds a `.git` entry. Repository discovery
@@ -207,5 +235,20 @@ mod tests {
             Some(GitTree { top: broken.clone(), git_dir: None, common_dir: None })
         );
         assert_eq!(find_git(t.path()), None);
+    }
+
+    #[test]
+    fn the_walk_for_git_stops_below_a_ceiling() {
+        let t = tempfile::tempdir().unwrap();
+        let top = t.path().join("clone");
+        std::fs::create_dir_all(top.join(".git")).unwrap();
+        std::fs::create_dir_all(top.join("target/scratch/repo")).unwrap();
+        let start = top.join("target/scratch/repo");
+        assert_eq!(find_git_below(&start, &[]).unwrap().top, top);
+        assert_eq!(find_git_below(&start, &[top.join("target/scratch")]), None);
+        assert_eq!(find_git_below(&start, &[top.join("target")]), None);
+        // The ceiling itself is never entered, but a start at or below a `.git` finds it.
+        assert_eq!(find_git_below(&top, &[t.path().to_path_buf()]).unwrap().top, top);
+        assert_eq!(find_git_below(&start, &[t.path().to_path_buf()]).unwrap().top, top);
     }
 }

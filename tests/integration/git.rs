@@ -841,3 +841,51 @@ fn worktrees_share_claims_and_status_shows_claims_of_issues_not_merged_yet() {
     let err: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(err["error"]["code"], json!("ALREADY_CLAIMED"));
 }
+
+/// A tracker in a scratch folder of a git work tree (a benchmark's under `target/`), with the
+/// folder in `GIT_CEILING_DIRECTORIES`, is outside git for jit as for git: `init` registers no
+/// driver in the enclosing clone, writes do not warn about one, and local state (a claim's
+/// lease) stays in `.jit/local/` instead of the enclosing clone's git dir.
+#[test]
+fn git_ceiling_directories_keep_a_scratch_tracker_out_of_the_enclosing_clone() {
+    if !have_tool("git", "git") {
+        return;
+    }
+    let w = World::new();
+    let outer = w.path("outer");
+    std::fs::create_dir(&outer).unwrap();
+    w.git(&outer, &["init", "-q", "-b", "main"]);
+    let scratch = outer.join("target/scratch");
+    let repo = scratch.join("repo");
+    std::fs::create_dir_all(&repo).unwrap();
+    let ceiling = std::fs::canonicalize(&scratch).unwrap();
+    let run = |args: &[&str]| {
+        let s = w.seed.get();
+        w.seed.set(s + 1);
+        let mut c = Command::new(jit_bin());
+        c.args(args).current_dir(&repo).stdin(Stdio::null());
+        w.env(&mut c).env("JIT_NOW", T0).env("JIT_SEED", s.to_string());
+        c.env("GIT_CEILING_DIRECTORIES", &ceiling);
+        c.output().unwrap()
+    };
+    let out = run(&["init"]);
+    assert_success(&out, &["init"]);
+    assert!(!stderr(&out).contains("git config"), "{}", describe(&out));
+    let config = w.git(&outer, &["config", "--local", "--list"]);
+    assert!(!config.contains("merge.jit"), "the enclosing clone's config: {config}");
+    let out = run(&["issue", "create", "Scratch", "--state", "ready", "--json"]);
+    assert_success(&out, &["issue", "create"]);
+    assert_eq!(stderr(&out), "", "no driver warning outside git");
+    let out = run(&["claim", "--agent", "bench", "--json"]);
+    assert_success(&out, &["claim"]);
+    assert!(repo.join(".jit/local").is_dir(), "local state beside the tracker");
+    assert!(!outer.join(".git/jit").exists(), "nothing in the enclosing clone's git dir");
+    // Without the ceiling the same tracker is in the clone, and the write says the driver is
+    // missing there.
+    let mut c = Command::new(jit_bin());
+    c.args(["issue", "create", "In the clone"]).current_dir(&repo).stdin(Stdio::null());
+    w.env(&mut c).env("JIT_NOW", T0).env("JIT_SEED", "99");
+    let out = c.output().unwrap();
+    assert_success(&out, &["issue", "create"]);
+    assert!(stderr(&out).contains("jit git-setup"), "{}", describe(&out));
+}
