@@ -6,6 +6,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use jiff::{SignedDuration, Timestamp};
 
+use super::remote::{self, Arbiter, Remote};
 use super::{Begun, IdempotencyKey, Keyed, Repo, ops};
 use crate::api::{self, ClaimRequest, Claimed, LeaseInfo, ReleaseRequest, RenewRequest, Renewed};
 use crate::error::{Error, Result};
@@ -55,12 +56,41 @@ impl Repo {
     /// With an idempotency `key`, a retry returns the first claim (even when its lease has
     /// ended since) and claims nothing.
     pub fn claim(&self, req: &ClaimRequest, key: Option<&IdempotencyKey>) -> Result<Claimed> {
-        let keyed = self.keyed(key, "claim", req);
+        self.claim_on(req, None, key)
+    }
+
+    /// `claim`, and with `remote` (`claim --remote NAME`) a claim that holds across clones:
+    /// it also wins the issue's claim ref on that git remote (`repo::remote`), or claims
+    /// nothing.
+    pub fn claim_on(
+        &self,
+        req: &ClaimRequest,
+        remote: Option<&str>,
+        key: Option<&IdempotencyKey>,
+    ) -> Result<Claimed> {
+        let keyed = self.claim_keyed(req, remote, key);
         if let Some(claimed) = self.replayed(keyed.as_ref())? {
             return Ok(claimed);
         }
         let (filter, lease) = self.check_claim(req)?;
-        self.claim_checked(req, filter.as_ref(), lease, keyed.as_ref())
+        let remote = self.open_remote(remote)?;
+        self.claim_checked(req, filter.as_ref(), lease, remote.as_ref(), keyed.as_ref())
+    }
+
+    fn claim_keyed(
+        &self,
+        req: &ClaimRequest,
+        remote: Option<&str>,
+        key: Option<&IdempotencyKey>,
+    ) -> Option<Keyed> {
+        match remote {
+            None => self.keyed(key, "claim", req),
+            Some(r) => self.keyed(key, "claim", &(req, r)),
+        }
+    }
+
+    fn open_remote(&self, name: Option<&str>) -> Result<Option<Remote>> {
+        name.map(|n| Remote::open(self.layout.project(), n)).transpose()
     }
 
     fn claim_checked(
@@ -68,13 +98,15 @@ impl Repo {
         req: &ClaimRequest,
         filter: Option<&Expr>,
         lease: SignedDuration,
+        remote: Option<&Remote>,
         keyed: Option<&Keyed>,
     ) -> Result<Claimed> {
         let mut tx = match self.begin_keyed(keyed)? {
             Begun::Replay(claimed) => return Ok(claimed),
             Begun::Fresh(tx) => tx,
         };
-        let out = ops::claim::apply(&mut tx, req, filter, lease);
+        let mut arbiter = remote.cloned().map(Arbiter::new);
+        let out = ops::claim::apply(&mut tx, req, filter, lease, arbiter.as_mut());
         // Expiries noticed are logged even when nothing could be claimed: the lease store
         // has marked them logged.
         let (claimed, expired) = match out {
@@ -82,10 +114,35 @@ impl Repo {
             Err(e) => (Err(e), self.note_expired_locked()),
         };
         self.log_expired(&expired);
-        let claimed = claimed?;
-        let op = if claimed.stolen_from.is_some() { "claim_steal" } else { "claim" };
-        tx.commit_reply(op, &claimed)?;
-        Ok(claimed)
+        let mut made = None;
+        let committed = claimed.and_then(|claimed| {
+            made = Some((claimed.issue.id.to_string(), claimed.lease.token));
+            let op = if claimed.stolen_from.is_some() { "claim_steal" } else { "claim" };
+            tx.commit_reply(op, &claimed).map(|_| claimed)
+        });
+        match committed {
+            // A change that a later writer finishes is a claim made: the ref stays.
+            Err(e) if !matches!(e, Error::ChangePending { .. }) => {
+                if let Some(failed) = arbiter.as_mut().and_then(Arbiter::give_back) {
+                    self.warn(&format!("the remote claim ref was not deleted again: {failed}"));
+                }
+                if let (Some((id, token)), Some(_)) = (made, &arbiter) {
+                    self.drop_lease(&id, token);
+                }
+                Err(e)
+            }
+            other => other,
+        }
+    }
+
+    /// A remote claim whose issue file could not be written gives its lease back too (the
+    /// token stays issued), so nothing of it is left. Best effort, as the ref's deletion.
+    fn drop_lease(&self, id: &str, token: u64) {
+        let Ok(mut locked) = LeaseStore::lock(self.local()) else { return };
+        if locked.store.leases.get(id).is_some_and(|l| l.token == token) {
+            locked.store.leases.remove(id);
+            let _ = locked.save();
+        }
     }
 
     /// `claim --wait`: try, and while nothing is claimable, sleep until the repository or the
@@ -96,17 +153,19 @@ impl Repo {
         &self,
         req: &ClaimRequest,
         wait: Duration,
+        remote: Option<&str>,
         key: Option<&IdempotencyKey>,
     ) -> Result<Claimed> {
-        let keyed = self.keyed(key, "claim", req);
+        let keyed = self.claim_keyed(req, remote, key);
         if let Some(claimed) = self.replayed(keyed.as_ref())? {
             return Ok(claimed);
         }
         let (filter, lease) = self.check_claim(req)?;
+        let remote = self.open_remote(remote)?;
         let deadline = Instant::now() + wait;
         loop {
             let seen = self.change_marks();
-            match self.claim_checked(req, filter.as_ref(), lease, keyed.as_ref()) {
+            match self.claim_checked(req, filter.as_ref(), lease, remote.as_ref(), keyed.as_ref()) {
                 Err(Error::NoIssueAvailable { .. }) if Instant::now() < deadline => {}
                 other => return other,
             }
@@ -181,13 +240,31 @@ impl Repo {
         req: &ReleaseRequest,
         key: Option<&IdempotencyKey>,
     ) -> Result<ops::update::Updated> {
-        let keyed = self.keyed(key, "release", req);
+        self.release_on(req, None, key).map(|(updated, _)| updated)
+    }
+
+    /// `release`, and with `remote` (`release --remote NAME`) the claim ref there deleted
+    /// too, only while it is this claim's: another clone's live claim there is
+    /// `ALREADY_CLAIMED` and nothing changes. If the local release fails after the ref was
+    /// deleted, the ref is put back. Also returns what happened on the remote (`None` for a
+    /// retry with an idempotency key, which does nothing).
+    pub fn release_on(
+        &self,
+        req: &ReleaseRequest,
+        remote: Option<&str>,
+        key: Option<&IdempotencyKey>,
+    ) -> Result<(ops::update::Updated, Option<remote::Let>)> {
+        let keyed = match remote {
+            None => self.keyed(key, "release", req),
+            Some(r) => self.keyed(key, "release", &(req, r)),
+        };
         if let Some(done) = self.replayed(keyed.as_ref())? {
-            return Ok(done);
+            return Ok((done, None));
         }
         if let Some(a) = &req.agent {
             validate_assignee(a)?;
         }
+        let remote = self.open_remote(remote)?;
         let id = self.resolve(&req.id)?;
         let changes = crate::model::IssueChanges {
             state: Some(req.state.unwrap_or(State::Ready)),
@@ -196,25 +273,58 @@ impl Repo {
         let runs = self.guarding_auto_gates(id, &changes)?;
         let req = ReleaseRequest { id: id.to_string(), ..req.clone() };
         let mut tx = match self.begin_keyed(keyed.as_ref())? {
-            Begun::Replay(done) => return Ok(done),
+            Begun::Replay(done) => return Ok((done, None)),
             Begun::Fresh(tx) => tx,
         };
         if let Some(results) = runs {
             let record = ops::gate_record::RecordGates { id, results, if_version: None };
             ops::gate_record::apply(&mut tx, record)?;
         }
-        let out = ops::release::apply(&mut tx, &req)?;
+        let key = id.to_string();
+        let let_go = match &remote {
+            Some(r) => {
+                // Under the local-state lock, which serialises this clone's fetches.
+                let locked = LeaseStore::lock(self.local())?;
+                let mine = locked.store.leases.get(&key).and_then(|l| l.remote.as_ref());
+                let mine = mine.filter(|m| m.remote == r.name()).map(|m| m.object.clone());
+                Some(remote::let_go(r, &key, mine.as_deref(), tx.now())?)
+            }
+            None => None,
+        };
+        let put_back = || {
+            let (Some(r), Some(remote::Let::Deleted(object))) = (&remote, &let_go) else { return };
+            if let Err(e) = r.push(&key, Some(object), None) {
+                self.warn(&format!("the remote claim ref could not be put back: {e}"));
+            }
+        };
+        let out = ops::release::apply(&mut tx, &req).inspect_err(|_| put_back())?;
+        if out.updated.refused.is_some() {
+            put_back();
+        }
         self.log_expired(&out.expired);
-        tx.commit_reply("release", &out.updated)?;
-        Ok(out.updated)
+        if let Err(e) = tx.commit_reply("release", &out.updated) {
+            if !matches!(e, Error::ChangePending { .. }) {
+                put_back();
+            }
+            return Err(e);
+        }
+        Ok((out.updated, let_go))
     }
 
     /// `renew`: a live lease gets a new expiry. Only the lease file changes: no issue file,
     /// no index, no event.
     pub fn renew(&self, req: &RenewRequest) -> Result<Renewed> {
+        self.renew_on(req, None)
+    }
+
+    /// `renew`, and with `remote` (`renew --remote NAME`) the claim ref there moved to a
+    /// commit with the new expiry (a lease-checked push: only while the ref is this claim's),
+    /// before the local lease changes.
+    pub fn renew_on(&self, req: &RenewRequest, remote: Option<&str>) -> Result<Renewed> {
         if let Some(a) = &req.agent {
             validate_assignee(a)?;
         }
+        let remote = self.open_remote(remote)?;
         let length = self.lease_length(req.lease.as_deref())?;
         let id = self.resolve(&req.id)?.to_string();
         let now = self.clock().now();
@@ -239,9 +349,34 @@ impl Repo {
                 expires_at: crate::model::time::format(lease.expires_at),
             });
         }
-        lease.renewed_at = now;
-        lease.expires_at =
+        let expires_at =
             now.checked_add(length).map_err(|e| Error::InvalidArgument(e.to_string()))?;
+        let renewed_remote = match &remote {
+            Some(r) => {
+                let mine = lease.remote.as_ref().filter(|m| m.remote == r.name());
+                let Some(mine) = mine.map(|m| m.object.clone()) else {
+                    let why = format!("it was not claimed with --remote {}", r.name());
+                    return Err(not_held(why));
+                };
+                let bid = remote::Bid {
+                    id: &id,
+                    agent: &lease.agent,
+                    token: lease.token,
+                    claimed_at: lease.claimed_at,
+                    expires_at,
+                    steal: false,
+                };
+                let claim = remote::extend(r, &bid, &mine, now)?;
+                lease.remote = Some(crate::storage::leases::RemoteLease {
+                    remote: r.name().to_string(),
+                    object: claim.object.clone(),
+                });
+                Some(claim)
+            }
+            None => None,
+        };
+        lease.renewed_at = now;
+        lease.expires_at = expires_at;
         let info = LeaseInfo {
             token: lease.token,
             agent: lease.agent.clone(),
@@ -249,7 +384,7 @@ impl Repo {
         };
         self.prune_leases(&mut locked.store)?;
         locked.save()?;
-        Ok(Renewed { id, lease: info })
+        Ok(Renewed { id, lease: info, remote: renewed_remote })
     }
 
     /// `status`: one screen for a supervisor. Expiries not logged yet are logged (under the

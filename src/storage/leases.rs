@@ -30,6 +30,17 @@ pub struct Lease {
     /// Whether its expiry was logged (`lease_expired`), so it is logged once.
     #[serde(default)]
     pub expiry_logged: bool,
+    /// The claim ref this claim holds on a git remote (`claim --remote`), so that
+    /// `release --remote` deletes it only while it is still this claim's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub remote: Option<RemoteLease>,
+}
+
+/// Which remote claim ref a lease holds: the remote's name and the commit the ref points at.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RemoteLease {
+    pub remote: String,
+    pub object: String,
 }
 
 impl Lease {

@@ -179,7 +179,10 @@ impl Command {
             | Command::Doc(_)
             | Command::Mcp(_) => false,
             Command::Batch(a) => a.file.as_ref().is_some_and(|f| f.as_os_str() != "-"),
-            Command::Claim(a) => a.wait.is_none(),
+            // git runs with the client's environment only in its own process.
+            Command::Claim(a) => a.wait.is_none() && a.remote.is_none(),
+            Command::Release(a) => a.remote.is_none(),
+            Command::Renew(a) => a.remote.is_none(),
             Command::Issue(c) => match &**c {
                 I::Create(a) => !stdin(&a.description),
                 I::Update(a) => !stdin(&a.description),
@@ -193,8 +196,6 @@ impl Command {
             | Command::Blocked(_)
             | Command::Graph(_)
             | Command::Gate(_)
-            | Command::Release(_)
-            | Command::Renew(_)
             | Command::Status(_)
             | Command::Metrics(_)
             | Command::Events(_)
