@@ -17,6 +17,9 @@ use crate::storage::leases::{self, Lease, LeaseStore};
 /// The longest sleep of `claim --wait` between two looks at the repository.
 const WAIT_POLL: Duration = Duration::from_millis(50);
 
+/// How often `claim --wait --remote` asks the remote again while nothing changes here.
+const REMOTE_POLL: Duration = Duration::from_secs(1);
+
 impl Repo {
     /// The lease a claim or renewal asks for (`text`, else `claims.lease_default`), refused
     /// above `claims.lease_max`.
@@ -148,7 +151,7 @@ impl Repo {
     /// `claim --wait`: try, and while nothing is claimable, sleep until the repository or the
     /// lease store changes (a stat of `issues/` and of the lease file every 50 ms, no read
     /// of the repository) or a lease expires, then try again; `NO_ISSUE_AVAILABLE` once
-    /// `wait` has passed.
+    /// `wait` has passed. With a remote, it also tries again every second (a fetch).
     pub fn claim_waiting(
         &self,
         req: &ClaimRequest,
@@ -172,6 +175,7 @@ impl Repo {
             let next_expiry = LeaseStore::load(self.local()).ok().and_then(|s| {
                 s.leases.values().map(|l| l.expires_at).filter(|t| *t > self.clock().now()).min()
             });
+            let asked = Instant::now();
             loop {
                 let now = Instant::now();
                 if now >= deadline {
@@ -179,7 +183,10 @@ impl Repo {
                 }
                 std::thread::sleep(WAIT_POLL.min(deadline - now));
                 let expired = next_expiry.is_some_and(|t| t <= Timestamp::now());
-                if expired || self.change_marks() != seen {
+                // Another clone's release or expiry shows in no local file: ask the remote
+                // again now and then.
+                let remote_due = remote.is_some() && asked.elapsed() >= REMOTE_POLL;
+                if expired || remote_due || self.change_marks() != seen {
                     break;
                 }
             }

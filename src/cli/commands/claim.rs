@@ -126,7 +126,7 @@ pub fn run_claim(ctx: &mut Ctx, args: ClaimArgs) -> Result<u8, CliError> {
             ctx.status(&format!("taken over from {from}, whose token is now fenced"));
         }
         if let Some(from) = claimed.remote.as_ref().and_then(|r| r.taken_over_from.as_ref()) {
-            ctx.status(&format!("took the remote claim over from {from}, whose lease expired"));
+            ctx.status(&format!("took the remote claim over from {from}"));
         }
         let l = &claimed.lease;
         ctx.out.text(&format!(

@@ -3,6 +3,10 @@
 //! (in_progress, assigned, the token in its `claim`). The two locks make the choice and the
 //! claim one step: two agents never receive the same issue, even from two worktrees of one
 //! clone (they share the lease store and its lock, not the writers' lock).
+//!
+//! With `--remote`, the one write this operation makes itself is outside the repository: the
+//! push of the issue's claim ref (`repo::remote`), under both locks, before the lease; the
+//! caller deletes the ref again if the commit fails.
 
 use std::cmp::Reverse;
 use std::collections::BTreeSet;

@@ -288,6 +288,43 @@ fn a_remote_claim_that_fails_locally_gives_the_ref_back() {
     assert_eq!(remote_refs(&w).len(), 1);
 }
 
+/// `claim --wait --remote` notices another clone's release, which changes no file of its own
+/// clone (it asks the remote again every second).
+#[test]
+fn claim_wait_remote_takes_the_issue_another_clone_releases() {
+    if !have_tool("git", "git") {
+        return;
+    }
+    let w = World::new();
+    let (a, c, ids) = two_clones(&w, 1);
+    let x = &ids[0];
+    w.jit(&a, T0, &["claim", x, "--agent", "alice", "--remote", "origin"]);
+    let mut cmd = Command::new(jit_bin());
+    cmd.args(["claim", x, "--agent", "bob", "--remote", "origin", "--wait", "10m", "--json"]);
+    w.env(&mut cmd).env("JIT_NOW", T0).current_dir(&c).stdin(Stdio::null()).stdout(Stdio::piped());
+    let waiter = cmd.spawn().unwrap();
+    // ALREADY_CLAIMED is not what --wait waits out: wait for an issue to show up instead.
+    let out = waiter.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(4), "{}", describe(&out));
+    let tracking = format!("refs/jit/remotes/origin/claims/{x}");
+    w.git(&c, &["update-ref", "-d", &tracking]);
+    let mut cmd = Command::new(jit_bin());
+    cmd.args(["claim", "--agent", "bob", "--remote", "origin", "--wait", "10m", "--json"]);
+    w.env(&mut cmd).env("JIT_NOW", T0).current_dir(&c).stdin(Stdio::null()).stdout(Stdio::piped());
+    let waiter = cmd.spawn().unwrap();
+    // Its first try fetched alice's claim into c (and found nothing claimable): from then on
+    // nothing in c changes when a releases.
+    while !w.git_run(&c, &["rev-parse", "-q", "--verify", &tracking]).status.success() {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    w.jit(&a, T0, &["release", x, "--remote", "origin"]);
+    let out = waiter.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["issue"]["id"], json!(x));
+    assert_eq!(record(&w, x)["agent"], json!("bob"));
+}
+
 /// `release --remote` deletes the ref only while it is this claim's; the issue is released
 /// as by `release`; a second release finds no ref and succeeds.
 #[test]
@@ -315,7 +352,7 @@ fn release_remote_deletes_the_claim_ref() {
 }
 
 /// A remote this clone does not have is REMOTE_UNKNOWN (exit 3), git missing is
-/// GIT_NOT_FOUND (exit 1); neither changes anything.
+/// GIT_NOT_FOUND (exit 1), a tracker outside git NOT_A_GIT_REPOSITORY; none changes anything.
 #[test]
 fn remote_claims_without_the_remote_or_without_git_are_clear_errors() {
     if !have_tool("git", "git") {
@@ -343,6 +380,14 @@ fn remote_claims_without_the_remote_or_without_git_are_clear_errors() {
     assert_eq!(error_of(&out)["code"], json!("GIT_NOT_FOUND"));
     assert_eq!(super::snapshot_tree(&c.join(".jit/issues")), before, "nothing changed");
     assert_eq!(remote_refs(&w), vec![]);
+
+    // A tracker outside any git work tree.
+    let plain = w.path("plain");
+    std::fs::create_dir(&plain).unwrap();
+    w.jit(&plain, T0, &["init"]);
+    let out = w.jit_run(&plain, T0, &["claim", "--agent", "bob", "--remote", "origin", "--json"]);
+    assert_eq!(out.status.code(), Some(1), "{}", describe(&out));
+    assert_eq!(error_of(&out)["code"], json!("NOT_A_GIT_REPOSITORY"));
 }
 
 /// The `--json` shapes: a remote claim's reply and a lost race's error (ids, commits and the
