@@ -142,7 +142,12 @@ impl Repo {
     /// token stays issued), so nothing of it is left. Best effort, as the ref's deletion.
     fn drop_lease(&self, id: &str, token: u64) {
         let Ok(mut locked) = LeaseStore::lock(self.local()) else { return };
-        if locked.store.leases.get(id).is_some_and(|l| l.token == token) {
+        if let Some(l) = locked.store.leases.get(id).filter(|l| l.token == token) {
+            if let Some(r) = l.remote.clone() {
+                if locked.store.remote_ref(&r.remote, id) == Some(r.object.as_str()) {
+                    locked.store.set_remote_ref(&r.remote, id, None);
+                }
+            }
             locked.store.leases.remove(id);
             let _ = locked.save();
         }
@@ -292,9 +297,8 @@ impl Repo {
             Some(r) => {
                 // Under the local-state lock, which serialises this clone's fetches.
                 let locked = LeaseStore::lock(self.local())?;
-                let mine = locked.store.leases.get(&key).and_then(|l| l.remote.as_ref());
-                let mine = mine.filter(|m| m.remote == r.name()).map(|m| m.object.clone());
-                Some(remote::let_go(r, &key, mine.as_deref(), tx.now())?)
+                let mine = locked.store.remote_ref(r.name(), &key);
+                Some(remote::let_go(r, &key, mine, tx.now())?)
             }
             None => None,
         };
@@ -303,6 +307,14 @@ impl Repo {
             if let Err(e) = r.push(&key, Some(object), None) {
                 self.warn(&format!("the remote claim ref could not be put back: {e}"));
             }
+        };
+        // A claim made with --remote and released without it leaves its ref to expire.
+        let left = match &remote {
+            None => LeaseStore::load(self.local())?.leases.remove(&key).and_then(|l| {
+                let at = crate::model::time::format(l.expires_at);
+                l.remote.map(|r| (r.remote, at))
+            }),
+            Some(_) => None,
         };
         let out = ops::release::apply(&mut tx, &req).inspect_err(|_| put_back())?;
         if out.updated.refused.is_some() {
@@ -314,6 +326,19 @@ impl Repo {
                 put_back();
             }
             return Err(e);
+        }
+        if let Some(r) = &remote {
+            // The ref is deleted (or was not ours): this clone no longer holds one.
+            if let Ok(mut locked) = LeaseStore::lock(self.local()) {
+                locked.store.set_remote_ref(r.name(), &key, None);
+                let _ = locked.save();
+            }
+        }
+        if let (Some((name, at)), None) = (left, &out.updated.refused) {
+            self.warn(&format!(
+                "the claim's ref on {name} stays until its lease expires ({at}): release with \
+                 --remote {name} to delete it with the claim"
+            ));
         }
         Ok((out.updated, let_go))
     }
@@ -389,6 +414,9 @@ impl Repo {
             agent: lease.agent.clone(),
             lease_expires_at: crate::model::time::format(lease.expires_at),
         };
+        if let Some(c) = &renewed_remote {
+            locked.store.set_remote_ref(&c.remote, &id, Some(c.object.clone()));
+        }
         self.prune_leases(&mut locked.store)?;
         locked.save()?;
         Ok(Renewed { id, lease: info, remote: renewed_remote })

@@ -275,18 +275,21 @@ impl Arbiter {
         self.remote.name()
     }
 
-    /// Fetch the remote's claims; note which of them this clone's leases hold. Call under
+    /// Fetch the remote's claims; note which of them this clone made (the store's
+    /// `remote_refs`), forgetting those the remote no longer has as we made them. Call under
     /// the local-state lock, with the lease store it guards.
-    pub fn refresh(&mut self, store: &LeaseStore) -> Result<()> {
+    pub fn refresh(&mut self, store: &mut LeaseStore) -> Result<()> {
         self.held = self.remote.fetch()?;
-        self.mine = store
-            .leases
-            .iter()
-            .filter_map(|(id, l)| {
-                let r = l.remote.as_ref().filter(|r| r.remote == self.remote.name)?;
-                Some((id.clone(), r.object.clone()))
-            })
-            .collect();
+        let name = self.remote.name.clone();
+        let ours = store.remote_refs.get(&name).cloned().unwrap_or_default();
+        self.mine.clear();
+        for (id, object) in ours {
+            if self.held.get(&id).is_some_and(|h| h.object == object) {
+                self.mine.insert(id, object);
+            } else {
+                store.set_remote_ref(&name, &id, None);
+            }
+        }
         Ok(())
     }
 
@@ -349,6 +352,13 @@ impl Arbiter {
     pub fn lease(&self) -> Option<RemoteLease> {
         let (_, object) = self.won.as_ref()?;
         Some(RemoteLease { remote: self.remote.name.clone(), object: object.clone() })
+    }
+
+    /// Note the ref won in `store`'s `remote_refs`.
+    pub fn record_won(&self, store: &mut LeaseStore) {
+        if let Some((id, object)) = &self.won {
+            store.set_remote_ref(&self.remote.name, id, Some(object.clone()));
+        }
     }
 
     /// The claim failed after the push won: delete the ref again (only while it is still

@@ -54,7 +54,7 @@ pub fn apply(
     let mut locked = LeaseStore::lock(repo.local())?;
     let expired = locked.store.take_unlogged_expired(now);
     if let Some(a) = remote.as_deref_mut() {
-        a.refresh(&locked.store)?;
+        a.refresh(&mut locked.store)?;
     }
     let mut skip = remote.as_deref().map(|a| a.held_elsewhere(now)).unwrap_or_default();
     let expires_at = now.checked_add(lease).map_err(|e| Error::InvalidArgument(e.to_string()))?;
@@ -105,6 +105,9 @@ pub fn apply(
         remote: remote.as_deref().and_then(Arbiter::lease),
     };
     locked.store.leases.insert(key, entry);
+    if let Some(a) = remote.as_deref() {
+        a.record_won(&mut locked.store);
+    }
     // The lease and the token are durable before the issue names the token: a crash
     // between the two leaves a lease whose token the file does not have, which fences
     // nothing and expires.

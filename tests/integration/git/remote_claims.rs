@@ -325,8 +325,9 @@ fn claim_wait_remote_takes_the_issue_another_clone_releases() {
     assert_eq!(record(&w, x)["agent"], json!("bob"));
 }
 
-/// `release --remote` deletes the ref only while it is this claim's; the issue is released
-/// as by `release`; a second release finds no ref and succeeds.
+/// `release --remote` deletes the ref only while it is this clone's; the issue is released
+/// as by `release`; a second release finds no ref and succeeds. A release without `--remote`
+/// leaves the ref (with a warning), which the clone can still delete or claim back.
 #[test]
 fn release_remote_deletes_the_claim_ref() {
     if !have_tool("git", "git") {
@@ -344,7 +345,22 @@ fn release_remote_deletes_the_claim_ref() {
     assert_eq!(read_issue(&c, x)["state"], json!("ready"));
     // Another clone may now claim it at once.
     let a = w.path("a");
+    w.jit(&a, T0, &["claim", x, "--agent", "alice", "--remote", "origin", "--lease", "30m"]);
+    // A release without --remote leaves the ref, and says so.
+    let out = w.jit_run(&a, T0, &["release", x]);
+    assert_eq!(
+        super::stderr(&out),
+        "warning: the claim's ref on origin stays until its lease expires \
+         (2026-03-01T09:30:00.000000Z): release with --remote origin to delete it with the claim\n"
+    );
+    assert_eq!(remote_refs(&w).len(), 1);
+    // This clone still knows the ref is its own: it can delete it later, or claim it back.
+    let out = w.jit_run(&a, T0, &["release", x, "--remote", "origin"]);
+    assert_eq!(super::stderr(&out), "deleted the claim ref on origin\n", "{}", describe(&out));
     w.jit(&a, T0, &["claim", x, "--agent", "alice", "--remote", "origin"]);
+    w.jit(&a, T0, &["release", x]);
+    let back = w.jit_json(&a, T0, &["claim", x, "--agent", "alice", "--remote", "origin"]);
+    assert_eq!(back["remote"].get("taken_over_from"), None, "its own ref: {back}");
     w.jit(&a, T0, &["release", x, "--remote", "origin"]);
     let out = w.jit_run(&a, T0, &["release", x, "--remote", "origin"]);
     assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
