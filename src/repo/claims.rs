@@ -265,7 +265,7 @@ impl Repo {
         req: &ReleaseRequest,
         remote: Option<&str>,
         key: Option<&IdempotencyKey>,
-    ) -> Result<(ops::update::Updated, Option<remote::Let>)> {
+    ) -> Result<(ops::update::Updated, Option<remote::RefRelease>)> {
         let keyed = match remote {
             None => self.keyed(key, "release", req),
             Some(r) => self.keyed(key, "release", &(req, r)),
@@ -293,17 +293,19 @@ impl Repo {
             ops::gate_record::apply(&mut tx, record)?;
         }
         let key = id.to_string();
-        let let_go = match &remote {
+        let on_remote = match &remote {
             Some(r) => {
                 // Under the local-state lock, which serialises this clone's fetches.
                 let locked = LeaseStore::lock(self.local())?;
                 let mine = locked.store.remote_ref(r.name(), &key);
-                Some(remote::let_go(r, &key, mine, tx.now())?)
+                Some(remote::release_ref(r, &key, mine, tx.now())?)
             }
             None => None,
         };
         let put_back = || {
-            let (Some(r), Some(remote::Let::Deleted(object))) = (&remote, &let_go) else { return };
+            let (Some(r), Some(remote::RefRelease::Deleted(object))) = (&remote, &on_remote) else {
+                return;
+            };
             if let Err(e) = r.push(&key, Some(object), None) {
                 self.warn(&format!("the remote claim ref could not be put back: {e}"));
             }
@@ -340,7 +342,7 @@ impl Repo {
                  --remote {name} to delete it with the claim"
             ));
         }
-        Ok((out.updated, let_go))
+        Ok((out.updated, on_remote))
     }
 
     /// `renew`: a live lease gets a new expiry. Only the lease file changes: no issue file,

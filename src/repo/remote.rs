@@ -413,7 +413,7 @@ fn nonce() -> Result<String> {
 
 /// What `release --remote` did on the remote.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Let {
+pub enum RefRelease {
     /// The ref was ours and is deleted (the object it pointed at, to put back on failure).
     Deleted(String),
     /// There was no ref of the issue.
@@ -422,20 +422,25 @@ pub enum Let {
     LeftExpired(String),
 }
 
-/// Delete the remote claim ref of `id` if it is the one `mine` (the lease's) names; refuse
+/// Delete the remote claim ref of `id` if it is `mine` (the one this clone made); refuse
 /// (`ALREADY_CLAIMED`) if another clone's live claim holds it. Call under the local-state lock.
-pub fn let_go(remote: &Remote, id: &str, mine: Option<&str>, now: Timestamp) -> Result<Let> {
+pub fn release_ref(
+    remote: &Remote,
+    id: &str,
+    mine: Option<&str>,
+    now: Timestamp,
+) -> Result<RefRelease> {
     for _ in 0..3 {
         let held = remote.fetch()?;
-        let Some(h) = held.get(id) else { return Ok(Let::Absent) };
+        let Some(h) = held.get(id) else { return Ok(RefRelease::Absent) };
         if Some(h.object.as_str()) != mine {
             if h.live(now) {
                 return Err(h.claimed_error(id, remote.name()));
             }
-            return Ok(Let::LeftExpired(h.holder()));
+            return Ok(RefRelease::LeftExpired(h.holder()));
         }
         if remote.push(id, None, Some(&h.object))? {
-            return Ok(Let::Deleted(h.object.clone()));
+            return Ok(RefRelease::Deleted(h.object.clone()));
         }
         // Changed since the fetch: look again.
     }

@@ -5,7 +5,7 @@ use crate::api::{ClaimRequest, ReleaseRequest, RenewRequest};
 use crate::cli::CliError;
 use crate::error::exit;
 use crate::model::{State, parse_duration};
-use crate::repo::remote::Let;
+use crate::repo::remote::RefRelease;
 
 /// Take an issue to work on, with a lease and a fencing token
 ///
@@ -149,9 +149,9 @@ pub fn run_release(ctx: &mut Ctx, args: ReleaseArgs) -> Result<u8, CliError> {
     let (done, remote) = repo.release_on(&req, args.remote.as_deref(), key.as_ref())?;
     let name = args.remote.as_deref().unwrap_or_default();
     match remote {
-        Some(Let::Deleted(_)) => ctx.status(&format!("deleted the claim ref on {name}")),
-        Some(Let::Absent) => ctx.status(&format!("{name} had no claim ref of the issue")),
-        Some(Let::LeftExpired(who)) => ctx.status(&format!(
+        Some(RefRelease::Deleted(_)) => ctx.status(&format!("deleted the claim ref on {name}")),
+        Some(RefRelease::Absent) => ctx.status(&format!("{name} had no claim ref of the issue")),
+        Some(RefRelease::LeftExpired(who)) => ctx.status(&format!(
             "the claim ref on {name} is {who}'s, expired: left for whoever takes it over"
         )),
         None => {}

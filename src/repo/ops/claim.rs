@@ -59,16 +59,16 @@ pub fn apply(
     let mut skip = remote.as_deref().map(|a| a.held_elsewhere(now)).unwrap_or_default();
     let expires_at = now.checked_add(lease).map_err(|e| Error::InvalidArgument(e.to_string()))?;
     // Leases of issues that left in_progress are dropped as the file is written anyway.
+    // A selection reads the index (once: a lost race picks again from the same snapshot).
     let snap = match &req.id {
-        Some(_) => None,
-        None => Some(tx.snapshot()?),
+        Some(text) => Err(text),
+        None => Ok(tx.snapshot()?),
     };
-    super::prune_leases(tx, &mut locked.store, snap.as_deref())?;
+    super::prune_leases(tx, &mut locked.store, snap.as_deref().ok())?;
     let (issue, stolen_from, token, won) = loop {
-        let (issue, stolen_from) = match (&req.id, &snap) {
-            (Some(text), _) => named(tx, &locked.store, text, req.steal, now)?,
-            (None, Some(snap)) => (best(tx, snap, &locked.store, filter, &skip, now)?, None),
-            (None, None) => unreachable!("a selection has its snapshot"),
+        let (issue, stolen_from) = match &snap {
+            Err(text) => named(tx, &locked.store, text, req.steal, now)?,
+            Ok(snap) => (best(tx, snap, &locked.store, filter, &skip, now)?, None),
         };
         let key = issue.id.to_string();
         let issued = locked.store.tokens.get(&key).copied().unwrap_or(0);
