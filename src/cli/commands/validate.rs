@@ -4,7 +4,7 @@ use std::io::Write;
 
 use super::Ctx;
 use crate::cli::CliError;
-use crate::error::exit;
+use crate::cli::exit;
 use crate::repo::validate::{
     CODES, Finding, Severity, ValidateOptions, ValidateReport, has_problems,
 };
