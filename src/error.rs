@@ -17,17 +17,55 @@ fn fenced_message(id: &str, presented: Option<u64>, current: u64) -> String {
     }
 }
 
-/// Exit codes fixed by the design (see `docs/errors.md`).
-pub mod exit {
-    pub const OK: u8 = 0;
-    pub const USER: u8 = 1;
-    pub const USAGE: u8 = 2;
-    pub const NOT_FOUND: u8 = 3;
-    pub const CONFLICT: u8 = 4;
-    pub const NO_ISSUE: u8 = 5;
-    pub const INVALID_REPO: u8 = 6;
-    pub const IO: u8 = 74;
-    pub const LOCK_TIMEOUT: u8 = 75;
+/// Why a dependency may not be added ([`Error::Dependency`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DepRefusal {
+    /// `DEP_MISSING`: no such issue (or it was deleted meanwhile).
+    Missing,
+    /// `DEP_SELF`: an issue cannot depend on itself.
+    OnItself,
+    /// `DEP_CYCLE`: the edge would close a cycle (named in the error).
+    Cycle,
+}
+
+impl DepRefusal {
+    pub fn code(self) -> &'static str {
+        match self {
+            DepRefusal::Missing => "DEP_MISSING",
+            DepRefusal::OnItself => "DEP_SELF",
+            DepRefusal::Cycle => "DEP_CYCLE",
+        }
+    }
+}
+
+/// Why a gate command refuses a gate ([`Error::Gate`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum GateRefusal {
+    /// `GATE_INVALID`: the definition cannot run (no command, bad timeout, bad name).
+    Invalid,
+    /// `GATE_NOT_AUTO`: a manual gate asked to run.
+    NotAuto,
+    /// `GATE_NOT_ATTACHED`: the issue has no such gate.
+    NotAttached,
+    /// `GATE_EXISTS`: a definition of that name exists (and `--replace` was not given).
+    Exists,
+    /// `GATE_UNKNOWN`: no such gate in the registry (or on the issue).
+    Unknown,
+    /// `GATE_IN_USE`: issues carry the gate (and `--force` was not given).
+    InUse,
+}
+
+impl GateRefusal {
+    pub fn code(self) -> &'static str {
+        match self {
+            GateRefusal::Invalid => "GATE_INVALID",
+            GateRefusal::NotAuto => "GATE_NOT_AUTO",
+            GateRefusal::NotAttached => "GATE_NOT_ATTACHED",
+            GateRefusal::Exists => "GATE_EXISTS",
+            GateRefusal::Unknown => "GATE_UNKNOWN",
+            GateRefusal::InUse => "GATE_IN_USE",
+        }
+    }
 }
 
 /// Every way a jit operation can fail.
@@ -119,9 +157,9 @@ pub enum Error {
     #[error("{0}")]
     BulkConfirmRequired(String, u64),
 
-    /// A dependency that may not be added (`DEP_SELF`, `DEP_MISSING`, `DEP_CYCLE`).
+    /// A dependency that may not be added.
     #[error("{message}")]
-    Dependency { code: &'static str, message: String, cycle: Vec<String> },
+    Dependency { refusal: DepRefusal, message: String, cycle: Vec<String> },
 
     #[error("issue {id} cannot move to {to}: {} not passed", gate_list(gates))]
     GatesNotPassed {
@@ -131,9 +169,9 @@ pub enum Error {
         moved_to: Option<String>,
     },
 
-    /// A gate registry or attachment problem, with its own code and exit code.
+    /// A gate name or definition a gate command refuses.
     #[error("{message}")]
-    Gate { code: &'static str, exit: u8, message: String, suggestion: Option<String> },
+    Gate { refusal: GateRefusal, message: String, suggestion: Option<String> },
 
     /// Auto gates whose exact definition the person on this machine has not trusted.
     #[error("{} not trusted on this machine, so nothing was run", untrusted_list(gates))]
@@ -357,7 +395,8 @@ impl Error {
             Error::Corrupt { .. } => "CORRUPT_FILE",
             Error::ConfigInvalid { .. } => "CONFIG_INVALID",
             Error::Filter(f) => f.code(),
-            Error::Dependency { code, .. } | Error::Gate { code, .. } => code,
+            Error::Dependency { refusal, .. } => refusal.code(),
+            Error::Gate { refusal, .. } => refusal.code(),
             Error::GatesNotPassed { .. } => "GATES_NOT_PASSED",
             Error::GateUntrusted { .. } => "GATE_UNTRUSTED",
             Error::GraphCycle { .. } => "GRAPH_CYCLE",

@@ -4,7 +4,8 @@
 
 use std::io;
 
-use crate::error::{Error, exit};
+use crate::cli::exit;
+use crate::error::{DepRefusal, Error, GateRefusal};
 
 /// The process exit code for this error.
 pub fn exit_code(e: &Error) -> u8 {
@@ -30,7 +31,11 @@ pub fn exit_code(e: &Error) -> u8 {
         | Error::LeaseNotHeld { .. }
         | Error::ServeRunning { .. } => exit::CONFLICT,
         Error::NoIssueAvailable { .. } => exit::NO_ISSUE,
-        Error::Gate { exit, .. } => *exit,
+        Error::Gate { refusal, .. } => match refusal {
+            GateRefusal::Invalid | GateRefusal::NotAuto | GateRefusal::NotAttached => exit::USER,
+            GateRefusal::Exists | GateRefusal::InUse => exit::CONFLICT,
+            GateRefusal::Unknown => exit::NOT_FOUND,
+        },
         Error::BatchEntry { source, .. } => exit_code(source),
         Error::GraphCycle { .. } => exit::INVALID_REPO,
         Error::LockTimeout { .. } | Error::RateLimited { .. } | Error::DeadlineExceeded { .. } => {
@@ -119,7 +124,7 @@ pub fn hint(e: &Error) -> Option<String> {
              config's bulk_confirm)"
                 .into(),
         ),
-        Error::Dependency { code: "DEP_CYCLE", .. } => {
+        Error::Dependency { refusal: DepRefusal::Cycle, .. } => {
             Some("remove one edge of the cycle first, or depend the other way".into())
         }
         Error::GatesNotPassed { moved_to: Some(s), .. } => Some(format!(

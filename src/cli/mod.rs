@@ -4,6 +4,7 @@
 mod actor;
 mod commands;
 pub(crate) mod error_map;
+pub mod exit;
 pub mod invocation;
 mod output;
 mod render;
@@ -19,7 +20,7 @@ pub use commands::Cli;
 use invocation::Invocation;
 use output::Printer;
 
-use crate::error::{Error, exit};
+use crate::error::Error;
 
 /// A failure as the CLI reports it.
 #[derive(Debug)]

@@ -7,7 +7,7 @@
 use super::ops::gate_record::{GateResult, GatesRun, RecordGates};
 use super::ops::{self, unknown_gate};
 use super::{IdempotencyKey, Repo, api};
-use crate::error::{Error, Result, exit};
+use crate::error::{Error, GateRefusal, Result};
 use crate::graph::runner;
 use crate::model::validate_gate_name;
 use crate::model::{GateDef, GateStatus, Issue, IssueChanges, IssueId, Mode, suggest};
@@ -50,8 +50,7 @@ fn fix_hint(name: &str, problem: &str) -> String {
 
 pub(super) fn invalid_gate(name: &str, problem: &str) -> Error {
     Error::Gate {
-        code: "GATE_INVALID",
-        exit: exit::USER,
+        refusal: GateRefusal::Invalid,
         message: fix_hint(name, problem),
         suggestion: None,
     }
@@ -356,8 +355,7 @@ impl Repo {
 
 fn not_auto(name: &str, what_instead: &str) -> Error {
     Error::Gate {
-        code: "GATE_NOT_AUTO",
-        exit: exit::USER,
+        refusal: GateRefusal::NotAuto,
         message: format!("gate `{name}` is manual: {what_instead}"),
         suggestion: None,
     }
@@ -365,8 +363,7 @@ fn not_auto(name: &str, what_instead: &str) -> Error {
 
 pub(super) fn not_attached(issue: &Issue, name: &str) -> Error {
     Error::Gate {
-        code: "GATE_NOT_ATTACHED",
-        exit: exit::USER,
+        refusal: GateRefusal::NotAttached,
         message: format!("issue {} has no gate `{name}`", issue.id),
         suggestion: suggest(name, issue.gates.keys().map(String::as_str)),
     }

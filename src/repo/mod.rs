@@ -383,6 +383,8 @@ impl Repo {
                     }
                 }
                 Op::Remove { path } | Op::Move { path, .. } if *path == name => latest = Some(None),
+                // Renamed into this name by `validate --fix`: read where the move put it.
+                Op::Move { to, .. } if *to == name => latest = self.load(id).ok().map(Some),
                 _ => {}
             }
         }

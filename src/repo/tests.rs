@@ -251,8 +251,14 @@ impl World {
             Op::DepAdd { a, b } => {
                 let (Some(a), Some(b)) = (self.pick(*a), self.pick(*b)) else { return };
                 match self.repo.dep_add(&dep_edit(a, b), None) {
-                    Err(Error::Dependency { code: "DEP_SELF", .. }) => assert_eq!(a, b),
-                    Err(Error::Dependency { code: "DEP_CYCLE", cycle, .. }) => {
+                    Err(Error::Dependency {
+                        refusal: crate::error::DepRefusal::OnItself, ..
+                    }) => assert_eq!(a, b),
+                    Err(Error::Dependency {
+                        refusal: crate::error::DepRefusal::Cycle,
+                        cycle,
+                        ..
+                    }) => {
                         assert!(self.reaches(b, a), "{a} → {b} is no cycle in the model");
                         assert!(cycle.len() >= 2, "the cycle is named: {cycle:?}");
                     }

@@ -82,6 +82,21 @@ fn a_clean_repository_exits_0_with_no_findings() {
     assert_eq!(String::from_utf8_lossy(&out.stdout), "No problems found in 2 issues.\n");
     assert_eq!(String::from_utf8_lossy(&out.stderr), "", "no progress bar off a terminal");
     assert!(env.issue_files() == before, "validate changed an issue file");
+    // The summary line counts in the singular where there is one.
+    env.ok(&["issue", "delete", &b, "--yes"]);
+    env.ok(&["issue", "list"]);
+    // The deleted issue's record stays in the index until a compaction: info, said so.
+    let out = env.run(&["validate"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("1 record of issues whose file is gone (deleted): never shown"),
+        "{text}"
+    );
+    assert!(text.ends_with("\n0 errors, 0 warnings, 1 info in 1 issue.\n"), "{text}");
+    std::fs::write(env.issues_dir().join("notes.txt"), "mine\n").unwrap();
+    let out = env.run(&["validate"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.ends_with("\n0 errors, 1 warning, 1 info in 1 issue.\n"), "{text}");
 }
 
 /// One damage per case: (name, what to do to a repository holding issues A and B (B depends

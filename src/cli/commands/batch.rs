@@ -6,8 +6,9 @@ use std::path::PathBuf;
 use super::Ctx;
 use crate::api::BatchReply;
 use crate::cli::CliError;
+use crate::cli::exit;
 use crate::cli::invocation::Invocation;
-use crate::error::{Error, IoContext, exit};
+use crate::error::{Error, IoContext};
 use crate::repo::IdempotencyKey;
 use crate::repo::batch::{self, MAX_BYTES};
 

@@ -3,7 +3,7 @@
 use super::Ctx;
 use crate::api::{ClaimRequest, ReleaseRequest, RenewRequest};
 use crate::cli::CliError;
-use crate::error::exit;
+use crate::cli::exit;
 use crate::model::{State, parse_duration};
 use crate::repo::remote::RefRelease;
 

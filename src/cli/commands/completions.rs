@@ -5,7 +5,7 @@ use clap_complete::Shell;
 
 use super::{Cli, Ctx};
 use crate::cli::CliError;
-use crate::error::exit;
+use crate::cli::exit;
 
 /// Print a shell completion script
 #[derive(Debug, clap::Args)]

@@ -6,7 +6,7 @@ use super::Ctx;
 use super::key_arg::KeyArg;
 use crate::api;
 use crate::cli::CliError;
-use crate::error::exit;
+use crate::cli::exit;
 
 /// Add or remove dependencies (`A depends on B`: A is blocked until B is done)
 #[derive(Debug, Subcommand)]

@@ -7,7 +7,8 @@ use clap::Subcommand;
 use super::Ctx;
 use crate::api::{DocAdd, DocListRequest, DocRm};
 use crate::cli::CliError;
-use crate::error::{Error, exit};
+use crate::cli::exit;
+use crate::error::Error;
 
 /// Refer to files of the project from an issue (specs, designs): stored on the issue as
 /// paths relative to the project directory; the files themselves are never changed

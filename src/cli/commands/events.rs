@@ -4,8 +4,9 @@ use std::io::Write;
 
 use super::Ctx;
 use crate::cli::CliError;
+use crate::cli::exit;
 use crate::cli::render::one_line;
-use crate::error::{Error, exit};
+use crate::error::Error;
 use crate::model::{Event, IssueId, Prefix, unique_prefix_len};
 use crate::query::date::{Instant, day_start_us};
 use crate::storage::events::{Filter, IssueFilter, Page};

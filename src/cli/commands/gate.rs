@@ -7,8 +7,8 @@ use super::Ctx;
 use super::key_arg::KeyArg;
 use crate::api::{self, GateHistoryRequest, GateInfo};
 use crate::cli::CliError;
+use crate::cli::exit;
 use crate::cli::render::one_line;
-use crate::error::exit;
 use crate::model::{GateDef, GateStatus, Issue, Mode};
 use crate::repo::read;
 
@@ -256,8 +256,7 @@ pub fn run(ctx: &mut Ctx, cmd: GateCommand) -> Result<u8, CliError> {
         GateCommand::Show { name } => {
             let config = repo.gate_registry()?;
             let def = config.gates.get(&name).ok_or_else(|| crate::Error::Gate {
-                code: "GATE_UNKNOWN",
-                exit: exit::NOT_FOUND,
+                refusal: crate::error::GateRefusal::Unknown,
                 message: format!("no gate named `{name}` in the registry"),
                 suggestion: crate::model::suggest(&name, config.gates.keys().map(String::as_str)),
             })?;

@@ -2,7 +2,7 @@
 
 use super::Ctx;
 use crate::cli::CliError;
-use crate::error::exit;
+use crate::cli::exit;
 use crate::repo::git::{self, GitSetupReport};
 
 /// Set up git to merge issue files field by field (run once in every clone)

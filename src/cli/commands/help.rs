@@ -6,7 +6,7 @@ use serde::Serialize;
 
 use super::{Cli, Ctx};
 use crate::cli::CliError;
-use crate::error::exit;
+use crate::cli::exit;
 
 /// The filter language reference: `jit help filters`, the long help of `jit query`, and a
 /// FILTERS section of the manual page.

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use super::Ctx;
 use crate::cli::CliError;
-use crate::error::exit;
+use crate::cli::exit;
 use crate::repo::Repo;
 use crate::storage::Layout;
 

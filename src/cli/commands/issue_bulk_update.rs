@@ -4,7 +4,8 @@ use super::Ctx;
 use super::change_args::FieldChanges;
 use crate::api;
 use crate::cli::CliError;
-use crate::error::{Error, exit};
+use crate::cli::exit;
+use crate::error::Error;
 
 /// Change every issue a filter matches, in one crash-atomic write
 ///

@@ -6,7 +6,8 @@ use super::Ctx;
 use super::issue::print_issue;
 use crate::api;
 use crate::cli::CliError;
-use crate::error::{Error, exit};
+use crate::cli::exit;
+use crate::error::Error;
 use crate::model::MAX_DESCRIPTION;
 
 /// Create an issue and print it

@@ -5,8 +5,9 @@ use std::io::{BufRead, Write};
 use super::Ctx;
 use crate::api;
 use crate::cli::CliError;
+use crate::cli::exit;
 use crate::cli::render::one_line;
-use crate::error::{Error, exit};
+use crate::error::Error;
 
 /// Delete an issue, and remove every reference to it from other issues
 ///

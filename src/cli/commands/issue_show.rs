@@ -4,7 +4,7 @@ use super::Ctx;
 use super::issue::print_issue;
 use crate::api::ShowRequest;
 use crate::cli::CliError;
-use crate::error::exit;
+use crate::cli::exit;
 
 /// Show issues by id or unique prefix (4+ characters)
 ///

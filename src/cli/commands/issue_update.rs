@@ -6,7 +6,8 @@ use super::issue::print_issue;
 use super::issue_create::description_arg;
 use crate::api;
 use crate::cli::CliError;
-use crate::error::{Error, exit};
+use crate::cli::exit;
+use crate::error::Error;
 use crate::model::IssueChanges;
 
 /// Change fields of an issue

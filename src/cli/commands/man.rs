@@ -6,7 +6,8 @@ use clap::CommandFactory;
 
 use super::{Cli, Ctx};
 use crate::cli::CliError;
-use crate::error::{IoContext, exit};
+use crate::cli::exit;
+use crate::error::IoContext;
 
 /// Print the manual page (roff), or write one page per command into a directory
 #[derive(Debug, clap::Args)]

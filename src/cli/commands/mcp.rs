@@ -2,7 +2,7 @@
 
 use super::Ctx;
 use crate::cli::CliError;
-use crate::error::exit;
+use crate::cli::exit;
 
 /// Serve the Model Context Protocol on stdin/stdout, for agents
 ///

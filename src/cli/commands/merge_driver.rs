@@ -4,7 +4,8 @@ use std::path::PathBuf;
 
 use super::Ctx;
 use crate::cli::CliError;
-use crate::error::{Error, IoContext, exit};
+use crate::cli::exit;
+use crate::error::{Error, IoContext};
 use crate::model::merge::merge_files;
 use crate::storage::{Durability, FileBytes, atomic, read_regular};
 

@@ -5,8 +5,9 @@ use std::fmt::Write as _;
 use super::Ctx;
 use crate::api::{Latency, Metrics};
 use crate::cli::CliError;
+use crate::cli::exit;
 use crate::cli::render::one_line;
-use crate::error::{Error, exit};
+use crate::error::Error;
 
 /// Numbers for a supervisor: per-operation latency, lock wait, claims, refusals, states
 ///

@@ -312,7 +312,7 @@ impl Ctx<'_, '_, '_> {
     /// The exit code of a read that used `snap`: 0, or 1 (a partial result, `docs/errors.md`)
     /// when it left out files of `issues/` it could not read as issues; each was warned about.
     pub fn read_outcome(&self, snap: &Snapshot) -> u8 {
-        if snap.problems.is_empty() { crate::error::exit::OK } else { crate::error::exit::USER }
+        if snap.problems.is_empty() { crate::cli::exit::OK } else { crate::cli::exit::USER }
     }
 
     /// Every issue, through the index, warning about the files left out.

@@ -3,7 +3,7 @@
 use super::Ctx;
 use super::select_args::{SelectArgs, print_selection};
 use crate::cli::CliError;
-use crate::error::exit;
+use crate::cli::exit;
 use crate::repo::read::Selection;
 
 /// Find issues with a filter expression

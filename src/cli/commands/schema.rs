@@ -3,7 +3,8 @@
 use super::Ctx;
 use crate::api::schema::{COMMANDS, find};
 use crate::cli::CliError;
-use crate::error::{Error, exit};
+use crate::cli::exit;
+use crate::error::Error;
 
 /// Print the JSON Schema of a command's request and response
 ///

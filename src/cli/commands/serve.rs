@@ -5,9 +5,10 @@ use std::time::{Duration, Instant};
 use super::Ctx;
 use crate::api::serve::{ServeStatus, ServeStopped};
 use crate::cli::CliError;
+use crate::cli::exit;
 use crate::cli::serve::build_id;
 use crate::cli::serve::daemon::Daemon;
-use crate::error::{Error, IoContext, exit};
+use crate::error::{Error, IoContext};
 use crate::storage::Layout;
 use crate::storage::serve::ServePlace;
 

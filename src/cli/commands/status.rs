@@ -2,8 +2,8 @@
 
 use super::Ctx;
 use crate::cli::CliError;
+use crate::cli::exit;
 use crate::cli::render::one_line;
-use crate::error::exit;
 
 /// One screen for a supervisor: issues per state, the ready queue, leases, stuck work
 ///

@@ -4,7 +4,7 @@ use std::io::Write;
 
 use super::Ctx;
 use crate::cli::CliError;
-use crate::error::exit;
+use crate::cli::exit;
 use crate::repo::validate::{
     CODES, Finding, Severity, ValidateOptions, ValidateReport, has_problems,
 };
@@ -203,16 +203,18 @@ fn render_groups(w: &mut Vec<u8>, findings: &[Finding]) -> std::io::Result<()> {
 fn summary(w: &mut Vec<u8>, report: &ValidateReport) -> std::io::Result<()> {
     let c = |s: Severity| report.counts.get(s.as_str()).copied().unwrap_or(0);
     let checked = &report.checked;
+    let count =
+        |n: usize, one: &str, many: &str| format!("{n} {}", if n == 1 { one } else { many });
+    let issues = count(checked.issues, "issue", "issues");
     if report.findings.is_empty() {
-        writeln!(w, "No problems found in {} issues.", checked.issues)
+        writeln!(w, "No problems found in {issues}.")
     } else {
         writeln!(
             w,
-            "{} errors, {} warnings, {} info in {} issues.",
-            c(Severity::Error),
-            c(Severity::Warning),
+            "{}, {}, {} info in {issues}.",
+            count(c(Severity::Error), "error", "errors"),
+            count(c(Severity::Warning), "warning", "warnings"),
             c(Severity::Info),
-            checked.issues
         )
     }
 }

@@ -63,7 +63,7 @@ pub fn finish(tx: &mut Transaction, issue: Issue, file: Option<PreparedFile>) ->
     for d in &issue.dependencies {
         if !tx.exists(*d)? {
             return Err(Error::Dependency {
-                code: "DEP_MISSING",
+                refusal: crate::error::DepRefusal::Missing,
                 message: format!("cannot depend on {d}: it was deleted meanwhile"),
                 cycle: vec![],
             });

@@ -28,7 +28,7 @@ pub fn resolve_deps(
     for input in inputs {
         let id = match resolve(input) {
             Err(Error::IssueNotFound(_)) => Err(Error::Dependency {
-                code: "DEP_MISSING",
+                refusal: crate::error::DepRefusal::Missing,
                 message: format!("cannot depend on `{input}`: no such issue"),
                 cycle: vec![],
             }),
@@ -58,7 +58,7 @@ pub fn apply(tx: &mut Transaction, req: &DepEdit) -> Result<DepsChanged> {
     for dep in wanted {
         if dep == id {
             return Err(Error::Dependency {
-                code: "DEP_SELF",
+                refusal: crate::error::DepRefusal::OnItself,
                 message: format!("issue {id} cannot depend on itself"),
                 cycle: vec![],
             });
@@ -80,7 +80,7 @@ pub fn apply(tx: &mut Transaction, req: &DepEdit) -> Result<DepsChanged> {
             let names: Vec<String> =
                 cycle.iter().map(|n| IssueId::from_u128(*n).to_string()).collect();
             return Err(Error::Dependency {
-                code: "DEP_CYCLE",
+                refusal: crate::error::DepRefusal::Cycle,
                 message: format!(
                     "{id} cannot depend on {dep}: that closes the cycle {}",
                     names.join(" → ")

@@ -3,7 +3,7 @@
 
 use super::Transaction;
 use crate::api::GateDefine;
-use crate::error::{Error, Result, exit};
+use crate::error::{Error, GateRefusal, Result};
 use crate::model::{GateDef, Mode, validate_gate_name};
 use crate::storage::trust::Trusted;
 
@@ -34,8 +34,7 @@ pub fn apply(tx: &mut Transaction, req: &GateDefine) -> Result<GateDef> {
     let mut config = tx.config()?.clone();
     if config.gates.contains_key(name) && !req.replace {
         return Err(Error::Gate {
-            code: "GATE_EXISTS",
-            exit: exit::CONFLICT,
+            refusal: GateRefusal::Exists,
             message: format!("a gate named `{name}` is already defined"),
             suggestion: None,
         });

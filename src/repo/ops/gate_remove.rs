@@ -3,7 +3,7 @@
 
 use super::{Transaction, unknown_gate};
 use crate::api::{GateRemove, GateRemoved};
-use crate::error::{Error, Result, exit};
+use crate::error::{Error, GateRefusal, Result};
 
 pub fn apply(tx: &mut Transaction, req: &GateRemove) -> Result<GateRemoved> {
     let name = req.name.as_str();
@@ -20,8 +20,7 @@ pub fn apply(tx: &mut Transaction, req: &GateRemove) -> Result<GateRemoved> {
     drop(snap);
     if !users.is_empty() && !req.force {
         return Err(Error::Gate {
-            code: "GATE_IN_USE",
-            exit: exit::CONFLICT,
+            refusal: GateRefusal::InUse,
             message: format!(
                 "{} issue(s) carry gate `{name}`; --force detaches it from them",
                 users.len()

@@ -3,7 +3,7 @@
 
 use super::Transaction;
 use crate::api::GateAttach;
-use crate::error::{Error, Result, exit};
+use crate::error::{Error, GateRefusal, Result};
 use crate::model::{Issue, suggest};
 
 pub fn apply(tx: &mut Transaction, req: &GateAttach) -> Result<Issue> {
@@ -16,8 +16,7 @@ pub fn apply(tx: &mut Transaction, req: &GateAttach) -> Result<Issue> {
     {
         let known = config.gates.keys().chain(issue.gates.keys()).map(String::as_str);
         return Err(Error::Gate {
-            code: "GATE_UNKNOWN",
-            exit: exit::NOT_FOUND,
+            refusal: GateRefusal::Unknown,
             message: format!("no gate named `{bad}` in the registry or on issue {id}"),
             suggestion: suggest(bad, known),
         });

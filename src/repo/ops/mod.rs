@@ -22,7 +22,7 @@ pub mod update;
 
 use super::Repo;
 use super::tx::Transaction;
-use crate::error::{Error, Result, exit};
+use crate::error::{Error, GateRefusal, Result};
 use crate::model::{IssueId, State, suggest};
 use crate::storage::config::Config;
 use crate::storage::index::Snapshot;
@@ -81,8 +81,7 @@ pub(crate) fn state_on_disk(repo: &Repo, id: IssueId) -> Result<Option<State>> {
 /// `GATE_UNKNOWN` for a name not in the registry.
 pub(crate) fn unknown_gate(name: &str, config: &Config) -> Error {
     Error::Gate {
-        code: "GATE_UNKNOWN",
-        exit: exit::NOT_FOUND,
+        refusal: GateRefusal::Unknown,
         message: format!("no gate named `{name}` in the registry"),
         suggestion: suggest(name, config.gates.keys().map(String::as_str)),
     }

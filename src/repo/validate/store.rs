@@ -282,11 +282,26 @@ pub fn check_index(layout: &Layout, scan: &Scan, findings: &mut Vec<Finding>) ->
     }
     let (stale, missing, dead) = (check.stale, check.missing, check.dead);
     if stale + missing + dead > 0 {
-        let msg = format!(
-            "the index is behind the files ({stale} changed, {missing} not recorded, {dead} \
-             gone): listings re-read those files, so results are right, and the next listing \
-             brings the index up to date"
-        );
+        let mut msg = String::new();
+        if stale + missing > 0 {
+            msg = format!(
+                "the index is behind the files ({stale} changed, {missing} not recorded): \
+                 listings re-read those files, so results are right, and the next listing \
+                 brings the index up to date"
+            );
+        }
+        if dead > 0 {
+            if !msg.is_empty() {
+                msg.push_str("; ");
+            }
+            // Listings go by the files, so such records are never shown; they cost only
+            // space until a compaction (see `needs_compaction`) leaves them out.
+            msg.push_str(&format!(
+                "{dead} {} of issues whose file is gone (deleted): never shown, and left out \
+                 when the index is next compacted",
+                if dead == 1 { "record" } else { "records" }
+            ));
+        }
         // Not a repair for `--fix`: the index heals itself, and a file just written stays
         // unrecorded for a moment (racy), so a fix would find it again at once.
         findings.push(Finding::new("INDEX_STALE", rel("index"), msg));

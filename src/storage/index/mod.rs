@@ -627,19 +627,36 @@ impl Snapshot {
     /// an issue a record writes replaces the one read if the record's version is higher (the
     /// file may have changed again since, and versions only go up), and one it removes is
     /// gone. Records in commit order; paths outside `issues/` (config.json) are not issues.
+    /// A move (`validate --fix` renaming a misnamed file) takes its source out of `issues/`,
+    /// and its destination, if in `issues/`, is read where the move put it (a move carries no
+    /// content): an issue renamed while this read ran is not missed.
     pub fn overlay(&mut self, changes: &[Vec<super::journal::Op>]) {
         use super::journal::Op;
         let mut latest: IdMap<Option<Issue>> = IdMap::default();
+        let mut laid_ops: Vec<(&str, Option<Issue>)> = Vec::new();
         for op in changes.iter().flatten() {
-            let (path, content) = match op {
-                Op::Write { path, content } => (path, Some(content)),
-                // What a move takes out of `issues/` is gone from it (`validate --fix`).
-                Op::Remove { path } | Op::Move { path, .. } => (path, None),
-            };
+            match op {
+                Op::Write { path, content } => {
+                    laid_ops.push((path, Issue::from_slice(content.as_bytes()).ok()))
+                }
+                Op::Remove { path } => laid_ops.push((path, None)),
+                Op::Move { path, to } => {
+                    laid_ops.push((path, None));
+                    if to.starts_with("issues/") {
+                        let moved = fs::read(self.layout.root().join(to)).ok();
+                        let moved = moved.and_then(|b| Issue::from_slice(&b).ok());
+                        let named = to.strip_prefix("issues/").and_then(IssueId::from_file_name);
+                        if let Some(issue) = moved.filter(|i| Some(i.id) == named) {
+                            laid_ops.push((to, Some(issue)));
+                        }
+                    }
+                }
+            }
+        }
+        for (path, issue) in laid_ops {
             let Some(id) = path.strip_prefix("issues/").and_then(IssueId::from_file_name) else {
                 continue;
             };
-            let issue = content.and_then(|c| Issue::from_slice(c.as_bytes()).ok());
             match (issue, latest.get(&id.as_u128())) {
                 (Some(i), Some(Some(seen))) if seen.version >= i.version => {}
                 (Some(i), Some(None)) => drop(i), // removed for good: ids are never reused

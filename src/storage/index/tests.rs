@@ -261,3 +261,32 @@ fn verify_tells_stale_missing_and_wrong_records_apart() {
     let c = check(&files(&now[..10]));
     assert_eq!(c.dead, 10);
 }
+
+/// A reader whose read overlapped a `validate --fix` that renamed a misnamed file into its
+/// issue's name lays the move over what it read: the source name is gone, and the issue is
+/// read at its new name, though the move carried no content.
+#[test]
+fn a_rename_laid_over_a_snapshot_shows_the_issue_under_its_new_name() {
+    use crate::storage::journal::Op;
+    let (_dir, layout, issues) = repo_with_descriptions();
+    let moved = &issues[4];
+    let stray = IssueId::from_parts(1_600_000_000_000, 77);
+    let from = format!("issues/{}", stray.file_name());
+    let to = format!("issues/{}", moved.id.file_name());
+    // Read while the file still had the wrong name: the issue is not in the snapshot.
+    fs::rename(layout.issue_path(moved.id), layout.issue_path(stray)).unwrap();
+    let mut snap = snapshot(&layout).unwrap();
+    assert!(snap.get(moved.id).is_none());
+    // Then the fix moved it.
+    fs::rename(layout.issue_path(stray), layout.issue_path(moved.id)).unwrap();
+    snap.overlay(&[vec![Op::Move { path: from.clone(), to: to.clone() }]]);
+    let e = snap.get(moved.id).expect("laid over under its own name");
+    assert_eq!(e.summary().title, moved.title);
+    assert!(snap.get(stray).is_none());
+    // A destination that holds another issue (or nothing) lays nothing there.
+    let mut snap = snapshot(&layout).unwrap();
+    let elsewhere = format!("issues/{}", issues[5].id.file_name());
+    let before = snap.len();
+    snap.overlay(&[vec![Op::Move { path: from, to: elsewhere.replace(".json", "x.json") }]]);
+    assert_eq!(snap.len(), before);
+}
