@@ -449,3 +449,55 @@ pub fn release_ref(
         message: "the claim ref kept changing".into(),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn held(expires: &str) -> Held {
+        let record = Record {
+            jit_claim: 1,
+            id: "01kjma0fm0qz44c40bzgf4563v".into(),
+            agent: "alice".into(),
+            token: 3,
+            host: "h1".into(),
+            claimed_at: "2026-03-01T09:00:00.000000Z".into(),
+            lease_expires_at: expires.into(),
+            nonce: "00".into(),
+        };
+        Held { object: "abc".into(), record: Some(record) }
+    }
+
+    #[test]
+    fn a_claim_ref_lives_until_its_lease_expires_and_an_unreadable_one_forever() {
+        let at = |t: &str| crate::model::time::parse(t).unwrap();
+        let h = held("2026-03-01T09:30:00.000000Z");
+        assert!(h.live(at("2026-03-01T09:29:59Z")));
+        assert!(!h.live(at("2026-03-01T09:30:00Z")));
+        assert!(held("not a time").live(at("2100-01-01T00:00:00Z")));
+        let unreadable = Held { object: "abc".into(), record: None };
+        assert!(unreadable.live(at("2100-01-01T00:00:00Z")));
+        assert_eq!(unreadable.holder(), "an unreadable claim (commit abc)");
+    }
+
+    #[test]
+    fn a_lost_race_names_the_winner() {
+        let e = held("2026-03-01T09:30:00.000000Z").claimed_error("01kjma", "origin");
+        assert_eq!(e.code(), "ALREADY_CLAIMED");
+        assert_eq!(
+            e.to_string(),
+            "issue 01kjma is claimed on remote origin by alice (host h1) until \
+             2026-03-01T09:30:00.000000Z"
+        );
+        let d = e.details();
+        assert_eq!((d["host"].as_str(), d["token"].as_u64()), (Some("h1"), Some(3)));
+    }
+
+    #[test]
+    fn a_record_is_one_line_of_json_that_reads_back() {
+        let r = held("2026-03-01T09:30:00.000000Z").record.unwrap();
+        let text = serde_json::to_string(&r).unwrap();
+        assert!(!text.contains('\n'));
+        assert_eq!(serde_json::from_str::<Record>(&text).unwrap(), r);
+    }
+}
