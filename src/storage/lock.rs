@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 use fs4::{FileExt, TryLockError};
 use serde::{Deserialize, Serialize};
 
-use super::queue::{Ticket, Turn};
+use super::queue::{Next, Ticket, Turn};
 use super::{Access, FileBytes, Layout, Opened, open_regular};
 use crate::error::{Error, IoContext, Result};
 
@@ -30,6 +30,12 @@ const FIRST_BACKOFF: Duration = Duration::from_micros(500);
 const MAX_BACKOFF: Duration = Duration::from_millis(100);
 /// Between attempts of the queue's head: it alone tries, so it may try often.
 const HEAD_MAX_BACKOFF: Duration = Duration::from_millis(10);
+/// How often a queued waiter looks at the directory lock, and how long it must find it free
+/// at every look before it takes the queue ahead of it to be stuck (a waiter stopped by a
+/// signal keeps its ticket) and tries the lock as a head. A healthy queue hands the lock on
+/// within milliseconds, so it is never free at five looks in a row over a second.
+const STALL_CHECK: Duration = Duration::from_millis(250);
+const STALL_AFTER: Duration = Duration::from_millis(1000);
 
 /// Who holds (or last held) the lock, as written to `lock.info`.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -119,7 +125,21 @@ impl RepoLock {
         let mut wait = Wait { layout, start: Instant::now(), timeout, notified: false, on_wait };
         let mut ticket = queue.and_then(|f| Ticket::take(f).ok());
         if let Some(t) = &ticket {
-            match t.wait_turn(&mut || wait.keep_waiting().then(|| wait.next_check())) {
+            let mut free_since: Option<Instant> = None;
+            let mut check = || {
+                if !wait.keep_waiting() {
+                    return Next::GiveUp;
+                }
+                if is_free(&file, shared) {
+                    if free_since.get_or_insert_with(Instant::now).elapsed() >= STALL_AFTER {
+                        return Next::Skip;
+                    }
+                } else {
+                    free_since = None;
+                }
+                Next::Wait(wait.next_check().min(STALL_CHECK))
+            };
+            match t.wait_turn(&mut check) {
                 Ok(Turn::Head) => {}
                 Ok(Turn::GaveUp) => return Err(wait.timed_out()),
                 Err(_) => ticket = None,
@@ -175,6 +195,12 @@ impl RepoLock {
         );
         RepoLock { _dir: file, _ticket: ticket }
     }
+}
+
+/// Whether the directory lock could be taken now (taken and let go at once).
+fn is_free(dir: &File, shared: bool) -> bool {
+    let tried = if shared { FileExt::try_lock_shared(dir) } else { FileExt::try_lock(dir) };
+    tried.is_ok() && FileExt::unlock(dir).is_ok()
 }
 
 /// A wait for the lock: its timeout, and the notice once it gets long.

@@ -14,9 +14,11 @@
 //! keeps its slot until it has released the directory lock, so its successor, woken by the
 //! slot's release, finds the directory lock free. When nobody waits, tickets start at 0 again.
 //!
-//! What it does not cover: a waiter stopped by a signal (`SIGSTOP`, `^Z`) keeps its slot and
-//! holds up the waiters behind it until it is continued or they time out, as a stopped holder
-//! of the lock always did. Deleting `.jit/lock` while processes wait splits the queue in two
+//! A waiter stopped by a signal (`SIGSTOP`, `^Z`) keeps its slot: the ones behind it would
+//! wait for it until continued. So a waiter that finds the directory lock free at every check
+//! for [`super::lock`]'s stall time (nobody is being served, yet someone before it holds a
+//! ticket) stops waiting for the ones before it and tries the lock as a head ([`Next::Skip`]),
+//! costing fairness for as long as the stall lasts, never safety. Deleting `.jit/lock` while processes wait splits the queue in two
 //! (those who opened the old file, those who open the new one): two heads then compete for
 //! the directory lock. A file system without OFD locks leaves every waiter unqueued, competing
 //! with backoff as before.
@@ -45,10 +47,22 @@ pub struct Ticket {
 /// What waiting for one's turn gave.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Turn {
-    /// No ticket before this one is held: the caller is the head of the queue.
+    /// No ticket before this one is held (or the caller said to stop waiting for them): the
+    /// caller is the head of the queue.
     Head,
-    /// The caller's `keep_waiting` said to stop.
+    /// The caller said to give up.
     GaveUp,
+}
+
+/// What the caller of [`Ticket::wait_turn`] says at each check.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Next {
+    /// Wait at most this long before asking again.
+    Wait(Duration),
+    /// Give up the turn (the timeout ran out).
+    GiveUp,
+    /// Stop waiting for the tickets before this one (they seem stuck) and act as the head.
+    Skip,
 }
 
 fn range(kind: libc::c_int, start: i64, len: i64) -> libc::flock {
@@ -144,13 +158,10 @@ impl Ticket {
         self.slot as u64
     }
 
-    /// Wait until no ticket before this one is held. `keep_waiting` is asked how long to wait
-    /// before asking again (`None`: stop now, giving up the turn); it is called at once and
-    /// again after each such wait, so it can keep a timeout and say when a wait gets long.
-    pub fn wait_turn(
-        &self,
-        keep_waiting: &mut dyn FnMut() -> Option<Duration>,
-    ) -> io::Result<Turn> {
+    /// Wait until no ticket before this one is held. `check` is asked what to do next (see
+    /// [`Next`]); it is called at once and again after each wait it asked for, so it can keep
+    /// a timeout, say when a wait gets long, and watch for a stuck queue.
+    pub fn wait_turn(&self, check: &mut dyn FnMut() -> Next) -> io::Result<Turn> {
         if self.slot == 0 || held_in(&self.file, 0, self.slot)?.is_none() {
             return Ok(Turn::Head);
         }
@@ -162,11 +173,18 @@ impl Ticket {
             let _ = tx.send(wait_for_predecessors(&file, slot, &halt));
         })?;
         loop {
-            let Some(wait) = keep_waiting() else {
+            let wait = match check() {
+                Next::Wait(wait) => wait,
                 // The helper may still be blocked on a slot before ours: it stops when that
                 // one is released, and ours is released by this ticket's drop, not by it.
-                stop.store(true, Ordering::Relaxed);
-                return Ok(Turn::GaveUp);
+                Next::GiveUp => {
+                    stop.store(true, Ordering::Relaxed);
+                    return Ok(Turn::GaveUp);
+                }
+                Next::Skip => {
+                    stop.store(true, Ordering::Relaxed);
+                    return Ok(Turn::Head);
+                }
             };
             match rx.recv_timeout(wait) {
                 Ok(done) => return done.map(|()| Turn::Head),
@@ -253,15 +271,16 @@ mod tests {
         let first = Ticket::take(lock_file(dir.path())).unwrap();
         let second = Ticket::take(lock_file(dir.path())).unwrap();
         let third = Ticket::take(lock_file(dir.path())).unwrap();
-        assert_eq!(first.wait_turn(&mut || None).unwrap(), Turn::Head);
-        assert_eq!(third.wait_turn(&mut || None).unwrap(), Turn::GaveUp);
+        assert_eq!(first.wait_turn(&mut || Next::GiveUp).unwrap(), Turn::Head);
+        assert_eq!(third.wait_turn(&mut || Next::GiveUp).unwrap(), Turn::GaveUp);
+        assert_eq!(third.wait_turn(&mut || Next::Skip).unwrap(), Turn::Head);
         // The second leaves before its turn: the third then waits for the first only.
         drop(second);
         let releaser = std::thread::spawn(move || {
             std::thread::sleep(Duration::from_millis(20));
             drop(first);
         });
-        let turn = third.wait_turn(&mut || Some(Duration::from_millis(5))).unwrap();
+        let turn = third.wait_turn(&mut || Next::Wait(Duration::from_millis(5))).unwrap();
         assert_eq!(turn, Turn::Head);
         releaser.join().unwrap();
     }

@@ -1,6 +1,7 @@
 //! The fair lock: writers waiting for the repository lock are served in arrival order (the
 //! ticket queue on `.jit/lock`, in front of the directory lock), a waiter killed in the queue
-//! holds nobody up, a deleted queue file loses no update, and the timeout still fires.
+//! holds nobody up, a stopped one only for a moment, a deleted queue file loses no update,
+//! and the timeout still fires.
 //!
 //! Every test holds the lock from outside (`flock .jit cat`), starts its writers one after
 //! another, and starts the next only once the one before holds its place in the queue, seen
@@ -229,4 +230,35 @@ fn a_check_joins_the_queue_and_writers_behind_it_wait_their_turn() {
     let out = check.wait_with_output().unwrap();
     assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
     assert_eq!(acked_version(&last.wait_with_output().unwrap()), 3);
+}
+
+#[test]
+fn a_waiter_stopped_in_the_queue_holds_the_ones_behind_it_up_only_for_a_moment() {
+    if !have_tool("flock", "util-linux") {
+        return;
+    }
+    let env = TestEnv::new();
+    let id = env.create("Contended");
+    let holder = LockHolder::hold(&env.jit_dir());
+    let first = queue_update(&env, &id, "q:first", PATIENT, 1);
+    let stopped = queue_update(&env, &id, "q:stopped", PATIENT, 2);
+    let signal = |sig: &str, child: &Child| {
+        let pid = child.id().to_string();
+        assert!(std::process::Command::new("kill").args([sig, &pid]).status().unwrap().success());
+    };
+    signal("-STOP", &stopped);
+    // A bound, so that a queue stuck for good fails the test rather than hang it.
+    let bounded = &["--timeout-ms", "60000"][..];
+    let behind: Vec<Child> =
+        (0..2).map(|k| queue_update(&env, &id, &format!("q:b{k}"), bounded, 3 + k)).collect();
+    drop(holder);
+    assert_eq!(acked_version(&first.wait_with_output().unwrap()), 2);
+    // The ones behind the stopped waiter find the lock free and nobody served: they go on.
+    let mut versions: Vec<u64> =
+        behind.into_iter().map(|w| acked_version(&w.wait_with_output().unwrap())).collect();
+    versions.sort_unstable();
+    assert_eq!(versions, [3, 4]);
+    signal("-CONT", &stopped);
+    assert_eq!(acked_version(&stopped.wait_with_output().unwrap()), 5, "served once continued");
+    assert_eq!(labels(&env, &id), ["q:b0", "q:b1", "q:first", "q:stopped"]);
 }
