@@ -130,7 +130,8 @@ impl RepoLock {
                 if !wait.keep_waiting() {
                     return Next::GiveUp;
                 }
-                if is_free(&file, shared) {
+                // Free for anyone (a checker must not skip a writer waiting on checkers).
+                if is_free(&file) {
                     if free_since.get_or_insert_with(Instant::now).elapsed() >= STALL_AFTER {
                         return Next::Skip;
                     }
@@ -197,10 +198,9 @@ impl RepoLock {
     }
 }
 
-/// Whether the directory lock could be taken now (taken and let go at once).
-fn is_free(dir: &File, shared: bool) -> bool {
-    let tried = if shared { FileExt::try_lock_shared(dir) } else { FileExt::try_lock(dir) };
-    tried.is_ok() && FileExt::unlock(dir).is_ok()
+/// Whether nobody holds the directory lock now (it is taken and let go at once).
+fn is_free(dir: &File) -> bool {
+    FileExt::try_lock(dir).is_ok() && FileExt::unlock(dir).is_ok()
 }
 
 /// A wait for the lock: its timeout, and the notice once it gets long.
