@@ -12,7 +12,7 @@ Both against a fresh repository of ISSUES generated issues (scripts/gen_repo.py)
 and workload, full durability. The binaries run one after another, workload by workload, so
 that they meet the same machine load; `uptime` is printed before and after each.
 
-Usage: scripts/fair_lock_bench.py [--issues N] [--rounds R] NAME=BINARY ...
+Usage: scripts/fair_lock_bench.py [--issues N (>= 100)] [--rounds R] NAME=BINARY ...
   e.g. scripts/fair_lock_bench.py before=../old/jit after=target/release/jit
 
 Environment: BENCH_DIR, the scratch directory (default: target/bench-fair).
@@ -55,14 +55,13 @@ def env_for(bench_dir):
 def make_repo(root, jit, path, issues, env):
     shutil.rmtree(path, ignore_errors=True)
     os.makedirs(path)
-    subprocess.run([jit, "init", "--quiet"], cwd=path, env=env, check=True)
+    subprocess.run([jit, "init"], cwd=path, env=env, check=True, stdout=subprocess.DEVNULL)
     gen = os.path.join(root, "scripts", "gen_repo.py")
     subprocess.run([sys.executable, gen, "--marked", "100", path, str(issues)], check=True,
                    stdout=subprocess.DEVNULL)
     out = subprocess.run([jit, "issue", "list", "--json", "--limit", "1000000"], cwd=path,
                          env=env, check=True, capture_output=True, text=True).stdout
-    ids = [i["id"] for i in json.loads(out)]
-    return [i for i in ids]
+    return [i["id"] for i in json.loads(out)]
 
 
 def writer(jit, repo, env, issue, rounds, tag, times, failures):
@@ -148,8 +147,10 @@ def main():
     print("| workload | binary | writes | p50 ms | p99 ms | max ms | LOCK_TIMEOUT | "
           "other failures | bulk-updates (failed) | wall s | load before → after |")
     print("|---|---|---|---|---|---|---|---|---|---|---|")
+    def la(u):
+        return u.split("load average:")[-1].strip()
+
     for r in rows:
-        la = lambda u: u.split("load average:")[-1].strip()  # noqa: E731
         print(f"| {r['workload']} | {r['binary']} | {r['writes']} | {r['p50']} | {r['p99']} | "
               f"{r['max']} | {r['lock_timeouts']} ({r['timeout_pct']} %) | "
               f"{r['failures'] - r['lock_timeouts']} | {r['bulk_updates']} "
