@@ -197,8 +197,8 @@ pub fn hint(e: &Error) -> Option<String> {
                 .into(),
         ),
         Error::NotRegularFile { .. } => Some(
-            "move it aside (jit makes the file again when it needs it; `jit validate --fix` \
-             moves one among the issue files into .jit/quarantine/); nothing was changed"
+            "move it aside, or run `jit validate --fix`, which moves it into .jit/quarantine/ \
+             (jit makes its own files again when it needs them); nothing was changed"
                 .into(),
         ),
         Error::JournalBlocked { path, .. } => Some(format!(

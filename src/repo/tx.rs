@@ -127,9 +127,10 @@ impl Repo {
         self.begin_inner(true)
     }
 
-    /// Start a transaction for `validate --fix`: take the writers' lock but leave interrupted
-    /// changes in the journal, so the fix can list them first (and a dry run leaves them);
-    /// [`Transaction::recover`] then finishes them.
+    /// Start a transaction for `validate --fix`: take the writers' lock (also when `.jit/lock`
+    /// is not a regular file, which stops every other writer: the fix moves it aside) but
+    /// leave interrupted changes in the journal, so the fix can list them first (and a dry
+    /// run leaves them); [`Transaction::recover`] then finishes them.
     pub fn begin_unrecovered(&self) -> Result<Transaction<'_>> {
         self.begin_inner(false)
     }
@@ -137,10 +138,10 @@ impl Repo {
     fn begin_inner(&self, recover: bool) -> Result<Transaction<'_>> {
         let started = Instant::now();
         self.check_deadline()?;
-        let lock =
-            RepoLock::acquire(&self.layout, self.lock_wait_limit(), &self.command, &mut |h| {
-                (self.on_wait)(h)
-            });
+        let acquire = if recover { RepoLock::acquire } else { RepoLock::acquire_for_repair };
+        let lock = acquire(&self.layout, self.lock_wait_limit(), &self.command, &mut |h| {
+            (self.on_wait)(h)
+        });
         // A wait cut short by the deadline is the deadline's error, not the lock's.
         let lock = match lock {
             Err(Error::LockTimeout { .. }) if self.check_deadline().is_err() => {

@@ -90,6 +90,21 @@ impl RepoLock {
         Self::wait_for(layout, file, Some(queue), false, timeout, command, on_wait)
     }
 
+    /// [`RepoLock::acquire`] for `validate --fix`, which must get in when `.jit/lock` is not a
+    /// regular file (a directory, FIFO or link in its place stops every other writer), to move
+    /// it aside: the directory lock is the mutex either way; without a usable `.jit/lock` the
+    /// wait is unqueued.
+    pub fn acquire_for_repair(
+        layout: &Layout,
+        timeout: Duration,
+        command: &str,
+        on_wait: &mut dyn FnMut(Option<&HolderInfo>),
+    ) -> Result<RepoLock> {
+        let file = open(layout)?;
+        let queue = check_lock_file(layout).ok();
+        Self::wait_for(layout, file, queue, false, timeout, command, on_wait)
+    }
+
     /// Take the lock in shared mode, waiting at most `timeout` as [`RepoLock::acquire`] does:
     /// any number of shared holders at once, and no writer while one holds it. For checks
     /// that must see the files stand still (`validate`). `.jit/lock` is not checked or made:

@@ -234,6 +234,13 @@ fn every_repairable_damage_is_repaired_once_and_the_dry_run_says_so() {
             }
             vec![("INDEX_DAMAGED", "rebuild_index")]
         }),
+        ("lock file replaced by a directory", |env, _, _| {
+            let lock = env.jit_dir().join("lock");
+            std::fs::remove_file(&lock).unwrap();
+            std::fs::create_dir(&lock).unwrap();
+            std::fs::write(lock.join("kept"), "a file of someone's").unwrap();
+            vec![("LOCK_FILE_INVALID", "quarantine")]
+        }),
     ];
     for (name, damage) in cases {
         let env = TestEnv::fixed();
@@ -531,4 +538,28 @@ fn document_paths_never_lead_outside_the_project() {
     assert_eq!(e["code"], "DOCUMENT_NOT_FOUND");
     env.ok(&["doc", "rm", &a, "docs/spec.md"]);
     assert_eq!(env.json(&["doc", "list", &a]), json!([]));
+}
+
+/// A directory in place of `.jit/lock` stops every writer (`NOT_A_REGULAR_FILE`); `--fix`
+/// still gets in, moves it into quarantine whole, and the next write makes the file again.
+#[test]
+fn a_lock_file_replaced_by_a_directory_is_moved_aside_and_writes_work_again() {
+    let env = TestEnv::fixed();
+    env.create("First");
+    let lock = env.jit_dir().join("lock");
+    std::fs::remove_file(&lock).unwrap();
+    std::fs::create_dir(&lock).unwrap();
+    std::fs::write(lock.join("kept"), "a file of someone's").unwrap();
+    let refused = env.run(&["issue", "create", "Second", "--json"]);
+    assert_eq!(refused.status.code(), Some(74), "{}", describe(&refused));
+    let out = env.run(&["validate", "--fix"]);
+    assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("\n1 repair made.\n"), "{text}");
+    let q = std::fs::read_dir(env.jit_dir().join("quarantine")).unwrap().next().unwrap().unwrap();
+    assert_eq!(std::fs::read_to_string(q.path().join("lock/kept")).unwrap(), "a file of someone's");
+    assert!(q.path().join("lock.note.json").is_file());
+    assert!(lock.is_file(), "made again by the fix's commit");
+    env.ok(&["issue", "create", "Second"]);
+    assert_eq!(env.run(&["validate"]).status.code(), Some(0));
 }

@@ -91,8 +91,10 @@ fn render_fix(w: &mut Vec<u8>, report: &crate::api::FixReport) -> std::io::Resul
     let n = report.actions.len();
     let head = match (report.dry_run, n) {
         (true, 0) => "Nothing to repair.".to_string(),
+        (true, 1) => "1 repair would be made (dry run: nothing was changed).".to_string(),
         (true, n) => format!("{n} repairs would be made (dry run: nothing was changed)."),
         (false, 0) => "Nothing to repair.".to_string(),
+        (false, 1) => "1 repair made.".to_string(),
         (false, n) => format!("{n} repairs made."),
     };
     writeln!(w, "{head}")?;

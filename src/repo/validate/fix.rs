@@ -13,7 +13,7 @@ use serde::Serialize;
 
 use super::{Finding, Progress, Repo, Severity, events, store};
 use crate::api::{FixAction, FixReport, FixRequest, ReleaseRequest};
-use crate::error::{Error, Result};
+use crate::error::{Error, IoContext, Result};
 use crate::model::{Issue, IssueId};
 use crate::repo::Transaction;
 use crate::repo::ops;
@@ -94,6 +94,7 @@ impl Repo {
         let mut pre = Vec::new();
         store::check_lock_info(&self.layout, &mut pre);
         let mut tx = self.begin_unrecovered()?;
+        store::check_lock_file(&self.layout, &mut pre);
         store::check_journal(&self.layout, &mut pre)?;
         let mut p = Planner {
             repo: self,
@@ -107,11 +108,16 @@ impl Repo {
             gone: HashSet::new(),
             git: None,
         };
+        p.lock_file(&pre)?;
         p.journal_and_lock_info(&pre)?;
         let checks = self.run_checks(progress, false)?;
         let mut findings = pre;
         let offset = findings.len();
-        findings.extend(checks.findings);
+        // Found before the checks already (a dry run finds it again: the same finding).
+        let lock_found = findings.iter().any(|f| f.code == "LOCK_FILE_INVALID");
+        findings.extend(
+            checks.findings.into_iter().filter(|f| !(lock_found && f.code == "LOCK_FILE_INVALID")),
+        );
         p.free_space(&findings)?;
         p.quarantined_records(&findings)?;
         p.files(&findings)?;
@@ -185,6 +191,50 @@ impl Planner<'_, '_> {
 
     fn verb(&self, done: &str, would: &str) -> String {
         if self.opts.dry_run { would.to_string() } else { done.to_string() }
+    }
+
+    /// `.jit/lock` that is not a regular file (a directory, FIFO or link: every writer
+    /// refuses to start): moved into quarantine, first and directly, as the journal's commit
+    /// sequence lives in that file, so neither recovery nor the commit of this fix could run
+    /// with it in the way. The next commit makes it again; the note goes with the commit.
+    fn lock_file(&mut self, pre: &[Finding]) -> Result<()> {
+        for (i, f) in pre.iter().enumerate().filter(|(_, f)| f.code == "LOCK_FILE_INVALID") {
+            let to = format!("{}/lock", self.qdir());
+            if !self.opts.dry_run {
+                let root = self.repo.layout.root();
+                let dest = root.join(&to);
+                let mut missing: Vec<&std::path::Path> = dest
+                    .ancestors()
+                    .skip(1)
+                    .take_while(|d| *d != root && std::fs::symlink_metadata(d).is_err())
+                    .collect();
+                missing.reverse();
+                for d in missing {
+                    atomic::create_dir(d, self.repo.durability)?;
+                }
+                let from = self.repo.layout.lock_path();
+                std::fs::rename(&from, &dest).at(&from)?;
+                atomic::sync_dir(root, self.repo.durability)?;
+                if let Some(parent) = dest.parent() {
+                    atomic::sync_dir(parent, self.repo.durability)?;
+                }
+            }
+            let note = Note {
+                from: &f.path,
+                code: f.code,
+                reason: &f.message,
+                moved_at: crate::model::time::format(self.tx.now()),
+                restore: "nothing to restore: jit made a new lock file".into(),
+            };
+            let text = serde_json::to_string_pretty(&note).expect("note serialises") + "\n";
+            self.tx.stage_file(format!("{to}.note.json"), text);
+            self.moved.insert("lock".into());
+            let m = self.verb("moved into quarantine", "would move into quarantine");
+            let shown = format!("{DIR_NAME}/{to}");
+            let message = format!("{m}: {shown}; the next commit makes the lock file again");
+            self.act(i, f, "quarantine", message).to = Some(shown);
+        }
+        Ok(())
     }
 
     /// The journal's records (then finished, as every writer would) and lock.info.

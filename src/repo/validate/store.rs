@@ -221,8 +221,8 @@ pub fn check_lock_info(layout: &Layout, findings: &mut Vec<Finding>) {
     }
 }
 
-/// The entries of `.jit/` itself: the lock files, temp files, and names jit does not know.
-pub fn check_root(layout: &Layout, findings: &mut Vec<Finding>) {
+/// `.jit/lock`, which must be a regular file (or missing: the next writer makes it).
+pub fn check_lock_file(layout: &Layout, findings: &mut Vec<Finding>) {
     let lock = layout.lock_path();
     if fs::symlink_metadata(&lock).is_ok_and(|m| !m.is_file()) {
         let msg = "the lock file is not a regular file (a directory, FIFO or symbolic link): \
@@ -230,6 +230,11 @@ pub fn check_root(layout: &Layout, findings: &mut Vec<Finding>) {
                    writer makes it again)";
         findings.push(Finding::new("LOCK_FILE_INVALID", rel("lock"), msg));
     }
+}
+
+/// The entries of `.jit/` itself: the lock files, temp files, and names jit does not know.
+pub fn check_root(layout: &Layout, findings: &mut Vec<Finding>) {
+    check_lock_file(layout, findings);
     let Ok(entries) = fs::read_dir(layout.root()) else { return };
     let mut names: Vec<String> =
         entries.flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect();
