@@ -181,6 +181,16 @@ impl Repo {
         req: &ReleaseRequest,
         key: Option<&IdempotencyKey>,
     ) -> Result<ops::update::Updated> {
+        self.release_noting(req, key, Default::default())
+    }
+
+    /// [`Repo::release`], setting the context keys `note` with the move (`claim run`).
+    pub(crate) fn release_noting(
+        &self,
+        req: &ReleaseRequest,
+        key: Option<&IdempotencyKey>,
+        note: std::collections::BTreeMap<String, serde_json::Value>,
+    ) -> Result<ops::update::Updated> {
         let keyed = self.keyed(key, "release", req);
         if let Some(done) = self.replayed(keyed.as_ref())? {
             return Ok(done);
@@ -203,7 +213,7 @@ impl Repo {
             let record = ops::gate_record::RecordGates { id, results, if_version: None };
             ops::gate_record::apply(&mut tx, record)?;
         }
-        let out = ops::release::apply(&mut tx, &req)?;
+        let out = ops::release::apply_noting(&mut tx, &req, note)?;
         self.log_expired(&out.expired);
         tx.commit_reply("release", &out.updated)?;
         Ok(out.updated)
