@@ -1,17 +1,16 @@
 //! `jit claim run`: claim an issue, run a command on it, end the claim by how it ended.
 
-use std::ffi::OsString;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{self, Receiver};
+use std::sync::atomic::AtomicBool;
+use std::sync::mpsc;
 
 use super::Ctx;
-use crate::api::{ClaimRequest, RunOutcome, RunResult};
+use crate::api::{ClaimRunRequest, RunOutcome, RunResult};
 use crate::cli::CliError;
 use crate::cli::exit;
 use crate::error::Error;
-use crate::model::{State, parse_duration};
-use crate::repo::supervise::RunSpec;
+use crate::model::State;
+use crate::repo::supervise::{RunSpec, Signals};
 
 /// Claim an issue and run a command on it, renewing the lease while it runs
 ///
@@ -53,100 +52,54 @@ pub struct Args {
     pub repeat: bool,
     /// The program to run and its arguments, after `--`
     #[arg(last = true, required = true, num_args = 1.., value_name = "COMMAND")]
-    pub command: Vec<OsString>,
+    pub command: Vec<String>,
 }
 
 pub fn run(ctx: &mut Ctx, args: Args) -> Result<u8, CliError> {
-    let wait = args.wait.as_deref().map(|w| parse_duration("--wait", w)).transpose()?;
     let on_success = args.on_success.as_deref().map(str::parse::<State>).transpose()?;
-    let on_success = on_success.unwrap_or(State::Done);
-    if on_success == State::InProgress {
-        return Err(Error::InvalidArgument(
-            "--on-success in_progress would leave the issue claimed with nobody renewing it".into(),
-        )
-        .into());
-    }
-    let mut repo = ctx.open_repo()?;
-    let first = ClaimRequest {
-        agent: args.agent.clone(),
-        filter: args.filter.clone(),
-        lease: args.lease.clone(),
-        ..Default::default()
+    let req = ClaimRunRequest {
+        agent: args.agent,
+        filter: args.filter,
+        lease: args.lease,
+        wait: args.wait,
+        on_success,
+        repeat: args.repeat,
+        command: args.command,
     };
-    // The agent, the filter and the lease are checked before anything is claimed.
-    repo.check_claim(&first)?;
+    let mut repo = ctx.open_repo()?;
     let extra_env = match &ctx.global.repo {
         Some(dir) => vec![("JIT_DIR".into(), dir.clone().into_os_string())],
         None => Vec::new(),
     };
-    let spec = RunSpec {
-        command: args.command,
-        base_env: ctx.inv.child_env(),
-        extra_env,
-        cwd: ctx.inv.cwd()?,
-        lease: args.lease.clone(),
-        on_success,
+    let spec = RunSpec { base_env: ctx.inv.child_env(), extra_env, cwd: ctx.inv.cwd()? };
+    let signals = supervise_signals()?;
+    let err = ctx.inv.stderr();
+    let notice = move |m: &str| {
+        use std::io::Write;
+        let _ = writeln!(&err, "warning: {}", crate::model::terminal_safe(m));
     };
-    let (idle, signals) = supervise_signals()?;
-    // Issues whose run failed in this loop: not taken again by it.
-    let mut failed: Vec<String> = Vec::new();
-    let mut code = exit::OK;
-    let mut ran = 0usize;
-    loop {
-        let req =
-            ClaimRequest { filter: exclude(args.filter.as_deref(), &failed), ..first.clone() };
-        // Until a claim is made, SIGINT and SIGTERM stop the supervisor as they would any
-        // program: there is nothing to pass them on to, and nothing to release.
-        idle.store(true, Ordering::SeqCst);
-        let claimed = match wait {
-            Some(w) => repo.claim_waiting(&req, w.unsigned_abs(), None),
-            None => repo.claim(&req, None),
-        };
-        idle.store(false, Ordering::SeqCst);
-        let claimed = match claimed {
-            Ok(c) => c,
-            Err(Error::NoIssueAvailable { .. }) if ran > 0 => break,
-            Err(e) => return Err(e.into()),
-        };
-        let err = ctx.inv.stderr();
-        let notice = move |m: &str| {
-            use std::io::Write;
-            let _ = writeln!(&err, "warning: {}", crate::model::terminal_safe(m));
-        };
-        let result = repo.run_claimed(&claimed, &spec, &signals, &notice)?;
-        ran += 1;
-        print_result(ctx, &result)?;
-        code = code.max(match result.outcome {
-            RunOutcome::Succeeded => exit::OK,
-            RunOutcome::Gated | RunOutcome::Released => exit::USER,
-            RunOutcome::Fenced => exit::CONFLICT,
-        });
-        if result.outcome == RunOutcome::Released {
-            failed.push(result.id.clone());
+    let mut printed: Result<(), CliError> = Ok(());
+    let ended = repo.claim_run(&req, &spec, &signals, &notice, &mut |r| {
+        printed = print_result(ctx, r);
+        // Output that cannot be written (a closed pipe) stops the loop.
+        match &printed {
+            Ok(()) => Ok(()),
+            Err(_) => Err(Error::InvalidArgument("stdout was closed".into())),
         }
-        if let Some(sig) = result.interrupted {
-            return Ok(128u8.saturating_add(u8::try_from(sig).unwrap_or(0)));
-        }
-        if !args.repeat {
-            break;
-        }
-    }
-    Ok(code)
-}
-
-/// The filter of the next claim: the one given, without the issues in `failed`.
-fn exclude(filter: Option<&str>, failed: &[String]) -> Option<String> {
-    let not: Vec<String> = failed.iter().map(|id| format!("NOT id:{id}")).collect();
-    match (filter, not.is_empty()) {
-        (f, true) => f.map(str::to_string),
-        (Some(f), false) => Some(format!("({f}) AND {}", not.join(" AND "))),
-        (None, false) => Some(not.join(" AND ")),
-    }
+    });
+    printed?;
+    let ended = ended?;
+    Ok(match ended.interrupted {
+        Some(sig) => 128u8.saturating_add(u8::try_from(sig).unwrap_or(0)),
+        None if ended.fenced > 0 => exit::CONFLICT,
+        None if ended.failed > 0 => exit::USER,
+        None => exit::OK,
+    })
 }
 
 /// SIGINT and SIGTERM: while `idle` is true they do what they always do (end the process);
 /// otherwise they arrive on the receiver, for the supervisor to pass on to its command.
-fn supervise_signals() -> Result<(Arc<AtomicBool>, Receiver<i32>), CliError> {
+fn supervise_signals() -> Result<Signals, CliError> {
     use signal_hook::consts::{SIGINT, SIGTERM};
     let io = |e: std::io::Error| Error::Io { path: "<signals>".into(), source: e };
     let idle = Arc::new(AtomicBool::new(true));
@@ -162,7 +115,7 @@ fn supervise_signals() -> Result<(Arc<AtomicBool>, Receiver<i32>), CliError> {
             }
         }
     });
-    Ok((idle, rx))
+    Ok(Signals { idle, caught: rx })
 }
 
 fn print_result(ctx: &mut Ctx, r: &RunResult) -> Result<(), CliError> {
