@@ -184,6 +184,14 @@ pub enum Error {
     #[error("issue {id} is claimed by {agent} until {expires_at}")]
     AlreadyClaimed { id: String, agent: String, token: u64, expires_at: String },
 
+    /// `jit claim --remote` of an issue whose claim ref on the remote another clone holds
+    /// (a live lease there); or `release --remote` of a claim ref that is not ours.
+    #[error(
+        "issue {} is claimed on remote {} by {} (host {}) until {}",
+        .0.id, .0.remote, .0.agent, .0.host, .0.expires_at
+    )]
+    ClaimedRemotely(Box<RemoteHolder>),
+
     /// A write presenting a fencing token older than the issue's current claim (or none,
     /// with `claims.require_token`).
     #[error("{}", fenced_message(id, *presented, *current))]
@@ -251,6 +259,14 @@ pub enum Error {
     /// Running `git` itself failed (not installed, or it refused the command).
     #[error("`git {command}` failed: {message}")]
     GitFailed { command: String, message: String },
+
+    /// A command that needs git (`claim --remote`) could not run it: not installed.
+    #[error("git is not installed (not found on PATH): {what} needs it")]
+    GitNotFound { what: String },
+
+    /// `--remote NAME` names no remote of this clone.
+    #[error("no git remote named `{remote}` in this clone{}", known_remotes(known))]
+    RemoteUnknown { remote: String, known: Vec<String> },
 
     /// A `jit batch` input that is not a list of valid entries (`entry`: which one).
     #[error("{}{message}", entry_prefix(*entry))]
@@ -325,6 +341,24 @@ fn gate_list(gates: &[(String, String)]) -> String {
 }
 
 /// "auto gate `a` is" / "auto gates `a`, `b` are".
+/// Who holds a claim ref on a remote (`ALREADY_CLAIMED` of `claim --remote`).
+#[derive(Debug)]
+pub struct RemoteHolder {
+    pub id: String,
+    pub remote: String,
+    pub agent: String,
+    pub host: String,
+    pub token: u64,
+    pub expires_at: String,
+}
+
+fn known_remotes(known: &[String]) -> String {
+    match known {
+        [] => " (it has none)".into(),
+        _ => format!(" (it has {})", known.join(", ")),
+    }
+}
+
 fn untrusted_list(gates: &[String]) -> String {
     let names: Vec<String> = gates.iter().map(|g| format!("`{g}`")).collect();
     match names.len() {
@@ -374,6 +408,7 @@ impl Error {
             Error::Blocked { .. } => "ISSUE_BLOCKED",
             Error::NoPath { .. } => "PATH_NOT_FOUND",
             Error::AlreadyClaimed { .. } => "ALREADY_CLAIMED",
+            Error::ClaimedRemotely(_) => "ALREADY_CLAIMED",
             Error::ClaimFenced { .. } => "CLAIM_FENCED",
             Error::NoIssueAvailable { .. } => "NO_ISSUE_AVAILABLE",
             Error::LeaseNotHeld { .. } => "LEASE_NOT_HELD",
@@ -386,6 +421,8 @@ impl Error {
             Error::MergeFailed { .. } => "MERGE_FAILED",
             Error::NotGitRepo { .. } => "NOT_A_GIT_REPOSITORY",
             Error::GitFailed { .. } => "GIT_FAILED",
+            Error::GitNotFound { .. } => "GIT_NOT_FOUND",
+            Error::RemoteUnknown { .. } => "REMOTE_UNKNOWN",
             Error::BatchInvalid { .. } => "BATCH_INVALID",
             Error::BatchTooLarge { .. } => "BATCH_TOO_LARGE",
             Error::BatchEntry { source, .. } => source.code(),
@@ -460,6 +497,10 @@ impl Error {
             Error::AlreadyClaimed { id, agent, token, expires_at } => {
                 json!({"id": id, "agent": agent, "token": token, "lease_expires_at": expires_at})
             }
+            Error::ClaimedRemotely(h) => json!({
+                "id": h.id, "agent": h.agent, "token": h.token, "lease_expires_at": h.expires_at,
+                "remote": h.remote, "host": h.host
+            }),
             Error::ClaimFenced { id, presented, current } => {
                 json!({"id": id, "presented": presented, "current": current})
             }
@@ -475,6 +516,7 @@ impl Error {
             Error::MergeFailed { path, .. } => json!({"path": path}),
             Error::NotGitRepo { path } => json!({"path": path.to_string_lossy()}),
             Error::GitFailed { command, .. } => json!({"command": command}),
+            Error::RemoteUnknown { remote, known } => json!({"remote": remote, "known": known}),
             Error::BatchInvalid { entry, .. } => json!({"entry": entry}),
             Error::BatchTooLarge { limit, .. } => json!({"limit": limit}),
             Error::IdempotencyKeyReused { key, at } => json!({"key": key, "at": at}),

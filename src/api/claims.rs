@@ -45,6 +45,30 @@ pub struct Claimed {
     /// The agent whose live lease `--steal` ended.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stolen_from: Option<String>,
+    /// With `--remote`: the claim ref this claim holds on the remote.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub remote: Option<RemoteClaim>,
+}
+
+/// A claim that holds across clones: the ref `refs/jit/claims/<id>` on a git remote, made by
+/// a push that only succeeds if the ref does not exist (or still points at the expired
+/// claim it takes over). See docs/git.md, "Remote claims".
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct RemoteClaim {
+    /// The remote's name in this clone.
+    pub remote: String,
+    /// The ref, `refs/jit/claims/<id>`.
+    #[serde(rename = "ref")]
+    pub refname: String,
+    /// The commit the ref points at, which records agent, token, lease expiry and host.
+    pub object: String,
+    /// The host this claim was taken on.
+    pub host: String,
+    /// RFC 3339: until then no other clone may take the ref over.
+    pub lease_expires_at: String,
+    /// The agent (and host) of the expired (or stolen) remote claim this one replaced.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub taken_over_from: Option<String>,
 }
 
 /// `release`: end the claim of an issue and move it (default: back to ready).
@@ -78,6 +102,9 @@ pub struct Renewed {
     pub id: String,
     #[serde(flatten)]
     pub lease: LeaseInfo,
+    /// With `--remote`: the claim ref, now pointing at a commit with the new expiry.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub remote: Option<RemoteClaim>,
 }
 
 /// One lease as `status` shows it.

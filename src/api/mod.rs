@@ -17,7 +17,7 @@ pub mod write;
 pub use batch::{BatchEntry, BatchReply, EntryOutcome};
 pub use claims::{
     ClaimRequest, ClaimRunRequest, Claimed, LeaseInfo, LeaseStatus, OldWork, ReleaseRequest,
-    RenewRequest, Renewed, RunOutcome, RunResult, SlowOp, Status,
+    RemoteClaim, RenewRequest, Renewed, RunOutcome, RunResult, SlowOp, Status,
 };
 pub use error::{ErrorBody, ErrorResponse};
 pub use gates::{GateHistory, GateHistoryRequest, GateInfo, GateListRequest, GateRecord};

@@ -15,6 +15,7 @@ pub fn exit_code(e: &Error) -> u8 {
         | Error::IssueNotFound(_)
         | Error::DocumentNotFound { .. }
         | Error::NoPath { .. }
+        | Error::RemoteUnknown { .. }
         | Error::ServeNotRunning => exit::NOT_FOUND,
         Error::TransitionRefused { .. }
         | Error::VersionConflict { .. }
@@ -25,6 +26,7 @@ pub fn exit_code(e: &Error) -> u8 {
         | Error::VersionExhausted { .. }
         | Error::IdempotencyKeyReused { .. }
         | Error::AlreadyClaimed { .. }
+        | Error::ClaimedRemotely(_)
         | Error::ClaimFenced { .. }
         | Error::LeaseNotHeld { .. }
         | Error::ServeRunning { .. } => exit::CONFLICT,
@@ -144,6 +146,11 @@ pub fn hint(e: &Error) -> Option<String> {
             "claim another issue, wait for the lease to expire, or take it over with --steal"
                 .into(),
         ),
+        Error::ClaimedRemotely(_) => Some(
+            "claim another issue, or wait for that lease to expire (a claim then takes it over); \
+             nothing was changed"
+                .into(),
+        ),
         Error::ClaimFenced { .. } => Some(
             "your claim is over (expired, released or taken over): re-read the issue and claim \
              again; nothing was changed"
@@ -213,6 +220,10 @@ pub fn hint(e: &Error) -> Option<String> {
             Some("run `git init` first, or run `jit git-setup` inside the clone".into())
         }
         Error::GitFailed { .. } => Some("check that git is installed and on PATH".into()),
+        Error::GitNotFound { .. } => Some("install git, or claim without --remote".into()),
+        Error::RemoteUnknown { .. } => {
+            Some("add it (`git remote add NAME URL`), or name one `git remote` lists".into())
+        }
         Error::Io { source, .. } => match source.kind() {
             io::ErrorKind::PermissionDenied | io::ErrorKind::ReadOnlyFilesystem => {
                 Some("check the permissions of the .jit directory".into())

@@ -13,6 +13,7 @@ mod init;
 pub mod metrics;
 pub mod ops;
 pub mod read;
+pub mod remote;
 pub mod supervise;
 pub mod tx;
 pub mod validate;

@@ -85,7 +85,7 @@ impl Repo {
             // nothing to pass them on to, nothing to release.
             signals.idle.store(true, Ordering::SeqCst);
             let claimed = match wait {
-                Some(w) => self.claim_waiting(&claim, w.unsigned_abs(), None),
+                Some(w) => self.claim_waiting(&claim, w.unsigned_abs(), None, None),
                 None => self.claim(&claim, None),
             };
             signals.idle.store(false, Ordering::SeqCst);

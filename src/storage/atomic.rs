@@ -101,12 +101,42 @@ pub fn remove_stale_temps(dir: &Path) -> usize {
         else {
             continue;
         };
-        let alive = pid == std::process::id() || Path::new(&format!("/proc/{pid}")).exists();
-        if !alive && fs::remove_file(e.path()).is_ok() {
+        let written = e.metadata().ok().and_then(|m| m.modified().ok());
+        if !writer_running(pid, written) && fs::remove_file(e.path()).is_ok() {
             removed += 1;
         }
     }
     removed
+}
+
+/// Is the writer of a temp file still running: the process `pid` of this machine (as seen
+/// from this pid namespace), unless it started after the file was last `written`, which
+/// means the pid was reused by a later process and the writer is gone. (Pids wrap around
+/// quickly on a busy machine: a killed writer's pid may be a compiler's a minute later.)
+/// The caller checks that `/proc` is there: without it nothing can be seen running.
+pub fn writer_running(pid: u32, written: Option<std::time::SystemTime>) -> bool {
+    if pid == std::process::id() {
+        return true;
+    }
+    let Ok(stat) = fs::read_to_string(format!("/proc/{pid}/stat")) else { return false };
+    match (written, process_start(&stat)) {
+        // A second of slack: the boot time is in whole seconds.
+        (Some(w), Some(started)) => started <= w + std::time::Duration::from_secs(1),
+        _ => true,
+    }
+}
+
+/// When the process of this `/proc/<pid>/stat` text started: its field 22, in clock ticks
+/// after the boot time (`btime` in `/proc/stat`).
+fn process_start(stat: &str) -> Option<std::time::SystemTime> {
+    // The command name (field 2) is in parentheses and may hold spaces and parentheses.
+    let fields = stat.rsplit_once(')')?.1;
+    let ticks: u64 = fields.split_whitespace().nth(19)?.parse().ok()?;
+    let boot = fs::read_to_string("/proc/stat").ok()?;
+    let btime: u64 = boot.lines().find_map(|l| l.strip_prefix("btime "))?.trim().parse().ok()?;
+    let per_second = rustix::param::clock_ticks_per_second().max(1);
+    let after_boot = std::time::Duration::from_millis(ticks.saturating_mul(1000) / per_second);
+    Some(std::time::UNIX_EPOCH + std::time::Duration::from_secs(btime) + after_boot)
 }
 
 /// Remove one temp file that `validate` found left over (`validate --fix`): only an entry
@@ -221,6 +251,37 @@ mod tests {
     }
 
     use super::*;
+
+    /// A pid that is running but started after the temp file was last written belongs to a
+    /// later process: the writer is gone (pid reuse), and its temp file is removable.
+    #[test]
+    fn a_running_pid_that_started_after_the_write_is_not_the_writer() {
+        use std::time::{Duration, SystemTime};
+        let mut child = std::process::Command::new("sleep").arg("30").spawn().unwrap();
+        let pid = child.id();
+        let hour_ago = SystemTime::now() - Duration::from_secs(3600);
+        let in_a_minute = SystemTime::now() + Duration::from_secs(60);
+        let start = process_start(&fs::read_to_string(format!("/proc/{pid}/stat")).unwrap());
+        let started = start.expect("start time read");
+        assert!(started > hour_ago && started < in_a_minute, "{started:?}");
+        assert!(!writer_running(pid, Some(hour_ago)), "started long after the write");
+        assert!(writer_running(pid, Some(in_a_minute)), "running since before the write");
+        assert!(writer_running(pid, None), "no time to compare: running");
+        assert!(writer_running(std::process::id(), Some(hour_ago)), "this process writes");
+        let dir = tempfile::tempdir().unwrap();
+        let old = dir.path().join(format!(".tmp.{pid}.0.issues.idx"));
+        let new = dir.path().join(format!(".tmp.{pid}.1.issues.idx"));
+        fs::write(&old, "x").unwrap();
+        fs::write(&new, "x").unwrap();
+        fs::File::options().write(true).open(&old).unwrap().set_modified(hour_ago).unwrap();
+        assert_eq!(remove_stale_temps(dir.path()), 1);
+        assert!(!old.exists() && new.exists());
+        child.kill().unwrap();
+        child.wait().unwrap();
+        // Parentheses and spaces in the command name do not shift the fields.
+        let odd = "77 (a) b (c) S 1 77 77 0 -1 4194560 1 0 0 0 0 0 0 0 20 0 1 0 12345 0 0";
+        assert!(process_start(odd).is_some());
+    }
 
     #[test]
     fn writes_replace_and_leave_no_temp_files() {

@@ -30,6 +30,17 @@ pub struct Lease {
     /// Whether its expiry was logged (`lease_expired`), so it is logged once.
     #[serde(default)]
     pub expiry_logged: bool,
+    /// The claim ref this claim holds on a git remote (`claim --remote`), so that
+    /// `release --remote` deletes it only while it is still this claim's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub remote: Option<RemoteLease>,
+}
+
+/// Which remote claim ref a lease holds: the remote's name and the commit the ref points at.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RemoteLease {
+    pub remote: String,
+    pub object: String,
 }
 
 impl Lease {
@@ -47,6 +58,11 @@ pub struct LeaseStore {
     /// a token never goes backwards when a merge or a hand edit lowers the file's.
     #[serde(default)]
     pub tokens: BTreeMap<String, u64>,
+    /// The claim refs this clone made on git remotes (`claim --remote`) and has not deleted:
+    /// remote name → issue id → commit. They outlive the lease (a release without
+    /// `--remote` leaves the ref), so that this clone can still delete or take back its own.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub remote_refs: BTreeMap<String, BTreeMap<String, String>>,
 }
 
 /// The store loaded under the local-state lock; [`Locked::save`] writes it back.
@@ -91,6 +107,28 @@ impl LeaseStore {
             self.leases.remove(id);
         }
         Ok(gone.len())
+    }
+
+    /// The commit of this clone's claim ref of `id` on `remote`, if it made one.
+    pub fn remote_ref(&self, remote: &str, id: &str) -> Option<&str> {
+        self.remote_refs.get(remote)?.get(id).map(String::as_str)
+    }
+
+    /// Record (`Some`) or forget (`None`) this clone's claim ref of `id` on `remote`.
+    pub fn set_remote_ref(&mut self, remote: &str, id: &str, object: Option<String>) {
+        match object {
+            Some(o) => {
+                self.remote_refs.entry(remote.into()).or_default().insert(id.into(), o);
+            }
+            None => {
+                if let Some(refs) = self.remote_refs.get_mut(remote) {
+                    refs.remove(id);
+                    if refs.is_empty() {
+                        self.remote_refs.remove(remote);
+                    }
+                }
+            }
+        }
     }
 
     /// Expired leases whose expiry was not logged yet; marks them logged.

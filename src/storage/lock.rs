@@ -10,7 +10,8 @@
 //! later, while it is held. The directory holds the tracked files, so it cannot be removed
 //! under a running command (short of removing the whole repository), and every process locks
 //! the same inode. `.jit/lock` remains as the home of the commit sequence
-//! (see `journal::commit_seq`), made again when it is missing.
+//! (see `journal::commit_seq`), made again when it is missing, and of the ticket queue
+//! ([`super::queue`]) that makes waiters take the directory lock in arrival order.
 
 use std::fs::File;
 use std::time::{Duration, Instant};
@@ -18,13 +19,23 @@ use std::time::{Duration, Instant};
 use fs4::{FileExt, TryLockError};
 use serde::{Deserialize, Serialize};
 
+use super::queue::{Next, Ticket, Turn};
 use super::{Access, FileBytes, Layout, Opened, open_regular};
 use crate::error::{Error, IoContext, Result};
 
 /// After this long, a waiting process reports who holds the lock (once).
 const NOTIFY_AFTER: Duration = Duration::from_millis(1000);
 const FIRST_BACKOFF: Duration = Duration::from_micros(500);
+/// Between attempts of a waiter outside the queue (none could be joined).
 const MAX_BACKOFF: Duration = Duration::from_millis(100);
+/// Between attempts of the queue's head: it alone tries, so it may try often.
+const HEAD_MAX_BACKOFF: Duration = Duration::from_millis(10);
+/// How often a queued waiter looks at the directory lock, and how long it must find it free
+/// at every look before it takes the queue ahead of it to be stuck (a waiter stopped by a
+/// signal keeps its ticket) and tries the lock as a head. A healthy queue hands the lock on
+/// within milliseconds, so it is never free at five looks in a row over a second.
+const STALL_CHECK: Duration = Duration::from_millis(250);
+const STALL_AFTER: Duration = Duration::from_millis(1000);
 
 /// Who holds (or last held) the lock, as written to `lock.info`.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -57,10 +68,12 @@ impl std::fmt::Display for HolderInfo {
     }
 }
 
-/// A held lock; dropping it releases the lock.
+/// A held lock; dropping it releases the lock, then the holder's place in the queue (fields
+/// drop in order), so the successor woken by the latter finds the lock free.
 #[derive(Debug)]
 pub struct RepoLock {
     _dir: File,
+    _ticket: Option<Ticket>,
 }
 
 impl RepoLock {
@@ -73,8 +86,8 @@ impl RepoLock {
         on_wait: &mut dyn FnMut(Option<&HolderInfo>),
     ) -> Result<RepoLock> {
         let file = open(layout)?;
-        check_lock_file(layout)?;
-        Self::wait_for(layout, file, false, timeout, command, on_wait)
+        let queue = check_lock_file(layout)?;
+        Self::wait_for(layout, file, Some(queue), false, timeout, command, on_wait)
     }
 
     /// Take the lock in shared mode, waiting at most `timeout` as [`RepoLock::acquire`] does:
@@ -88,43 +101,71 @@ impl RepoLock {
         on_wait: &mut dyn FnMut(Option<&HolderInfo>),
     ) -> Result<RepoLock> {
         let file = open(layout)?;
-        Self::wait_for(layout, file, true, timeout, command, on_wait)
+        let queue = match open_regular(&layout.lock_path(), Access::ReadWrite) {
+            Ok(Opened::File(f)) => Some(f),
+            _ => None,
+        };
+        Self::wait_for(layout, file, queue, true, timeout, command, on_wait)
     }
 
+    /// Wait in the queue (through `queue`, the open `.jit/lock`, if any), then, as its head,
+    /// try the directory lock with backoff until it is taken or `timeout` runs out. A queue
+    /// that cannot be joined or waited in leaves the waiter competing unqueued: it costs
+    /// fairness, never the lock. A shared holder leaves the queue as soon as it holds the
+    /// lock, so that checkers queued one after another hold it side by side.
     fn wait_for(
         layout: &Layout,
         file: File,
+        queue: Option<File>,
         shared: bool,
         timeout: Duration,
         command: &str,
         on_wait: &mut dyn FnMut(Option<&HolderInfo>),
     ) -> Result<RepoLock> {
-        let start = Instant::now();
+        let mut wait = Wait { layout, start: Instant::now(), timeout, notified: false, on_wait };
+        let mut ticket = queue.and_then(|f| Ticket::take(f).ok());
+        if let Some(t) = &ticket {
+            let mut free_since: Option<Instant> = None;
+            let mut check = || {
+                if !wait.keep_waiting() {
+                    return Next::GiveUp;
+                }
+                // Free for anyone (a checker must not skip a writer waiting on checkers).
+                if is_free(&file) {
+                    if free_since.get_or_insert_with(Instant::now).elapsed() >= STALL_AFTER {
+                        return Next::Skip;
+                    }
+                } else {
+                    free_since = None;
+                }
+                Next::Wait(wait.next_check().min(STALL_CHECK))
+            };
+            match t.wait_turn(&mut check) {
+                Ok(Turn::Head) => {}
+                Ok(Turn::GaveUp) => return Err(wait.timed_out()),
+                Err(_) => ticket = None,
+            }
+        }
         let mut backoff = FIRST_BACKOFF;
-        let mut notified = false;
+        let max_backoff = if ticket.is_some() { HEAD_MAX_BACKOFF } else { MAX_BACKOFF };
         let mut jitter = Jitter::new();
         loop {
             let tried =
                 if shared { FileExt::try_lock_shared(&file) } else { FileExt::try_lock(&file) };
             match tried {
-                Ok(()) => return Ok(Self::held(layout, file, command)),
+                Ok(()) => {
+                    let ticket = if shared { None } else { ticket };
+                    return Ok(Self::held(layout, file, ticket, command));
+                }
                 Err(TryLockError::WouldBlock) => {}
                 Err(TryLockError::Error(e)) => return Err(e).at(layout.root()),
             }
-            let waited = start.elapsed();
-            if waited >= timeout {
-                return Err(Error::LockTimeout {
-                    waited_ms: waited.as_millis() as u64,
-                    holder: read_holder(layout).map(|h| h.describe()),
-                });
+            if !wait.keep_waiting() {
+                return Err(wait.timed_out());
             }
-            if !notified && waited >= NOTIFY_AFTER {
-                notified = true;
-                on_wait(read_holder(layout).as_ref());
-            }
-            let sleep = jitter.spread(backoff).min(timeout - waited);
-            std::thread::sleep(sleep);
-            backoff = (backoff * 2).min(MAX_BACKOFF);
+            let left = timeout.saturating_sub(wait.start.elapsed());
+            std::thread::sleep(jitter.spread(backoff).min(left));
+            backoff = (backoff * 2).min(max_backoff);
         }
     }
 
@@ -133,13 +174,13 @@ impl RepoLock {
         let file = open(layout)?;
         check_lock_file(layout)?;
         match FileExt::try_lock(&file) {
-            Ok(()) => Ok(Some(Self::held(layout, file, command))),
+            Ok(()) => Ok(Some(Self::held(layout, file, None, command))),
             Err(TryLockError::WouldBlock) => Ok(None),
             Err(TryLockError::Error(e)) => Err(e).at(layout.root()),
         }
     }
 
-    fn held(layout: &Layout, file: File, command: &str) -> RepoLock {
+    fn held(layout: &Layout, file: File, ticket: Option<Ticket>, command: &str) -> RepoLock {
         let info = HolderInfo {
             pid: std::process::id(),
             host: gethostname::gethostname().to_string_lossy().into_owned(),
@@ -153,7 +194,51 @@ impl RepoLock {
             &layout.lock_info_path(),
             &serde_json::to_vec(&info).unwrap_or_default(),
         );
-        RepoLock { _dir: file }
+        RepoLock { _dir: file, _ticket: ticket }
+    }
+}
+
+/// Whether nobody holds the directory lock now (it is taken and let go at once).
+fn is_free(dir: &File) -> bool {
+    FileExt::try_lock(dir).is_ok() && FileExt::unlock(dir).is_ok()
+}
+
+/// A wait for the lock: its timeout, and the notice once it gets long.
+struct Wait<'a> {
+    layout: &'a Layout,
+    start: Instant,
+    timeout: Duration,
+    notified: bool,
+    on_wait: &'a mut dyn FnMut(Option<&HolderInfo>),
+}
+
+impl Wait<'_> {
+    /// `false` once the timeout has run out; says whom it waits for once, after
+    /// [`NOTIFY_AFTER`].
+    fn keep_waiting(&mut self) -> bool {
+        let waited = self.start.elapsed();
+        if waited >= self.timeout {
+            return false;
+        }
+        if !self.notified && waited >= NOTIFY_AFTER {
+            self.notified = true;
+            (self.on_wait)(read_holder(self.layout).as_ref());
+        }
+        true
+    }
+
+    /// How long a queued waiter may block before [`Wait::keep_waiting`] must be asked again.
+    fn next_check(&self) -> Duration {
+        let waited = self.start.elapsed();
+        let until = if self.notified { self.timeout } else { NOTIFY_AFTER.min(self.timeout) };
+        until.saturating_sub(waited).max(Duration::from_millis(1))
+    }
+
+    fn timed_out(&self) -> Error {
+        Error::LockTimeout {
+            waited_ms: self.start.elapsed().as_millis() as u64,
+            holder: read_holder(self.layout).map(|h| h.describe()),
+        }
     }
 }
 
@@ -176,10 +261,11 @@ fn open(layout: &Layout) -> Result<File> {
 /// `.jit/lock` (the commit sequence's file) must be a regular file, or missing (it is then
 /// made): a FIFO, directory or symbolic link there is refused with a clear error, before
 /// anything is changed, rather than hanging or being followed by the commit that writes it.
-fn check_lock_file(layout: &Layout) -> Result<()> {
+/// Returns it open, for the queue.
+fn check_lock_file(layout: &Layout) -> Result<File> {
     let path = layout.lock_path();
     match open_regular(&path, Access::ReadWriteCreate).at(&path)? {
-        Opened::File(_) => Ok(()),
+        Opened::File(f) => Ok(f),
         Opened::Missing | Opened::NotRegular => Err(Error::NotRegularFile { path }),
     }
 }

@@ -14,6 +14,7 @@ pub mod journal;
 pub mod leases;
 pub mod local;
 pub mod lock;
+pub mod queue;
 pub mod rates;
 pub mod refusals;
 pub mod serve;
@@ -50,6 +51,8 @@ pub enum Access {
     ReadFollowingLinks,
     /// Read and write, creating the file if it is missing.
     ReadWriteCreate,
+    /// Read and write an existing file.
+    ReadWrite,
     /// Read and append, creating the file if it is missing.
     AppendCreate,
 }
@@ -69,6 +72,7 @@ pub fn open_regular_at(dir: impl AsFd, path: &Path, access: Access) -> std::io::
             OFlags::RDONLY
         }
         Access::ReadWriteCreate => OFlags::RDWR | OFlags::CREATE,
+        Access::ReadWrite => OFlags::RDWR,
         Access::AppendCreate => OFlags::RDWR | OFlags::APPEND | OFlags::CREATE,
     };
     let fd = match rustix::fs::openat(dir, path, base | flags, Mode::from_raw_mode(0o666)) {

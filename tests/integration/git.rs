@@ -889,3 +889,6 @@ fn git_ceiling_directories_keep_a_scratch_tracker_out_of_the_enclosing_clone() {
     assert_success(&out, &["issue", "create"]);
     assert!(stderr(&out).contains("jit git-setup"), "{}", describe(&out));
 }
+
+mod merge_fix;
+mod remote_claims;

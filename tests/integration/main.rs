@@ -12,6 +12,7 @@ mod concurrency;
 mod crash;
 mod crash_states;
 mod failpoints;
+mod fairness;
 mod index;
 mod journal;
 mod query;

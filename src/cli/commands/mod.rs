@@ -182,9 +182,12 @@ impl Command {
             | Command::Doc(_)
             | Command::Mcp(_) => false,
             Command::Batch(a) => a.file.as_ref().is_some_and(|f| f.as_os_str() != "-"),
-            // `claim run` starts and supervises a process on this machine, for as long as it
-            // runs: run direct, never by the daemon.
-            Command::Claim(a) => a.wait.is_none() && a.sub.is_none(),
+            // git runs with the client's environment only in its own process; `claim run`
+            // starts and supervises a process on this machine, for as long as it runs: run
+            // direct, never by the daemon.
+            Command::Claim(a) => a.wait.is_none() && a.remote.is_none() && a.sub.is_none(),
+            Command::Release(a) => a.remote.is_none(),
+            Command::Renew(a) => a.remote.is_none(),
             Command::Issue(c) => match &**c {
                 I::Create(a) => !stdin(&a.description),
                 I::Update(a) => !stdin(&a.description),
@@ -198,8 +201,6 @@ impl Command {
             | Command::Blocked(_)
             | Command::Graph(_)
             | Command::Gate(_)
-            | Command::Release(_)
-            | Command::Renew(_)
             | Command::Status(_)
             | Command::Metrics(_)
             | Command::Events(_)

@@ -3,8 +3,13 @@
 //! (in_progress, assigned, the token in its `claim`). The two locks make the choice and the
 //! claim one step: two agents never receive the same issue, even from two worktrees of one
 //! clone (they share the lease store and its lock, not the writers' lock).
+//!
+//! With `--remote`, the one write this operation makes itself is outside the repository: the
+//! push of the issue's claim ref (`repo::remote`), under both locks, before the lease; the
+//! caller deletes the ref again if the commit fails.
 
 use std::cmp::Reverse;
+use std::collections::BTreeSet;
 
 use jiff::{SignedDuration, Timestamp};
 
@@ -13,6 +18,7 @@ use crate::api::{ClaimRequest, Claimed, LeaseInfo};
 use crate::error::{Error, Result};
 use crate::model::{Claim, Issue, IssueId, Stage, State};
 use crate::query::{EvalCtx, Expr};
+use crate::repo::remote::{Arbiter, Bid};
 use crate::storage::index::Snapshot;
 use crate::storage::leases::{Lease, LeaseStore};
 
@@ -32,35 +38,62 @@ enum Verdict {
     Other,
 }
 
-/// Claim as `req` asks, with a lease of `lease`, the filter parsed already.
+/// Claim as `req` asks, with a lease of `lease`, the filter parsed already. With `remote`
+/// (`claim --remote`), the claim must also win the issue's claim ref on the remote: issues
+/// another clone holds there are skipped, and a lost push moves on to the next best issue
+/// (or, for a named one, is `ALREADY_CLAIMED`) before anything local changes.
 pub fn apply(
     tx: &mut Transaction,
     req: &ClaimRequest,
     filter: Option<&Expr>,
     lease: SignedDuration,
+    mut remote: Option<&mut Arbiter>,
 ) -> Result<ClaimOutcome> {
     let repo = tx.repo();
     let now = tx.now();
     let mut locked = LeaseStore::lock(repo.local())?;
     let expired = locked.store.take_unlogged_expired(now);
+    if let Some(a) = remote.as_deref_mut() {
+        a.refresh(&mut locked.store)?;
+    }
+    let mut skip = remote.as_deref().map(|a| a.held_elsewhere(now)).unwrap_or_default();
+    let expires_at = now.checked_add(lease).map_err(|e| Error::InvalidArgument(e.to_string()))?;
     // Leases of issues that left in_progress are dropped as the file is written anyway.
-    let (issue, stolen_from) = match &req.id {
-        Some(text) => {
-            super::prune_leases(tx, &mut locked.store, None)?;
-            named(tx, &locked.store, text, req.steal, now)?
-        }
-        None => {
-            let snap = tx.snapshot()?;
-            super::prune_leases(tx, &mut locked.store, Some(&snap))?;
-            (best(tx, &snap, &locked.store, filter, now)?, None)
+    // A selection reads the index (once: a lost race picks again from the same snapshot).
+    let snap = match &req.id {
+        Some(text) => Err(text),
+        None => Ok(tx.snapshot()?),
+    };
+    super::prune_leases(tx, &mut locked.store, snap.as_deref().ok())?;
+    let (issue, stolen_from, token, won) = loop {
+        let (issue, stolen_from) = match &snap {
+            Err(text) => named(tx, &locked.store, text, req.steal, now)?,
+            Ok(snap) => (best(tx, snap, &locked.store, filter, &skip, now)?, None),
+        };
+        let key = issue.id.to_string();
+        let issued = locked.store.tokens.get(&key).copied().unwrap_or(0);
+        let prior = remote.as_deref().map_or(0, |a| a.prior_token(&key));
+        let token = issue.claim_token().max(issued).max(prior).checked_add(1).ok_or_else(|| {
+            Error::InvalidArgument(format!("issue {key} has used up its fencing tokens"))
+        })?;
+        let Some(a) = remote.as_deref_mut() else { break (issue, stolen_from, token, None) };
+        let bid = Bid {
+            id: &key,
+            agent: &req.agent,
+            token,
+            claimed_at: now,
+            expires_at,
+            steal: req.steal,
+        };
+        match a.try_win(&bid)? {
+            Ok(won) => break (issue, stolen_from, token, Some(won)),
+            Err(lost) if req.id.is_some() => return Err(lost),
+            Err(_) => {
+                skip.insert(key);
+            }
         }
     };
     let key = issue.id.to_string();
-    let issued = locked.store.tokens.get(&key).copied().unwrap_or(0);
-    let token = issue.claim_token().max(issued).checked_add(1).ok_or_else(|| {
-        Error::InvalidArgument(format!("issue {key} has used up its fencing tokens"))
-    })?;
-    let expires_at = now.checked_add(lease).map_err(|e| Error::InvalidArgument(e.to_string()))?;
     locked.store.tokens.insert(key.clone(), token);
     let entry = Lease {
         agent: req.agent.clone(),
@@ -69,8 +102,12 @@ pub fn apply(
         renewed_at: now,
         expires_at,
         expiry_logged: false,
+        remote: remote.as_deref().and_then(Arbiter::lease),
     };
     locked.store.leases.insert(key, entry);
+    if let Some(a) = remote.as_deref() {
+        a.record_won(&mut locked.store);
+    }
     // The lease and the token are durable before the issue names the token: a crash
     // between the two leaves a lease whose token the file does not have, which fences
     // nothing and expires.
@@ -88,7 +125,7 @@ pub fn apply(
         agent: req.agent.clone(),
         lease_expires_at: crate::model::time::format(expires_at),
     };
-    Ok(ClaimOutcome { claimed: Claimed { issue, lease, stolen_from }, expired })
+    Ok(ClaimOutcome { claimed: Claimed { issue, lease, stolen_from, remote: won }, expired })
 }
 
 /// The issue `text` names, if it may be claimed (or stolen).
@@ -142,6 +179,7 @@ fn best(
     snap: &Snapshot,
     store: &LeaseStore,
     filter: Option<&Expr>,
+    skip: &BTreeSet<String>,
     now: Timestamp,
 ) -> Result<Issue> {
     let repo = tx.repo();
@@ -164,7 +202,7 @@ fn best(
         let s = e.summary();
         let key = e.id.to_string();
         let verdict = match state {
-            _ if store.live(&key, now).is_some() => Verdict::Claimed,
+            _ if store.live(&key, now).is_some() || skip.contains(&key) => Verdict::Claimed,
             Some(State::InProgress) if store.leases.contains_key(&key) => Verdict::Claimable,
             Some(State::Ready) if view.is_blocked(&s) => Verdict::Blocked,
             Some(State::Ready)

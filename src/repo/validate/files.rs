@@ -303,13 +303,15 @@ fn temp_file(full: &Path, name: &str, path: String, findings: &mut Vec<Finding>)
         .strip_prefix(atomic::TEMP_PREFIX)
         .and_then(|r| r.split('.').next())
         .and_then(|p| p.parse::<u32>().ok());
-    if pid.is_some_and(|p| Path::new(&format!("/proc/{p}")).exists())
+    let meta = std::fs::symlink_metadata(full).ok();
+    let written = meta.as_ref().and_then(|m| m.modified().ok());
+    if pid.is_some_and(|p| atomic::writer_running(p, written))
         && Path::new("/proc/self").exists()
         && pid != Some(std::process::id())
     {
         return;
     }
-    let size = std::fs::symlink_metadata(full).map_or(0, |m| m.len());
+    let size = meta.map_or(0, |m| m.len());
     let who = pid.map_or("a writer".to_string(), |p| format!("process {p}"));
     findings.push(
         Finding::new(

@@ -117,6 +117,7 @@ impl Repo {
         p.files(&findings)?;
         p.references(&findings, &checks.scan)?;
         p.leases(&findings, offset)?;
+        p.merged_claims(&findings)?;
         p.event_log(&findings, &checks.segments);
         let Planner { actions, settled, qdir, freed, .. } = p;
         let quarantine = qdir.map(|q| format!("{DIR_NAME}/{q}"));
@@ -657,6 +658,49 @@ impl Planner<'_, '_> {
         Ok(())
     }
 
+    /// Issues a merge left claimed by one of two agents: released to ready and unassigned
+    /// (as `jit release`), and the claim's fencing token raised above both claims' tokens (the
+    /// one kept and the one the merge dropped, from `merge_overrides`), so that neither
+    /// agent's writes pass (`CLAIM_FENCED`) and the next claim of the issue gets a token above
+    /// both. Which agent goes on is a person's decision; this makes sure neither does unseen.
+    fn merged_claims(&mut self, findings: &[Finding]) -> Result<()> {
+        for (i, f) in findings.iter().enumerate() {
+            let (Some(id), "CLAIM_MERGED") = (f.issue, f.code) else { continue };
+            let issue = self.tx.load(id)?.clone();
+            let Some(fence) = issue.claim_token().max(dropped_claim_token(&issue)).checked_add(1)
+            else {
+                continue;
+            };
+            if !self.opts.dry_run {
+                if issue.state == crate::model::State::InProgress {
+                    let req = ReleaseRequest { id: id.to_string(), agent: None, state: None };
+                    let out = ops::release::apply(self.tx, &req)?;
+                    if out.updated.refused.is_some() {
+                        continue;
+                    }
+                    self.repo.log_expired(&out.expired);
+                }
+                let mut next = self.tx.load(id)?.clone();
+                if let Some(claim) = next.claim.as_mut() {
+                    claim.token = fence;
+                }
+                self.tx.stage(next)?;
+            }
+            let m = self.verb(
+                &format!(
+                    "released to ready and unassigned, its claim token raised to {fence}: both \
+                     agents' writes are fenced until one claims it again"
+                ),
+                &format!(
+                    "would release it to ready and unassigned and raise its claim token to \
+                     {fence}, fencing both agents' writes"
+                ),
+            );
+            self.act(i, f, "release_claim", m);
+        }
+        Ok(())
+    }
+
     /// Segments with bad lines: written again without them, the lines kept in quarantine.
     fn event_log(&mut self, findings: &[Finding], segments: &[events::Damaged]) {
         for (i, f) in findings.iter().enumerate() {
@@ -695,6 +739,17 @@ impl Planner<'_, '_> {
             self.act(i, f, "cut_event_lines", m).to = Some(format!("{DIR_NAME}/{to}"));
         }
     }
+}
+
+/// The highest claim token a merge dropped from `issue` (0: none), as its overrides record
+/// it: the field `claim.token`, or the whole `claim`.
+fn dropped_claim_token(issue: &Issue) -> u64 {
+    let token = |o: &crate::model::MergeOverride| match o.field.as_str() {
+        "claim.token" => o.dropped.as_u64(),
+        "claim" => o.dropped.get("token").and_then(|t| t.as_u64()),
+        _ => None,
+    };
+    issue.merge_overrides.iter().filter_map(token).max().unwrap_or(0)
 }
 
 /// What makes `--fix` exit 6: an error or warning remains; for a dry run (which changes

@@ -122,10 +122,12 @@ fn merge_leftovers(scan: &Scan, findings: &mut Vec<Finding>) {
             let msg = format!(
                 "was claimed on two branches: a merge kept {}'s claim (token {}) and dropped \
                  {dropped_agent}'s, who may still be working on it; settle it with them, then \
-                 `jit release {id}` or `jit claim {id} --agent NAME --steal`",
+                 `jit release {id}` or `jit claim {id} --agent NAME --steal` (`--fix` \
+                 releases it and fences both agents)",
                 claim.agent, claim.token
             );
-            findings.push(Finding::new("CLAIM_MERGED", path, msg).issue(id));
+            findings
+                .push(Finding::new("CLAIM_MERGED", path, msg).issue(id).fix("release_claim", None));
         }
     }
 }
