@@ -14,7 +14,16 @@ A round: `issue create --state ready`; `claim --agent AGENT` (the best claimable
 whole repository, not necessarily the one just made); `issue update ID --add-label ...
 --claim-token T`; `issue update ID --state done --claim-token T`.
 
+With `--via claim-run` (or `--via commands claim-run` for both) the same rounds go through
+`jit claim run`: `issue create --state ready`, then `claim run --agent AGENT -- sh -c 'exec
+jit issue update "$JIT_ISSUE_ID" --add-label ...'`: the supervisor claims, the command makes
+the update with the token from its environment, the supervisor moves the issue to done. The
+`claim run` column is the supervisor's whole wall time (claim, the command's update, the end
+write); the transaction times of claim and release come from `jit metrics`; ops/s counts the
+committed operations (create, claim, update, release events) over the wall time.
+
 Usage: scripts/agents_bench.py [--issues N] [--only AGENTSxROUNDS ...] [--durability D ...]
+                               [--via commands|claim-run ...]
 
 Environment:
   BENCH_DIR   scratch directory for the repositories (default: target/bench-agents)
@@ -36,6 +45,7 @@ import time
 
 CONFIGS = [(1, 100), (10, 50), (50, 20), (100, 10)]
 OPS = ["create", "claim", "update", "done"]
+RUN_OPS = ["create", "claim run"]
 
 
 def log(msg):
@@ -88,11 +98,12 @@ def make_seed(root, jit, bench_dir, issues):
 
 
 class Agent(threading.Thread):
-    def __init__(self, jit, repo, env, name, rounds, start):
+    def __init__(self, jit, repo, env, name, rounds, start, via="commands"):
         super().__init__()
         self.jit, self.repo, self.env, self.name, self.rounds = jit, repo, env, name, rounds
         self.start_barrier = start
-        self.times = {op: [] for op in OPS}
+        self.via = via
+        self.times = {op: [] for op in (OPS if via == "commands" else RUN_OPS)}
         self.failures = []
 
     def run_jit(self, op, args):
@@ -111,6 +122,8 @@ class Agent(threading.Thread):
 
     def run(self):
         self.start_barrier.wait()
+        if self.via == "claim-run":
+            return self.run_supervised()
         for r in range(self.rounds):
             self.run_jit("create", ["issue", "create", f"{self.name} round {r}", "--state",
                                     "ready"])
@@ -123,8 +136,20 @@ class Agent(threading.Thread):
             self.run_jit("done", ["issue", "update", iid, "--state", "done", "--claim-token",
                                   token])
 
+    def run_supervised(self):
+        for r in range(self.rounds):
+            self.run_jit("create", ["issue", "create", f"{self.name} round {r}", "--state",
+                                    "ready"])
+            child = ('exec "$0" --repo "$1" --quiet issue update "$JIT_ISSUE_ID" '
+                     '--add-label "bench:r$2" > /dev/null')
+            result = self.run_jit("claim run", [
+                "claim", "run", "--agent", self.name, "--",
+                "sh", "-c", child, self.jit, self.repo, str(r)])
+            if result is not None and result.get("outcome") != "succeeded":
+                self.failures.append(("claim run", result.get("outcome")))
 
-def run_config(jit, seed, bench_dir, durability, agents, rounds):
+
+def run_config(jit, seed, bench_dir, durability, agents, rounds, via="commands"):
     repo = os.path.join(bench_dir, "run")
     shutil.rmtree(repo, ignore_errors=True)
     shutil.copytree(seed, repo, symlinks=True)
@@ -135,7 +160,8 @@ def run_config(jit, seed, bench_dir, durability, agents, rounds):
                        stdout=subprocess.DEVNULL)
         time.sleep(1)
     start = threading.Barrier(agents)
-    threads = [Agent(jit, repo, env, f"agent:b{i}", rounds, start) for i in range(agents)]
+    threads = [Agent(jit, repo, env, f"agent:b{i}", rounds, start, via)
+               for i in range(agents)]
     t0 = time.perf_counter()
     for t in threads:
         t.start()
@@ -145,12 +171,18 @@ def run_config(jit, seed, bench_dir, durability, agents, rounds):
     metrics = json.loads(subprocess.run(
         [jit, "--repo", repo, "metrics", "--since", "all", "--json"], env=env, check=True,
         capture_output=True, text=True).stdout)
-    times = {op: [x for t in threads for x in t.times[op]] for op in OPS}
+    ops = OPS if via == "commands" else RUN_OPS
+    times = {op: [x for t in threads for x in t.times[op]] for op in ops}
     failures = [f for t in threads for f in t.failures]
     total = sum(len(v) for v in times.values())
+    if via == "claim-run":
+        # One `claim run` is three committed operations: count what the event log holds.
+        total = sum(o["count"] for o in metrics["operations"]
+                    if o["op"] in ("create", "claim", "update", "release"))
     shutil.rmtree(repo, ignore_errors=True)
     return {
         "agents": agents, "rounds": rounds, "durability": durability, "wall_s": wall,
+        "via": via,
         "ops": total, "ops_per_s": total / wall if wall else 0.0,
         "per_op": {op: {"n": len(v), "p50": percentile(v, 0.5), "p95": percentile(v, 0.95),
                         "p99": percentile(v, 0.99), "max": max(v, default=0.0)}
@@ -163,7 +195,40 @@ def run_config(jit, seed, bench_dir, durability, agents, rounds):
     }
 
 
+def run_table(results):
+    """The rows measured through `claim run`."""
+    lines = [
+        "",
+        "Through `jit claim run` (the supervisor claims, its command updates, it moves the "
+        "issue to done):",
+        "",
+        "| agents x rounds | durability | ops/s | create p50/p95/p99/max ms | claim run "
+        "p50/p95/p99/max ms | lock wait p50/p99 ms | claim transaction p50/p99 ms | release "
+        "transaction p50/p99 ms | failures (LOCK_TIMEOUT) |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in results:
+        cells = []
+        for op in RUN_OPS:
+            s = r["per_op"][op]
+            cells.append(f"{s['p50']:.0f} / {s['p95']:.0f} / {s['p99']:.0f} / {s['max']:.0f}")
+        lw = r["lock_wait"]
+        zero = {"p50_ms": 0, "p99_ms": 0}
+        claim, release = r["txn"].get("claim", zero), r["txn"].get("release", zero)
+        fails = f"{r['failures']} ({r['lock_timeouts']})"
+        if r["failure_codes"]:
+            fails += " " + ", ".join(str(c) for c in r["failure_codes"])
+        lines.append(
+            f"| {r['agents']} x {r['rounds']} | {r['durability']} | {r['ops_per_s']:.0f} | "
+            + " | ".join(cells) + f" | {lw['p50_ms']} / {lw['p99_ms']} | "
+            f"{claim['p50_ms']} / {claim['p99_ms']} | {release['p50_ms']} / "
+            f"{release['p99_ms']} | {fails} |")
+    return "\n".join(lines) + "\n"
+
+
 def table(results, load_start, load_end, issues):
+    supervised = [r for r in results if r.get("via") == "claim-run"]
+    results = [r for r in results if r.get("via", "commands") == "commands"]
     lines = [
         f"Repository: {issues} generated issues (copied afresh per row). Load average "
         f"(1, 5, 15 min) at start {load_start}, at end {load_end}; "
@@ -188,7 +253,10 @@ def table(results, load_start, load_end, issues):
             f"| {r['agents']} x {r['rounds']} | {r['durability']} | {r['ops_per_s']:.0f} | "
             + " | ".join(cells) + f" | {lw['p50_ms']} / {lw['p99_ms']} | "
             f"{tx['p50_ms']} / {tx['p99_ms']} | {fails} |")
-    return "\n".join(lines) + "\n"
+    text = "\n".join(lines) + "\n"
+    if supervised:
+        text += run_table(supervised)
+    return text
 
 
 def main():
@@ -196,6 +264,9 @@ def main():
     ap.add_argument("--issues", type=int, default=10_000)
     ap.add_argument("--only", nargs="*", help="configurations such as 10x50, in this order")
     ap.add_argument("--durability", nargs="*", default=["full", "relaxed"])
+    ap.add_argument("--via", nargs="*", default=["commands"],
+                    choices=["commands", "claim-run"],
+                    help="one command per step, or the same rounds through `claim run`")
     args = ap.parse_args()
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     bench_dir = os.path.abspath(os.environ.get("BENCH_DIR", os.path.join(root, "target",
@@ -216,16 +287,18 @@ def main():
     # interrupted run keeps what it measured.
     for agents, rounds in configs:
         for durability in args.durability:
-            log(f"{agents} agents x {rounds} rounds, {durability} durability")
-            r = run_config(jit, seed, bench_dir, durability, agents, rounds)
-            log(f"  {r['ops']} operations in {r['wall_s']:.1f} s: {r['ops_per_s']:.0f}/s, "
-                f"claim p50 {r['per_op']['claim']['p50']:.0f} ms, {r['failures']} failures")
-            results.append(r)
-            load_now = open("/proc/loadavg").read().split()[:3]
-            text = table(results, " ".join(load_start), " ".join(load_now), args.issues)
-            open(out, "w").write(text)
-            with open(os.path.splitext(out)[0] + ".json", "w") as f:
-                json.dump(results, f, indent=1)
+            for via in args.via:
+                log(f"{agents} agents x {rounds} rounds, {durability} durability, via {via}")
+                r = run_config(jit, seed, bench_dir, durability, agents, rounds, via)
+                first = "claim" if via == "commands" else "claim run"
+                log(f"  {r['ops']} operations in {r['wall_s']:.1f} s: {r['ops_per_s']:.0f}/s, "
+                    f"{first} p50 {r['per_op'][first]['p50']:.0f} ms, {r['failures']} failures")
+                results.append(r)
+                load_now = open("/proc/loadavg").read().split()[:3]
+                text = table(results, " ".join(load_start), " ".join(load_now), args.issues)
+                open(out, "w").write(text)
+                with open(os.path.splitext(out)[0] + ".json", "w") as f:
+                    json.dump(results, f, indent=1)
     print(text)
 
 

@@ -203,6 +203,11 @@ pub enum Error {
     )]
     NoIssueAvailable { matched: usize, blocked: usize, gated: usize, claimed: usize },
 
+    /// `claim run` could not start its command (not found, not executable); the claim of
+    /// `id` was released.
+    #[error("cannot start `{command}`: {reason}; the claim of issue {id} was released")]
+    CommandNotStarted { command: String, reason: String, id: String },
+
     /// `renew` or `release --agent` of a lease that is not (or no longer) held.
     #[error("issue {id}: {reason}")]
     LeaseNotHeld { id: String, reason: String },
@@ -407,6 +412,7 @@ impl Error {
             Error::ClaimFenced { .. } => "CLAIM_FENCED",
             Error::NoIssueAvailable { .. } => "NO_ISSUE_AVAILABLE",
             Error::LeaseNotHeld { .. } => "LEASE_NOT_HELD",
+            Error::CommandNotStarted { .. } => "COMMAND_NOT_STARTED",
             Error::RateLimited { .. } => "RATE_LIMITED",
             Error::BulkConfirmRequired(..) => "BULK_CONFIRM_REQUIRED",
             Error::NotRegularFile { .. } => "NOT_A_REGULAR_FILE",
@@ -502,6 +508,7 @@ impl Error {
                 "matched": matched, "blocked": blocked, "gated": gated, "claimed": claimed
             }),
             Error::LeaseNotHeld { id, .. } => json!({"id": id}),
+            Error::CommandNotStarted { command, id, .. } => json!({"command": command, "id": id}),
             Error::RateLimited { agent, retry_after_ms, per_minute, burst } => json!({
                 "agent": agent, "retry_after_ms": retry_after_ms,
                 "per_minute": per_minute, "burst": burst

@@ -160,3 +160,65 @@ pub struct OldWork {
     pub updated_at: String,
     pub idle_s: i64,
 }
+
+/// `claim run`: claim an issue (as `claim` does), run a command on it and end the claim by
+/// how the command ended; with `loop`, again until nothing is claimable (docs/agents.md).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ClaimRunRequest {
+    /// Who takes the issues: they become the assignee.
+    pub agent: String,
+    /// Only issues matching this query.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub filter: Option<String>,
+    /// The lease's length, renewed every third of it while the command runs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lease: Option<String>,
+    /// While nothing is claimable, wait up to this long (each claim of a loop).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub wait: Option<String>,
+    /// The state an issue goes to when the command exits 0 (default: done).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub on_success: Option<State>,
+    /// Take the next issue when one is finished, until none is claimable.
+    #[serde(default, rename = "loop", skip_serializing_if = "std::ops::Not::not")]
+    pub repeat: bool,
+    /// The program and its arguments (run without a shell).
+    pub command: Vec<String>,
+}
+
+/// How the run of one issue ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum RunOutcome {
+    /// The command exited 0 and the issue moved to the success state.
+    Succeeded,
+    /// The command exited 0 but a postcheck refused the move: the issue is `gated`.
+    Gated,
+    /// The command failed (non-zero or a signal): the issue is back in `ready`.
+    Released,
+    /// The end write was refused: the claim was over (expired and claimed again, or taken
+    /// over), so nothing was written (`CLAIM_FENCED`).
+    Fenced,
+}
+
+/// What `claim run --json` prints for each issue it ran (one JSON line per issue).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct RunResult {
+    pub id: String,
+    pub title: String,
+    pub agent: String,
+    /// The claim's fencing token.
+    pub token: u64,
+    /// The command's exit status (absent when a signal ended it).
+    pub exit_code: Option<i32>,
+    /// The signal that ended the command (absent when it exited).
+    pub signal: Option<i32>,
+    pub outcome: RunOutcome,
+    /// The issue's state after the end write (absent when fenced: it is the new holder's).
+    pub state: Option<State>,
+    /// The signal (SIGINT, SIGTERM) the supervisor received and passed on to the command;
+    /// the supervisor stops after this issue.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub interrupted: Option<i32>,
+}

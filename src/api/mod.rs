@@ -16,8 +16,8 @@ pub mod write;
 
 pub use batch::{BatchEntry, BatchReply, EntryOutcome};
 pub use claims::{
-    ClaimRequest, Claimed, LeaseInfo, LeaseStatus, OldWork, ReleaseRequest, RemoteClaim,
-    RenewRequest, Renewed, SlowOp, Status,
+    ClaimRequest, ClaimRunRequest, Claimed, LeaseInfo, LeaseStatus, OldWork, ReleaseRequest,
+    RemoteClaim, RenewRequest, Renewed, RunOutcome, RunResult, SlowOp, Status,
 };
 pub use error::{ErrorBody, ErrorResponse};
 pub use gates::{GateHistory, GateHistoryRequest, GateInfo, GateListRequest, GateRecord};

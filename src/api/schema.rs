@@ -61,6 +61,7 @@ pub const COMMANDS: &[Entry] = &[
     row("gate remove", of::<GateRemove>, of::<GateRemoved>),
     row("batch", of::<batch::BatchRequest>, of::<BatchReply>),
     row("claim", of::<ClaimRequest>, of::<Claimed>),
+    row("claim run", of::<ClaimRunRequest>, of::<RunResult>),
     row("release", of::<ReleaseRequest>, of::<Issue>),
     row("renew", of::<RenewRequest>, of::<Renewed>),
     row("status", of::<NoRequest>, of::<Status>),

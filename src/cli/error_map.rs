@@ -160,6 +160,11 @@ pub fn hint(e: &Error) -> Option<String> {
             Some("wait with --wait DURATION, or widen the --filter".into())
         }
         Error::LeaseNotHeld { .. } => Some("claim the issue again (`jit claim ID`)".into()),
+        Error::CommandNotStarted { .. } => Some(
+            "give the program's path or put it on PATH, and check that it is executable; \
+             it runs without a shell (`jit claim run --agent NAME -- sh -c '...'` for one)"
+                .into(),
+        ),
         Error::GraphCycle { .. } => Some(
             "a cycle came in by hand editing or a merge; `jit dep rm` one of its edges \
              (`jit validate` names every cycle; `jit validate --fix` removes the newest edge of \

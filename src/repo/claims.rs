@@ -266,6 +266,27 @@ impl Repo {
         remote: Option<&str>,
         key: Option<&IdempotencyKey>,
     ) -> Result<(ops::update::Updated, Option<remote::RefRelease>)> {
+        self.release_on_noting(req, remote, key, Default::default())
+    }
+
+    /// [`Repo::release`], setting the context keys `note` with the move (`claim run`).
+    pub(crate) fn release_noting(
+        &self,
+        req: &ReleaseRequest,
+        key: Option<&IdempotencyKey>,
+        note: std::collections::BTreeMap<String, serde_json::Value>,
+    ) -> Result<ops::update::Updated> {
+        self.release_on_noting(req, None, key, note).map(|(updated, _)| updated)
+    }
+
+    /// [`Repo::release_on`], setting the context keys `note` with the move.
+    fn release_on_noting(
+        &self,
+        req: &ReleaseRequest,
+        remote: Option<&str>,
+        key: Option<&IdempotencyKey>,
+        note: std::collections::BTreeMap<String, serde_json::Value>,
+    ) -> Result<(ops::update::Updated, Option<remote::RefRelease>)> {
         let keyed = match remote {
             None => self.keyed(key, "release", req),
             Some(r) => self.keyed(key, "release", &(req, r)),
@@ -318,7 +339,7 @@ impl Repo {
             }),
             Some(_) => None,
         };
-        let out = ops::release::apply(&mut tx, &req).inspect_err(|_| put_back())?;
+        let out = ops::release::apply_noting(&mut tx, &req, note).inspect_err(|_| put_back())?;
         if out.updated.refused.is_some() {
             put_back();
         }

@@ -14,6 +14,7 @@ pub mod metrics;
 pub mod ops;
 pub mod read;
 pub mod remote;
+pub mod supervise;
 pub mod tx;
 pub mod validate;
 

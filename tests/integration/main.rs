@@ -2,6 +2,7 @@
 
 mod common;
 
+mod claim_run;
 mod claims;
 mod cli_basics;
 mod disk;

@@ -441,3 +441,25 @@ fn served_gate_commands_get_the_clients_environment() {
     assert_ne!(gate_run("no"), Some(0));
     drop(daemon);
 }
+
+#[test]
+fn claim_run_runs_direct_while_a_daemon_runs() {
+    let env = TestEnv::new();
+    let dir = env.path();
+    let id = env.create("Supervised");
+    assert!(run(dir, &["issue", "update", &id, "--state", "ready"]).status.success());
+    let daemon = Served::start(dir);
+    // A served command would show that the daemon holds the lock last.
+    assert!(run(dir, &["issue", "list"]).status.success());
+    let out = jit(dir)
+        .args(["claim", "run", "--agent", "a1", "--json", "--", "sh", "-c", "echo $PPID > ppid"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
+    let supervisor: u64 =
+        std::fs::read_to_string(dir.join("ppid")).unwrap().trim().parse().unwrap();
+    assert_ne!(supervisor, u64::from(daemon.pid()));
+    // The end write was the supervisor's own, not the daemon's.
+    assert_eq!(lock_holder(dir), supervisor);
+    drop(daemon);
+}

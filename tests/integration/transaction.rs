@@ -195,7 +195,8 @@ fn only_the_transaction_writes() {
         // (The shared mode, `acquire_shared`, is for checkers that only read: allowed.)
         "RepoLock::acquire(",
         "RepoLock::try_acquire(",
-        "atomic::write",
+        "atomic::write(",
+        "atomic::write_no_dir_sync(",
         "atomic::install",
         "atomic::prepare",
         "journal::commit(",

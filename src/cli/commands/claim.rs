@@ -25,14 +25,18 @@ Examples:
   jit claim --agent agent:coder-1 --json
   jit claim --agent agent:coder-1 --filter 'label:area:auth' --lease 1h --wait 5m
   jit claim 01jx5k --agent alice --steal
-  jit claim --agent agent:coder-1 --remote origin")]
+  jit claim --agent agent:coder-1 --remote origin
+  jit claim run --agent agent:coder-1 --loop -- ./work-on-issue.sh")]
+#[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
 pub struct ClaimArgs {
+    #[command(subcommand)]
+    pub sub: Option<ClaimCommand>,
     /// The issue to claim (id or unique prefix); absent: the best claimable one
     #[arg(value_name = "ID")]
     pub id: Option<String>,
     /// Who takes the issue (it becomes the assignee)
-    #[arg(long, value_name = "NAME")]
-    pub agent: String,
+    #[arg(long, value_name = "NAME", required = true)]
+    pub agent: Option<String>,
     /// Only issues matching this query (`jit help filters`)
     #[arg(long, value_name = "EXPR")]
     pub filter: Option<String>,
@@ -50,6 +54,12 @@ pub struct ClaimArgs {
     pub remote: Option<String>,
     #[command(flatten)]
     pub key: super::key_arg::KeyArg,
+}
+
+/// What `jit claim` takes besides its own arguments.
+#[derive(Debug, clap::Subcommand)]
+pub enum ClaimCommand {
+    Run(Box<super::claim_run::Args>),
 }
 
 /// End the claim of an issue: its lease ends and it moves (default: back to ready)
@@ -103,10 +113,17 @@ pub struct RenewArgs {
 }
 
 pub fn run_claim(ctx: &mut Ctx, args: ClaimArgs) -> Result<u8, CliError> {
+    if let Some(ClaimCommand::Run(a)) = args.sub {
+        return super::claim_run::run(ctx, *a);
+    }
+    // clap requires --agent unless a subcommand is given.
+    let Some(agent) = args.agent else {
+        return Err(CliError::Usage { code: "USAGE", message: "--agent NAME is required".into() });
+    };
     let key = args.key.parse()?;
     let wait = args.wait.as_deref().map(|w| parse_duration("--wait", w)).transpose()?;
     let req = ClaimRequest {
-        agent: args.agent,
+        agent,
         id: args.id,
         filter: args.filter,
         lease: args.lease,

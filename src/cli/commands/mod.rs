@@ -4,6 +4,7 @@
 mod batch;
 mod change_args;
 mod claim;
+mod claim_run;
 mod completions;
 mod dep;
 mod doc;
@@ -143,7 +144,9 @@ impl Command {
             Command::Init(_) | Command::Dep(_) => true,
             Command::Doc(c) => !matches!(c, doc::DocCommand::List { .. }),
             Command::Batch(a) => !a.dry_run,
-            Command::Claim(_) | Command::Release(_) | Command::Renew(_) => true,
+            // `claim run` prints a result per issue as it goes (not held to the end).
+            Command::Claim(a) => a.sub.is_none(),
+            Command::Release(_) | Command::Renew(_) => true,
             Command::Issue(c) => match &**c {
                 I::Create(_) | I::Update(_) | I::Delete(_) => true,
                 I::BulkUpdate(a) => !a.dry_run,
@@ -179,8 +182,10 @@ impl Command {
             | Command::Doc(_)
             | Command::Mcp(_) => false,
             Command::Batch(a) => a.file.as_ref().is_some_and(|f| f.as_os_str() != "-"),
-            // git runs with the client's environment only in its own process.
-            Command::Claim(a) => a.wait.is_none() && a.remote.is_none(),
+            // git runs with the client's environment only in its own process; `claim run`
+            // starts and supervises a process on this machine, for as long as it runs: run
+            // direct, never by the daemon.
+            Command::Claim(a) => a.wait.is_none() && a.remote.is_none() && a.sub.is_none(),
             Command::Release(a) => a.remote.is_none(),
             Command::Renew(a) => a.remote.is_none(),
             Command::Issue(c) => match &**c {
@@ -373,11 +378,20 @@ pub fn dispatch(
     command: String,
     inv: &Invocation,
 ) -> Result<u8, CliError> {
-    let rate_key = cli.command.writes().then(|| match &cli.command {
-        Command::Claim(a) => RateKey::Agent(a.agent.clone()),
-        Command::Release(claim::ReleaseArgs { agent: Some(a), .. })
-        | Command::Renew(claim::RenewArgs { agent: Some(a), .. }) => RateKey::Agent(a.clone()),
-        _ => RateKey::Actor,
+    let rate_key = match &cli.command {
+        // Its claims are writes, though its output is not held (see `writes`).
+        Command::Claim(claim::ClaimArgs { sub: Some(claim::ClaimCommand::Run(a)), .. }) => {
+            Some(RateKey::Agent(a.agent.clone()))
+        }
+        _ => None,
+    };
+    let rate_key = rate_key.or_else(|| {
+        cli.command.writes().then(|| match &cli.command {
+            Command::Claim(a) => RateKey::Agent(a.agent.clone().unwrap_or_default()),
+            Command::Release(claim::ReleaseArgs { agent: Some(a), .. })
+            | Command::Renew(claim::RenewArgs { agent: Some(a), .. }) => RateKey::Agent(a.clone()),
+            _ => RateKey::Actor,
+        })
     });
     let mut ctx = Ctx {
         global: cli.global,

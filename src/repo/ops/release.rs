@@ -3,6 +3,10 @@
 //! (transitions, gates); a refused move keeps the lease. Fencing applies as to any write: a
 //! holder whose claim is over cannot release its successor's.
 
+use std::collections::BTreeMap;
+
+use serde_json::Value;
+
 use super::Transaction;
 use crate::api::{Changes, ReleaseRequest, UpdateIssue};
 use crate::error::{Error, Result};
@@ -18,6 +22,16 @@ pub struct Released {
 }
 
 pub fn apply(tx: &mut Transaction, req: &ReleaseRequest) -> Result<Released> {
+    apply_noting(tx, req, BTreeMap::new())
+}
+
+/// [`apply`], setting the context keys `note` in the same write (unless the gates refuse
+/// the move): `claim run` records how its command ended so.
+pub fn apply_noting(
+    tx: &mut Transaction,
+    req: &ReleaseRequest,
+    note: BTreeMap<String, Value>,
+) -> Result<Released> {
     let id = tx.resolve(&req.id)?;
     let key = id.to_string();
     let now = tx.now();
@@ -36,8 +50,12 @@ pub fn apply(tx: &mut Transaction, req: &ReleaseRequest) -> Result<Released> {
     }
     let to = req.state.unwrap_or(State::Ready);
     let unassign = matches!(to, State::Ready | State::Backlog);
-    let changes =
-        Changes { state: Some(to), assignee: unassign.then_some(None), ..Changes::default() };
+    let changes = Changes {
+        state: Some(to),
+        assignee: unassign.then_some(None),
+        context: note,
+        ..Changes::default()
+    };
     let update = UpdateIssue { id: key.clone(), changes, if_version: None };
     let updated = super::update::apply(tx, &update)?;
     if updated.refused.is_none() {
