@@ -410,8 +410,12 @@ impl Snapshot {
         self.fallbacks.insert(id.as_u128(), Box::new(self.read_issue(id))).as_ref()
     }
 
+    /// Once per issue: a snapshot shared by a long-running process's requests (the warm
+    /// index) is read again and again, and must not grow with each read.
     pub(super) fn note_damage(&self, id: IssueId) {
-        if let Ok(mut d) = self.damaged.lock() {
+        if let Ok(mut d) = self.damaged.lock()
+            && !d.contains(&id)
+        {
             d.push(id);
         }
     }
