@@ -38,10 +38,19 @@ unset JIT_DIR JIT_NOW JIT_SEED JIT_DURABILITY JIT_TEST_FAULT JIT_NO_SERVE
 # further up for one.
 export GIT_CEILING_DIRECTORIES=$scratch
 Q_SMALL='priority:critical AND label:type:bug AND state:ready'
-echo "jit $("$jit" --version) on $(nproc) cores; $(uptime)"
+echo "$("$jit" --version) on $(nproc) cores; $(uptime)"
 
 rss() { awk '/VmRSS/ {print $2}' "/proc/$1/status"; }
-hf() { hyperfine --warmup 3 --export-markdown /dev/stdout "$@" 2>/dev/null | grep '^|' | grep -v -- '---\|^| Command'; }
+# hyperfine without a shell (-N: no shell start-up to subtract; output to /dev/null),
+# printing only the rows of its table (mean ± σ, min, max, relative; ms). A direct run is
+# `JIT_NO_SERVE=1 hf ...`.
+hf() {
+  local md
+  md=$(mktemp)
+  hyperfine -N --warmup 3 --export-markdown "$md" "$@" >/dev/null 2>&1
+  grep '^| `' "$md"
+  rm -f "$md"
+}
 
 make_repo() {
   local n=$1 repo=$2
@@ -68,16 +77,16 @@ cli_reads() {
   [ "${BENCH_LIST:-0}" = 1 ] && cmds+=("issue list --json")
   for c in "${cmds[@]}"; do
     local args=()
-    [ -n "${BENCH_BEFORE:-}" ] && args+=(-n "before: $c" "JIT_NO_SERVE=1 $BENCH_BEFORE --repo $repo $c >/dev/null")
-    args+=(-n "direct: $c" "JIT_NO_SERVE=1 $jit --repo $repo $c >/dev/null")
-    args+=(-n "no daemon: $c" "$jit --repo $repo $c >/dev/null")
-    hf --min-runs "$runs" "${args[@]}"
+    [ -n "${BENCH_BEFORE:-}" ] && args+=(-n "before: $c" "$BENCH_BEFORE --repo $repo $c")
+    args+=(-n "direct: $c" "$jit --repo $repo $c")
+    JIT_NO_SERVE=1 hf --min-runs "$runs" "${args[@]}"
+    hf --min-runs "$runs" -n "no daemon: $c" "$jit --repo $repo $c"
   done
   serve_start "$repo"
   local pid
   pid=$(serve_pid "$repo")
   for c in "${cmds[@]}"; do
-    hf --min-runs "$runs" -n "served: $c" "$jit --repo $repo $c >/dev/null"
+    hf --min-runs "$runs" -n "served: $c" "$jit --repo $repo $c"
   done
   local before mid after
   before=$(rss "$pid")
@@ -93,11 +102,11 @@ cli_reads() {
 cli_list() {
   local n=$1 repo=$2
   local c="issue list --json"
-  hf --runs 3 -n "direct: $c" "JIT_NO_SERVE=1 $jit --repo $repo $c >/dev/null"
+  JIT_NO_SERVE=1 hf --runs 3 -n "direct: $c" "$jit --repo $repo $c"
   serve_start "$repo"
   local pid
   pid=$(serve_pid "$repo")
-  hf --warmup 1 --runs 5 -n "served: $c" "$jit --repo $repo $c >/dev/null"
+  hf --runs 5 -n "served: $c" "$jit --repo $repo $c"
   echo "daemon RSS (KiB) at $n after the listings: $(rss "$pid")"
   serve_stop "$repo"
 }
@@ -109,13 +118,15 @@ mcp_and_cli() {
   echo "-- jit mcp at $n: per call (ms), from scripts/mcp_bench.py"
   python3 "$here/mcp_bench.py" latency "$jit" "$repo" "$mcp_n" "$Q_SMALL"
   local cmds=("issue show $id --json" "query '$Q_SMALL' --limit 20 --json"
-    "issue create 'bench cli' --json" "claim --agent agent:cli\$\$ --json")
+    "issue create 'bench cli' --json" "claim --agent agent:cli --json")
+  # Exactly $runs runs each (not hyperfine's "at least 3 s"): the claims must not run out
+  # of ready issues.
   for c in "${cmds[@]}"; do
-    hf --min-runs "$runs" -n "direct: $c" "JIT_NO_SERVE=1 $jit --repo $repo $c >/dev/null"
+    JIT_NO_SERVE=1 hf --runs "$runs" -n "direct: $c" "$jit --repo $repo $c"
   done
   serve_start "$repo"
   for c in "${cmds[@]}"; do
-    hf --min-runs "$runs" -n "served: $c" "$jit --repo $repo $c >/dev/null"
+    hf --runs "$runs" -n "served: $c" "$jit --repo $repo $c"
   done
   serve_stop "$repo"
   echo "-- jit mcp RSS (KiB) over $mcp_rss calls (show and query alternately)"
