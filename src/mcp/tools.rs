@@ -283,12 +283,11 @@ pub fn call(repo: &mut Repo, name: &str, mut args: JsonObject) -> CallToolResult
 /// Refuse an argument the tool's schema does not name (serde ignores unknown keys of a
 /// request with flattened fields, so a misplaced `changes: {...}` would change nothing).
 fn known_arguments(def: &Def, args: &JsonObject) -> Result<()> {
-    let schema = tool(def, &mut SchemaGenerator::default());
-    let Some(Value::Object(props)) = schema.input_schema.get("properties") else { return Ok(()) };
-    match args.keys().find(|k| !props.contains_key(*k)) {
+    let props = argument_names(def);
+    match args.keys().find(|k| !props.contains(k)) {
         None => Ok(()),
         Some(k) => {
-            let known: Vec<&str> = props.keys().map(String::as_str).collect();
+            let known: Vec<&str> = props.iter().map(String::as_str).collect();
             Err(Error::InvalidArgument(format!(
                 "unknown argument `{k}` of `{}`; it takes: {}",
                 def.name,
@@ -296,6 +295,23 @@ fn known_arguments(def: &Def, args: &JsonObject) -> Result<()> {
             )))
         }
     }
+}
+
+/// The arguments tool `def`'s schema names, made once per process (generating the schema
+/// is the dearest part of a small call).
+fn argument_names(def: &Def) -> &'static [String] {
+    static NAMES: std::sync::OnceLock<Vec<Vec<String>>> = std::sync::OnceLock::new();
+    let all = NAMES.get_or_init(|| {
+        let names =
+            |d: &Def| match tool(d, &mut SchemaGenerator::default()).input_schema.get("properties")
+            {
+                Some(Value::Object(props)) => props.keys().cloned().collect(),
+                _ => Vec::new(),
+            };
+        DEFS.iter().map(names).collect()
+    });
+    let i = DEFS.iter().position(|d| d.name == def.name).expect("a tool of DEFS");
+    &all[i]
 }
 
 /// A result: the JSON as text (exactly what `--json` prints), and as structured content
