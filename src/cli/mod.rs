@@ -109,10 +109,10 @@ fn parse(inv: &Invocation) -> Result<Cli, clap::Error> {
 pub fn run() -> ExitCode {
     let inv = Invocation::from_process();
     let parsed = parse(&inv);
-    if let Ok(cli) = &parsed {
-        if let Some(code) = serve::client::try_serve(&inv, cli) {
-            return ExitCode::from(code);
-        }
+    if let Ok(cli) = &parsed
+        && let Some(code) = serve::client::try_serve(&inv, cli)
+    {
+        return ExitCode::from(code);
     }
     ExitCode::from(run_parsed(&inv, parsed))
 }
@@ -269,10 +269,10 @@ pub(crate) fn report(err: &CliError, printer: &mut Printer, inv: &Invocation) ->
         // Messages can quote file contents (titles, lock.info): made safe like all human text.
         let mut err_out = inv.stderr();
         let _ = writeln!(err_out, "error: {}", terminal_safe(&message));
-        if let CliError::Jit(e) = err {
-            if let Some(snippet) = e.snippet() {
-                let _ = writeln!(err_out, "{}", terminal_safe(&snippet));
-            }
+        if let CliError::Jit(e) = err
+            && let Some(snippet) = e.snippet()
+        {
+            let _ = writeln!(err_out, "{}", terminal_safe(&snippet));
         }
         if let Some(h) = hint {
             let _ = writeln!(err_out, "hint: {}", terminal_safe(&h));

@@ -14,6 +14,7 @@ use crate::error::{Error, Result};
 use crate::model::GateStatus;
 use crate::query::EvalCtx;
 use crate::repo::Repo;
+use crate::repo::idempotent::IdempotencyKey;
 use crate::repo::read::{self, Projected, Selection};
 
 /// The number of issues `query` returns when the call gives no `limit` (an agent's context
@@ -39,8 +40,11 @@ struct Def {
     schema: fn(&mut SchemaGenerator) -> Value,
     /// Extra arguments beyond the request type (`claim_token`), with their schema.
     extra: &'static [(&'static str, &'static str)],
-    call: fn(&mut Repo, Value) -> Result<Value>,
+    call: fn(&mut Repo, Value, Key) -> Result<Value>,
 }
+
+/// The idempotency key of a write call, if it gave one (see [`takes_key`]).
+type Key<'a> = Option<&'a IdempotencyKey>;
 
 fn of<T: JsonSchema>(g: &mut SchemaGenerator) -> Value {
     g.root_schema_for::<T>().to_value()
@@ -190,6 +194,17 @@ const DEFS: &[Def] = &[
 const TIMEOUT: (&str, &str) =
     ("timeout_ms", "Abandon the call (before it changes anything) after this many ms.");
 
+/// The argument every write tool takes (but `batch`, whose request has it, and `renew`,
+/// which only moves a lease's expiry: a retry does no more than the first call did).
+const KEY: (&str, &str) =
+    ("idempotency_key", "Retry key (24 h): a repeat returns the first result, changes nothing.");
+
+/// Whether tool `d` takes [`KEY`]; its call then runs through `Repo::keyed` as the CLI's
+/// `--idempotency-key` does.
+fn takes_key(d: &Def) -> bool {
+    matches!(d.kind, Kind::Write { .. }) && !matches!(d.name, "batch" | "renew")
+}
+
 /// Every tool, as `tools/list` describes it.
 pub fn list() -> Vec<Tool> {
     // A generator per tool: one shared would give every schema the `$defs` of all before it.
@@ -212,6 +227,9 @@ fn tool(d: &Def, g: &mut SchemaGenerator) -> Tool {
                 (*name).into(),
                 json!({"type": "integer", "minimum": 0, "description": about}),
             );
+        }
+        if takes_key(d) {
+            props.insert(KEY.0.into(), json!({"type": "string", "description": KEY.1}));
         }
     }
     let annotations = match d.kind {
@@ -241,8 +259,12 @@ pub fn call(repo: &mut Repo, name: &str, mut args: JsonObject) -> CallToolResult
         Ok(t) => t,
         Err(e) => return error_result(&e),
     };
+    let key = match take_key(def, &mut args) {
+        Ok(k) => k,
+        Err(e) => return error_result(&e),
+    };
     repo.set_deadline(timeout);
-    let done = (def.call)(repo, Value::Object(args));
+    let done = (def.call)(repo, Value::Object(args), key.as_ref());
     repo.set_deadline(None);
     repo.set_claim_token(None);
     match done {
@@ -261,12 +283,11 @@ pub fn call(repo: &mut Repo, name: &str, mut args: JsonObject) -> CallToolResult
 /// Refuse an argument the tool's schema does not name (serde ignores unknown keys of a
 /// request with flattened fields, so a misplaced `changes: {...}` would change nothing).
 fn known_arguments(def: &Def, args: &JsonObject) -> Result<()> {
-    let schema = tool(def, &mut SchemaGenerator::default());
-    let Some(Value::Object(props)) = schema.input_schema.get("properties") else { return Ok(()) };
-    match args.keys().find(|k| !props.contains_key(*k)) {
+    let props = argument_names(def);
+    match args.keys().find(|k| !props.contains(k)) {
         None => Ok(()),
         Some(k) => {
-            let known: Vec<&str> = props.keys().map(String::as_str).collect();
+            let known: Vec<&str> = props.iter().map(String::as_str).collect();
             Err(Error::InvalidArgument(format!(
                 "unknown argument `{k}` of `{}`; it takes: {}",
                 def.name,
@@ -274,6 +295,23 @@ fn known_arguments(def: &Def, args: &JsonObject) -> Result<()> {
             )))
         }
     }
+}
+
+/// The arguments tool `def`'s schema names, made once per process (generating the schema
+/// is the dearest part of a small call).
+fn argument_names(def: &Def) -> &'static [String] {
+    static NAMES: std::sync::OnceLock<Vec<Vec<String>>> = std::sync::OnceLock::new();
+    let all = NAMES.get_or_init(|| {
+        let names =
+            |d: &Def| match tool(d, &mut SchemaGenerator::default()).input_schema.get("properties")
+            {
+                Some(Value::Object(props)) => props.keys().cloned().collect(),
+                _ => Vec::new(),
+            };
+        DEFS.iter().map(names).collect()
+    });
+    let i = DEFS.iter().position(|d| d.name == def.name).expect("a tool of DEFS");
+    &all[i]
 }
 
 /// A result: the JSON as text (exactly what `--json` prints), and as structured content
@@ -313,6 +351,19 @@ fn take_u64(args: &mut JsonObject, key: &str) -> Result<Option<u64>> {
     }
 }
 
+/// The call's `idempotency_key`, if the tool takes one and it was given (a string that
+/// `IdempotencyKey::parse` accepts, else `INVALID_IDEMPOTENCY_KEY`).
+fn take_key(def: &Def, args: &mut JsonObject) -> Result<Option<IdempotencyKey>> {
+    if !takes_key(def) {
+        return Ok(None);
+    }
+    match args.remove(KEY.0) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(k)) => IdempotencyKey::parse(&k).map(Some),
+        Some(v) => Err(Error::InvalidArgument(format!("`{}` must be a string, got {v}", KEY.0))),
+    }
+}
+
 /// The arguments as request `T`, or `INVALID_ARGUMENT` naming what is wrong.
 fn parse<T: DeserializeOwned>(args: Value) -> Result<T> {
     serde_json::from_value(args).map_err(|e| Error::InvalidArgument(format!("arguments: {e}")))
@@ -322,7 +373,7 @@ fn to_json<T: serde::Serialize>(v: &T) -> Result<Value> {
     Ok(serde_json::to_value(v).expect("responses serialise"))
 }
 
-fn query(repo: &mut Repo, args: Value) -> Result<Value> {
+fn query(repo: &mut Repo, args: Value, _key: Key) -> Result<Value> {
     let req: api::ListRequest = parse(args)?;
     let limit = req.limit.unwrap_or(DEFAULT_LIMIT);
     // One more than asked for tells whether the limit cut the result.
@@ -364,7 +415,7 @@ fn bad_index_json(e: serde_json::Error) -> Error {
     Error::InvalidArgument(format!("index JSON does not parse: {e}"))
 }
 
-fn show(repo: &mut Repo, args: Value) -> Result<Value> {
+fn show(repo: &mut Repo, args: Value, _key: Key) -> Result<Value> {
     let req: api::ShowRequest = parse(args)?;
     if req.ids.is_empty() {
         return Err(Error::InvalidArgument("`ids`: give at least one id".into()));
@@ -376,17 +427,17 @@ fn show(repo: &mut Repo, args: Value) -> Result<Value> {
     }
 }
 
-fn create(repo: &mut Repo, args: Value) -> Result<Value> {
+fn create(repo: &mut Repo, args: Value, key: Key) -> Result<Value> {
     let req: api::CreateIssue = parse(args)?;
-    to_json(&repo.create_issue(&req, None)?)
+    to_json(&repo.create_issue(&req, key)?)
 }
 
-fn update(repo: &mut Repo, args: Value) -> Result<Value> {
+fn update(repo: &mut Repo, args: Value, key: Key) -> Result<Value> {
     let mut args = object(args);
     let token = take_u64(&mut args, "claim_token")?;
     let req: api::UpdateIssue = parse(Value::Object(args))?;
     repo.set_claim_token(token);
-    let done = repo.update_issue(&req, None)?;
+    let done = repo.update_issue(&req, key)?;
     match done.refused {
         Some(e) => Err(e.into()),
         None => to_json(&done.issue),
@@ -400,9 +451,9 @@ fn object(v: Value) -> JsonObject {
     }
 }
 
-fn bulk_update(repo: &mut Repo, args: Value) -> Result<Value> {
+fn bulk_update(repo: &mut Repo, args: Value, key: Key) -> Result<Value> {
     let req: api::BulkUpdate = parse(args)?;
-    to_json(&repo.bulk(&req, None)?)
+    to_json(&repo.bulk(&req, key)?)
 }
 
 /// `batch`: the entries are the requests of the single tools, each with its `op`; their
@@ -433,18 +484,14 @@ fn batch_schema(_: &mut SchemaGenerator) -> Value {
                     "required": ["op"]
                 }
             },
-            "idempotency_key": {
-                "type": "string",
-                "description": "A retry with this key returns the first result and changes \
-                                nothing (24 hours)."
-            },
+            "idempotency_key": {"type": "string", "description": KEY.1},
             "dry_run": {"type": "boolean", "description": "Only say what would change."}
         },
         "required": ["entries"]
     })
 }
 
-fn batch(repo: &mut Repo, args: Value) -> Result<Value> {
+fn batch(repo: &mut Repo, args: Value, _key: Key) -> Result<Value> {
     let mut args = object(args);
     let dry_run = match args.remove("dry_run") {
         None | Some(Value::Null) => false,
@@ -460,50 +507,50 @@ fn batch(repo: &mut Repo, args: Value) -> Result<Value> {
     to_json(&repo.batch(parsed, dry_run)?)
 }
 
-fn claim(repo: &mut Repo, args: Value) -> Result<Value> {
+fn claim(repo: &mut Repo, args: Value, key: Key) -> Result<Value> {
     let req: api::ClaimRequest = parse(args)?;
-    to_json(&repo.claim(&req, None)?)
+    to_json(&repo.claim(&req, key)?)
 }
 
-fn release(repo: &mut Repo, args: Value) -> Result<Value> {
+fn release(repo: &mut Repo, args: Value, key: Key) -> Result<Value> {
     let req: api::ReleaseRequest = parse(args)?;
-    let done = repo.release(&req, None)?;
+    let done = repo.release(&req, key)?;
     match done.refused {
         Some(e) => Err(e.into()),
         None => to_json(&done.issue),
     }
 }
 
-fn renew(repo: &mut Repo, args: Value) -> Result<Value> {
+fn renew(repo: &mut Repo, args: Value, _key: Key) -> Result<Value> {
     let req: api::RenewRequest = parse(args)?;
     to_json(&repo.renew(&req)?)
 }
 
-fn dep_add(repo: &mut Repo, args: Value) -> Result<Value> {
+fn dep_add(repo: &mut Repo, args: Value, key: Key) -> Result<Value> {
     let req: api::DepEdit = parse(args)?;
-    to_json(&repo.dep_add(&req, None)?.issue)
+    to_json(&repo.dep_add(&req, key)?.issue)
 }
 
-fn dep_rm(repo: &mut Repo, args: Value) -> Result<Value> {
+fn dep_rm(repo: &mut Repo, args: Value, key: Key) -> Result<Value> {
     let req: api::DepEdit = parse(args)?;
-    to_json(&repo.dep_rm(&req, None)?.issue)
+    to_json(&repo.dep_rm(&req, key)?.issue)
 }
 
-fn gate_decide(repo: &mut Repo, args: Value, status: GateStatus) -> Result<Value> {
+fn gate_decide(repo: &mut Repo, args: Value, status: GateStatus, key: Key) -> Result<Value> {
     let v: api::batch::GateVerdict = parse(args)?;
     let req = api::GateDecide { id: v.id, gate: v.gate, status, by: v.by, note: v.note };
-    to_json(&repo.gate_decide(&req, None)?)
+    to_json(&repo.gate_decide(&req, key)?)
 }
 
-fn gate_pass(repo: &mut Repo, args: Value) -> Result<Value> {
-    gate_decide(repo, args, GateStatus::Passed)
+fn gate_pass(repo: &mut Repo, args: Value, key: Key) -> Result<Value> {
+    gate_decide(repo, args, GateStatus::Passed, key)
 }
 
-fn gate_fail(repo: &mut Repo, args: Value) -> Result<Value> {
-    gate_decide(repo, args, GateStatus::Failed)
+fn gate_fail(repo: &mut Repo, args: Value, key: Key) -> Result<Value> {
+    gate_decide(repo, args, GateStatus::Failed, key)
 }
 
-fn ready(repo: &mut Repo, args: Value) -> Result<Value> {
+fn ready(repo: &mut Repo, args: Value, _key: Key) -> Result<Value> {
     let req: api::ReadyRequest = parse(args)?;
     let snap = repo.snapshot()?;
     let view = repo.graph_view(&snap);
@@ -516,13 +563,13 @@ fn ready(repo: &mut Repo, args: Value) -> Result<Value> {
     Ok(Value::Array(items))
 }
 
-fn status(repo: &mut Repo, args: Value) -> Result<Value> {
+fn status(repo: &mut Repo, args: Value, _key: Key) -> Result<Value> {
     let _: api::schema::NoRequest = parse(args)?;
     let snap = repo.snapshot()?;
     to_json(&repo.status(&snap)?)
 }
 
-fn validate(repo: &mut Repo, args: Value) -> Result<Value> {
+fn validate(repo: &mut Repo, args: Value, _key: Key) -> Result<Value> {
     let _: api::schema::NoRequest = parse(args)?;
     let opts = crate::repo::validate::ValidateOptions::default();
     to_json(&repo.validate(&opts, &|_, _| {})?)

@@ -28,11 +28,10 @@ pub use text::{foreign_encoding, is_layout_char, terminal_safe, without_bom, wri
 pub fn suggest<'a>(input: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<String> {
     let input = input.to_lowercase();
     let candidates: Vec<&str> = candidates.into_iter().collect();
-    if input.len() >= 3 {
-        if let Some(c) = candidates.iter().find(|c| c.starts_with(&input) && c.len() > input.len())
-        {
-            return Some(c.to_string());
-        }
+    if input.len() >= 3
+        && let Some(c) = candidates.iter().find(|c| c.starts_with(&input) && c.len() > input.len())
+    {
+        return Some(c.to_string());
     }
     candidates
         .into_iter()

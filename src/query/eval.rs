@@ -12,7 +12,7 @@ use crate::graph::{GraphView, precheck_hold, ready_by_rule};
 
 use super::ast::{CmpOp, DateValue, Expr, IsPred, TermKind};
 use crate::model::{IssueId, Priority, State};
-use crate::storage::index::Summary;
+use crate::storage::index::{Lead, Summary};
 
 /// What evaluation needs beyond the issue itself.
 pub struct EvalCtx<'a> {
@@ -70,6 +70,38 @@ impl Expr {
             Expr::And(xs) => xs.iter().all(|x| x.matches(id, s, ctx)),
             Expr::Not(x) => !x.matches(id, s, ctx),
             Expr::Term(t) => t.kind.matches(id, s, ctx),
+        }
+    }
+}
+
+impl Expr {
+    /// Whether the issue cannot match, judged on its state and priority alone (`lead`):
+    /// true only where [`Expr::matches`] would say false for any summary with them, so a
+    /// caller may skip decoding the rest. `false` says nothing.
+    pub fn ruled_out(&self, lead: Lead) -> bool {
+        match self {
+            Expr::Or(xs) => !xs.is_empty() && xs.iter().all(|x| x.ruled_out(lead)),
+            Expr::And(xs) => xs.iter().any(|x| x.ruled_out(lead)),
+            Expr::Not(x) => x.decided_by(lead).is_some_and(|m| m),
+            Expr::Term(_) => self.decided_by(lead).is_some_and(|m| !m),
+        }
+    }
+
+    /// A term that `lead` alone decides: whether it matches.
+    fn decided_by(&self, lead: Lead) -> Option<bool> {
+        let Expr::Term(t) = self else { return None };
+        match &t.kind {
+            TermKind::State(p) => {
+                Some(State::from_u8(lead.state).is_some_and(|st| p.matches_whole(st.as_str())))
+            }
+            TermKind::Priority(op, want) => Some(
+                Priority::from_u8(lead.priority).is_some_and(|have| compare(*op, have.cmp(want))),
+            ),
+            TermKind::Is(pred @ (IsPred::Open | IsPred::Closed)) => {
+                let closed = State::from_u8(lead.state).is_some_and(State::is_closed);
+                Some(closed == matches!(pred, IsPred::Closed))
+            }
+            _ => None,
         }
     }
 }

@@ -92,6 +92,9 @@ pub fn select<'a>(
     let mut rows: Vec<(Entry<'a>, SortVal)> = snap
         .iter()
         .filter_map(|e| {
+            if filter.is_some_and(|f| e.lead().is_some_and(|l| f.ruled_out(l))) {
+                return None;
+            }
             let s = e.summary();
             if !filter.is_none_or(|f| f.matches(e.id, &s, ctx)) {
                 return None;
@@ -135,7 +138,11 @@ fn matching_on<'a>(
     parallel_min: usize,
 ) -> Vec<Entry<'a>> {
     let entries: Vec<Entry<'a>> = snap.iter().collect();
-    let keep = |c: &EvalCtx, e: &Entry| filter.matches(e.id, &e.summary(), c);
+    // Most issues are ruled out on their state and priority, when the filter names them,
+    // without decoding the rest of their summary (which is most of a query's time).
+    let keep = |c: &EvalCtx, e: &Entry| {
+        !e.lead().is_some_and(|l| filter.ruled_out(l)) && filter.matches(e.id, &e.summary(), c)
+    };
     if threads < 2 || entries.len() < parallel_min {
         return entries.into_iter().filter(|e| keep(ctx, e)).collect();
     }
@@ -215,5 +222,60 @@ mod tests {
                 assert!(!sequential.is_empty() && sequential.len() < 301, "{q}: a real test");
             }
         }
+    }
+    #[test]
+    fn a_filter_rules_out_on_state_and_priority_only_what_it_would_not_match() {
+        let dir = tempfile::tempdir().unwrap();
+        Repo::init(dir.path()).unwrap();
+        let layout = Layout::for_new(dir.path());
+        let now: jiff::Timestamp = "2026-01-01T00:00:00Z".parse().unwrap();
+        // Every state and priority, with and without a label and a dependency.
+        let mut i = 0u64;
+        for state in State::ALL {
+            for priority in Priority::ALL {
+                for extra in [false, true] {
+                    i += 1;
+                    let labels = if extra { vec!["type:bug".to_string()] } else { vec![] };
+                    let issue = NewIssue {
+                        title: format!("issue {i}"),
+                        priority: Some(priority),
+                        labels,
+                        ..Default::default()
+                    }
+                    .build(IssueId::from_parts(1_700_000_000_000 + i, u128::from(i)), now, state)
+                    .unwrap();
+                    let bytes = issue.to_file_bytes();
+                    atomic::write(&layout.issue_path(issue.id), &bytes, Durability::Relaxed)
+                        .unwrap();
+                }
+            }
+        }
+        let snap = index::snapshot(&layout).unwrap();
+        let ctx = EvalCtx::new(now, None);
+        let filters = [
+            "priority:critical AND label:type:bug AND state:ready",
+            "state:ready OR priority>=high",
+            "NOT state:done",
+            "NOT (state:done AND priority:low)",
+            "is:open AND priority<normal",
+            "is:closed OR label:type:bug",
+            "state:in_progress AND (priority:high OR title:\"issue 3\")",
+            "NOT is:closed AND NOT priority:low",
+            "label:type:bug",
+        ];
+        let mut ruled_out = 0;
+        for q in filters {
+            let f = crate::query::parse(q).unwrap();
+            for e in snap.iter() {
+                let lead = e.lead().expect("jit's records decode");
+                let s = e.summary();
+                assert_eq!((lead.state, lead.priority), (s.state, s.priority));
+                if f.ruled_out(lead) {
+                    ruled_out += 1;
+                    assert!(!f.matches(e.id, &s, &ctx), "{q}: {} ruled out but matches", s.title);
+                }
+            }
+        }
+        assert!(ruled_out > snap.len(), "a real test: {ruled_out} ruled out");
     }
 }

@@ -129,13 +129,13 @@ fn parse_entry(i: usize, mut v: Value) -> Result<(BatchEntry, Option<u64>)> {
     }
     let entry: BatchEntry =
         serde_json::from_value(v).map_err(|e| invalid(Some(i), format!("{e}")))?;
-    if let BatchEntry::BulkUpdate(b) = &entry {
-        if b.dry_run {
-            return Err(invalid(
-                Some(i),
-                "`dry_run` is not allowed in an entry: run the whole batch with --dry-run",
-            ));
-        }
+    if let BatchEntry::BulkUpdate(b) = &entry
+        && b.dry_run
+    {
+        return Err(invalid(
+            Some(i),
+            "`dry_run` is not allowed in an entry: run the whole batch with --dry-run",
+        ));
     }
     Ok((entry, token))
 }
@@ -200,15 +200,15 @@ fn refs_mut(e: &mut BatchEntry) -> Vec<&mut String> {
 fn check_keys(entries: &mut [BatchEntry]) -> Result<()> {
     let mut defined: HashMap<String, usize> = HashMap::new();
     for (i, e) in entries.iter().enumerate() {
-        if let BatchEntry::Create(c) = e {
-            if let Some(k) = &c.key {
-                check_key(i, k)?;
-                if let Some(first) = defined.insert(k.clone(), i) {
-                    return Err(invalid(
-                        Some(i),
-                        format!("key `{k}` is already the key of entry {first}"),
-                    ));
-                }
+        if let BatchEntry::Create(c) = e
+            && let Some(k) = &c.key
+        {
+            check_key(i, k)?;
+            if let Some(first) = defined.insert(k.clone(), i) {
+                return Err(invalid(
+                    Some(i),
+                    format!("key `{k}` is already the key of entry {first}"),
+                ));
             }
         }
     }

@@ -143,10 +143,10 @@ impl Repo {
     fn drop_lease(&self, id: &str, token: u64) {
         let Ok(mut locked) = LeaseStore::lock(self.local()) else { return };
         if let Some(l) = locked.store.leases.get(id).filter(|l| l.token == token) {
-            if let Some(r) = l.remote.clone() {
-                if locked.store.remote_ref(&r.remote, id) == Some(r.object.as_str()) {
-                    locked.store.set_remote_ref(&r.remote, id, None);
-                }
+            if let Some(r) = l.remote.clone()
+                && locked.store.remote_ref(&r.remote, id) == Some(r.object.as_str())
+            {
+                locked.store.set_remote_ref(&r.remote, id, None);
             }
             locked.store.leases.remove(id);
             let _ = locked.save();

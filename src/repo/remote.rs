@@ -316,10 +316,12 @@ impl Arbiter {
     pub fn try_win(&mut self, bid: &Bid) -> Result<std::result::Result<RemoteClaim, Error>> {
         let name = self.remote.name.clone();
         let current = self.held.get(bid.id).cloned();
-        if let Some(h) = &current {
-            if h.live(bid.claimed_at) && !self.is_mine(bid.id, h) && !bid.steal {
-                return Ok(Err(h.claimed_error(bid.id, &name)));
-            }
+        if let Some(h) = &current
+            && h.live(bid.claimed_at)
+            && !self.is_mine(bid.id, h)
+            && !bid.steal
+        {
+            return Ok(Err(h.claimed_error(bid.id, &name)));
         }
         let record = Record::of(bid)?;
         let expect = current.as_ref().map(|h| h.object.as_str());

@@ -152,13 +152,13 @@ impl Config {
         struct SchemaOnly {
             schema: u32,
         }
-        if let Ok(SchemaOnly { schema }) = serde_json::from_slice(bytes) {
-            if schema > SCHEMA {
-                return Err(invalid(format!(
-                    "schema {schema} was written by a newer jit; this one reads schema {SCHEMA} \
+        if let Ok(SchemaOnly { schema }) = serde_json::from_slice(bytes)
+            && schema > SCHEMA
+        {
+            return Err(invalid(format!(
+                "schema {schema} was written by a newer jit; this one reads schema {SCHEMA} \
                      and older"
-                )));
-            }
+            )));
         }
         serde_json::from_slice(bytes).map_err(|e| invalid(e.to_string()))
     }

@@ -99,10 +99,10 @@ fn command_lines(text: &str) -> Vec<Vec<String>> {
             if !line.starts_with("jit ") {
                 continue;
             }
-            if let Some(words) = shell_words(line) {
-                if !words.iter().any(|w| placeholder(w)) {
-                    out.push(words[1..].to_vec());
-                }
+            if let Some(words) = shell_words(line)
+                && !words.iter().any(|w| placeholder(w))
+            {
+                out.push(words[1..].to_vec());
             }
         }
     }

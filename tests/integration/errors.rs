@@ -396,10 +396,10 @@ fn context_must_be_key_equals_json_and_an_update_must_change_something() {
 
 /// Whether this process runs as root (which ignores permission bits).
 fn is_root() -> bool {
-    if let Ok(status) = std::fs::read_to_string("/proc/self/status") {
-        if let Some(line) = status.lines().find(|l| l.starts_with("Uid:")) {
-            return line.split_whitespace().nth(2) == Some("0");
-        }
+    if let Ok(status) = std::fs::read_to_string("/proc/self/status")
+        && let Some(line) = status.lines().find(|l| l.starts_with("Uid:"))
+    {
+        return line.split_whitespace().nth(2) == Some("0");
     }
     let out = Command::new("id").arg("-u").output().expect("run `id -u`");
     String::from_utf8_lossy(&out.stdout).trim() == "0"

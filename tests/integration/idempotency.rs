@@ -13,7 +13,7 @@ use crate::disk::jit_json;
 
 /// Every file of the store (issues, config, events, index, local state), by path; only
 /// `lock.info`, which any command that takes the lock rewrites, is left out.
-fn store(env: &TestEnv) -> BTreeMap<PathBuf, Vec<u8>> {
+pub fn store(env: &TestEnv) -> BTreeMap<PathBuf, Vec<u8>> {
     fn walk(dir: &Path, out: &mut BTreeMap<PathBuf, Vec<u8>>) {
         for e in std::fs::read_dir(dir).unwrap() {
             let p = e.unwrap().path();

@@ -469,3 +469,58 @@ fn the_official_python_sdk_connects_lists_and_calls() {
 }
 
 use std::path::Path;
+
+#[test]
+fn every_write_tool_takes_an_idempotency_key_and_a_retry_changes_nothing() {
+    let env = TestEnv::fixed();
+    env.ok(&["gate", "define", "review", "--stage", "postcheck", "--mode", "manual"]);
+    let [a, b] = ["A", "B"].map(|t| env.create(t));
+    env.ok(&["gate", "add", &a, "review"]);
+    let mut m = Mcp::start(&env);
+    // The schema says so, for every write tool but renew (it only moves a lease's expiry).
+    let list = m.request("tools/list", json!({}));
+    for t in list["result"]["tools"].as_array().unwrap() {
+        let keyed = t["inputSchema"]["properties"]["idempotency_key"]["type"] == "string";
+        let write = t["annotations"]["readOnlyHint"] == false;
+        assert_eq!(keyed, write && t["name"] != "renew", "{t}");
+    }
+    let cases = [
+        ("create", json!({"title": "New one", "priority": "high"})),
+        ("update", json!({"id": a, "priority": "high", "add_labels": ["area:x"]})),
+        ("dep_add", json!({"id": a, "deps": [b]})),
+        ("dep_rm", json!({"id": a, "deps": [b]})),
+        ("gate_pass", json!({"id": a, "gate": "review", "note": "ok"})),
+        ("gate_fail", json!({"id": a, "gate": "review", "by": "alice"})),
+        ("bulk_update", json!({"filter": "priority:high", "state": "ready"})),
+        ("claim", json!({"id": a, "agent": "agent:one"})),
+        ("release", json!({"id": a, "agent": "agent:one"})),
+        ("batch", json!({"entries": [{"op": "create", "title": "batched"}]})),
+    ];
+    for (i, (tool, args)) in cases.iter().enumerate() {
+        let mut args = args.clone();
+        args["idempotency_key"] = json!(format!("agent-1:step-{i}"));
+        let first = m.call(tool, args.clone());
+        let written = crate::idempotency::store(&env);
+        let again = m.call(tool, args.clone());
+        assert_eq!(again, first, "{tool}: the first result");
+        assert_eq!(crate::idempotency::store(&env), written, "{tool}: nothing written");
+        // The key with another request is refused, and changes nothing.
+        let mut other = args.clone();
+        other["idempotency_key"] = json!("agent-1:step-0");
+        if i > 0 {
+            let e = m.call_err(tool, other);
+            assert_eq!(e["code"], "IDEMPOTENCY_KEY_REUSED", "{tool}: {e}");
+            assert_eq!(crate::idempotency::store(&env), written, "{tool}: refused");
+        }
+    }
+    // One event per case: each committed once.
+    let events = env.json(&["events", "--limit", "1000"])["events"].as_array().unwrap().len();
+    assert_eq!(events, 1 + 2 + 1 + cases.len(), "define, 2 creates, gate add, then one each");
+    let e = m.call_err("create", json!({"title": "x", "idempotency_key": "a b"}));
+    assert_eq!(e["code"], "INVALID_IDEMPOTENCY_KEY", "{e}");
+    let e = m.call_err("create", json!({"title": "x", "idempotency_key": 7}));
+    assert_eq!(e["code"], "INVALID_ARGUMENT", "{e}");
+    let e = m.call_err("renew", json!({"id": a, "idempotency_key": "k"}));
+    assert_eq!(e["code"], "INVALID_ARGUMENT", "renew takes no key: {e}");
+    m.finish();
+}

@@ -463,3 +463,104 @@ fn claim_run_runs_direct_while_a_daemon_runs() {
     assert_eq!(lock_holder(dir), supervisor);
     drop(daemon);
 }
+
+/// The inotify watches the process `pid` holds (lines of its descriptors' fdinfo).
+fn inotify_watches(pid: u32) -> usize {
+    let Ok(fds) = std::fs::read_dir(format!("/proc/{pid}/fdinfo")) else { return 0 };
+    fds.flatten()
+        .filter_map(|f| std::fs::read_to_string(f.path()).ok())
+        .map(|info| info.lines().filter(|l| l.starts_with("inotify wd:")).count())
+        .sum()
+}
+
+#[test]
+fn served_reads_use_the_warm_index_and_see_every_change_behind_its_back() {
+    if !have_tool("git", "git") {
+        return;
+    }
+    let env = TestEnv::new();
+    let dir = env.path();
+    let id = env.create("original title");
+    let daemon = Served::start(dir);
+    let titles = || -> Vec<String> {
+        let out = run(dir, &["issue", "list", "--json"]);
+        let mut t: Vec<String> = json_of(&out)
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|i| i["title"].as_str().unwrap().to_string())
+            .collect();
+        t.sort();
+        t
+    };
+    assert_eq!(titles(), ["original title"]);
+    // The first served read set the warm index's watches (`.jit/` and `.jit/issues/`).
+    assert_eq!(inotify_watches(daemon.pid()), 2, "the daemon reads through a warm index");
+    // Another process (direct).
+    env.create("made by the cli");
+    assert_eq!(titles(), ["made by the cli", "original title"]);
+    // A hand edit in place, same size, mtime restored.
+    let path = env.issues_dir().join(format!("{id}.json"));
+    let before = std::fs::metadata(&path).unwrap();
+    let text = std::fs::read_to_string(&path).unwrap();
+    std::fs::write(&path, text.replace("original title", "ORIGINAL TITLE")).unwrap();
+    let f = std::fs::File::options().write(true).open(&path).unwrap();
+    f.set_modified(before.modified().unwrap()).unwrap();
+    assert_eq!(std::fs::metadata(&path).unwrap().len(), before.len());
+    assert_eq!(titles(), ["ORIGINAL TITLE", "made by the cli"]);
+    let out = run(dir, &["issue", "show", &id, "--json"]);
+    assert_eq!(json_of(&out)["title"], "ORIGINAL TITLE");
+    // A git checkout. The git directory is outside the tree, so that the daemon's local
+    // state stays where it was (`.jit/local/`, untracked).
+    let gitdir = tempfile::tempdir().unwrap();
+    let git = |args: &[&str]| {
+        let out = Command::new("git")
+            .arg(format!("--git-dir={}", gitdir.path().display()))
+            .arg(format!("--work-tree={}", dir.display()))
+            .args(args)
+            .current_dir(dir)
+            .env("GIT_AUTHOR_NAME", "t")
+            .env("GIT_AUTHOR_EMAIL", "t@t")
+            .env("GIT_COMMITTER_NAME", "t")
+            .env("GIT_COMMITTER_EMAIL", "t@t")
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    };
+    git(&["init", "-q"]);
+    git(&["add", ".jit/issues"]);
+    git(&["commit", "-qm", "one"]);
+    env.ok(&["issue", "update", &id, "--title", "changed after the commit"]);
+    assert_eq!(titles(), ["changed after the commit", "made by the cli"]);
+    git(&["checkout", "--", ".jit/issues"]);
+    assert_eq!(titles(), ["ORIGINAL TITLE", "made by the cli"]);
+    // A served write, then a direct read and a served one agree.
+    let out = run(dir, &["issue", "update", &id, "--title", "served write", "--json"]);
+    assert!(out.status.success(), "{}", describe(&out));
+    assert_eq!(lock_holder(dir), u64::from(daemon.pid()), "served");
+    assert_eq!(env.json(&["issue", "show", &id])["title"], "served write");
+    assert_eq!(titles(), ["made by the cli", "served write"]);
+    // An overflowed notification queue, while the daemon is idle: more events than the
+    // kernel queues, then an edit; the next command re-checks everything.
+    let max: usize = std::fs::read_to_string("/proc/sys/fs/inotify/max_queued_events")
+        .ok()
+        .and_then(|s| s.trim().parse().ok())
+        .unwrap_or(16384);
+    for i in 0..max / 2 + 16 {
+        let p = env.issues_dir().join(format!(".tmp.flood{i}"));
+        std::fs::write(&p, b"").unwrap();
+        std::fs::remove_file(&p).unwrap();
+    }
+    let text = std::fs::read_to_string(&path).unwrap();
+    std::fs::write(&path, text.replace("served write", "after the flood")).unwrap();
+    assert_eq!(titles(), ["after the flood", "made by the cli"]);
+    // A config change is seen by the next served command (each opens the repository).
+    let cfg = env.jit_dir().join("config.json");
+    let mut c: Value = serde_json::from_str(&std::fs::read_to_string(&cfg).unwrap()).unwrap();
+    c["bulk_confirm"] = json!(1);
+    std::fs::write(&cfg, serde_json::to_string_pretty(&c).unwrap()).unwrap();
+    let args = ["issue", "bulk-update", "--filter", "state:backlog", "--priority", "low", "--json"];
+    let out = run(dir, &args);
+    assert_eq!(json_of(&out)["error"]["code"], "BULK_CONFIRM_REQUIRED", "{}", describe(&out));
+    assert!(daemon.stop().success());
+}

@@ -150,16 +150,16 @@ fn detach(ctx: &mut Ctx, layout: &Layout, place: &ServePlace) -> Result<u8, CliE
         .at("<jit executable>")?;
     let start = Instant::now();
     loop {
-        if let Some(info) = place.info().filter(|i| i.pid == child.id()) {
-            if std::os::unix::net::UnixStream::connect(place.socket()).is_ok() {
-                if ctx.out.is_json() {
-                    let same_build = Some(info.build.as_str()) == build_id();
-                    ctx.out.json(&ServeStatus { running: true, same_build, info })?;
-                } else {
-                    ctx.status(&format!("jit serve started (pid {})", child.id()));
-                }
-                return Ok(exit::OK);
+        if let Some(info) = place.info().filter(|i| i.pid == child.id())
+            && std::os::unix::net::UnixStream::connect(place.socket()).is_ok()
+        {
+            if ctx.out.is_json() {
+                let same_build = Some(info.build.as_str()) == build_id();
+                ctx.out.json(&ServeStatus { running: true, same_build, info })?;
+            } else {
+                ctx.status(&format!("jit serve started (pid {})", child.id()));
             }
+            return Ok(exit::OK);
         }
         if let Ok(Some(status)) = child.try_wait() {
             return Err(Error::InvalidArgument(format!(

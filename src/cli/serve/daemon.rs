@@ -1,9 +1,9 @@
 //! The daemon of `jit serve`: listens on the repository's socket and runs each client's
 //! command on a thread of its own, through the same dispatch as a direct run. It holds no
-//! state shared between commands: every command opens its own `Repo` (through
-//! `Ctx::open_repo`, which calls the hook `repo_hook` makes),
-//! takes the same lock, writes the same journal and presents the same fencing tokens as a
-//! process of its own, so served and direct commands mix safely.
+//! state shared between commands but the warm index of its repository: every command opens
+//! its own `Repo` (through `Ctx::open_repo`, which calls the hook `repo_hook` makes, which
+//! attaches the warm index), takes the same lock, writes the same journal and presents the
+//! same fencing tokens as a process of its own, so served and direct commands mix safely.
 
 use std::io::{IoSliceMut, Read, Write};
 use std::mem::MaybeUninit;
@@ -21,7 +21,9 @@ use rustix::net::{RecvAncillaryBuffer, RecvAncillaryMessage, RecvFlags};
 use super::{MAGIC, Request, build_id, os, read_frame, write_frame};
 use crate::cli::invocation::{Gone, Invocation, RepoHook};
 use crate::error::{Error, IoContext, Result};
+use crate::repo::Repo;
 use crate::storage::Layout;
+use crate::storage::index::warm::WarmIndex;
 use crate::storage::serve::{ServeInfo, ServeLock, ServePlace};
 
 /// How long a connection may take to send its hello and its request.
@@ -70,7 +72,7 @@ impl Daemon {
             listener,
             info,
             build,
-            hook: repo_hook(root),
+            hook: repo_hook(layout, root),
             stopping: Arc::new(AtomicBool::new(false)),
             _lock: lock,
         })
@@ -161,9 +163,19 @@ fn lock_or_running(place: &ServePlace) -> Result<ServeLock> {
 /// it keeps between commands (the warm index) to a `Repo` of its own repository (`root`,
 /// canonical). Commands run for another tracker sharing the local state (another worktree
 /// of the clone) get none.
-fn repo_hook(root: PathBuf) -> Option<RepoHook> {
-    let _ = root;
-    None
+///
+/// The warm index is opened when the daemon starts (its watches are set by the first read);
+/// if inotify cannot be had (the per-user instance limit), every command reads cold, as a
+/// direct one does.
+fn repo_hook(layout: &Layout, root: PathBuf) -> Option<RepoHook> {
+    let warm = WarmIndex::open(layout).ok()?;
+    Some(Arc::new(move |repo: &mut Repo| {
+        let here = repo.layout().root();
+        let ours = here == root || std::fs::canonicalize(here).is_ok_and(|c| c == root);
+        if ours {
+            repo.set_warm(warm.clone());
+        }
+    }))
 }
 
 /// One connection: the hello, the request, the run, the exit code.

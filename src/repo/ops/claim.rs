@@ -140,15 +140,15 @@ fn named(
     let issue = tx.load(id)?.clone();
     let key = id.to_string();
     let held = store.live(&key, now);
-    if let Some(l) = held {
-        if !steal {
-            return Err(Error::AlreadyClaimed {
-                id: key,
-                agent: l.agent.clone(),
-                token: l.token,
-                expires_at: crate::model::time::format(l.expires_at),
-            });
-        }
+    if let Some(l) = held
+        && !steal
+    {
+        return Err(Error::AlreadyClaimed {
+            id: key,
+            agent: l.agent.clone(),
+            token: l.token,
+            expires_at: crate::model::time::format(l.expires_at),
+        });
     }
     let orphan = issue.state == State::InProgress && store.leases.contains_key(&key);
     if issue.state != State::Ready && !orphan && !(steal && held.is_some()) {

@@ -19,12 +19,12 @@ fn stored_path(tx: &Transaction, path: &str) -> Result<String> {
 pub fn add(tx: &mut Transaction, req: &DocAdd) -> Result<Issue> {
     let id = tx.resolve(&req.id)?;
     let path = stored_path(tx, &req.path)?;
-    if let Some(l) = &req.label {
-        if l.trim().is_empty() || l.len() > 128 || l.chars().any(crate::model::is_layout_char) {
-            return Err(Error::InvalidArgument(format!(
-                "the document label `{l}` must be 1 to 128 bytes, on one line"
-            )));
-        }
+    if let Some(l) = &req.label
+        && (l.trim().is_empty() || l.len() > 128 || l.chars().any(crate::model::is_layout_char))
+    {
+        return Err(Error::InvalidArgument(format!(
+            "the document label `{l}` must be 1 to 128 bytes, on one line"
+        )));
     }
     match documents::state(tx.repo().layout().project(), &path) {
         DocState::Present => {}

@@ -38,15 +38,15 @@ pub fn apply_noting(
     let mut locked = LeaseStore::lock(tx.repo().local())?;
     let expired = locked.store.take_unlogged_expired(now);
     let pruned = super::prune_leases(tx, &mut locked.store, None)?;
-    if let (Some(agent), Some(l)) = (&req.agent, locked.store.live(&key, now)) {
-        if &l.agent != agent {
-            return Err(Error::AlreadyClaimed {
-                id: key,
-                agent: l.agent.clone(),
-                token: l.token,
-                expires_at: crate::model::time::format(l.expires_at),
-            });
-        }
+    if let (Some(agent), Some(l)) = (&req.agent, locked.store.live(&key, now))
+        && &l.agent != agent
+    {
+        return Err(Error::AlreadyClaimed {
+            id: key,
+            agent: l.agent.clone(),
+            token: l.token,
+            expires_at: crate::model::time::format(l.expires_at),
+        });
     }
     let to = req.state.unwrap_or(State::Ready);
     let unassign = matches!(to, State::Ready | State::Backlog);

@@ -39,10 +39,10 @@ pub fn check_values(issue: &Issue, raw: &Value, path: &str, findings: &mut Vec<F
             bad(format!("the label `{l}` is listed twice"));
         }
     }
-    if let Some(a) = &issue.assignee {
-        if let Err(e) = validate_assignee(a) {
-            bad(e.to_string());
-        }
+    if let Some(a) = &issue.assignee
+        && let Err(e) = validate_assignee(a)
+    {
+        bad(e.to_string());
     }
     let mut deps = std::collections::HashSet::new();
     for d in &issue.dependencies {
@@ -83,10 +83,10 @@ pub fn check_values(issue: &Issue, raw: &Value, path: &str, findings: &mut Vec<F
 fn odd_timestamps(raw: &Value) -> Vec<String> {
     let mut out = Vec::new();
     let mut check = |name: String, v: Option<&Value>| {
-        if let Some(s) = v.and_then(Value::as_str) {
-            if time::parse(s).is_ok_and(|t| time::format(t) != s) {
-                out.push(name);
-            }
+        if let Some(s) = v.and_then(Value::as_str)
+            && time::parse(s).is_ok_and(|t| time::format(t) != s)
+        {
+            out.push(name);
         }
     };
     for f in ["created_at", "updated_at", "closed_at"] {

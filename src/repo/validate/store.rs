@@ -146,14 +146,14 @@ fn blocked(layout: &Layout, path: &str, ops: &[Op], findings: &mut Vec<Finding>)
             need += content.len() as u64;
         }
     }
-    if let Some(free) = free_bytes(layout) {
-        if free < need {
-            let msg = format!(
-                "the interrupted change needs {need} bytes to finish and the filesystem has \
+    if let Some(free) = free_bytes(layout)
+        && free < need
+    {
+        let msg = format!(
+            "the interrupted change needs {need} bytes to finish and the filesystem has \
                  {free} free: every write fails until space is freed outside .jit/"
-            );
-            findings.push(Finding::new("JOURNAL_BLOCKED", path, msg));
-        }
+        );
+        findings.push(Finding::new("JOURNAL_BLOCKED", path, msg));
     }
 }
 

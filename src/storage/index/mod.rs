@@ -34,7 +34,7 @@ pub mod warm;
 
 use format::*;
 use snapshot::{BaseFile, FileRead, Section, Slot, read_issue_file};
-pub use snapshot::{Entry, Head, Headline, Problem, Snapshot, Summary, Text};
+pub use snapshot::{Entry, Head, Headline, Lead, Problem, Snapshot, Summary, Text};
 #[cfg(test)]
 use snapshot::{PARALLEL_READ_MIN, SINGLE_READS, read_exact_at_parallel};
 #[cfg(test)]

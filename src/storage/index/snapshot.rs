@@ -54,6 +54,48 @@ pub struct Headline<'a> {
     pub title: &'a str,
 }
 
+/// The state and priority of a [`Summary`], decoded without allocating or checking text (the
+/// dependencies are counted past, the title skipped as bytes): what lets a filter that needs
+/// them rule most issues out before their whole summary is decoded
+/// ([`crate::query::Expr::ruled_out`]). `None` from [`Entry::lead`] if it does not decode.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Lead {
+    pub state: u8,
+    pub priority: u8,
+}
+
+#[derive(Deserialize)]
+struct LeadRecord<'a> {
+    _dependencies: Skipped,
+    state: u8,
+    #[serde(borrow)]
+    _title: &'a [u8],
+    priority: u8,
+}
+
+/// A sequence of `u128` read and dropped.
+struct Skipped;
+
+impl<'de> Deserialize<'de> for Skipped {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = Skipped;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a sequence of ids")
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> std::result::Result<Skipped, A::Error> {
+                while seq.next_element::<u128>()?.is_some() {}
+                Ok(Skipped)
+            }
+        }
+        d.deserialize_seq(V)
+    }
+}
+
 /// An issue's description, fetched only when read: most queries never look at it, and it is
 /// the bulk of what the index holds besides the JSON.
 #[derive(Clone, Copy, Debug, Default)]
@@ -121,6 +163,12 @@ impl<'a> Entry<'a> {
             let s = self.summary_from_file();
             Head { dependencies: s.dependencies, state: s.state }
         })
+    }
+
+    /// State and priority only, if the record's summary decodes that far ([`Lead`]).
+    pub fn lead(&self) -> Option<Lead> {
+        let r: LeadRecord = postcard::from_bytes(self.rec.summary()).ok()?;
+        Some(Lead { state: r.state, priority: r.priority })
     }
 
     /// Dependencies, state and title only.
@@ -410,8 +458,12 @@ impl Snapshot {
         self.fallbacks.insert(id.as_u128(), Box::new(self.read_issue(id))).as_ref()
     }
 
+    /// Once per issue: a snapshot shared by a long-running process's requests (the warm
+    /// index) is read again and again, and must not grow with each read.
     pub(super) fn note_damage(&self, id: IssueId) {
-        if let Ok(mut d) = self.damaged.lock() {
+        if let Ok(mut d) = self.damaged.lock()
+            && !d.contains(&id)
+        {
             d.push(id);
         }
     }
