@@ -45,12 +45,17 @@ fn find_git_below(start: &Path, ceilings: &[PathBuf]) -> Option<GitTree> {
     None
 }
 
-/// `GIT_CEILING_DIRECTORIES`: colon-separated absolute directories (relative and empty entries
-/// are ignored), each also with its symbolic links resolved, as git compares them.
+/// `GIT_CEILING_DIRECTORIES`, read as [`ceiling_list`] reads it.
 fn git_ceilings() -> Vec<PathBuf> {
-    let Some(v) = std::env::var_os("GIT_CEILING_DIRECTORIES") else { return Vec::new() };
+    std::env::var_os("GIT_CEILING_DIRECTORIES").map_or_else(Vec::new, |v| ceiling_list(&v))
+}
+
+/// A ceiling list as git reads `GIT_CEILING_DIRECTORIES` (and jit `JIT_CEILING_DIRECTORIES`):
+/// colon-separated absolute directories (relative and empty entries are ignored), each also
+/// with its symbolic links resolved, since the directories walked have theirs resolved.
+pub fn ceiling_list(v: &std::ffi::OsStr) -> Vec<PathBuf> {
     let mut out = Vec::new();
-    for p in std::env::split_paths(&v).filter(|p| p.is_absolute()) {
+    for p in std::env::split_paths(v).filter(|p| p.is_absolute()) {
         if let Ok(real) = std::fs::canonicalize(&p) {
             out.push(real);
         }

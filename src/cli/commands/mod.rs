@@ -361,14 +361,7 @@ fn trust_all_gates_from_env(inv: &Invocation) -> Result<bool, CliError> {
 /// resolved, as the current directory has them resolved.
 pub fn ceilings_from_env(inv: &Invocation) -> Vec<PathBuf> {
     let Some(v) = inv.var_os("JIT_CEILING_DIRECTORIES") else { return Vec::new() };
-    let mut out = Vec::new();
-    for p in std::env::split_paths(&v).filter(|p| p.is_absolute()) {
-        if let Ok(real) = std::fs::canonicalize(&p) {
-            out.push(real);
-        }
-        out.push(p);
-    }
-    out
+    crate::storage::local::ceiling_list(&v)
 }
 
 /// Run the parsed command; returns the exit code.
