@@ -37,6 +37,8 @@ Environment:
   BENCH_DIR   scratch directory for the repositories (default: target/bench-agents)
   BENCH_OUT   where the markdown summary goes (default: target/bench-agents.md)
   JIT_BIN     the binary to use (default: build the release binary and copy it)
+  BENCH_SERVE_HOOK  a program started with the daemon's pid once a served row's daemon runs
+              (a profiler to attach, e.g. a script running `perf record -g -p "$1"`)
 
 The seed repository (scripts/gen_repo.py, ~20 % of it ready) is made once and copied afresh
 for each configuration, so every run starts from the same 10k issues with a warm index.
