@@ -22,13 +22,23 @@ the update with the token from its environment, the supervisor moves the issue t
 write); the transaction times of claim and release come from `jit metrics`; ops/s counts the
 committed operations (create, claim, update, release events) over the wall time.
 
+With `--mode served` (or `--serve`, or `--mode direct served` for both, one after the other
+per row) a `jit serve --detach` daemon runs for the repository while the agents work: it is
+started after the repository is copied (and warmed by one served listing), and stopped at
+the end of the row; the agents' commands are then forwarded to it (`claim run` itself is
+never served, the commands it runs are). `direct` rows run with no daemon, as a repository
+without `jit serve` does. Each row records the load average (`/proc/loadavg`, as `uptime`
+shows it) before and after it.
+
 Usage: scripts/agents_bench.py [--issues N] [--only AGENTSxROUNDS ...] [--durability D ...]
-                               [--via commands|claim-run ...]
+                               [--via commands|claim-run ...] [--mode direct|served ...]
 
 Environment:
   BENCH_DIR   scratch directory for the repositories (default: target/bench-agents)
   BENCH_OUT   where the markdown summary goes (default: target/bench-agents.md)
   JIT_BIN     the binary to use (default: build the release binary and copy it)
+  BENCH_SERVE_HOOK  a program started with the daemon's pid once a served row's daemon runs
+              (a profiler to attach, e.g. a script running `perf record -g -p "$1"`)
 
 The seed repository (scripts/gen_repo.py, ~20 % of it ready) is made once and copied afresh
 for each configuration, so every run starts from the same 10k issues with a warm index.
@@ -149,7 +159,30 @@ class Agent(threading.Thread):
                 self.failures.append(("claim run", result.get("outcome")))
 
 
-def run_config(jit, seed, bench_dir, durability, agents, rounds, via="commands"):
+def loadavg():
+    return " ".join(open("/proc/loadavg").read().split()[:3])
+
+
+def start_daemon(jit, repo, env):
+    """`jit serve --detach` for the repository; returns its pid once it serves, warm."""
+    subprocess.run([jit, "--repo", repo, "--quiet", "serve", "--detach"], env=env, check=True,
+                   stdout=subprocess.DEVNULL)
+    status = json.loads(subprocess.run([jit, "--repo", repo, "serve", "--status", "--json"],
+                                       env=env, check=True, capture_output=True,
+                                       text=True).stdout)
+    # The daemon's first read builds its warm index: not part of what is timed.
+    subprocess.run([jit, "--repo", repo, "ready", "--limit", "1", "--json"], env=env,
+                   check=True, stdout=subprocess.DEVNULL)
+    return status["pid"]
+
+
+def stop_daemon(jit, repo, env):
+    subprocess.run([jit, "--repo", repo, "--quiet", "serve", "--stop"], env=env, check=True,
+                   stdout=subprocess.DEVNULL)
+
+
+def run_config(jit, seed, bench_dir, durability, agents, rounds, via="commands",
+               mode="direct"):
     repo = os.path.join(bench_dir, "run")
     shutil.rmtree(repo, ignore_errors=True)
     shutil.copytree(seed, repo, symlinks=True)
@@ -159,6 +192,13 @@ def run_config(jit, seed, bench_dir, durability, agents, rounds, via="commands")
         subprocess.run([jit, "--repo", repo, "issue", "list", "--count"], env=env, check=True,
                        stdout=subprocess.DEVNULL)
         time.sleep(1)
+    pid = start_daemon(jit, repo, env) if mode == "served" else None
+    if pid is not None:
+        log(f"  jit serve running, pid {pid}")
+        hook = os.environ.get("BENCH_SERVE_HOOK")
+        if hook:  # e.g. a profiler to attach: run with the daemon's pid as its argument
+            subprocess.Popen([hook, str(pid)])
+    load_before = loadavg()
     start = threading.Barrier(agents)
     threads = [Agent(jit, repo, env, f"agent:b{i}", rounds, start, via)
                for i in range(agents)]
@@ -168,6 +208,9 @@ def run_config(jit, seed, bench_dir, durability, agents, rounds, via="commands")
     for t in threads:
         t.join()
     wall = time.perf_counter() - t0
+    load_after = loadavg()
+    if pid is not None:
+        stop_daemon(jit, repo, env)
     metrics = json.loads(subprocess.run(
         [jit, "--repo", repo, "metrics", "--since", "all", "--json"], env=env, check=True,
         capture_output=True, text=True).stdout)
@@ -182,7 +225,7 @@ def run_config(jit, seed, bench_dir, durability, agents, rounds, via="commands")
     shutil.rmtree(repo, ignore_errors=True)
     return {
         "agents": agents, "rounds": rounds, "durability": durability, "wall_s": wall,
-        "via": via,
+        "via": via, "mode": mode, "load_before": load_before, "load_after": load_after,
         "ops": total, "ops_per_s": total / wall if wall else 0.0,
         "per_op": {op: {"n": len(v), "p50": percentile(v, 0.5), "p95": percentile(v, 0.95),
                         "p99": percentile(v, 0.99), "max": max(v, default=0.0)}
@@ -195,6 +238,12 @@ def run_config(jit, seed, bench_dir, durability, agents, rounds, via="commands")
     }
 
 
+def load_cell(r):
+    if "load_before" not in r:
+        return ""
+    return f"{r['load_before']} → {r['load_after']}"
+
+
 def run_table(results):
     """The rows measured through `claim run`."""
     lines = [
@@ -202,10 +251,10 @@ def run_table(results):
         "Through `jit claim run` (the supervisor claims, its command updates, it moves the "
         "issue to done):",
         "",
-        "| agents x rounds | durability | ops/s | create p50/p95/p99/max ms | claim run "
+        "| agents x rounds | mode | durability | ops/s | create p50/p95/p99/max ms | claim run "
         "p50/p95/p99/max ms | lock wait p50/p99 ms | claim transaction p50/p99 ms | release "
-        "transaction p50/p99 ms | failures (LOCK_TIMEOUT) |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "transaction p50/p99 ms | failures (LOCK_TIMEOUT) | load before → after |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in results:
         cells = []
@@ -219,10 +268,11 @@ def run_table(results):
         if r["failure_codes"]:
             fails += " " + ", ".join(str(c) for c in r["failure_codes"])
         lines.append(
-            f"| {r['agents']} x {r['rounds']} | {r['durability']} | {r['ops_per_s']:.0f} | "
+            f"| {r['agents']} x {r['rounds']} | {r.get('mode', 'direct')} | {r['durability']} | "
+            f"{r['ops_per_s']:.0f} | "
             + " | ".join(cells) + f" | {lw['p50_ms']} / {lw['p99_ms']} | "
             f"{claim['p50_ms']} / {claim['p99_ms']} | {release['p50_ms']} / "
-            f"{release['p99_ms']} | {fails} |")
+            f"{release['p99_ms']} | {fails} | {load_cell(r)} |")
     return "\n".join(lines) + "\n"
 
 
@@ -234,10 +284,11 @@ def table(results, load_start, load_end, issues):
         f"(1, 5, 15 min) at start {load_start}, at end {load_end}; "
         f"{os.cpu_count()} CPUs.",
         "",
-        "| agents x rounds | durability | ops/s | create p50/p95/p99/max ms | claim p50/p95/p99/max"
-        " ms | update p50/p95/p99/max ms | done p50/p95/p99/max ms | lock wait p50/p99 ms |"
-        " claim transaction p50/p99 ms | failures (LOCK_TIMEOUT) |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "| agents x rounds | mode | durability | ops/s | create p50/p95/p99/max ms | claim "
+        "p50/p95/p99/max ms | update p50/p95/p99/max ms | done p50/p95/p99/max ms | lock wait "
+        "p50/p99 ms | claim transaction p50/p99 ms | failures (LOCK_TIMEOUT) | load before → "
+        "after |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in results:
         cells = []
@@ -250,9 +301,10 @@ def table(results, load_start, load_end, issues):
         if r["failure_codes"]:
             fails += " " + ", ".join(r["failure_codes"])
         lines.append(
-            f"| {r['agents']} x {r['rounds']} | {r['durability']} | {r['ops_per_s']:.0f} | "
+            f"| {r['agents']} x {r['rounds']} | {r.get('mode', 'direct')} | {r['durability']} | "
+            f"{r['ops_per_s']:.0f} | "
             + " | ".join(cells) + f" | {lw['p50_ms']} / {lw['p99_ms']} | "
-            f"{tx['p50_ms']} / {tx['p99_ms']} | {fails} |")
+            f"{tx['p50_ms']} / {tx['p99_ms']} | {fails} | {load_cell(r)} |")
     text = "\n".join(lines) + "\n"
     if supervised:
         text += run_table(supervised)
@@ -267,7 +319,11 @@ def main():
     ap.add_argument("--via", nargs="*", default=["commands"],
                     choices=["commands", "claim-run"],
                     help="one command per step, or the same rounds through `claim run`")
+    ap.add_argument("--mode", nargs="*", default=None, choices=["direct", "served"],
+                    help="without a daemon, or with `jit serve` running for the repository")
+    ap.add_argument("--serve", action="store_true", help="the same as --mode served")
     args = ap.parse_args()
+    modes = args.mode or (["served"] if args.serve else ["direct"])
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     bench_dir = os.path.abspath(os.environ.get("BENCH_DIR", os.path.join(root, "target",
                                                                            "bench-agents")))
@@ -288,17 +344,22 @@ def main():
     for agents, rounds in configs:
         for durability in args.durability:
             for via in args.via:
-                log(f"{agents} agents x {rounds} rounds, {durability} durability, via {via}")
-                r = run_config(jit, seed, bench_dir, durability, agents, rounds, via)
-                first = "claim" if via == "commands" else "claim run"
-                log(f"  {r['ops']} operations in {r['wall_s']:.1f} s: {r['ops_per_s']:.0f}/s, "
-                    f"{first} p50 {r['per_op'][first]['p50']:.0f} ms, {r['failures']} failures")
-                results.append(r)
-                load_now = open("/proc/loadavg").read().split()[:3]
-                text = table(results, " ".join(load_start), " ".join(load_now), args.issues)
-                open(out, "w").write(text)
-                with open(os.path.splitext(out)[0] + ".json", "w") as f:
-                    json.dump(results, f, indent=1)
+                for mode in modes:
+                    log(f"{agents} agents x {rounds} rounds, {durability} durability, via {via}"
+                        f", {mode}")
+                    r = run_config(jit, seed, bench_dir, durability, agents, rounds, via, mode)
+                    first = "claim" if via == "commands" else "claim run"
+                    log(f"  {r['ops']} operations in {r['wall_s']:.1f} s: "
+                        f"{r['ops_per_s']:.0f}/s, {first} p50 "
+                        f"{r['per_op'][first]['p50']:.0f} ms, {r['failures']} failures, load "
+                        f"{r['load_before']} -> {r['load_after']}")
+                    results.append(r)
+                    load_now = open("/proc/loadavg").read().split()[:3]
+                    text = table(results, " ".join(load_start), " ".join(load_now),
+                                 args.issues)
+                    open(out, "w").write(text)
+                    with open(os.path.splitext(out)[0] + ".json", "w") as f:
+                        json.dump(results, f, indent=1)
     print(text)
 
 

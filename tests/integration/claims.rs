@@ -397,6 +397,39 @@ fn claim_picks_by_priority_then_age_and_counts_what_it_skipped() {
     assert_eq!(e["code"], json!("ISSUE_BLOCKED"));
 }
 
+/// A claim judges one priority at a time, highest first: a priority whose issues are all
+/// blocked, claimed or gated gives way to the next, the oldest of the first priority with a
+/// claimable issue wins, and with nothing claimable every priority is counted.
+#[test]
+fn claim_passes_over_a_priority_with_nothing_claimable() {
+    let env = TestEnv::fixed();
+    let dep = env.create("Dependency");
+    let crit = |title: &str, extra: &[&str]| {
+        let mut args = vec!["issue", "create", title, "--state", "ready", "-p", "critical"];
+        args.extend_from_slice(extra);
+        env.json(&args)["id"].as_str().unwrap().to_string()
+    };
+    crit("Blocked critical", &["--depends-on", &dep]);
+    let held = crit("Held critical", &[]);
+    at_json(&env, T0, &["claim", &held, "--agent", "other"], 0);
+    let low = |now: &str, title: &str| {
+        at_json(&env, now, &["issue", "create", title, "--state", "ready", "-p", "low"], 0)["id"]
+            .clone()
+    };
+    let (low_new, low_old) = (low(T_LATER, "Low new"), low(T0, "Low old"));
+    let medium = env.json(&["issue", "create", "Medium", "--state", "ready"])["id"].clone();
+    let first = at_json(&env, T0, &["claim", "--agent", "a"], 0);
+    assert_eq!(first["issue"]["id"], medium);
+    assert_eq!(at_json(&env, T0, &["claim", "--agent", "a"], 0)["issue"]["id"], low_old);
+    assert_eq!(at_json(&env, T0, &["claim", "--agent", "a"], 0)["issue"]["id"], low_new);
+    let e = at_json(&env, T0, &["claim", "--agent", "a"], 5)["error"].clone();
+    assert_eq!(
+        (e["matched"].clone(), e["blocked"].clone(), e["claimed"].clone(), e["gated"].clone()),
+        (json!(6), json!(1), json!(4), json!(0)),
+        "{e}"
+    );
+}
+
 #[test]
 fn a_waiting_agent_gets_the_issue_created_later_and_two_waiters_never_share() {
     let env = TestEnv::new();
