@@ -329,6 +329,10 @@ def main():
                                                                            "bench-agents")))
     out = os.environ.get("BENCH_OUT", os.path.join(root, "target", "bench-agents.md"))
     os.makedirs(bench_dir, exist_ok=True)
+    # The scratch repositories may sit inside the project's git work tree (the default, under
+    # target/): as their own trackers, outside it, so that their local state (leases, the
+    # serve daemon's socket) stays in each .jit/local/, not in the project's git directory.
+    os.environ["GIT_CEILING_DIRECTORIES"] = bench_dir
     built = build(root)
     jit = os.path.join(bench_dir, "jit")  # a private copy: a rebuild meanwhile changes nothing
     shutil.copy2(built, jit)
