@@ -12,6 +12,7 @@ more than the calls being measured).
 
 The server runs with the repository's own durability (full unless its config says else).
 """
+import io
 import json
 import subprocess
 import sys
@@ -22,7 +23,9 @@ class Server:
     def __init__(self, jit, repo):
         self.p = subprocess.Popen([jit, "mcp", "--repo", repo], stdin=subprocess.PIPE,
                                   stdout=subprocess.PIPE, bufsize=0)
-        self.out = self.p.stdout
+        # Buffered: a raw pipe's readline reads one byte per system call, which cost more
+        # than the server's whole answer to a show.
+        self.out = io.BufferedReader(self.p.stdout, 1 << 16)
         self.next = 1
         self.request("initialize", {"protocolVersion": "2025-06-18", "capabilities": {},
                                     "clientInfo": {"name": "mcp_bench", "version": "0"}})
