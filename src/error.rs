@@ -199,7 +199,9 @@ pub enum Error {
 
     /// `jit claim` found nothing claimable; not a failure of the tool (exit 5).
     #[error(
-        "no issue available to claim: {matched} matched ({blocked} blocked, {gated} gated, {claimed} claimed)"
+        "no issue available to claim: {matched} matched ({blocked} blocked, {gated} gated, \
+         {claimed} claimed, {} in a state other than ready)",
+        matched.saturating_sub(blocked + gated + claimed)
     )]
     NoIssueAvailable { matched: usize, blocked: usize, gated: usize, claimed: usize },
 

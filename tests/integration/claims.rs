@@ -428,6 +428,12 @@ fn claim_passes_over_a_priority_with_nothing_claimable() {
         (json!(6), json!(1), json!(4), json!(0)),
         "{e}"
     );
+    // The message accounts for all of them: the one left is not ready.
+    assert_eq!(
+        e["message"],
+        "no issue available to claim: 6 matched (1 blocked, 0 gated, 4 claimed, 1 in a state \
+         other than ready)"
+    );
 }
 
 #[test]
