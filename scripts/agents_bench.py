@@ -30,8 +30,20 @@ never served, the commands it runs are). `direct` rows run with no daemon, as a 
 without `jit serve` does. Each row records the load average (`/proc/loadavg`, as `uptime`
 shows it) before and after it.
 
+With `--mode mcp` each agent is one persistent `jit mcp --repo R` server process, started
+(and warmed by one `query` call: its first read builds the warm index) before the timed
+window, driven by the agent's thread over the server's stdin/stdout with newline-delimited
+JSON-RPC: the same rounds as the same tool calls (`create` with `state: ready`; `claim` with
+`agent`; `update` with `add_labels` and `claim_token`; `update` with `state: done` and
+`claim_token`), each call timed from the request written to its reply read. A tool error
+(`isError`) or a claim answered `NO_ISSUE_AVAILABLE` is a failure, counted by its code. The
+row also records the CPU the servers used during the timed window (utime + stime from
+`/proc/PID/stat`, summed) and the CPU of the harness process itself (the client), so that a
+client too slow to keep up would show. Each server takes an inotify instance: Linux allows 128 per user by
+default (`fs.inotify.max_user_instances`), so more agents than that need the limit raised.
+
 Usage: scripts/agents_bench.py [--issues N] [--only AGENTSxROUNDS ...] [--durability D ...]
-                               [--via commands|claim-run ...] [--mode direct|served ...]
+                               [--via commands|claim-run ...] [--mode direct|served|mcp ...]
 
 Environment:
   BENCH_DIR   scratch directory for the repositories (default: target/bench-agents)
@@ -45,6 +57,7 @@ for each configuration, so every run starts from the same 10k issues with a warm
 """
 
 import argparse
+import io
 import json
 import os
 import shutil
@@ -159,6 +172,112 @@ class Agent(threading.Thread):
                 self.failures.append(("claim run", result.get("outcome")))
 
 
+class McpServer:
+    """One `jit mcp` server process and a minimal JSON-RPC client for it (as
+    scripts/mcp_bench.py): requests written to its stdin, replies read from its stdout through
+    a buffered reader (a raw pipe's readline reads one byte per system call)."""
+
+    def __init__(self, jit, repo, env):
+        self.p = subprocess.Popen([jit, "mcp", "--repo", repo], stdin=subprocess.PIPE,
+                                  stdout=subprocess.PIPE, env=env, bufsize=0)
+        self.out = io.BufferedReader(self.p.stdout, 1 << 16)
+        self.next = 1
+        self.request("initialize", {"protocolVersion": "2025-06-18", "capabilities": {},
+                                    "clientInfo": {"name": "agents_bench", "version": "0"}})
+        self.send({"jsonrpc": "2.0", "method": "notifications/initialized"})
+
+    def send(self, msg):
+        self.p.stdin.write(json.dumps(msg).encode() + b"\n")
+
+    def request(self, method, params):
+        i = self.next
+        self.next += 1
+        self.send({"jsonrpc": "2.0", "id": i, "method": method, "params": params})
+        while True:
+            line = self.out.readline()
+            if not line:
+                raise RuntimeError(f"jit mcp (pid {self.p.pid}) closed its output")
+            reply = json.loads(line)
+            if reply.get("id") == i:
+                return reply
+
+    def call(self, tool, args):
+        """(result, error code or None) of one tools/call."""
+        reply = self.request("tools/call", {"name": tool, "arguments": args})
+        if "error" in reply:
+            return None, f"JSON-RPC {reply['error'].get('code')}"
+        r = reply["result"]
+        body = r.get("structuredContent")
+        if body is None:
+            body = json.loads(r["content"][0]["text"])
+        err = body.get("error") if isinstance(body, dict) else None
+        if r.get("isError") or err:
+            return None, (err or {}).get("code", "tool error")
+        return body, None
+
+    def cpu_ticks(self):
+        """utime + stime of the server, in clock ticks (/proc/PID/stat fields 14 and 15)."""
+        with open(f"/proc/{self.p.pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return int(fields[11]) + int(fields[12])
+
+    def close(self):
+        self.p.stdin.close()
+        self.p.wait()
+
+
+class McpAgent(threading.Thread):
+    """The rounds of `Agent`, as tool calls to the agent's own `jit mcp` server."""
+
+    def __init__(self, server, name, rounds, start):
+        super().__init__()
+        self.server, self.name, self.rounds = server, name, rounds
+        self.start_barrier = start
+        self.times = {op: [] for op in OPS}
+        self.failures = []
+
+    def call(self, op, tool, args):
+        t = time.perf_counter()
+        body, code = self.server.call(tool, args)
+        self.times[op].append((time.perf_counter() - t) * 1000.0)
+        if code is not None:
+            self.failures.append((op, code))
+        return body
+
+    def run(self):
+        self.start_barrier.wait()
+        for r in range(self.rounds):
+            self.call("create", "create", {"title": f"{self.name} round {r}",
+                                           "state": "ready"})
+            claimed = self.call("claim", "claim", {"agent": self.name})
+            if claimed is None:
+                continue
+            iid, token = claimed["issue"]["id"], claimed["token"]
+            self.call("update", "update", {"id": iid, "add_labels": [f"bench:r{r}"],
+                                           "claim_token": token})
+            self.call("done", "update", {"id": iid, "state": "done", "claim_token": token})
+
+
+def start_mcp_servers(jit, repo, env, agents):
+    """One warm `jit mcp` server per agent, started and warmed in parallel."""
+    servers = [None] * agents
+
+    def start(i):
+        s = McpServer(jit, repo, env)
+        s.call("query", {"filter": "state:ready", "limit": 1})  # builds its warm index
+        servers[i] = s
+
+    threads = [threading.Thread(target=start, args=(i,)) for i in range(agents)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    missing = [i for i, s in enumerate(servers) if s is None]
+    if missing:
+        raise SystemExit(f"{len(missing)} jit mcp servers did not start")
+    return servers
+
+
 def loadavg():
     return " ".join(open("/proc/loadavg").read().split()[:3])
 
@@ -198,17 +317,30 @@ def run_config(jit, seed, bench_dir, durability, agents, rounds, via="commands",
         hook = os.environ.get("BENCH_SERVE_HOOK")
         if hook:  # e.g. a profiler to attach: run with the daemon's pid as its argument
             subprocess.Popen([hook, str(pid)])
+    servers = start_mcp_servers(jit, repo, env, agents) if mode == "mcp" else []
+    if servers:
+        log(f"  {len(servers)} jit mcp servers running, warm")
     load_before = loadavg()
-    start = threading.Barrier(agents)
-    threads = [Agent(jit, repo, env, f"agent:b{i}", rounds, start, via)
-               for i in range(agents)]
-    t0 = time.perf_counter()
+    start = threading.Barrier(agents + 1)
+    if servers:
+        threads = [McpAgent(s, f"agent:b{i}", rounds, start) for i, s in enumerate(servers)]
+    else:
+        threads = [Agent(jit, repo, env, f"agent:b{i}", rounds, start, via)
+                   for i in range(agents)]
     for t in threads:
         t.start()
+    server_ticks = sum(s.cpu_ticks() for s in servers)
+    client_cpu = os.times()
+    start.wait()
+    t0 = time.perf_counter()
     for t in threads:
         t.join()
     wall = time.perf_counter() - t0
+    client_cpu = [b - a for a, b in zip(client_cpu, os.times())]
+    server_ticks = sum(s.cpu_ticks() for s in servers) - server_ticks
     load_after = loadavg()
+    for s in servers:
+        s.close()
     if pid is not None:
         stop_daemon(jit, repo, env)
     metrics = json.loads(subprocess.run(
@@ -235,6 +367,10 @@ def run_config(jit, seed, bench_dir, durability, agents, rounds, via="commands",
         "failures": len(failures),
         "lock_timeouts": sum(1 for _, c in failures if c == "LOCK_TIMEOUT"),
         "failure_codes": sorted({c for _, c in failures}),
+        # The harness's own CPU over the timed window (user + system; in the CLI modes it
+        # excludes its child processes), and the jit mcp servers' (mcp mode only).
+        "client_cpu_s": client_cpu[0] + client_cpu[1],
+        "server_cpu_s": server_ticks / os.sysconf("SC_CLK_TCK") if servers else None,
     }
 
 
@@ -242,6 +378,18 @@ def load_cell(r):
     if "load_before" not in r:
         return ""
     return f"{r['load_before']} → {r['load_after']}"
+
+
+def ms(v):
+    """Milliseconds: a tenth below 10 ms (a `jit mcp` call takes well under one)."""
+    return f"{v:.1f}" if v < 10 else f"{v:.0f}"
+
+
+def cpu_cell(r):
+    """The jit mcp servers' and the harness's CPU over the timed window."""
+    if r.get("server_cpu_s") is None:
+        return f"– / {r['client_cpu_s']:.1f}" if "client_cpu_s" in r else ""
+    return f"{r['server_cpu_s']:.1f} / {r['client_cpu_s']:.1f}"
 
 
 def run_table(results):
@@ -287,14 +435,14 @@ def table(results, load_start, load_end, issues):
         "| agents x rounds | mode | durability | ops/s | create p50/p95/p99/max ms | claim "
         "p50/p95/p99/max ms | update p50/p95/p99/max ms | done p50/p95/p99/max ms | lock wait "
         "p50/p99 ms | claim transaction p50/p99 ms | failures (LOCK_TIMEOUT) | load before → "
-        "after |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "after | CPU s: servers / client |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in results:
         cells = []
         for op in OPS:
             s = r["per_op"][op]
-            cells.append(f"{s['p50']:.0f} / {s['p95']:.0f} / {s['p99']:.0f} / {s['max']:.0f}")
+            cells.append(" / ".join(ms(s[k]) for k in ("p50", "p95", "p99", "max")))
         lw = r["lock_wait"]
         tx = r["txn"].get("claim", {"p50_ms": 0, "p99_ms": 0})
         fails = f"{r['failures']} ({r['lock_timeouts']})"
@@ -304,7 +452,7 @@ def table(results, load_start, load_end, issues):
             f"| {r['agents']} x {r['rounds']} | {r.get('mode', 'direct')} | {r['durability']} | "
             f"{r['ops_per_s']:.0f} | "
             + " | ".join(cells) + f" | {lw['p50_ms']} / {lw['p99_ms']} | "
-            f"{tx['p50_ms']} / {tx['p99_ms']} | {fails} | {load_cell(r)} |")
+            f"{tx['p50_ms']} / {tx['p99_ms']} | {fails} | {load_cell(r)} | {cpu_cell(r)} |")
     text = "\n".join(lines) + "\n"
     if supervised:
         text += run_table(supervised)
@@ -319,8 +467,9 @@ def main():
     ap.add_argument("--via", nargs="*", default=["commands"],
                     choices=["commands", "claim-run"],
                     help="one command per step, or the same rounds through `claim run`")
-    ap.add_argument("--mode", nargs="*", default=None, choices=["direct", "served"],
-                    help="without a daemon, or with `jit serve` running for the repository")
+    ap.add_argument("--mode", nargs="*", default=None, choices=["direct", "served", "mcp"],
+                    help="without a daemon, with `jit serve` running for the repository, or "
+                    "each agent through its own persistent `jit mcp` server")
     ap.add_argument("--serve", action="store_true", help="the same as --mode served")
     args = ap.parse_args()
     modes = args.mode or (["served"] if args.serve else ["direct"])
@@ -349,6 +498,8 @@ def main():
         for durability in args.durability:
             for via in args.via:
                 for mode in modes:
+                    if mode == "mcp" and via != "commands":
+                        continue  # `claim run` is a CLI command: no MCP tool runs one
                     log(f"{agents} agents x {rounds} rounds, {durability} durability, via {via}"
                         f", {mode}")
                     r = run_config(jit, seed, bench_dir, durability, agents, rounds, via, mode)
@@ -356,7 +507,8 @@ def main():
                     log(f"  {r['ops']} operations in {r['wall_s']:.1f} s: "
                         f"{r['ops_per_s']:.0f}/s, {first} p50 "
                         f"{r['per_op'][first]['p50']:.0f} ms, {r['failures']} failures, load "
-                        f"{r['load_before']} -> {r['load_after']}")
+                        f"{r['load_before']} -> {r['load_after']}, CPU s servers / client "
+                        f"{cpu_cell(r)}")
                     results.append(r)
                     load_now = open("/proc/loadavg").read().split()[:3]
                     text = table(results, " ".join(load_start), " ".join(load_now),
