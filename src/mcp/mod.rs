@@ -82,10 +82,19 @@ impl ServerHandler for Server {
     }
 }
 
-/// Serve MCP on stdin/stdout until the client closes stdin. `repo` gets a warm index.
+/// Serve MCP on stdin/stdout until the client closes stdin. `repo` gets a warm index; when
+/// inotify cannot be had (the per-user limit of instances, `fs.inotify.max_user_instances`,
+/// 128 by default, is used up, e.g. by many servers), it says so on stderr and every call
+/// reads cold, as a CLI command does: slower, never stale.
 pub fn serve(mut repo: Repo) -> Result<()> {
-    let warm = WarmIndex::open(repo.layout())?;
-    repo.set_warm(warm);
+    match WarmIndex::open(repo.layout()) {
+        Ok(warm) => repo.set_warm(warm),
+        Err(e) => repo.warn(&format!(
+            "cannot watch the issue files for changes ({e}; inotify instances are limited \
+             per user by fs.inotify.max_user_instances): every call reads the files afresh, \
+             as a CLI command does"
+        )),
+    }
     let (jobs, queue) = mpsc::channel::<Job>();
     let protocol = std::thread::Builder::new()
         .name("mcp".into())

@@ -109,6 +109,20 @@ pub fn disk_full() -> bool {
     false
 }
 
+/// Whether inotify must be refused as when the per-user instance limit is reached
+/// (`JIT_TEST_FAULT=no_inotify`).
+#[cfg(feature = "failpoints")]
+pub fn inotify_refused() -> bool {
+    imp::faults().no_inotify
+}
+
+/// Whether inotify must be refused (never, in this build).
+#[cfg(not(feature = "failpoints"))]
+#[inline(always)]
+pub fn inotify_refused() -> bool {
+    false
+}
+
 #[cfg(feature = "failpoints")]
 mod imp {
     use std::sync::OnceLock;
@@ -119,6 +133,7 @@ mod imp {
     #[derive(Default)]
     pub struct Faults {
         pub enospc_after: Option<u64>,
+        pub no_inotify: bool,
         /// (step, nth, kill): kill the process, or fail with an I/O error.
         points: Vec<(Step, u64, bool)>,
     }
@@ -138,6 +153,7 @@ mod imp {
             let n = |i: usize| parts.get(i).and_then(|s| s.parse::<u64>().ok());
             match parts[0] {
                 "enospc" => f.enospc_after = Some(n(1).unwrap_or(0)),
+                "no_inotify" => f.no_inotify = true,
                 kind @ ("crash" | "eio") => {
                     let step = Step::ALL.iter().find(|s| Some(&s.name()) == parts.get(1));
                     // A misspelt step is a broken test, not a fault to ignore.

@@ -21,13 +21,13 @@ pub struct Mcp {
 impl Mcp {
     /// Start the server in `env`'s repository and initialize the session.
     pub fn start(env: &TestEnv) -> Mcp {
-        let mut child = env
-            .cmd(&["mcp"])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("start jit mcp");
+        Mcp::start_with(env.cmd(&["mcp"]).stderr(Stdio::inherit()))
+    }
+
+    /// [`Mcp::start`] with a command of the caller's (its environment, its stderr).
+    pub fn start_with(cmd: &mut std::process::Command) -> Mcp {
+        let mut child =
+            cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).spawn().expect("start jit mcp");
         let stdin = child.stdin.take();
         let stdout = BufReader::new(child.stdout.take().unwrap());
         let mut m = Mcp { child, stdin, stdout, next_id: 1 };
@@ -523,4 +523,37 @@ fn every_write_tool_takes_an_idempotency_key_and_a_retry_changes_nothing() {
     let e = m.call_err("renew", json!({"id": a, "idempotency_key": "k"}));
     assert_eq!(e["code"], "INVALID_ARGUMENT", "renew takes no key: {e}");
     m.finish();
+}
+
+/// Without inotify (the per-user limit of instances used up, simulated by a fault hook), the
+/// server says so once on stderr and serves every call cold: nothing it answers is stale.
+#[test]
+fn without_inotify_the_server_reads_cold_and_says_so() {
+    let env = TestEnv::new();
+    let id = env.create("Before");
+    let log = env.path().join("mcp-stderr.log");
+    let mut cmd = env.cmd(&["mcp"]);
+    cmd.env("JIT_TEST_FAULT", "no_inotify").stderr(std::fs::File::create(&log).unwrap());
+    let mut m = Mcp::start_with(&mut cmd);
+    assert_eq!(m.call("show", json!({"ids": [id]}))["title"], "Before");
+    // A same-size edit in place with the mtime put back: only a cold read's full compare of
+    // stamps (size, mtime, ctime, inode) can see it.
+    let path = env.issues_dir().join(format!("{id}.json"));
+    let meta = std::fs::metadata(&path).unwrap();
+    let text = std::fs::read_to_string(&path).unwrap().replace("\"Before\"", "\"Behind\"");
+    std::fs::write(&path, text).unwrap();
+    std::fs::File::options()
+        .write(true)
+        .open(&path)
+        .unwrap()
+        .set_modified(meta.modified().unwrap())
+        .unwrap();
+    let listed = m.call("query", json!({"filter": "title:Behind"}));
+    assert_eq!(listed.as_array().map(Vec::len), Some(1), "{listed}");
+    let other = env.create("Made by the CLI");
+    assert_eq!(m.call("show", json!({"ids": [other]}))["title"], "Made by the CLI");
+    m.finish();
+    let said = std::fs::read_to_string(&log).unwrap();
+    assert_eq!(said.matches("cannot watch the issue files for changes").count(), 1, "{said}");
+    assert!(said.contains("fs.inotify.max_user_instances"), "{said}");
 }

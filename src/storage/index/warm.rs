@@ -78,6 +78,9 @@ const ISSUE_EVENTS: WatchFlags = WatchFlags::CREATE
 impl WarmIndex {
     /// Start watching the repository. Nothing is read until the first snapshot.
     pub fn open(layout: &Layout) -> Result<Arc<WarmIndex>> {
+        if crate::storage::fault::inotify_refused() {
+            return Err(std::io::Error::from_raw_os_error(24)).at(layout.root()); // EMFILE
+        }
         let fd = inotify::init(CreateFlags::CLOEXEC | CreateFlags::NONBLOCK)
             .map_err(std::io::Error::from)
             .at(layout.root())?;
