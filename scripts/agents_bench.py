@@ -57,7 +57,6 @@ for each configuration, so every run starts from the same 10k issues with a warm
 """
 
 import argparse
-import io
 import json
 import os
 import shutil
@@ -65,6 +64,8 @@ import subprocess
 import sys
 import threading
 import time
+
+import mcp_bench  # beside this script
 
 CONFIGS = [(1, 100), (10, 50), (50, 20), (100, 10)]
 OPS = ["create", "claim", "update", "done"]
@@ -172,34 +173,12 @@ class Agent(threading.Thread):
                 self.failures.append(("claim run", result.get("outcome")))
 
 
-class McpServer:
-    """One `jit mcp` server process and a minimal JSON-RPC client for it (as
-    scripts/mcp_bench.py): requests written to its stdin, replies read from its stdout through
-    a buffered reader (a raw pipe's readline reads one byte per system call)."""
+class McpServer(mcp_bench.Server):
+    """One `jit mcp` server process (scripts/mcp_bench.py's client), whose calls report a
+    failure by its code instead of stopping the run."""
 
     def __init__(self, jit, repo, env):
-        self.p = subprocess.Popen([jit, "mcp", "--repo", repo], stdin=subprocess.PIPE,
-                                  stdout=subprocess.PIPE, env=env, bufsize=0)
-        self.out = io.BufferedReader(self.p.stdout, 1 << 16)
-        self.next = 1
-        self.request("initialize", {"protocolVersion": "2025-06-18", "capabilities": {},
-                                    "clientInfo": {"name": "agents_bench", "version": "0"}})
-        self.send({"jsonrpc": "2.0", "method": "notifications/initialized"})
-
-    def send(self, msg):
-        self.p.stdin.write(json.dumps(msg).encode() + b"\n")
-
-    def request(self, method, params):
-        i = self.next
-        self.next += 1
-        self.send({"jsonrpc": "2.0", "id": i, "method": method, "params": params})
-        while True:
-            line = self.out.readline()
-            if not line:
-                raise RuntimeError(f"jit mcp (pid {self.p.pid}) closed its output")
-            reply = json.loads(line)
-            if reply.get("id") == i:
-                return reply
+        super().__init__(jit, repo, env, client="agents_bench")
 
     def call(self, tool, args):
         """(result, error code or None) of one tools/call."""
@@ -220,10 +199,6 @@ class McpServer:
         with open(f"/proc/{self.p.pid}/stat") as f:
             fields = f.read().rsplit(")", 1)[1].split()
         return int(fields[11]) + int(fields[12])
-
-    def close(self):
-        self.p.stdin.close()
-        self.p.wait()
 
 
 class McpAgent(threading.Thread):

@@ -27,18 +27,7 @@ import sys
 import threading
 import time
 
-
-def log(msg):
-    print(f"== {msg}", file=sys.stderr, flush=True)
-
-
-def percentile(values, p):
-    """Nearest rank, as `jit metrics`."""
-    if not values:
-        return 0.0
-    v = sorted(values)
-    i = max(1, min(len(v), int(-(-p * len(v) // 1))))
-    return v[i - 1]
+from agents_bench import log, percentile  # beside this script
 
 
 def uptime():

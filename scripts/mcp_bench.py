@@ -20,15 +20,18 @@ import time
 
 
 class Server:
-    def __init__(self, jit, repo):
+    """One `jit mcp` server process and a minimal JSON-RPC client for it (also used by
+    scripts/agents_bench.py)."""
+
+    def __init__(self, jit, repo, env=None, client="mcp_bench"):
         self.p = subprocess.Popen([jit, "mcp", "--repo", repo], stdin=subprocess.PIPE,
-                                  stdout=subprocess.PIPE, bufsize=0)
+                                  stdout=subprocess.PIPE, env=env, bufsize=0)
         # Buffered: a raw pipe's readline reads one byte per system call, which cost more
         # than the server's whole answer to a show.
         self.out = io.BufferedReader(self.p.stdout, 1 << 16)
         self.next = 1
         self.request("initialize", {"protocolVersion": "2025-06-18", "capabilities": {},
-                                    "clientInfo": {"name": "mcp_bench", "version": "0"}})
+                                    "clientInfo": {"name": client, "version": "0"}})
         self.send({"jsonrpc": "2.0", "method": "notifications/initialized"})
 
     def send(self, msg):
@@ -39,7 +42,10 @@ class Server:
         self.next += 1
         self.send({"jsonrpc": "2.0", "id": i, "method": method, "params": params})
         while True:
-            reply = json.loads(self.out.readline())
+            line = self.out.readline()
+            if not line:
+                raise RuntimeError(f"jit mcp (pid {self.p.pid}) closed its output")
+            reply = json.loads(line)
             if reply.get("id") == i:
                 return reply
 
